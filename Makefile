@@ -1,0 +1,21 @@
+# gotransfer: two commands do everything on a fresh machine.
+#   make run    set-up, then the main job
+#   make test   set-up, then every test (Go and Python, against real TensorFlow)
+# Set-up (scripts/setup.sh) is idempotent: it skips what is already done.
+
+CONFIG ?= configs/vgg16.yaml
+
+.PHONY: setup run test bench
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	go run ./pipeline -config $(CONFIG)
+
+test: setup
+	go vet ./...
+	go test -count=1 ./...
+
+bench: setup
+	bash scripts/bench.sh

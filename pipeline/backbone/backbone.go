@@ -1,0 +1,397 @@
+// Package backbone loads a frozen image model exported by
+// scripts/export_backbone.py and runs its feature endpoints on batches.
+//
+// The export is a Keras SavedModel with one signature per endpoint
+// ("predictions", "fc2", "block5_pool", ...). Each signature takes a float32
+// NHWC batch of preprocessed images and returns one tensor. Graph tensor names
+// ("fc2_images:0", "StatefulPartitionedCall_1:0") are chosen by TensorFlow at
+// export time, so they are read from the signatures, never written in code.
+// metadata.json beside the model states the input contract (size, channel
+// order, preprocessing) and where the weights came from.
+//
+// The session is loaded through tfgo. tfgo reports errors by panicking; this
+// package recovers at that edge and returns errors.
+package backbone
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	tg "github.com/galeone/tfgo"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gotransfer/gotransfer/pipeline/tensors"
+)
+
+// Format is the metadata format this package reads.
+const Format = "gotransfer.backbone/v1"
+
+// Tag is the SavedModel tag set the exporter writes.
+const Tag = "serve"
+
+// ExportHint tells a user how to make a model this package can load.
+const ExportHint = "export one with scripts/export_backbone.py, e.g.\n" +
+	"  .venv/bin/python scripts/export_backbone.py --arch vgg16 --weights imagenet --out savedmodels/vgg16\n" +
+	"  (needs internet, or offline: --weights /path/to/vgg16_weights_tf_dim_ordering_tf_kernels.h5; see README)"
+
+// Metadata is metadata.json, written by the exporter beside the SavedModel.
+type Metadata struct {
+	Format          string                  `json:"format"`
+	Architecture    string                  `json:"architecture"`
+	Weights         Weights                 `json:"weights"`
+	Params          int64                   `json:"params"`
+	Input           Input                   `json:"input"`
+	Endpoints       map[string]EndpointInfo `json:"endpoints"`
+	DefaultEndpoint string                  `json:"default_endpoint"`
+	Versions        map[string]string       `json:"versions"`
+	ExportedBy      string                  `json:"exported_by"`
+}
+
+// Weights says where a model's weights came from. Source is "imagenet",
+// "file" or "random"; a run built on random weights says so in its reports.
+type Weights struct {
+	Source string `json:"source"`
+	Seed   *int64 `json:"seed,omitempty"`
+	Origin string `json:"origin,omitempty"`
+	Path   string `json:"path,omitempty"`
+	SHA256 string `json:"sha256"`
+}
+
+// Pretrained reports whether the weights were learned rather than drawn at random.
+func (w Weights) Pretrained() bool { return w.Source != "random" }
+
+// String describes the weights in a few words for logs and reports.
+func (w Weights) String() string {
+	fp := w.SHA256
+	if len(fp) > 12 {
+		fp = fp[:12]
+	}
+	switch {
+	case w.Source == "random" && w.Seed != nil:
+		return fmt.Sprintf("RANDOM weights (seed %d, not pretrained; sha256 %s)", *w.Seed, fp)
+	case w.Source == "random":
+		return fmt.Sprintf("RANDOM weights (not pretrained; sha256 %s)", fp)
+	case w.Path != "":
+		return fmt.Sprintf("%s weights from %s (sha256 %s)", w.Source, w.Path, fp)
+	}
+	return fmt.Sprintf("%s weights (sha256 %s)", w.Source, fp)
+}
+
+// Input is the contract every endpoint's input follows.
+type Input struct {
+	SignatureKey  string        `json:"signature_key"`
+	DType         string        `json:"dtype"`
+	Shape         []*int64      `json:"shape"` // [null, H, W, C]
+	Layout        string        `json:"layout"`
+	Preprocessing Preprocessing `json:"preprocessing"`
+}
+
+// Preprocessing says how pixels become model input: the pipeline applies it
+// in Go before the model, the model itself does not.
+type Preprocessing struct {
+	Mode         string    `json:"mode"` // "caffe", "tf", "torch" or "none"
+	ChannelOrder string    `json:"channel_order"`
+	Mean         []float64 `json:"mean,omitempty"`
+	Scale        float64   `json:"scale,omitempty"`
+	ValueRange   string    `json:"value_range"`
+}
+
+// EndpointInfo describes one endpoint in metadata.json.
+type EndpointInfo struct {
+	Layer string   `json:"layer"`
+	Shape []*int64 `json:"shape"` // [null, ...]
+}
+
+// Endpoint is a resolved signature: where to feed images and fetch outputs.
+type Endpoint struct {
+	Name  string
+	Shape []int64 // output shape of one example, e.g. [4096] or [7 7 512]
+	in    tf.Output
+	out   tf.Output
+}
+
+// Size is the number of values the endpoint returns per example.
+func (e *Endpoint) Size() int {
+	n := 1
+	for _, d := range e.Shape {
+		n *= int(d)
+	}
+	return n
+}
+
+// Model is a loaded backbone. It is safe for concurrent use.
+type Model struct {
+	Dir       string
+	Meta      Metadata
+	h, w, c   int
+	model     *tg.Model
+	endpoints map[string]*Endpoint
+}
+
+// Load reads the SavedModel in dir, checks it against its metadata.json and
+// resolves every endpoint's input and output tensors from its signatures.
+func Load(dir string) (m *Model, err error) {
+	fail := func(err error) (*Model, error) { return nil, fmt.Errorf("backbone %s: %w", dir, err) }
+	if st, err := os.Stat(dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fail(fmt.Errorf("no such folder; %s", ExportHint))
+		}
+		return fail(err)
+	} else if !st.IsDir() {
+		return fail(fmt.Errorf("not a folder; want a SavedModel folder (%s)", ExportHint))
+	}
+	meta, err := readMetadata(dir)
+	if err != nil {
+		return fail(err)
+	}
+	sigs, err := readSignatures(dir)
+	if err != nil {
+		return fail(err)
+	}
+	m = &Model{Dir: dir, Meta: meta, endpoints: make(map[string]*Endpoint)}
+	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
+		return fail(err)
+	}
+
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = fail(fmt.Errorf("tensorflow: %v", r))
+		}
+	}()
+	m.model = tg.LoadModel(dir, []string{Tag}, nil)
+
+	for name, info := range meta.Endpoints {
+		sig, ok := sigs[name]
+		if !ok {
+			return fail(fmt.Errorf("metadata.json lists endpoint %q but the SavedModel has no such signature (have %s)", name, keys(sigs)))
+		}
+		ep, err := m.resolve(name, info, sig)
+		if err != nil {
+			return fail(fmt.Errorf("endpoint %s: %w", name, err))
+		}
+		m.endpoints[name] = ep
+	}
+	return m, nil
+}
+
+// resolve checks one signature against the input contract and finds its
+// tensors in the loaded graph.
+func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef) (*Endpoint, error) {
+	key := m.Meta.Input.SignatureKey
+	in, ok := sig.GetInputs()[key]
+	if !ok || len(sig.GetInputs()) != 1 {
+		return nil, fmt.Errorf("signature inputs are %s, want exactly %q", keys(sig.GetInputs()), key)
+	}
+	if in.GetDtype() != typespb.DataType_DT_FLOAT {
+		return nil, fmt.Errorf("input %q has dtype %v, want float32", key, in.GetDtype())
+	}
+	want := []int64{-1, int64(m.h), int64(m.w), int64(m.c)}
+	if got := dims(in.GetTensorShape()); !slices.Equal(got, want) {
+		return nil, fmt.Errorf("input %q has shape %v, metadata.json says %v", key, got, want)
+	}
+	if len(sig.GetOutputs()) != 1 {
+		return nil, fmt.Errorf("signature has %d outputs %s, want 1", len(sig.GetOutputs()), keys(sig.GetOutputs()))
+	}
+	var out *corepb.TensorInfo
+	for _, o := range sig.GetOutputs() {
+		out = o
+	}
+	shape := dims(out.GetTensorShape())
+	if len(shape) < 2 || shape[0] != -1 || slices.Contains(shape[1:], -1) {
+		return nil, fmt.Errorf("output shape %v: want a batch dimension and known feature dimensions", shape)
+	}
+	if meta := fromJSONShape(info.Shape); !slices.Equal(meta, shape) {
+		return nil, fmt.Errorf("output shape %v, metadata.json says %v", shape, meta)
+	}
+	inOut, err := m.output(in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	outOut, err := m.output(out.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &Endpoint{Name: name, Shape: shape[1:], in: inOut, out: outOut}, nil
+}
+
+// output finds "op:index" in the loaded graph (tfgo panics if it is absent;
+// Load recovers).
+func (m *Model) output(tensor string) (tf.Output, error) {
+	op, idx, ok := strings.Cut(tensor, ":")
+	i, err := strconv.Atoi(idx)
+	if !ok || err != nil {
+		return tf.Output{}, fmt.Errorf("signature names tensor %q, want op:index", tensor)
+	}
+	return m.model.Op(op, i), nil
+}
+
+// Endpoint returns the named endpoint, or an error listing the ones there are.
+func (m *Model) Endpoint(name string) (*Endpoint, error) {
+	ep, ok := m.endpoints[name]
+	if !ok {
+		return nil, fmt.Errorf("backbone %s: no endpoint %q (have %s)", m.Dir, name, strings.Join(m.Endpoints(), ", "))
+	}
+	return ep, nil
+}
+
+// Endpoints lists the endpoint names, sorted.
+func (m *Model) Endpoints() []string {
+	names := make([]string, 0, len(m.endpoints))
+	for n := range m.endpoints {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// InputSize is the image height, width and channel count the model takes.
+func (m *Model) InputSize() (h, w, c int) { return m.h, m.w, m.c }
+
+// Run feeds n preprocessed images (x holds n×H×W×C values, NHWC) through the
+// named endpoint and returns n×Endpoint.Size() values, one row per image.
+func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err error) {
+	ep, err := m.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	per := m.h * m.w * m.c
+	if n <= 0 || len(x) != n*per {
+		return nil, fmt.Errorf("backbone %s: endpoint %s: input has %d values, want n×%d×%d×%d = %d for n=%d",
+			m.Dir, endpoint, len(x), m.h, m.w, m.c, n*per, n)
+	}
+	in, err := tensors.FromFloat32(x, int64(n), int64(m.h), int64(m.w), int64(m.c))
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: %w", m.Dir, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("backbone %s: endpoint %s: tensorflow: %v", m.Dir, endpoint, r)
+		}
+	}()
+	res := m.model.Exec([]tf.Output{ep.out}, map[tf.Output]*tf.Tensor{ep.in: in})
+	out, err = tensors.Float32s(res[0])
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: endpoint %s: %w", m.Dir, endpoint, err)
+	}
+	if len(out) != n*ep.Size() {
+		return nil, fmt.Errorf("backbone %s: endpoint %s returned %d values, want %d", m.Dir, endpoint, len(out), n*ep.Size())
+	}
+	return out, nil
+}
+
+// ReadMetadata reads and checks dir/metadata.json without loading the model,
+// so callers can validate a config cheaply.
+func ReadMetadata(dir string) (Metadata, error) {
+	meta, err := readMetadata(dir)
+	if err != nil {
+		return meta, fmt.Errorf("backbone %s: %w", dir, err)
+	}
+	return meta, nil
+}
+
+func readMetadata(dir string) (Metadata, error) {
+	var meta Metadata
+	path := filepath.Join(dir, "metadata.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return meta, fmt.Errorf("no metadata.json: not a model exported by scripts/export_backbone.py; %s", ExportHint)
+	}
+	if err != nil {
+		return meta, err
+	}
+	if err := json.Unmarshal(b, &meta); err != nil {
+		return meta, fmt.Errorf("%s: %w", path, err)
+	}
+	if meta.Format != Format {
+		return meta, fmt.Errorf("%s: format %q, want %q; re-export with scripts/export_backbone.py", path, meta.Format, Format)
+	}
+	if len(meta.Endpoints) == 0 {
+		return meta, fmt.Errorf("%s: no endpoints", path)
+	}
+	if _, _, _, err := meta.inputSize(); err != nil {
+		return meta, err
+	}
+	return meta, nil
+}
+
+// inputSize checks the metadata's input contract and returns H, W, C.
+func (meta Metadata) inputSize() (h, w, c int, err error) {
+	in := meta.Input
+	s := fromJSONShape(in.Shape)
+	if in.DType != "float32" || in.Layout != "NHWC" || len(s) != 4 || s[0] != -1 || s[1] <= 0 || s[2] <= 0 || s[3] != 3 {
+		return 0, 0, 0, fmt.Errorf("metadata.json input is %s %s %v, want float32 NHWC [null, H, W, 3]", in.DType, in.Layout, s)
+	}
+	if in.SignatureKey == "" {
+		return 0, 0, 0, errors.New("metadata.json input has no signature_key")
+	}
+	return int(s[1]), int(s[2]), int(s[3]), nil
+}
+
+// readSignatures parses saved_model.pb for the signatures of the "serve"
+// meta graph. tfgo's loader does not expose them, so we read the same file
+// the C loader reads.
+func readSignatures(dir string) (map[string]*corepb.SignatureDef, error) {
+	path := filepath.Join(dir, "saved_model.pb")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no saved_model.pb: not a SavedModel; %s", ExportHint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sm corepb.SavedModel
+	if err := proto.Unmarshal(b, &sm); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, mg := range sm.GetMetaGraphs() {
+		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
+			return mg.GetSignatureDef(), nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no meta graph tagged %q", path, Tag)
+}
+
+func dims(s *shapepb.TensorShapeProto) []int64 {
+	if s.GetUnknownRank() {
+		return nil
+	}
+	d := make([]int64, len(s.GetDim()))
+	for i, x := range s.GetDim() {
+		d[i] = x.GetSize()
+	}
+	return d
+}
+
+// fromJSONShape turns [null, 7, 7, 512] into [-1 7 7 512].
+func fromJSONShape(s []*int64) []int64 {
+	d := make([]int64, len(s))
+	for i, x := range s {
+		d[i] = -1
+		if x != nil {
+			d[i] = *x
+		}
+	}
+	return d
+}
+
+func keys[V any](m map[string]V) string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		if !strings.HasPrefix(n, "__") {
+			k = append(k, n)
+		}
+	}
+	slices.Sort(k)
+	return "[" + strings.Join(k, ", ") + "]"
+}

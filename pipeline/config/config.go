@@ -1,0 +1,254 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the effective configuration of a run: the file, with defaults
+// filled in and overrides applied.
+type Config struct {
+	// Path is the file the config came from (the name given to Parse).
+	// It is not written by Marshal.
+	Path string
+
+	Name     string // run name, [A-Za-z0-9._-]+
+	Seed     int64  // every random choice derives from it
+	RunsDir  string // where run folders are written
+	Data     Data
+	Images   Images
+	Features Features
+	Train    Train
+	Evaluate Evaluate
+	Predict  Predict
+	Models   []Model // at least one, unique names
+}
+
+// Data says where the images are and how they are split.
+type Data struct {
+	Dir         string   // folder of class folders
+	Download    string   // dataset fetched when Dir is missing: "", "caltech101" or "fashion-mnist"
+	Exclude     []string // class folder names to skip; never nil
+	Extensions  []string // image file extensions in lower case, each starting with "."
+	Split       Split
+	Stratify    bool   // split each class separately instead of the notebook's shuffle and cut
+	MaxPerClass int    // images kept per class; 0 means no cap
+	OnBadImage  string // "error" or "skip" an image that does not decode
+}
+
+// Split gives the fractions of images used for training, validation and
+// testing. They sum to 1.
+type Split struct {
+	Train, Val, Test float64
+}
+
+// Images says how image files become input tensors.
+type Images struct {
+	Size        [2]int // [height, width] images are resized to
+	Resize      string // "nearest" (the Keras load_img default) or "bilinear"
+	Preprocess  string // "caffe", "tf", "torch" or "none"
+	DivideBy255 bool   // divide by 255 after preprocessing, as the notebook does by mistake
+	Workers     int    // decode goroutines; 0 means runtime.NumCPU()
+}
+
+// Features says how backbone features are computed and cached.
+type Features struct {
+	CacheDir  string // where features are cached
+	BatchSize int    // images per backbone call
+}
+
+// Train holds the Keras compile and fit settings.
+type Train struct {
+	Optimizer     Optimizer
+	Loss          string // "categorical_crossentropy"
+	BatchSize     int
+	Epochs        int
+	Shuffle       bool           // reshuffle training batches each epoch (seeded)
+	EarlyStopping *EarlyStopping // nil means off
+}
+
+// Optimizer selects one optimizer: exactly one field is set.
+type Optimizer struct {
+	Adam *Adam
+}
+
+// Name returns the YAML key of the selected optimizer ("adam"), or "" if
+// none is set.
+func (o Optimizer) Name() string {
+	if o.Adam != nil {
+		return "adam"
+	}
+	return ""
+}
+
+// Adam holds the settings of the Adam optimizer; the defaults are Keras's.
+type Adam struct {
+	LearningRate float64
+	Beta1        float64
+	Beta2        float64
+	Epsilon      float64
+}
+
+// EarlyStopping stops training when a monitored metric stops improving, as
+// Keras's EarlyStopping callback does.
+type EarlyStopping struct {
+	Monitor            string // "loss", "accuracy", "val_loss" or "val_accuracy"
+	Patience           int    // epochs without improvement before stopping
+	MinDelta           float64
+	RestoreBestWeights bool
+}
+
+// Evaluate holds the settings of the evaluation stage.
+type Evaluate struct {
+	TopK int // report top-k accuracy
+}
+
+// Predict holds the settings of the prediction stage.
+type Predict struct {
+	TopK int // classes listed per image
+}
+
+// Model is one model to train.
+type Model struct {
+	Name      string    // [A-Za-z0-9._-]+, unique within the config
+	Backbone  *Backbone // nil for a model trained from scratch on images
+	ImageSize [2]int    // input [height, width] of a model without backbone; zero means Images.Size
+	Layers    []Layer   // at least one; the last is dense, units Classes, softmax
+}
+
+// Transfer reports whether m is a transfer model, trained on the features
+// of a frozen backbone.
+func (m Model) Transfer() bool { return m.Backbone != nil }
+
+// InputSize returns the [height, width] images are resized to for m: its
+// own ImageSize if set, else images.Size.
+func (m Model) InputSize(images Images) [2]int {
+	if m.ImageSize != [2]int{} {
+		return m.ImageSize
+	}
+	return images.Size
+}
+
+// Backbone names a frozen pretrained network and the endpoint whose output
+// is used as features.
+type Backbone struct {
+	SavedModel string // TensorFlow SavedModel folder
+	Endpoint   string // feature endpoint to cut at, such as fc2 or block5_pool
+}
+
+// Layer kinds, the YAML keys that name layer types.
+const (
+	KindDense   = "dense"
+	KindDropout = "dropout"
+	KindConv2D  = "conv2d"
+	KindMaxPool = "max_pool"
+	KindFlatten = "flatten"
+)
+
+// Classes is the Units value of a dense layer written "units: classes":
+// as many units as the data has classes.
+const Classes = -1
+
+// Layer is one Keras layer. Kind says which; only the fields listed for
+// that kind are used, the others are zero.
+type Layer struct {
+	Kind string // KindDense, KindDropout, KindConv2D, KindMaxPool or KindFlatten
+
+	Units      int     // dense: output units > 0, or Classes
+	Activation string  // dense: "linear", "relu" or "softmax"; conv2d: "linear" or "relu"
+	UseBias    bool    // dense
+	Rate       float64 // dropout: fraction of inputs dropped, in [0, 1)
+	Filters    int     // conv2d
+	KernelSize [2]int  // conv2d: [height, width]
+	Strides    [2]int  // conv2d, max_pool: [height, width]
+	Padding    string  // conv2d, max_pool: "valid" or "same"
+	PoolSize   [2]int  // max_pool: [height, width]
+}
+
+// OutUnits returns the number of units of a dense layer, resolving Classes
+// to numClasses.
+func (l Layer) OutUnits(numClasses int) int {
+	if l.Units == Classes {
+		return numClasses
+	}
+	return l.Units
+}
+
+// Load reads the config file at path, applies overrides and checks the
+// result; see Parse.
+func Load(path string, overrides []string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data, overrides)
+}
+
+// Parse decodes the YAML config in data, applies the overrides
+// ("path.to.key=value"), fills in defaults and checks every value. name is
+// the file name used in error messages and stored in Config.Path.
+//
+// All problems found are returned together, joined with errors.Join and
+// ordered by line, overrides last.
+func Parse(name string, data []byte, overrides []string) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty config", name)
+	}
+	root := doc.Content[0]
+	budget := maxNodes
+	if err := expand(root, &budget); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+
+	d := &decoder{
+		file: name,
+		sets: overrides,
+		from: make(map[*yaml.Node]int),
+		locs: map[string]loc{"": {line: root.Line}},
+	}
+	if root.Kind != yaml.MappingNode {
+		d.errorf("", "want a map of keys, got %s", describe(root))
+		return nil, d.err()
+	}
+	for i, s := range overrides {
+		d.override(root, i, s)
+	}
+	c := Default()
+	c.Path = name
+	d.config(root, c)
+	if len(d.errs) == 0 {
+		d.validate(c)
+	}
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// err returns the errors found so far, ordered by line with overrides
+// last, joined into one; nil if there are none.
+func (d *decoder) err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(d.errs, func(i, j int) bool {
+		a, b := d.errs[i], d.errs[j]
+		if a.set != b.set {
+			return a.set == 0 || (b.set != 0 && a.set < b.set)
+		}
+		return a.line < b.line
+	})
+	errs := make([]error, len(d.errs))
+	for i, e := range d.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,83 @@
+package config
+
+// This file is the one place where defaults live. Decoding starts from
+// these values and overwrites only the keys a file (or an override) gives.
+
+// Default returns the configuration a file starts from before its keys are
+// applied. The required keys (name, data.dir and models) are left empty, so
+// Default alone is not a valid config.
+func Default() *Config {
+	return &Config{
+		Seed:    42,
+		RunsDir: "runs",
+		Data: Data{
+			Exclude:    []string{},
+			Extensions: []string{".jpg", ".jpeg", ".png"},
+			// The notebook's 70/15/15 split.
+			Split:      Split{Train: 0.70, Val: 0.15, Test: 0.15},
+			OnBadImage: "error",
+		},
+		Images: Images{
+			Size:       [2]int{224, 224}, // ImageNet backbones' input size
+			Resize:     "nearest",        // what Keras load_img does
+			Preprocess: "caffe",          // what keras.applications.vgg16 does
+		},
+		Features: Features{
+			CacheDir:  "cache/features",
+			BatchSize: 32,
+		},
+		Train: Train{
+			Optimizer: Optimizer{Adam: defaultAdam()},
+			Loss:      "categorical_crossentropy",
+			BatchSize: 128,
+			Epochs:    10,
+			Shuffle:   true,
+		},
+		Evaluate: Evaluate{TopK: 5},
+		Predict:  Predict{TopK: 5},
+	}
+}
+
+// defaultAdam returns Keras's Adam defaults, used for keys that an adam map
+// leaves out.
+func defaultAdam() *Adam {
+	return &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
+}
+
+// defaultEarlyStopping returns Keras's EarlyStopping defaults, used for keys
+// that an early_stopping map leaves out.
+func defaultEarlyStopping() *EarlyStopping {
+	return &EarlyStopping{Monitor: "val_loss"}
+}
+
+// defaultLayer returns a layer of the given kind with Keras's defaults for
+// its optional keys, and false if kind is not a layer type. A max_pool
+// layer's strides default to its pool size; the decoder sets them.
+func defaultLayer(kind string) (Layer, bool) {
+	switch kind {
+	case KindDense:
+		return Layer{Kind: kind, Activation: "linear", UseBias: true}, true
+	case KindDropout, KindFlatten:
+		return Layer{Kind: kind}, true
+	case KindConv2D:
+		return Layer{Kind: kind, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear"}, true
+	case KindMaxPool:
+		return Layer{Kind: kind, PoolSize: [2]int{2, 2}, Padding: "valid"}, true
+	}
+	return Layer{}, false
+}
+
+// Allowed values of the keys that take one of a few strings.
+var (
+	downloads        = []string{"", "caltech101", "fashion-mnist"}
+	badImageActions  = []string{"error", "skip"}
+	resizeMethods    = []string{"nearest", "bilinear"}
+	preprocessModes  = []string{"caffe", "tf", "torch", "none"}
+	losses           = []string{"categorical_crossentropy"}
+	monitors         = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
+	denseActivations = []string{"linear", "relu", "softmax"}
+	convActivations  = []string{"linear", "relu"}
+	paddings         = []string{"valid", "same"}
+	layerKinds       = []string{KindConv2D, KindDense, KindDropout, KindFlatten, KindMaxPool}
+	optimizerNames   = []string{"adam"}
+)

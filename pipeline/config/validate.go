@@ -1,0 +1,227 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// namePattern is what run and model names must match: they become folder
+// and file names.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// validate checks the rules that span values or ranges of values, once
+// every value has decoded with the right type.
+func (d *decoder) validate(c *Config) {
+	d.name("name", c.Name)
+	d.nonEmpty("runs_dir", c.RunsDir)
+
+	dt := c.Data
+	d.nonEmpty("data.dir", dt.Dir)
+	d.oneOf("data.download", dt.Download, downloads)
+	for i, e := range dt.Exclude {
+		d.nonEmpty(fmt.Sprintf("data.exclude.%d", i), e)
+	}
+	if len(dt.Extensions) == 0 {
+		d.errorf("data.extensions", "want at least one extension")
+	}
+	for i, e := range dt.Extensions {
+		if len(e) < 2 || e[0] != '.' {
+			d.errorf(fmt.Sprintf("data.extensions.%d", i), "want an extension starting with \".\", such as .jpg, got %q", e)
+		}
+	}
+	d.split(dt.Split)
+	d.atLeast("data.max_per_class", dt.MaxPerClass, 0)
+	d.oneOf("data.on_bad_image", dt.OnBadImage, badImageActions)
+
+	im := c.Images
+	d.size("images.size", im.Size)
+	d.oneOf("images.resize", im.Resize, resizeMethods)
+	d.oneOf("images.preprocess", im.Preprocess, preprocessModes)
+	d.atLeast("images.workers", im.Workers, 0)
+
+	d.nonEmpty("features.cache_dir", c.Features.CacheDir)
+	d.atLeast("features.batch_size", c.Features.BatchSize, 1)
+
+	tr := c.Train
+	if a := tr.Optimizer.Adam; a != nil {
+		d.positive("train.optimizer.adam.learning_rate", a.LearningRate)
+		d.fraction("train.optimizer.adam.beta_1", a.Beta1)
+		d.fraction("train.optimizer.adam.beta_2", a.Beta2)
+		d.positive("train.optimizer.adam.epsilon", a.Epsilon)
+	}
+	d.oneOf("train.loss", tr.Loss, losses)
+	d.atLeast("train.batch_size", tr.BatchSize, 1)
+	d.atLeast("train.epochs", tr.Epochs, 1)
+	if es := tr.EarlyStopping; es != nil {
+		d.oneOf("train.early_stopping.monitor", es.Monitor, monitors)
+		if strings.HasPrefix(es.Monitor, "val_") && dt.Split.Val == 0 {
+			d.errorf("train.early_stopping.monitor", "%s needs validation data, but data.split.val is 0", es.Monitor)
+		}
+		d.atLeast("train.early_stopping.patience", es.Patience, 0)
+		if !(es.MinDelta >= 0) || math.IsInf(es.MinDelta, 0) {
+			d.errorf("train.early_stopping.min_delta", "want a number >= 0, got %v", es.MinDelta)
+		}
+	}
+
+	d.atLeast("evaluate.top_k", c.Evaluate.TopK, 1)
+	d.atLeast("predict.top_k", c.Predict.TopK, 1)
+
+	if len(c.Models) == 0 {
+		d.errorf("models", "want at least one model")
+	}
+	first := make(map[string]int)
+	for i, m := range c.Models {
+		p := fmt.Sprintf("models.%d", i)
+		d.name(p+".name", m.Name)
+		if j, dup := first[m.Name]; dup {
+			d.errorf(p+".name", "duplicate model name %q (also models.%d)", m.Name, j)
+		} else {
+			first[m.Name] = i
+		}
+		d.model(p, m)
+	}
+}
+
+// model checks one model and its layers.
+func (d *decoder) model(path string, m Model) {
+	if b := m.Backbone; b != nil {
+		d.nonEmpty(path+".backbone.savedmodel", b.SavedModel)
+		d.nonEmpty(path+".backbone.endpoint", b.Endpoint)
+		if m.ImageSize != [2]int{} {
+			d.errorf(path+".image_size", "only for models without backbone; a backbone's input size is images.size")
+		}
+	} else if m.ImageSize != [2]int{} {
+		d.size(path+".image_size", m.ImageSize)
+	}
+
+	if len(m.Layers) == 0 {
+		d.errorf(path+".layers", "want at least one layer")
+		return
+	}
+	spatial := !m.Transfer() // input still has height and width
+	for i, l := range m.Layers {
+		p := fmt.Sprintf("%s.layers.%d.%s", path, i, l.Kind)
+		switch l.Kind {
+		case KindDense:
+			d.oneOf(p+".activation", l.Activation, denseActivations)
+			if spatial && hasSpatial(m.Layers) {
+				d.errorf(p, "needs a flatten before it: the conv2d and max_pool layers above output images, not vectors")
+			}
+		case KindDropout:
+			if !(l.Rate >= 0 && l.Rate < 1) {
+				d.errorf(p+".rate", "want a number in [0, 1), got %v", l.Rate)
+			}
+		case KindConv2D, KindMaxPool:
+			if m.Transfer() {
+				d.errorf(p, "only for models without backbone: backbone features are not images")
+				continue
+			}
+			if !spatial {
+				d.errorf(p, "comes after a flatten, so its input is not an image")
+			}
+			if l.Kind == KindConv2D {
+				d.atLeast(p+".filters", l.Filters, 1)
+				d.size(p+".kernel_size", l.KernelSize)
+				d.oneOf(p+".activation", l.Activation, convActivations)
+			} else {
+				d.size(p+".pool_size", l.PoolSize)
+			}
+			d.size(p+".strides", l.Strides)
+			d.oneOf(p+".padding", l.Padding, paddings)
+		case KindFlatten:
+			spatial = false
+		}
+	}
+	last := m.Layers[len(m.Layers)-1]
+	if last.Kind != KindDense || last.Units != Classes || last.Activation != "softmax" {
+		d.errorf(fmt.Sprintf("%s.layers.%d", path, len(m.Layers)-1),
+			"the last layer must be dense with units: classes and activation: softmax, "+
+				"because the loss is categorical cross-entropy on class probabilities")
+	}
+}
+
+// hasSpatial reports whether layers contain a conv2d or max_pool layer.
+func hasSpatial(layers []Layer) bool {
+	return slices.ContainsFunc(layers, func(l Layer) bool {
+		return l.Kind == KindConv2D || l.Kind == KindMaxPool
+	})
+}
+
+// split checks that the fractions are in [0, 1], sum to 1, and leave some
+// images for training and testing.
+func (d *decoder) split(s Split) {
+	for _, f := range []struct {
+		key string
+		v   float64
+	}{{"train", s.Train}, {"val", s.Val}, {"test", s.Test}} {
+		if !(f.v >= 0 && f.v <= 1) {
+			d.errorf("data.split."+f.key, "want a fraction in [0, 1], got %v", f.v)
+			return
+		}
+	}
+	if sum := s.Train + s.Val + s.Test; math.Abs(sum-1) > 1e-6 {
+		d.errorf("data.split", "train + val + test must be 1, got %.6g", sum)
+	}
+	if s.Train == 0 {
+		d.errorf("data.split.train", "must be > 0")
+	}
+	if s.Test == 0 {
+		d.errorf("data.split.test", "must be > 0")
+	}
+}
+
+// name checks a run or model name.
+func (d *decoder) name(path, s string) {
+	if !namePattern.MatchString(s) || s == "." || s == ".." {
+		d.errorf(path, "want a name of letters, digits, '.', '_' and '-', got %q", s)
+	}
+}
+
+func (d *decoder) nonEmpty(path, s string) {
+	if s == "" {
+		d.errorf(path, "must not be empty")
+	}
+}
+
+func (d *decoder) oneOf(path, s string, allowed []string) {
+	if slices.Contains(allowed, s) {
+		return
+	}
+	quoted := make([]string, len(allowed))
+	for i, a := range allowed {
+		quoted[i] = a
+		if a == "" {
+			quoted[i] = `""`
+		}
+	}
+	d.errorf(path, "want one of %s; got %q", strings.Join(quoted, ", "), s)
+}
+
+func (d *decoder) atLeast(path string, v, min int) {
+	if v < min {
+		d.errorf(path, "want an integer >= %d, got %d", min, v)
+	}
+}
+
+// size checks a [height, width] pair.
+func (d *decoder) size(path string, v [2]int) {
+	if v[0] <= 0 || v[1] <= 0 {
+		d.errorf(path, "want positive [height, width], got [%d, %d]", v[0], v[1])
+	}
+}
+
+func (d *decoder) positive(path string, v float64) {
+	if !(v > 0) || math.IsInf(v, 0) {
+		d.errorf(path, "want a number > 0, got %v", v)
+	}
+}
+
+// fraction checks a number in [0, 1), such as Adam's betas.
+func (d *decoder) fraction(path string, v float64) {
+	if !(v >= 0 && v < 1) {
+		d.errorf(path, "want a number in [0, 1), got %v", v)
+	}
+}

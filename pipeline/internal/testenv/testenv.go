@@ -1,0 +1,74 @@
+// Package testenv finds what set-up built (SavedModels, the Python venv) for
+// tests, and fails a test with the command that builds it when it is missing.
+//
+// Tests do not skip when set-up has not run: a test that silently skips
+// cannot fail. `make test` runs set-up first.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"codeberg.org/sbinet/npyio/npy"
+)
+
+// Root is the repository root (the folder holding go.mod).
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: no go.mod above the test's folder")
+		}
+		dir = parent
+	}
+}
+
+// SavedModel returns the path of savedmodels/name, failing the test if
+// set-up has not exported it.
+func SavedModel(t testing.TB, name string) string {
+	t.Helper()
+	dir := filepath.Join(Root(t), "savedmodels", name)
+	if _, err := os.Stat(filepath.Join(dir, "metadata.json")); err != nil {
+		t.Fatalf("%s is missing: run `make setup` (or `make test`, which runs it) first", dir)
+	}
+	return dir
+}
+
+// Python returns the venv's interpreter, failing the test if it is missing.
+func Python(t testing.TB) string {
+	t.Helper()
+	py := filepath.Join(Root(t), ".venv", "bin", "python")
+	if _, err := exec.LookPath(py); err != nil {
+		t.Fatalf("%s is missing: run `make setup` first", py)
+	}
+	return py
+}
+
+// ReadNpy reads a float32 .npy file and returns its values and shape.
+func ReadNpy(t testing.TB, path string) ([]float32, []int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := npy.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var x []float32
+	if err := r.Read(&x); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return x, r.Header.Descr.Shape
+}

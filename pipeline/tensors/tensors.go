@@ -1,0 +1,78 @@
+// Package tensors converts between flat Go float32 slices and TensorFlow
+// tensors without going through nested Go slices.
+//
+// The TensorFlow Go API builds tensors from nested slices ([][][][]float32)
+// and returns them the same way, which costs an allocation per row; the
+// pipeline keeps batches as one contiguous NHWC []float32, so these helpers
+// copy the bytes straight across.
+package tensors
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+)
+
+// FromFloat32 returns a float32 tensor of the given shape holding a copy of x.
+// len(x) must equal the product of shape.
+func FromFloat32(x []float32, shape ...int64) (*tf.Tensor, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return nil, fmt.Errorf("tensors: negative dimension in shape %v", shape)
+		}
+		n *= d
+	}
+	if int64(len(x)) != n {
+		return nil, fmt.Errorf("tensors: %d values do not fill shape %v (%d values)", len(x), shape, n)
+	}
+	return tf.ReadTensor(tf.Float, shape, bytes.NewReader(asBytes(x)))
+}
+
+// Float32s returns a copy of a float32 tensor's values, flattened in
+// row-major order.
+func Float32s(t *tf.Tensor) ([]float32, error) {
+	if t.DataType() != tf.Float {
+		return nil, fmt.Errorf("tensors: want a float32 tensor, got data type %v", t.DataType())
+	}
+	n := int64(1)
+	for _, d := range t.Shape() {
+		n *= d
+	}
+	out := make([]float32, n)
+	w := bytes.NewBuffer(asBytes(out)[:0])
+	if _, err := t.WriteContentsTo(w); err != nil {
+		return nil, fmt.Errorf("tensors: %w", err)
+	}
+	if w.Len() != len(out)*4 {
+		return nil, fmt.Errorf("tensors: tensor of shape %v held %d bytes, want %d", t.Shape(), w.Len(), len(out)*4)
+	}
+	// The buffer grew in place only if it had room; copy back otherwise.
+	if b := w.Bytes(); len(b) > 0 && &b[0] != &asBytes(out)[0] {
+		copy(asBytes(out), b)
+	}
+	return out, nil
+}
+
+// asBytes views x's memory as bytes. TensorFlow stores float32 in host byte
+// order too, so no conversion is needed.
+func asBytes(x []float32) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), len(x)*4)
+}
+
+// TensorFlow's C++ runtime logs every SavedModel load and kernel choice at
+// INFO level on stderr. Every use of TensorFlow in the pipeline goes through
+// this package, so it quiets them here (warnings and errors still print)
+// unless the user has set TF_CPP_MIN_LOG_LEVEL. The variable is read by the
+// C++ runtime at its first log line; in a cgo program os.Setenv reaches it.
+func init() {
+	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
+		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "1")
+	}
+}
