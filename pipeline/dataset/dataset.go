@@ -1,0 +1,281 @@
+// Package dataset finds the images of a folder-per-class image collection
+// (such as Caltech-101's 101_ObjectCategories), splits them into train,
+// validation and test sets reproducibly, and records the result in a CSV
+// manifest so that later stages and later runs use exactly the same split.
+//
+// It replaces the data loading cells of ml4a's Keras transfer-learning
+// notebook. Unlike the notebook, classes are sorted by name and the shuffle
+// is seeded, so the same folder and seed give the same split on every run
+// and every machine.
+package dataset
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Names of the three splits, as used in Example.Split and in the manifest.
+const (
+	Train = "train"
+	Val   = "val"
+	Test  = "test"
+)
+
+// SplitNames lists the split names in manifest order.
+var SplitNames = []string{Train, Val, Test}
+
+// DefaultExtensions are the file extensions treated as images when
+// Options.Extensions is empty: the ones the notebook accepted.
+var DefaultExtensions = []string{".jpg", ".jpeg", ".png"}
+
+// Split holds the fractions of the examples that go to each split.
+// They must be non-negative and sum to 1; Train and Test must be positive.
+type Split struct {
+	Train, Val, Test float64
+}
+
+// Options says which folder to scan and how to split it.
+type Options struct {
+	// Dir holds one subfolder per class.
+	Dir string
+	// Exclude names class folders to leave out (the notebook excluded
+	// BACKGROUND_Google, Motorbikes, airplanes, Faces_easy and Faces).
+	Exclude []string
+	// Extensions are the file extensions (".jpg" or "jpg") that mark a
+	// file as an image, compared case-insensitively. Empty means
+	// DefaultExtensions.
+	Extensions []string
+	// Split gives the fraction of examples for each split.
+	Split Split
+	// Stratify splits each class separately, so that every class keeps the
+	// same proportions in every split.
+	Stratify bool
+	// MaxPerClass, when positive, keeps at most that many randomly chosen
+	// images of each class.
+	MaxPerClass int
+	// Seed drives every random choice; equal seeds give equal splits.
+	Seed int64
+}
+
+// Example is one image file and where it ended up.
+type Example struct {
+	// Path is the file's path: Options.Dir joined with the class folder
+	// and file name, so it can be opened as is.
+	Path string
+	// Label is the index of Class in Dataset.Classes.
+	Label int
+	// Class is the name of the class folder.
+	Class string
+	// Split is Train, Val or Test.
+	Split string
+	// Hash is the hex SHA-256 of the file's bytes, empty until
+	// Dataset.HashFiles has run.
+	Hash string
+}
+
+// Dataset is the result of a scan: the classes and the split examples.
+type Dataset struct {
+	// Dir is the scanned folder; empty for a dataset read from a manifest.
+	Dir string
+	// Classes are the class names sorted by name; labels index into it.
+	Classes []string
+	// Examples holds the train examples, then the validation ones, then
+	// the test ones, each split in shuffled order.
+	Examples []Example
+	// Missing lists the Exclude names that matched no folder. That is not
+	// an error, since the same exclude list may serve several data sets,
+	// but callers should report it: it often means a typo.
+	Missing []string
+}
+
+// Scan lists the class folders and images under opts.Dir and splits them as
+// opts says. Scan only reads folder listings; call HashFiles to read the
+// files and fill in Example.Hash.
+//
+// Class folders are the subfolders of opts.Dir that are not hidden (their
+// name does not start with ".") and not excluded. Images are the files
+// directly inside a class folder whose extension matches; hidden files and
+// deeper folders are ignored. Files directly inside opts.Dir are ignored.
+func Scan(opts Options) (*Dataset, error) {
+	if err := opts.Split.check(); err != nil {
+		return nil, err
+	}
+	if opts.MaxPerClass < 0 {
+		return nil, fmt.Errorf("dataset: max per class is %d: use 0 for no limit or a positive number", opts.MaxPerClass)
+	}
+	exts := normalizeExts(opts.Extensions)
+	if err := checkDir(opts.Dir); err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(opts.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", opts.Dir, err)
+	}
+
+	excluded := make(map[string]bool, len(opts.Exclude))
+	for _, name := range opts.Exclude {
+		excluded[name] = true
+	}
+	seen := make(map[string]bool)
+	ds := &Dataset{Dir: opts.Dir}
+	var files [][]string        // files[label] are the class's image paths
+	for _, e := range entries { // os.ReadDir sorts by name
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !isDir(opts.Dir, e) {
+			continue
+		}
+		if excluded[name] {
+			seen[name] = true
+			continue
+		}
+		paths, err := listImages(filepath.Join(opts.Dir, name), exts)
+		if err != nil {
+			return nil, err
+		}
+		ds.Classes = append(ds.Classes, name)
+		files = append(files, paths)
+	}
+	for _, name := range opts.Exclude {
+		if !seen[name] && !slices.Contains(ds.Missing, name) {
+			ds.Missing = append(ds.Missing, name)
+		}
+	}
+	if len(ds.Classes) < 2 {
+		return nil, fmt.Errorf("dataset %s: found %d class folder(s) %q, need at least 2: put each class's images in its own subfolder", opts.Dir, len(ds.Classes), ds.Classes)
+	}
+
+	ds.Examples = split(ds.Classes, files, opts)
+	if n := len(ds.Split(Train)); n == 0 {
+		return nil, fmt.Errorf("dataset %s: the train split is empty (%d images in all): add images or raise the train fraction", opts.Dir, len(ds.Examples))
+	}
+	if n := len(ds.Split(Test)); n == 0 {
+		return nil, fmt.Errorf("dataset %s: the test split is empty (%d images in all): add images or raise the test fraction", opts.Dir, len(ds.Examples))
+	}
+	return ds, nil
+}
+
+// check reports whether s is a usable split.
+func (s Split) check() error {
+	if s.Train < 0 || s.Val < 0 || s.Test < 0 {
+		return fmt.Errorf("dataset: split %v/%v/%v has a negative fraction: use fractions between 0 and 1", s.Train, s.Val, s.Test)
+	}
+	if sum := s.Train + s.Val + s.Test; math.Abs(sum-1) > 1e-6 || math.IsNaN(sum) {
+		return fmt.Errorf("dataset: split %v/%v/%v sums to %v, not 1: adjust the fractions", s.Train, s.Val, s.Test, sum)
+	}
+	if s.Train == 0 || s.Test == 0 {
+		return fmt.Errorf("dataset: split %v/%v/%v leaves no train or no test examples: give both a positive fraction", s.Train, s.Val, s.Test)
+	}
+	return nil
+}
+
+// checkDir reports whether dir exists and is a folder.
+func checkDir(dir string) error {
+	if dir == "" {
+		return fmt.Errorf("dataset: no data folder given: set data.dir")
+	}
+	fi, err := os.Stat(dir)
+	if os.IsNotExist(err) {
+		return fmt.Errorf("dataset %s: data folder does not exist: create it or set data.dir: %w", dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("dataset %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("dataset %s: not a folder: set data.dir to the folder that holds one subfolder per class", dir)
+	}
+	return nil
+}
+
+// isDir reports whether the entry e of dir is a folder or a link to one.
+func isDir(dir string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.IsDir()
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && fi.IsDir()
+}
+
+// isFile reports whether the entry e of dir is a regular file or a link to
+// one.
+func isFile(dir string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.Type().IsRegular()
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// normalizeExts lowercases exts and gives each a leading dot.
+func normalizeExts(exts []string) []string {
+	if len(exts) == 0 {
+		exts = DefaultExtensions
+	}
+	out := make([]string, 0, len(exts))
+	for _, e := range exts {
+		e = strings.ToLower(e)
+		if !strings.HasPrefix(e, ".") {
+			e = "." + e
+		}
+		if !slices.Contains(out, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// listImages returns the sorted paths of the image files directly in dir.
+func listImages(dir string, exts []string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("dataset class folder %s: %w", dir, err)
+	}
+	var paths []string
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || !slices.Contains(exts, strings.ToLower(filepath.Ext(name))) {
+			continue
+		}
+		if isFile(dir, e) {
+			paths = append(paths, filepath.Join(dir, name))
+		}
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("dataset class folder %s: no images (looked for %s, any case): add images, remove the folder or add it to the exclude list", dir, strings.Join(exts, " "))
+	}
+	slices.Sort(paths)
+	return paths, nil
+}
+
+// Split returns the examples of the named split (Train, Val or Test) in
+// their shuffled order; nil for an unknown name.
+func (d *Dataset) Split(name string) []Example {
+	var out []Example
+	for _, e := range d.Examples {
+		if e.Split == name {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// NumClasses returns the number of classes.
+func (d *Dataset) NumClasses() int { return len(d.Classes) }
+
+// Counts returns, for each split name, the number of examples of each
+// class, indexed by label. Every split in SplitNames has an entry.
+func (d *Dataset) Counts() map[string][]int {
+	c := make(map[string][]int, len(SplitNames))
+	for _, s := range SplitNames {
+		c[s] = make([]int, len(d.Classes))
+	}
+	for _, e := range d.Examples {
+		if n, ok := c[e.Split]; ok && e.Label >= 0 && e.Label < len(n) {
+			n[e.Label]++
+		}
+	}
+	return c
+}

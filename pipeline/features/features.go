@@ -1,0 +1,262 @@
+// Package features runs a frozen backbone once per image and caches the
+// result on disk, so training (any number of epochs, any number of top
+// configs) never runs the backbone again.
+//
+// A cache is a folder per backbone setting, cache/features/<key>/, where key
+// hashes everything that changes a feature: the model's weights and graph
+// fingerprints, the endpoint, the input size, resize method, preprocessing
+// and the notebook's ÷255 option. Inside it, one raw float32 file per image,
+// named by the sha256 of the image's bytes: a changed image misses, a moved
+// or renamed one hits. key.json in the folder says what the key stands for.
+package features
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+	"unsafe"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/progress"
+)
+
+// version changes when the cache layout or feature computation changes.
+const version = 1
+
+// Key is what a cached feature depends on, besides the image's bytes.
+type Key struct {
+	Version      int     `json:"version"`
+	Architecture string  `json:"architecture"`
+	Weights      string  `json:"weights_sha256"`
+	Graph        string  `json:"savedmodel_fingerprint_sha256"`
+	Endpoint     string  `json:"endpoint"`
+	Shape        []int64 `json:"shape"`
+	Size         [2]int  `json:"size"`
+	Resize       string  `json:"resize"`
+	Preprocess   string  `json:"preprocess"`
+	Divide255    bool    `json:"divide_by_255"`
+	Source       string  `json:"savedmodel"` // informational: where it was first computed from
+}
+
+// Hash is the folder name for k (everything but Source).
+func (k Key) Hash() string {
+	k.Source = ""
+	b, _ := json.Marshal(k)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:8])
+}
+
+// Store is the cache for one backbone setting.
+type Store struct {
+	Dir   string // cache/features/<key hash>
+	Key   Key
+	Dim   int // values per image
+	model *backbone.Model
+}
+
+// Open returns the store for features of model's endpoint computed from
+// images resized with resize (and divided by 255 after preprocessing if
+// divide255, the notebook's bug). Input size and preprocessing come from the
+// model's metadata.
+func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divide255 bool) (*Store, error) {
+	ep, err := model.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	fp, err := os.ReadFile(filepath.Join(model.Dir, "fingerprint.pb"))
+	if err != nil {
+		return nil, fmt.Errorf("features: backbone %s: %w (re-export it)", model.Dir, err)
+	}
+	fph := sha256.Sum256(fp)
+	h, w, _ := model.InputSize()
+	k := Key{
+		Version:      version,
+		Architecture: model.Meta.Architecture,
+		Weights:      model.Meta.Weights.SHA256,
+		Graph:        hex.EncodeToString(fph[:]),
+		Endpoint:     endpoint,
+		Shape:        ep.Shape,
+		Size:         [2]int{h, w},
+		Resize:       resize,
+		Preprocess:   model.Meta.Input.Preprocessing.Mode,
+		Divide255:    divide255,
+		Source:       model.Dir,
+	}
+	s := &Store{Dir: filepath.Join(cacheDir, k.Hash()), Key: k, Dim: ep.Size(), model: model}
+	keyFile := filepath.Join(s.Dir, "key.json")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		b, _ := json.MarshalIndent(k, "", "  ")
+		if err := fsutil.WriteFile(keyFile, append(b, '\n')); err != nil {
+			return nil, fmt.Errorf("features: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Path is where the features of the image with content hash h live.
+func (s *Store) Path(h string) string {
+	if len(h) < 2 {
+		return filepath.Join(s.Dir, "invalid-hash")
+	}
+	return filepath.Join(s.Dir, h[:2], h+".f32")
+}
+
+func (s *Store) has(h string) bool {
+	st, err := os.Stat(s.Path(h))
+	return err == nil && st.Size() == int64(4*s.Dim)
+}
+
+// Options control Extract.
+type Options struct {
+	BatchSize int  // images per backbone call
+	Workers   int  // decoding goroutines (0: one per CPU)
+	SkipBad   bool // skip undecodable images (reported) instead of failing
+	// Progress receives a progress bar (terminal) or log lines; nil: silent.
+	Progress io.Writer
+}
+
+// Report says what Extract did.
+type Report struct {
+	Images   int              // examples asked for
+	Hits     int              // already cached
+	Computed int              // run through the backbone now
+	Skipped  []images.Skipped // undecodable, skipped (SkipBad)
+	Seconds  float64          // wall time of the backbone work
+	Rate     float64          // computed images per second
+}
+
+// Extract makes sure every example has cached features, running the
+// backbone only on the images that miss. Features are written one file per
+// image as each batch completes, so an interrupted extraction keeps what it
+// did and a rerun continues from there.
+func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Options) (*Report, error) {
+	r := &Report{Images: len(examples)}
+	var todo []dataset.Example
+	seen := map[string]bool{}
+	for _, e := range examples {
+		if e.Hash == "" {
+			return nil, fmt.Errorf("features: %s has no content hash", e.Path)
+		}
+		switch {
+		case s.has(e.Hash):
+			r.Hits++
+		case !seen[e.Hash]: // identical files are computed once
+			todo = append(todo, e)
+		default:
+			r.Hits++
+		}
+		seen[e.Hash] = true
+	}
+	if len(todo) == 0 {
+		return r, nil
+	}
+	h, w, c := s.model.InputSize()
+	paths := make([]string, len(todo))
+	for i, e := range todo {
+		paths[i] = e.Path
+	}
+	bar := progress.New(opts.Progress, len(todo), "features "+s.Key.Endpoint, "images")
+	start := time.Now()
+	stream := images.Stream(ctx, paths, images.StreamOptions{
+		H: h, W: w, Resize: s.Key.Resize, Mode: s.Key.Preprocess, Divide255: s.Key.Divide255,
+		BatchSize: opts.BatchSize, Workers: opts.Workers, SkipBad: opts.SkipBad,
+	})
+	for b, err := range stream {
+		if err != nil {
+			bar.Finish()
+			return r, fmt.Errorf("features: %w", err)
+		}
+		r.Skipped = append(r.Skipped, b.Skipped...)
+		if b.N == 0 {
+			continue
+		}
+		out, err := s.model.Run(s.Key.Endpoint, b.X[:b.N*h*w*c], b.N)
+		if err != nil {
+			bar.Finish()
+			return r, fmt.Errorf("features: %w", err)
+		}
+		for j, i := range b.Index {
+			row := out[j*s.Dim : (j+1)*s.Dim]
+			if err := fsutil.WriteFile(s.Path(todo[i].Hash), asBytes(row)); err != nil {
+				bar.Finish()
+				return r, fmt.Errorf("features: %w", err)
+			}
+		}
+		r.Computed += b.N
+		bar.Add(b.N + len(b.Skipped))
+	}
+	bar.Finish()
+	r.Seconds = time.Since(start).Seconds()
+	if r.Seconds > 0 {
+		r.Rate = float64(r.Computed) / r.Seconds
+	}
+	return r, nil
+}
+
+// Split is a cached split for training: it reads each batch's rows from
+// the cache, so memory holds one batch, not the split.
+type Split struct {
+	store    *Store
+	examples []dataset.Example
+}
+
+// Split returns the examples that have cached features (skipped images are
+// left out) as training data.
+func (s *Store) Split(examples []dataset.Example) *Split {
+	kept := make([]dataset.Example, 0, len(examples))
+	for _, e := range examples {
+		if s.has(e.Hash) {
+			kept = append(kept, e)
+		}
+	}
+	return &Split{store: s, examples: kept}
+}
+
+// Len is the number of examples.
+func (d *Split) Len() int { return len(d.examples) }
+
+// Label is example i's class index.
+func (d *Split) Label(i int) int32 { return int32(d.examples[i].Label) }
+
+// Example is example i.
+func (d *Split) Example(i int) dataset.Example { return d.examples[i] }
+
+// Read fills x with the features of examples idx, one row each.
+func (d *Split) Read(idx []int, x []float32) error {
+	dim := d.store.Dim
+	if len(x) != len(idx)*dim {
+		return fmt.Errorf("features: buffer of %d values for %d rows of %d", len(x), len(idx), dim)
+	}
+	for j, i := range idx {
+		e := d.examples[i]
+		f, err := os.Open(d.store.Path(e.Hash))
+		if err != nil {
+			return fmt.Errorf("features of %s: %w (rerun to recompute)", e.Path, err)
+		}
+		_, err = io.ReadFull(f, asBytes(x[j*dim:(j+1)*dim]))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("features of %s: %s: %w (delete it and rerun)", e.Path, d.store.Path(e.Hash), err)
+		}
+	}
+	return nil
+}
+
+// asBytes views float32s as their bytes (host order; the cache is not
+// meant to move between machines of different endianness).
+func asBytes(x []float32) []byte {
+	if len(x) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
+}

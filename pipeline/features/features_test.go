@@ -1,0 +1,181 @@
+package features
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+)
+
+func setup(t *testing.T) (*backbone.Model, *dataset.Dataset, string) {
+	t.Helper()
+	m, err := backbone.Load(testenv.SavedModel(t, "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	testenv.ImageDataset(t, data, 3, 8, 1)
+	ds, err := dataset.Scan(dataset.Options{Dir: data, Split: dataset.Split{Train: .5, Val: .25, Test: .25}, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ds.HashFiles(2); err != nil {
+		t.Fatal(err)
+	}
+	return m, ds, filepath.Join(t.TempDir(), "cache")
+}
+
+func TestExtractCachesAndMatchesBackbone(t *testing.T) {
+	m, ds, cache := setup(t)
+	s, err := Open(cache, m, "fc2", "nearest", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{BatchSize: 5, Workers: 2}
+	r, err := s.Extract(context.Background(), ds.Examples, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Computed != 24 || r.Hits != 0 {
+		t.Fatalf("first extraction: computed %d, hits %d; want 24, 0", r.Computed, r.Hits)
+	}
+	// A second pass over the same data does no backbone work.
+	r, err = s.Extract(context.Background(), ds.Examples, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Computed != 0 || r.Hits != 24 {
+		t.Fatalf("second extraction: computed %d, hits %d; want 0, 24", r.Computed, r.Hits)
+	}
+
+	// The cached row is what the backbone gives for that image.
+	e := ds.Examples[3]
+	img, err := images.Load(e.Path, 32, 32, "nearest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 32*32*3)
+	if err := images.Preprocess(x, img, "caffe", false); err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Run("fc2", x, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split := s.Split(ds.Examples)
+	got := make([]float32, s.Dim)
+	if err := split.Read([]int{3}, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-5*(1+math.Abs(float64(want[i]))) {
+			t.Fatalf("cached feature %d = %v, backbone gives %v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
+	m, ds, cache := setup(t)
+	base, _ := Open(cache, m, "fc2", "nearest", false)
+	for name, other := range map[string]func() (*Store, error){
+		"endpoint":  func() (*Store, error) { return Open(cache, m, "block5_pool", "nearest", false) },
+		"resize":    func() (*Store, error) { return Open(cache, m, "fc2", "bilinear", false) },
+		"divide255": func() (*Store, error) { return Open(cache, m, "fc2", "nearest", true) },
+	} {
+		s, err := other()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Dir == base.Dir {
+			t.Errorf("changing %s kept the cache folder %s", name, s.Dir)
+		}
+	}
+	// The same setting opened again (another run, another top) shares it.
+	again, _ := Open(cache, m, "fc2", "nearest", false)
+	if again.Dir != base.Dir {
+		t.Errorf("same setting, different folders: %s vs %s", base.Dir, again.Dir)
+	}
+
+	// Changing an image's bytes misses for that image only.
+	if _, err := base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8}); err != nil {
+		t.Fatal(err)
+	}
+	e := &ds.Examples[0]
+	b, _ := os.ReadFile(ds.Examples[1].Path)
+	if err := os.WriteFile(e.Path, b, 0o644); err != nil { // different image content
+		t.Fatal(err)
+	}
+	if err := ds.HashFiles(2); err != nil {
+		t.Fatal(err)
+	}
+	r, err := base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Example 0 now has example 1's bytes, which are cached already.
+	if r.Computed != 0 {
+		t.Errorf("recomputed %d images after copying a cached image's bytes", r.Computed)
+	}
+	if err := os.WriteFile(e.Path, append(b, 0), 0o644); err != nil { // new bytes
+		t.Fatal(err)
+	}
+	ds.HashFiles(2)
+	if r, _ = base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8}); r.Computed != 1 {
+		t.Errorf("changed one image's bytes: computed %d, want 1", r.Computed)
+	}
+}
+
+func TestInterruptedExtractionResumes(t *testing.T) {
+	m, ds, cache := setup(t)
+	s, _ := Open(cache, m, "fc2", "nearest", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Extract(ctx, ds.Examples, Options{BatchSize: 4}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled extraction: %v", err)
+	}
+	// Do part of the work, then the rest.
+	if _, err := s.Extract(context.Background(), ds.Examples[:10], Options{BatchSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Hits != 10 || r.Computed != 14 {
+		t.Errorf("resumed: hits %d computed %d, want 10 and 14", r.Hits, r.Computed)
+	}
+}
+
+func TestBadImage(t *testing.T) {
+	m, ds, cache := setup(t)
+	bad := ds.Examples[5].Path
+	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ds.HashFiles(2)
+	s, _ := Open(cache, m, "fc2", "nearest", false)
+	_, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4})
+	if err == nil || !contains(err.Error(), bad) {
+		t.Fatalf("bad image: error %v does not name %s", err, bad)
+	}
+	r, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4, SkipBad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Skipped) != 1 || r.Skipped[0].Path != bad {
+		t.Fatalf("skipped %v, want just %s", r.Skipped, bad)
+	}
+	if n := s.Split(ds.Examples).Len(); n != 23 {
+		t.Errorf("split without the bad image has %d examples, want 23", n)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,557 @@
+// Package nn builds a Keras-style stack of layers (dense, dropout, conv2d,
+// max_pool, flatten) as a TensorFlow graph and trains it with Adam on
+// categorical cross-entropy.
+//
+// Weights live in resource variables (VarHandleOp), gradients come from the
+// graph (TF_AddGradients, the C++ gradient registry), and updates from
+// ResourceApplyAdam, whose update rule is Keras 3's Adam exactly. The loss is
+// computed from the last layer's logits with SoftmaxCrossEntropyWithLogits,
+// as Keras does when the last activation is softmax.
+//
+// Dropout is active only in the training path. Its masks come from
+// StatelessRandomUniform seeded by a value fed with each batch, so a run
+// is repeatable and a resumed run draws the same masks as an uninterrupted
+// one. Initial weights are drawn in Go (Glorot uniform kernels, zero biases,
+// as Keras) from a seeded generator, so they can be handed to a Keras
+// reference run.
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	"github.com/galeone/tensorflow/tensorflow/go/op"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/tensors"
+)
+
+// Spec is what to build.
+type Spec struct {
+	Input   []int          // shape of one example: [4096], [7 7 512] or [H W 3]
+	Layers  []config.Layer // Keras vocabulary; the last is dense(classes, softmax)
+	Classes int
+	Adam    config.Adam
+}
+
+// Variable is one weight tensor (or optimizer slot) in the graph.
+type Variable struct {
+	Name      string // checkpoint key, e.g. "dense/kernel" or "dense/kernel/m"
+	Shape     []int64
+	Trainable bool // a layer weight (not an optimizer slot)
+	FanIn     int  // for Glorot initialisation of kernels
+	FanOut    int
+	Kernel    bool // a kernel (Glorot uniform); otherwise zeros
+	handle    tf.Output
+	read      tf.Output
+	init      tf.Output // placeholder fed by Init/SetWeights
+}
+
+// Size is the number of values in v.
+func (v *Variable) Size() int {
+	n := 1
+	for _, d := range v.Shape {
+		n *= int(d)
+	}
+	return n
+}
+
+// LayerInfo describes a built layer for summaries (Keras' model.summary()).
+type LayerInfo struct {
+	Name   string
+	Kind   string
+	Output []int // shape of one example's output
+	Params int
+}
+
+// Network is a built graph with its session. Methods are not safe for
+// concurrent use.
+type Network struct {
+	Spec   Spec
+	Layers []LayerInfo
+	Vars   []*Variable // layer weights, then Adam's m and v slots
+
+	graph *tf.Graph
+	sess  *tf.Session
+
+	x, labels, seed         tf.Output
+	b1Power, b2Power        tf.Output
+	trainLoss, trainCorrect tf.Output
+	probs, exampleLoss      tf.Output
+	train, assign, restore  *tf.Operation
+	save                    *tf.Operation
+	prefix                  tf.Output
+	hasDropout              bool
+	inputSize, classesOut   int
+}
+
+// Build constructs the graph and a session for it. Variables are not
+// initialised: call Init, SetWeights or Restore before training.
+func Build(spec Spec) (n *Network, err error) {
+	if spec.Classes < 2 {
+		return nil, fmt.Errorf("nn: %d classes; need at least 2", spec.Classes)
+	}
+	// The TensorFlow Go binding panics on some graph errors (an output of a
+	// failed op, for one); report them as errors.
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = nil, fmt.Errorf("nn: building graph: %v", r)
+		}
+	}()
+	s := op.NewScope()
+	n = &Network{Spec: spec, inputSize: prod(spec.Input), classesOut: spec.Classes}
+	shape := append([]int64{-1}, toInt64(spec.Input)...)
+	n.x = op.Placeholder(s.SubScope("input"), tf.Float, op.PlaceholderShape(tf.MakeShape(shape...)))
+	n.labels = op.Placeholder(s.SubScope("labels"), tf.Int32, op.PlaceholderShape(tf.MakeShape(-1)))
+	n.seed = op.Placeholder(s.SubScope("dropout_seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
+
+	// Variables and per-layer shapes first; the forward pass is built twice
+	// (training with dropout, inference without) over the same variables.
+	type weights struct{ kernel, bias *Variable }
+	ws := make([]weights, len(spec.Layers))
+	counts := map[string]int{}
+	cur := slices.Clone(spec.Input)
+	for i, l := range spec.Layers {
+		name := kerasName(l.Kind, counts)
+		info := LayerInfo{Name: name, Kind: l.Kind}
+		switch l.Kind {
+		case config.KindDense:
+			if len(cur) != 1 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; add `- flatten: {}` before it (a Keras Dense would act on the last axis only)", i+1, name, dims(cur))
+			}
+			units := l.OutUnits(spec.Classes)
+			ws[i].kernel = n.variable(s, name+"/kernel", []int{cur[0], units}, true, cur[0], units)
+			if l.UseBias {
+				ws[i].bias = n.variable(s, name+"/bias", []int{units}, false, 0, 0)
+			}
+			cur = []int{units}
+		case config.KindConv2D:
+			if len(cur) != 3 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; conv2d needs height×width×channels", i+1, name, dims(cur))
+			}
+			kh, kw := l.KernelSize[0], l.KernelSize[1]
+			ws[i].kernel = n.variable(s, name+"/kernel", []int{kh, kw, cur[2], l.Filters}, true, kh*kw*cur[2], kh*kw*l.Filters)
+			ws[i].bias = n.variable(s, name+"/bias", []int{l.Filters}, false, 0, 0)
+			h, w, err := outSize(cur[0], cur[1], kh, kw, l.Strides, l.Padding)
+			if err != nil {
+				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
+			}
+			cur = []int{h, w, l.Filters}
+		case config.KindMaxPool:
+			if len(cur) != 3 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; max_pool needs height×width×channels", i+1, name, dims(cur))
+			}
+			h, w, err := outSize(cur[0], cur[1], l.PoolSize[0], l.PoolSize[1], l.Strides, l.Padding)
+			if err != nil {
+				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
+			}
+			cur = []int{h, w, cur[2]}
+		case config.KindFlatten:
+			cur = []int{prod(cur)}
+		case config.KindDropout:
+			n.hasDropout = true
+		default:
+			return nil, fmt.Errorf("nn: layer %d: unknown kind %q", i+1, l.Kind)
+		}
+		for _, v := range []*Variable{ws[i].kernel, ws[i].bias} {
+			if v != nil {
+				info.Params += v.Size()
+			}
+		}
+		info.Output = slices.Clone(cur)
+		n.Layers = append(n.Layers, info)
+	}
+	last := spec.Layers[len(spec.Layers)-1]
+	if last.Kind != config.KindDense || last.Activation != "softmax" || len(cur) != 1 || cur[0] != spec.Classes {
+		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind, dims(cur))
+	}
+
+	// forward returns the logits of the last layer (before its softmax).
+	forward := func(s *op.Scope, training bool) tf.Output {
+		h := n.x
+		for i, l := range spec.Layers {
+			ls := s.SubScope(n.Layers[i].Name)
+			switch l.Kind {
+			case config.KindDense:
+				h = op.MatMul(at(ls, "MatMul"), h, ws[i].kernel.read)
+				if ws[i].bias != nil {
+					h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
+				}
+				if i < len(spec.Layers)-1 {
+					h = activate(ls, h, l.Activation)
+				}
+			case config.KindConv2D:
+				h = op.Conv2D(at(ls, "Conv2D"), h, ws[i].kernel.read, []int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
+				h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
+				h = activate(ls, h, l.Activation)
+			case config.KindMaxPool:
+				h = op.MaxPool(at(ls, "MaxPool"), h, []int64{1, int64(l.PoolSize[0]), int64(l.PoolSize[1]), 1},
+					[]int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
+			case config.KindFlatten:
+				h = op.Reshape(at(ls, "Reshape"), h, op.Const(at(ls, "Const"), []int32{-1, int32(prod(n.Layers[i].Output))}))
+			case config.KindDropout:
+				if !training || l.Rate == 0 {
+					continue
+				}
+				seed := op.AddV2(at(ls, "AddV2"), n.seed, op.Const(at(ls, "Const"), []int64{0, int64(i)}))
+				u := op.StatelessRandomUniform(at(ls, "StatelessRandomUniform"), op.Shape(at(ls, "Shape"), h), seed)
+				keep := op.Cast(at(ls, "Cast"), op.GreaterEqual(at(ls, "GreaterEqual"), u, op.Const(at(ls, "Const"), float32(l.Rate))), tf.Float)
+				h = op.Mul(at(ls, "Mul"), op.Mul(at(ls, "Mul"), h, keep), op.Const(at(ls, "Const"), float32(1/(1-l.Rate))))
+			}
+		}
+		return h
+	}
+	onehot := op.OneHot(at(s, "OneHot"), n.labels, op.Const(at(s, "Const"), int32(spec.Classes)), op.Const(at(s, "Const"), float32(1)), op.Const(at(s, "Const"), float32(0)))
+	correct := func(s *op.Scope, logits tf.Output) tf.Output {
+		hit := op.Equal(at(s, "Equal"), op.Cast(at(s, "Cast"), op.ArgMax(at(s, "ArgMax"), logits, op.Const(at(s, "Const"), int32(1))), tf.Int32), n.labels)
+		return op.Sum(at(s, "Sum"), op.Cast(at(s, "Cast"), hit, tf.Int32), op.Const(at(s, "Const"), int32(0)))
+	}
+
+	ts := s.SubScope("train")
+	logits := forward(ts, true)
+	perExample, _ := op.SoftmaxCrossEntropyWithLogits(at(ts, "SoftmaxCrossEntropyWithLogits"), logits, onehot)
+	n.trainLoss = op.Mean(at(ts, "Mean"), perExample, op.Const(at(ts, "Const"), int32(0)))
+	n.trainCorrect = correct(ts, logits)
+
+	is := s.SubScope("infer")
+	inferLogits := forward(is, false)
+	n.probs = op.Softmax(at(is, "Softmax"), inferLogits)
+	n.exampleLoss, _ = op.SoftmaxCrossEntropyWithLogits(at(is, "SoftmaxCrossEntropyWithLogits"), inferLogits, onehot)
+
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("nn: building layers: %w", err)
+	}
+	var trainable []*Variable
+	var reads []tf.Output
+	for _, v := range n.Vars {
+		trainable = append(trainable, v)
+		reads = append(reads, v.read)
+	}
+	grads := op.Gradients(ts.SubScope("gradients"), []tf.Output{n.trainLoss}, reads)
+	if err := s.Err(); err != nil {
+		return nil, fmt.Errorf("nn: building gradients: %w", err)
+	}
+
+	as := s.SubScope("adam")
+	n.b1Power = op.Placeholder(as.SubScope("beta_1_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	n.b2Power = op.Placeholder(as.SubScope("beta_2_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	lr := op.Const(at(as, "Const"), float32(spec.Adam.LearningRate))
+	b1 := op.Const(at(as, "Const"), float32(spec.Adam.Beta1))
+	b2 := op.Const(at(as, "Const"), float32(spec.Adam.Beta2))
+	eps := op.Const(at(as, "Const"), float32(spec.Adam.Epsilon))
+	var applies []*tf.Operation
+	for i, v := range trainable {
+		m := n.variable(s, v.Name+"/m", toInt(v.Shape), false, 0, 0)
+		vv := n.variable(s, v.Name+"/v", toInt(v.Shape), false, 0, 0)
+		m.Trainable, vv.Trainable = false, false
+		applies = append(applies, op.ResourceApplyAdam(at(as, "ResourceApplyAdam"), v.handle, m.handle, vv.handle, n.b1Power, n.b2Power, lr, b1, b2, eps, grads[i]))
+	}
+	n.train = op.NoOp(s.SubScope("train_step").WithControlDependencies(applies...))
+
+	var assigns []*tf.Operation
+	for _, v := range n.Vars {
+		assigns = append(assigns, op.AssignVariableOp(s.SubScope("assign"), v.handle, v.init))
+	}
+	n.assign = op.NoOp(s.SubScope("assign_all").WithControlDependencies(assigns...))
+
+	// Checkpoints: SaveV2/RestoreV2, the standard TensorFlow format that
+	// Python reads with tf.train.load_checkpoint.
+	cs := s.SubScope("checkpoint")
+	n.prefix = op.Placeholder(cs.SubScope("prefix"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+	names := make([]string, len(n.Vars))
+	shapeSlices := make([]string, len(n.Vars))
+	dtypes := make([]tf.DataType, len(n.Vars))
+	allReads := make([]tf.Output, len(n.Vars))
+	for i, v := range n.Vars {
+		names[i], dtypes[i], allReads[i] = v.Name, tf.Float, v.read
+	}
+	nameT := op.Const(at(cs, "Const"), names)
+	sliceT := op.Const(at(cs, "Const"), shapeSlices)
+	n.save = op.SaveV2(at(cs, "SaveV2"), n.prefix, nameT, sliceT, allReads)
+	restored := op.RestoreV2(at(cs, "RestoreV2"), n.prefix, nameT, sliceT, dtypes)
+	var restores []*tf.Operation
+	for i, v := range n.Vars {
+		restores = append(restores, op.AssignVariableOp(at(cs, "AssignVariableOp"), v.handle, restored[i]))
+	}
+	n.restore = op.NoOp(cs.SubScope("restore_all").WithControlDependencies(restores...))
+
+	if n.graph, err = s.Finalize(); err != nil {
+		return nil, fmt.Errorf("nn: building graph: %w", err)
+	}
+	if n.sess, err = tf.NewSession(n.graph, nil); err != nil {
+		return nil, fmt.Errorf("nn: new session: %w", err)
+	}
+	return n, nil
+}
+
+// variable adds a float32 resource variable, its read and its init feed.
+func (n *Network) variable(s *op.Scope, name string, shape []int, kernel bool, fanIn, fanOut int) *Variable {
+	vs := s.SubScope(strings.ReplaceAll(name, "/", "_"))
+	sh := toInt64(shape)
+	v := &Variable{Name: name, Shape: sh, Trainable: true, Kernel: kernel, FanIn: fanIn, FanOut: fanOut}
+	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(name))
+	v.read = op.ReadVariableOp(at(vs, "ReadVariableOp"), v.handle, tf.Float)
+	v.init = op.Placeholder(vs.SubScope("init"), tf.Float, op.PlaceholderShape(tf.MakeShape(sh...)))
+	n.Vars = append(n.Vars, v)
+	return v
+}
+
+// Params is the number of trainable parameters, as Keras counts them.
+func (n *Network) Params() int {
+	t := 0
+	for _, l := range n.Layers {
+		t += l.Params
+	}
+	return t
+}
+
+// Summary is a Keras-style table of layers, output shapes and parameters.
+func (n *Network) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-16s %-16s %12s\n", "Layer", "Output shape", "Param #")
+	for _, l := range n.Layers {
+		fmt.Fprintf(&b, "%-16s %-16s %12d\n", l.Name+" ("+l.Kind+")", dims(l.Output), l.Params)
+	}
+	fmt.Fprintf(&b, "Trainable params: %d\n", n.Params())
+	return b.String()
+}
+
+// InitialWeights draws Keras' default initial values: Glorot uniform
+// kernels, zero biases, zero optimizer slots. The draw depends only on seed
+// and the layer stack, never on global state.
+func (n *Network) InitialWeights(seed int64) map[string][]float32 {
+	out := make(map[string][]float32, len(n.Vars))
+	for i, v := range n.Vars {
+		x := make([]float32, v.Size())
+		if v.Kernel {
+			r := rand.New(rand.NewPCG(uint64(seed), uint64(i)+1))
+			limit := math.Sqrt(6 / float64(v.FanIn+v.FanOut))
+			for j := range x {
+				x[j] = float32((2*r.Float64() - 1) * limit)
+			}
+		}
+		out[v.Name] = x
+	}
+	return out
+}
+
+// SetWeights assigns values to variables by name; every variable must be given.
+func (n *Network) SetWeights(w map[string][]float32) error {
+	feeds := make(map[tf.Output]*tf.Tensor, len(n.Vars))
+	for _, v := range n.Vars {
+		x, ok := w[v.Name]
+		if !ok {
+			return fmt.Errorf("nn: no value for variable %s", v.Name)
+		}
+		t, err := tensors.FromFloat32(x, v.Shape...)
+		if err != nil {
+			return fmt.Errorf("nn: variable %s: %w", v.Name, err)
+		}
+		feeds[v.init] = t
+	}
+	if _, err := n.sess.Run(feeds, nil, []*tf.Operation{n.assign}); err != nil {
+		return fmt.Errorf("nn: assigning weights: %w", err)
+	}
+	return nil
+}
+
+// Weights returns the current value of every variable, by name.
+func (n *Network) Weights() (map[string][]float32, error) {
+	fetch := make([]tf.Output, len(n.Vars))
+	for i, v := range n.Vars {
+		fetch[i] = v.read
+	}
+	res, err := n.sess.Run(nil, fetch, nil)
+	if err != nil {
+		return nil, fmt.Errorf("nn: reading weights: %w", err)
+	}
+	out := make(map[string][]float32, len(n.Vars))
+	for i, v := range n.Vars {
+		if out[v.Name], err = tensors.Float32s(res[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TrainBatch runs one Adam step on a batch and returns the batch's mean loss
+// and number of correct predictions, both computed (as Keras does) from the
+// training-mode forward pass before the update. step counts the updates
+// made so far (Keras' optimizer.iterations); seed seeds the dropout masks.
+func (n *Network) TrainBatch(x []float32, labels []int32, step int64, seed [2]int64) (loss float64, correct int, err error) {
+	feeds, err := n.feeds(x, labels)
+	if err != nil {
+		return 0, 0, err
+	}
+	t := float64(step + 1)
+	b1p, _ := tf.NewTensor(float32(math.Pow(float64(float32(n.Spec.Adam.Beta1)), t)))
+	b2p, _ := tf.NewTensor(float32(math.Pow(float64(float32(n.Spec.Adam.Beta2)), t)))
+	st, _ := tf.NewTensor(seed[:])
+	feeds[n.b1Power], feeds[n.b2Power], feeds[n.seed] = b1p, b2p, st
+	res, err := n.sess.Run(feeds, []tf.Output{n.trainLoss, n.trainCorrect}, []*tf.Operation{n.train})
+	if err != nil {
+		return 0, 0, fmt.Errorf("nn: train step %d: %w", step, err)
+	}
+	return float64(res[0].Value().(float32)), int(res[1].Value().(int32)), nil
+}
+
+// Predict returns class probabilities (len(labels)×classes, row-major) and
+// each example's loss, with dropout off. labels may be nil when unknown;
+// the losses are then nil too.
+func (n *Network) Predict(x []float32, labels []int32) (probs, losses []float32, err error) {
+	withLoss := labels != nil
+	if !withLoss {
+		labels = make([]int32, len(x)/max(n.inputSize, 1))
+	}
+	feeds, err := n.feeds(x, labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	fetch := []tf.Output{n.probs}
+	if withLoss {
+		fetch = append(fetch, n.exampleLoss)
+	}
+	res, err := n.sess.Run(feeds, fetch, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("nn: predict: %w", err)
+	}
+	if probs, err = tensors.Float32s(res[0]); err != nil {
+		return nil, nil, err
+	}
+	if withLoss {
+		if losses, err = tensors.Float32s(res[1]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return probs, losses, nil
+}
+
+func (n *Network) feeds(x []float32, labels []int32) (map[tf.Output]*tf.Tensor, error) {
+	b := len(labels)
+	if b == 0 || len(x) != b*n.inputSize {
+		return nil, fmt.Errorf("nn: batch of %d labels with %d input values; want %d per example (%s)", b, len(x), n.inputSize, dims(n.Spec.Input))
+	}
+	for _, l := range labels {
+		if l < 0 || int(l) >= n.Spec.Classes {
+			return nil, fmt.Errorf("nn: label %d out of range [0,%d)", l, n.Spec.Classes)
+		}
+	}
+	xt, err := tensors.FromFloat32(x, append([]int64{int64(b)}, toInt64(n.Spec.Input)...)...)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := tf.NewTensor(labels)
+	if err != nil {
+		return nil, err
+	}
+	return map[tf.Output]*tf.Tensor{n.x: xt, n.labels: lt}, nil
+}
+
+// Save writes every variable (weights and Adam slots) as a TensorFlow
+// checkpoint at prefix (prefix.index, prefix.data-00000-of-00001).
+func (n *Network) Save(prefix string) error {
+	p, _ := tf.NewTensor(prefix)
+	if _, err := n.sess.Run(map[tf.Output]*tf.Tensor{n.prefix: p}, nil, []*tf.Operation{n.save}); err != nil {
+		return fmt.Errorf("nn: saving checkpoint %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// Restore loads every variable from a checkpoint written by Save.
+func (n *Network) Restore(prefix string) error {
+	p, _ := tf.NewTensor(prefix)
+	if _, err := n.sess.Run(map[tf.Output]*tf.Tensor{n.prefix: p}, nil, []*tf.Operation{n.restore}); err != nil {
+		return fmt.Errorf("nn: restoring checkpoint %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// Close releases the session.
+func (n *Network) Close() error {
+	if n.sess == nil {
+		return nil
+	}
+	err := n.sess.Close()
+	n.sess = nil
+	return err
+}
+
+// at gives each op its own name: the Go binding's scopes do not make op
+// names unique by themselves, so every op gets a sub-scope named for it
+// (SubScope numbers repeats: matmul, matmul_1, ...).
+func at(s *op.Scope, name string) *op.Scope { return s.SubScope(strings.ToLower(name)) }
+
+func activate(s *op.Scope, h tf.Output, activation string) tf.Output {
+	switch activation {
+	case "relu":
+		return op.Relu(at(s, "Relu"), h)
+	case "softmax":
+		return op.Softmax(at(s, "Softmax"), h)
+	}
+	return h
+}
+
+// outSize is Keras' output size for a window k with stride s.
+func outSize(h, w, kh, kw int, strides [2]int, padding string) (int, int, error) {
+	o := func(in, k, s int) int {
+		if padding == "same" {
+			return (in + s - 1) / s
+		}
+		return (in-k)/s + 1
+	}
+	oh, ow := o(h, kh, strides[0]), o(w, kw, strides[1])
+	if oh <= 0 || ow <= 0 {
+		return 0, 0, fmt.Errorf("a %d×%d window does not fit a %d×%d input", kh, kw, h, w)
+	}
+	return oh, ow, nil
+}
+
+// kerasName names layers the way Keras does: dense, dense_1, dense_2...
+func kerasName(kind string, counts map[string]int) string {
+	base := map[string]string{config.KindMaxPool: "max_pooling2d"}[kind]
+	if base == "" {
+		base = kind
+	}
+	c := counts[base]
+	counts[base]++
+	if c == 0 {
+		return base
+	}
+	return fmt.Sprintf("%s_%d", base, c)
+}
+
+func prod(s []int) int {
+	p := 1
+	for _, d := range s {
+		p *= d
+	}
+	return p
+}
+
+func dims(s []int) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return strings.Join(parts, "×")
+}
+
+func toInt64(s []int) []int64 {
+	out := make([]int64, len(s))
+	for i, d := range s {
+		out[i] = int64(d)
+	}
+	return out
+}
+
+func toInt(s []int64) []int {
+	out := make([]int, len(s))
+	for i, d := range s {
+		out[i] = int(d)
+	}
+	return out
+}

@@ -1,0 +1,211 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+)
+
+var adam = config.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
+
+func dense(units int, act string) config.Layer {
+	return config.Layer{Kind: config.KindDense, Units: units, Activation: act, UseBias: true}
+}
+
+// blobs returns n examples of dim features in k well-separated clusters.
+func blobs(n, dim, k int, seed uint64) ([]float32, []int32) {
+	r := rand.New(rand.NewPCG(seed, 0))
+	x := make([]float32, n*dim)
+	y := make([]int32, n)
+	for i := range y {
+		y[i] = int32(i % k)
+		for j := 0; j < dim; j++ {
+			c := float32(0)
+			if j%k == int(y[i]) {
+				c = 2
+			}
+			x[i*dim+j] = c + float32(r.NormFloat64())*0.5
+		}
+	}
+	return x, y
+}
+
+func TestParamsMatchKeras(t *testing.T) {
+	// The notebook's scratch CNN on 224×224×3 with 97 classes: Keras reports
+	// 1,233,473 trainable parameters.
+	conv := config.Layer{Kind: config.KindConv2D, Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
+	pool := config.Layer{Kind: config.KindMaxPool, PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
+	drop := func(r float64) config.Layer { return config.Layer{Kind: config.KindDropout, Rate: r} }
+	layers := []config.Layer{conv, pool, conv, pool, drop(.25), conv, pool, conv, pool, drop(.25),
+		{Kind: config.KindFlatten}, dense(256, "relu"), drop(.5), dense(config.Classes, "softmax")}
+	n, err := Build(Spec{Input: []int{224, 224, 3}, Layers: layers, Classes: 97, Adam: adam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := n.Params(); got != 1233473 {
+		t.Errorf("scratch CNN params = %d, want 1,233,473\n%s", got, n.Summary())
+	}
+	if got := n.Layers[10].Output; len(got) != 1 || got[0] != 4608 {
+		t.Errorf("flatten output %v, want 4608", got)
+	}
+
+	// The notebook's VGG16 head: Dense(97) on fc2's 4096 features.
+	h, err := Build(Spec{Input: []int{4096}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 97, Adam: adam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := h.Params(); got != 397409 {
+		t.Errorf("head params = %d, want 397,409", got)
+	}
+}
+
+func TestTrainLearnsAndIsRepeatable(t *testing.T) {
+	x, y := blobs(256, 8, 4, 1)
+	layers := []config.Layer{dense(16, "relu"), {Kind: config.KindDropout, Rate: 0.2}, dense(config.Classes, "softmax")}
+	run := func() ([]float64, map[string][]float32) {
+		n, err := Build(Spec{Input: []int{8}, Layers: layers, Classes: 4, Adam: config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if err := n.SetWeights(n.InitialWeights(7)); err != nil {
+			t.Fatal(err)
+		}
+		var losses []float64
+		step := int64(0)
+		for epoch := 0; epoch < 20; epoch++ {
+			sum := 0.0
+			for b := 0; b < 256; b += 64 {
+				l, _, err := n.TrainBatch(x[b*8:(b+64)*8], y[b:b+64], step, [2]int64{7, step})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum += l
+				step++
+			}
+			losses = append(losses, sum/4)
+		}
+		w, err := n.Weights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return losses, w
+	}
+	l1, w1 := run()
+	if !(l1[len(l1)-1] < 0.3*l1[0]) {
+		t.Errorf("loss did not fall: first %.4f, last %.4f", l1[0], l1[len(l1)-1])
+	}
+	if math.Abs(l1[0]-math.Log(4)) > 0.5 {
+		t.Errorf("first-epoch loss %.3f far from ln(4) for a fresh 4-class model", l1[0])
+	}
+	l2, w2 := run()
+	for i := range l1 {
+		if l1[i] != l2[i] {
+			t.Fatalf("epoch %d loss %v then %v: training is not repeatable", i, l1[i], l2[i])
+		}
+	}
+	for k := range w1 {
+		for j := range w1[k] {
+			if w1[k][j] != w2[k][j] {
+				t.Fatalf("%s[%d] differs between identical runs", k, j)
+			}
+		}
+	}
+}
+
+func TestPredictDropoutOffAndLoss(t *testing.T) {
+	layers := []config.Layer{dense(8, "relu"), {Kind: config.KindDropout, Rate: 0.5}, dense(config.Classes, "softmax")}
+	n, err := Build(Spec{Input: []int{4}, Layers: layers, Classes: 3, Adam: adam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.SetWeights(n.InitialWeights(1)); err != nil {
+		t.Fatal(err)
+	}
+	x := []float32{1, 2, 3, 4, -1, 0.5, 2, 0}
+	y := []int32{0, 2}
+	p1, l1, err := n.Predict(x, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, _, _ := n.Predict(x, y)
+	for i := range p1 {
+		if p1[i] != p2[i] {
+			t.Fatal("inference is not deterministic: dropout active?")
+		}
+	}
+	for r := 0; r < 2; r++ {
+		s := p1[3*r] + p1[3*r+1] + p1[3*r+2]
+		if math.Abs(float64(s)-1) > 1e-5 {
+			t.Errorf("row %d probabilities sum to %v", r, s)
+		}
+		want := -math.Log(float64(p1[3*r+int(y[r])]))
+		if math.Abs(float64(l1[r])-want) > 1e-5 {
+			t.Errorf("row %d loss %v, want -log p = %v", r, l1[r], want)
+		}
+	}
+}
+
+func TestCheckpointRoundTrip(t *testing.T) {
+	spec := Spec{Input: []int{4}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 2, Adam: adam}
+	a, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.SetWeights(a.InitialWeights(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.TrainBatch([]float32{1, 0, 0, 1, 0, 1, 1, 0}, []int32{0, 1}, 0, [2]int64{}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "ckpt")
+	if err := a.Save(prefix); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Restore(prefix); err != nil {
+		t.Fatal(err)
+	}
+	wa, _ := a.Weights()
+	wb, _ := b.Weights()
+	if len(wa) != 6 { // kernel, bias, and Adam's m and v slots for each
+		t.Fatalf("%d variables, want 6: %v", len(wa), wa)
+	}
+	for k := range wa {
+		for j := range wa[k] {
+			if wa[k][j] != wb[k][j] {
+				t.Fatalf("%s[%d]: saved %v, restored %v", k, j, wa[k][j], wb[k][j])
+			}
+		}
+	}
+	if err := b.Restore(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("restoring a missing checkpoint: %v", err)
+	}
+}
+
+func TestBuildErrors(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Input: []int{7, 7, 512}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 3}, "flatten"},
+		{Spec{Input: []int{8}, Layers: []config.Layer{dense(4, "relu")}, Classes: 3}, "last layer"},
+		{Spec{Input: []int{4, 4, 3}, Layers: []config.Layer{{Kind: config.KindConv2D, Filters: 2, KernelSize: [2]int{5, 5}, Strides: [2]int{1, 1}, Padding: "valid"}}, Classes: 3}, "does not fit"},
+	} {
+		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Build(%v): error %v, want it to mention %q", tc.spec.Layers, err, tc.want)
+		}
+	}
+}

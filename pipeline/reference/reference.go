@@ -1,0 +1,131 @@
+// Package reference writes what defines a training run (layers, initial
+// weights, inputs, labels, batch order) as .npy files and JSON for
+// scripts/keras_reference.py, which trains the same network in Keras, and
+// runs that script. The parity tests and the benchmark use it.
+package reference
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"codeberg.org/sbinet/npyio"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/train"
+)
+
+// Run is one training setup to hand to Keras.
+type Run struct {
+	Spec      nn.Spec
+	Init      map[string][]float32 // initial weights by checkpoint name (slots ignored)
+	Train     train.Data
+	Val       train.Data // may be nil
+	Orders    [][]int    // example order per epoch
+	BatchSize int
+}
+
+type layerJSON struct {
+	Kind       string  `json:"kind"`
+	Units      int     `json:"units,omitempty"`
+	Activation string  `json:"activation,omitempty"`
+	UseBias    bool    `json:"use_bias"`
+	Rate       float64 `json:"rate,omitempty"`
+	Filters    int     `json:"filters,omitempty"`
+	KernelSize [2]int  `json:"kernel_size"`
+	Strides    [2]int  `json:"strides"`
+	PoolSize   [2]int  `json:"pool_size"`
+	Padding    string  `json:"padding,omitempty"`
+}
+
+// Write lays out r in dir (flat arrays; see the script for the layout) for scripts/keras_reference.py.
+func Write(dir string, r Run) error {
+	var layers []layerJSON
+	for _, l := range r.Spec.Layers {
+		layers = append(layers, layerJSON{
+			Kind: l.Kind, Units: l.OutUnits(r.Spec.Classes), Activation: l.Activation, UseBias: l.UseBias, Rate: l.Rate,
+			Filters: l.Filters, KernelSize: l.KernelSize, Strides: l.Strides, PoolSize: l.PoolSize, Padding: l.Padding,
+		})
+	}
+	spec := map[string]any{
+		"input": r.Spec.Input, "layers": layers, "classes": r.Spec.Classes,
+		"batch_size": r.BatchSize, "epochs": len(r.Orders),
+		"adam": map[string]float64{"learning_rate": r.Spec.Adam.LearningRate, "beta_1": r.Spec.Adam.Beta1, "beta_2": r.Spec.Adam.Beta2, "epsilon": r.Spec.Adam.Epsilon},
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(filepath.Join(dir, "spec.json"), b); err != nil {
+		return err
+	}
+	for name, w := range r.Init {
+		if strings.HasSuffix(name, "/m") || strings.HasSuffix(name, "/v") {
+			continue // Adam slots start at zero in Keras too
+		}
+		if err := write(filepath.Join(dir, "init", strings.ReplaceAll(name, "/", ".")+".npy"), w); err != nil {
+			return err
+		}
+	}
+	if err := writeSplit(dir, "train", r.Train, r.Spec); err != nil {
+		return err
+	}
+	if r.Val != nil {
+		if err := writeSplit(dir, "val", r.Val, r.Spec); err != nil {
+			return err
+		}
+	}
+	flat := make([]int64, 0, len(r.Orders)*r.Train.Len())
+	for _, o := range r.Orders {
+		for _, i := range o {
+			flat = append(flat, int64(i))
+		}
+	}
+	return write(filepath.Join(dir, "order.npy"), flat)
+}
+
+// Keras runs scripts/keras_reference.py on dir with the venv's python and
+// decodes the JSON it prints into out.
+func Keras(python, script, dir string, out any, extra ...string) error {
+	cmd := exec.Command(python, append([]string{script, dir}, extra...)...)
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("reference: %s %s: %w", script, dir, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("reference: %s printed %q: %w", script, b, err)
+	}
+	return nil
+}
+
+func writeSplit(dir, name string, d train.Data, spec nn.Spec) error {
+	per := 1
+	for _, s := range spec.Input {
+		per *= s
+	}
+	n := d.Len()
+	idx := make([]int, n)
+	y := make([]int32, n)
+	for i := range idx {
+		idx[i], y[i] = i, d.Label(i)
+	}
+	x := make([]float32, n*per)
+	if err := d.Read(idx, x); err != nil {
+		return err
+	}
+	if err := write(filepath.Join(dir, "x_"+name+".npy"), x); err != nil {
+		return err
+	}
+	return write(filepath.Join(dir, "y_"+name+".npy"), y)
+}
+
+// write writes a flat slice as a 1-D .npy array; the script reshapes it
+// (spec.json has the input shape, Keras the weight shapes).
+func write(path string, x any) error {
+	return fsutil.Write(path, func(f *os.File) error { return npyio.Write(f, x) })
+}

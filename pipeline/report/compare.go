@@ -1,0 +1,175 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+)
+
+// Table is a comparison of runs: named columns and rows of cells, as
+// strings ready to print.
+type Table struct {
+	Columns []string
+	Rows    [][]string
+}
+
+// FixedColumns are the columns every comparison starts with. Ratios are
+// fractions with 6 decimals (not percentages) so that the CSV is easy to
+// load; a model without test metrics has those cells empty.
+var FixedColumns = []string{
+	"run", "model", "kind", "weights", "params", "epochs",
+	"test_accuracy", "top_k_accuracy", "test_loss", "mean_class_recall", "macro_f1",
+}
+
+// ignoredKeys are config keys that differ between runs without changing
+// what is computed.
+var ignoredKeys = map[string]bool{"name": true, "runs_dir": true}
+
+// loadedRun is one run folder read by Compare.
+type loadedRun struct {
+	base string
+	run  *Run
+	keys map[string]string // config keys, model keys by model name
+}
+
+// Compare loads the runs in dirs (their config.yaml and metrics.json) and
+// tabulates them: one row per run and model, in the order given, with
+// FixedColumns then one column per config key whose value differs between
+// the runs (a key some run lacks differs too), sorted by key. The run name
+// and runs_dir are left out, as they always differ.
+//
+// Model settings are compared by model name, not by position: the key
+// models.<i>.<rest> of the model named n becomes models[n].<rest>, and a
+// row shows only the keys of its own model (other models' cells are
+// empty). models[n].name is left out: it is the model column.
+func Compare(dirs []string) (*Table, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("compare: no run folders given")
+	}
+	runs := make([]loadedRun, len(dirs))
+	for i, dir := range dirs {
+		lr, err := loadRun(dir)
+		if err != nil {
+			return nil, err
+		}
+		runs[i] = *lr
+	}
+
+	// A key differs if some run lacks it or has another value.
+	union := make(map[string]bool)
+	for _, r := range runs {
+		for k := range r.keys {
+			union[k] = true
+		}
+	}
+	var diff []string
+	for k := range union {
+		v, ok := runs[0].keys[k]
+		for _, r := range runs[1:] {
+			if w, has := r.keys[k]; has != ok || w != v {
+				diff = append(diff, k)
+				break
+			}
+		}
+	}
+	sort.Strings(diff)
+
+	t := &Table{Columns: append(append([]string{}, FixedColumns...), diff...)}
+	for _, r := range runs {
+		for _, m := range r.run.Models {
+			row := []string{
+				r.base, m.Name, m.Kind, m.Weights, strconv.Itoa(m.Params), strconv.Itoa(len(m.History)),
+			}
+			if tm := m.Test; tm != nil {
+				row = append(row, evaluate.FormatFloat(tm.Accuracy), evaluate.FormatFloat(tm.TopK),
+					csvFloat(tm.Loss), evaluate.FormatFloat(tm.MeanClassRecall), evaluate.FormatFloat(tm.MacroF1))
+			} else {
+				row = append(row, "", "", "", "", "")
+			}
+			own := "models[" + m.Name + "]."
+			for _, k := range diff {
+				if strings.HasPrefix(k, "models[") && !strings.HasPrefix(k, own) {
+					row = append(row, "")
+					continue
+				}
+				row = append(row, r.keys[k])
+			}
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	return t, nil
+}
+
+// loadRun reads the config and results of the run in dir and flattens its
+// config, model keys by model name.
+func loadRun(dir string) (*loadedRun, error) {
+	cpath := filepath.Join(dir, ConfigFile)
+	if _, err := os.Stat(cpath); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no %s: not a run folder", dir, ConfigFile)
+	}
+	cfg, err := config.Load(cpath, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	run, err := Read(dir)
+	if err != nil {
+		return nil, err
+	}
+	keys := make(map[string]string)
+	for k, v := range cfg.Flatten() {
+		if ignoredKeys[k] {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(k, "models."); ok {
+			idx, sub, _ := strings.Cut(rest, ".")
+			i, err := strconv.Atoi(idx)
+			if err != nil || i < 0 || i >= len(cfg.Models) {
+				return nil, fmt.Errorf("%s: config key %s names no model", cpath, k)
+			}
+			if sub == "name" {
+				continue
+			}
+			k = "models[" + cfg.Models[i].Name + "]." + sub
+		}
+		keys[k] = v
+	}
+	return &loadedRun{base: filepath.Base(filepath.Clean(dir)), run: run, keys: keys}, nil
+}
+
+// Markdown returns t as a Markdown table.
+func (t *Table) Markdown() string {
+	var b bytes.Buffer
+	writeRow(&b, t.Columns...)
+	b.WriteString("|")
+	for range t.Columns {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range t.Rows {
+		writeRow(&b, r...)
+	}
+	return b.String()
+}
+
+// CSV returns t as CSV, the header first.
+func (t *Table) CSV() ([]byte, error) {
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	if err := w.Write(t.Columns); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	if err := w.WriteAll(t.Rows); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	return b.Bytes(), nil
+}

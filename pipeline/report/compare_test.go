@@ -1,0 +1,199 @@
+package report
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+)
+
+// configA is a minimal valid config with the two models of sampleRun.
+const configA = `name: a
+runs_dir: runs_a
+models:
+  - name: vgg
+    backbone: {savedmodel: sm, endpoint: fc2}
+    layers:
+      - dense: {units: 256, activation: relu}
+      - dense: {units: classes, activation: softmax}
+  - name: rnd
+    backbone: {savedmodel: sm, endpoint: fc2}
+    layers:
+      - dense: {units: classes, activation: softmax}
+train:
+  epochs: 10
+data:
+  dir: d
+`
+
+// configB differs from configA in its name and runs_dir (ignored),
+// train.epochs and vgg's first dense units, and lists the models in the
+// other order, which must not count as a difference.
+const configB = `name: b
+runs_dir: runs_b
+models:
+  - name: rnd
+    backbone: {savedmodel: sm, endpoint: fc2}
+    layers:
+      - dense: {units: classes, activation: softmax}
+  - name: vgg
+    backbone: {savedmodel: sm, endpoint: fc2}
+    layers:
+      - dense: {units: 128, activation: relu}
+      - dense: {units: classes, activation: softmax}
+train:
+  epochs: 20
+data:
+  dir: d
+`
+
+// makeRun writes a finished run folder named base with the given config.
+func makeRun(t *testing.T, parent, base, cfg string) string {
+	t.Helper()
+	dir := filepath.Join(parent, base)
+	if err := fsutil.WriteFile(filepath.Join(dir, ConfigFile), []byte(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir, sampleRun(t)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestCompare(t *testing.T) {
+	parent := t.TempDir()
+	a := makeRun(t, parent, "run-a", configA)
+	b := makeRun(t, parent, "run-b", configB)
+	tab, err := Compare([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCols := append(append([]string{}, FixedColumns...), "models[vgg].layers.0.dense.units", "train.epochs")
+	if !reflect.DeepEqual(tab.Columns, wantCols) {
+		t.Errorf("columns = %q\nwant %q", tab.Columns, wantCols)
+	}
+	vggW, rndW := "imagenet weights (sha256 0123456789ab)", "RANDOM weights (seed 0, not pretrained)"
+	// vgg: accuracy 3/4, top-2 1, loss 0.81234, mean class recall 5/6,
+	// macro F1 7/9; rnd has the same metrics with a NaN loss.
+	vgg := []string{"vgg", "transfer", vggW, "1234567", "2", "0.750000", "1.000000", "0.812340", "0.833333", "0.777778"}
+	rnd := []string{"rnd", "transfer", rndW, "1000", "1", "0.750000", "1.000000", "", "0.833333", "0.777778"}
+	row := func(run string, m []string, rest ...string) []string {
+		return append(append([]string{run}, m...), rest...)
+	}
+	wantRows := [][]string{
+		row("run-a", vgg, "256", "10"),
+		row("run-a", rnd, "", "10"),
+		row("run-b", vgg, "128", "20"),
+		row("run-b", rnd, "", "20"),
+	}
+	if !reflect.DeepEqual(tab.Rows, wantRows) {
+		t.Errorf("rows =\n%q\nwant\n%q", tab.Rows, wantRows)
+	}
+
+	csv, err := tab.CSV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCSV := "run,model,kind,weights,params,epochs,test_accuracy,top_k_accuracy,test_loss,mean_class_recall,macro_f1," +
+		"models[vgg].layers.0.dense.units,train.epochs\n" +
+		"run-a,vgg,transfer," + vggW + ",1234567,2,0.750000,1.000000,0.812340,0.833333,0.777778,256,10\n" +
+		`run-a,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.750000,1.000000,,0.833333,0.777778,,10` + "\n" +
+		"run-b,vgg,transfer," + vggW + ",1234567,2,0.750000,1.000000,0.812340,0.833333,0.777778,128,20\n" +
+		`run-b,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.750000,1.000000,,0.833333,0.777778,,20` + "\n"
+	if string(csv) != wantCSV {
+		t.Errorf("CSV =\n%s\nwant\n%s", csv, wantCSV)
+	}
+
+	md := tab.Markdown()
+	lines := strings.Split(strings.TrimSuffix(md, "\n"), "\n")
+	if len(lines) != 2+len(wantRows) {
+		t.Fatalf("Markdown has %d lines, want %d:\n%s", len(lines), 2+len(wantRows), md)
+	}
+	if want := "| run | model | kind | weights | params | epochs | test_accuracy | top_k_accuracy | test_loss | " +
+		"mean_class_recall | macro_f1 | models[vgg].layers.0.dense.units | train.epochs |"; lines[0] != want {
+		t.Errorf("header = %s\nwant %s", lines[0], want)
+	}
+	if want := "|" + strings.Repeat("---|", len(wantCols)); lines[1] != want {
+		t.Errorf("separator = %s, want %s", lines[1], want)
+	}
+	if want := "| run-b | rnd | transfer | " + rndW + " | 1000 | 1 | 0.750000 | 1.000000 |  | 0.833333 | 0.777778 |  | 20 |"; lines[5] != want {
+		t.Errorf("last row = %s\nwant %s", lines[4], want)
+	}
+
+	// A run compared with itself has no differing keys.
+	tab, err = Compare([]string{a, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(tab.Columns, FixedColumns) || len(tab.Rows) != 4 {
+		t.Errorf("self-comparison: columns %q, %d rows", tab.Columns, len(tab.Rows))
+	}
+}
+
+// A key that some run lacks differs and is empty where it is missing.
+func TestCompareMissingKeys(t *testing.T) {
+	parent := t.TempDir()
+	a := makeRun(t, parent, "a", configA)
+	withES := strings.Replace(configA, "  epochs: 10\n", "  epochs: 10\n  early_stopping: {monitor: val_accuracy}\n", 1)
+	c := makeRun(t, parent, "c", withES)
+	tab, err := Compare([]string{a, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := tab.Columns[len(FixedColumns):]
+	want := []string{"train.early_stopping", "train.early_stopping.min_delta", "train.early_stopping.monitor",
+		"train.early_stopping.patience", "train.early_stopping.restore_best_weights"}
+	if !reflect.DeepEqual(extra, want) {
+		t.Fatalf("differing columns = %q, want %q", extra, want)
+	}
+	col := func(name string) int {
+		for i, c := range tab.Columns {
+			if c == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return -1
+	}
+	es, mon := col("train.early_stopping"), col("train.early_stopping.monitor")
+	if got := tab.Rows[0][es] + "/" + tab.Rows[0][mon]; got != "null/" {
+		t.Errorf("run a: early_stopping/monitor = %q, want null/", got)
+	}
+	if got := tab.Rows[2][es] + "/" + tab.Rows[2][mon]; got != "/val_accuracy" {
+		t.Errorf("run c: early_stopping/monitor = %q, want /val_accuracy", got)
+	}
+}
+
+func TestCompareErrors(t *testing.T) {
+	parent := t.TempDir()
+	good := makeRun(t, parent, "good", configA)
+
+	unfinished := filepath.Join(parent, "unfinished")
+	if err := fsutil.WriteFile(filepath.Join(unfinished, ConfigFile), []byte(configA)); err != nil {
+		t.Fatal(err)
+	}
+	noConfig := filepath.Join(parent, "noconfig")
+	if err := Write(noConfig, sampleRun(t)); err != nil {
+		t.Fatal(err)
+	}
+	badConfig := filepath.Join(parent, "bad")
+	if err := fsutil.WriteFile(filepath.Join(badConfig, ConfigFile), []byte("name: x\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		dirs []string
+		want string
+	}{
+		{nil, "no run folders"},
+		{[]string{good, unfinished}, unfinished + ": no metrics.json: the run has not finished; rerun it"},
+		{[]string{noConfig, good}, noConfig + ": no config.yaml"},
+		{[]string{good, badConfig}, filepath.Join(badConfig, ConfigFile)},
+	} {
+		_, err := Compare(c.dirs)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Compare(%q): err = %v, want it to contain %q", c.dirs, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+)
+
+// WorstClasses is how many classes results.md lists per model, those with
+// the lowest test recall: where a model fails matters more than its
+// average.
+const WorstClasses = 5
+
+// Markdown returns results.md for r: the run, its dataset, a table
+// comparing the models on the test split, then per model its training
+// history and its worst classes. Accuracies are percentages with two
+// decimals, losses have four. A backbone with random weights is written in
+// bold and warned about, since its numbers say nothing about transfer
+// learning. The output depends on r only.
+func Markdown(r *Run) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Results: %s (seed %d)\n\n", r.Name, r.Seed)
+	writeDataset(&b, &r.Dataset)
+	if len(r.Models) == 0 {
+		b.WriteString("No models.\n")
+		return b.Bytes()
+	}
+	writeSummary(&b, r.Models)
+	for _, m := range r.Models {
+		writeModel(&b, &m, r.Dataset.Val > 0)
+	}
+	return b.Bytes()
+}
+
+func writeDataset(b *bytes.Buffer, d *Dataset) {
+	fmt.Fprintf(b, "Dataset `%s`: %d %s; %d train, %d val, %d test images.\n\n",
+		d.Dir, len(d.Classes), plural(len(d.Classes), "class", "classes"), d.Train, d.Val, d.Test)
+	if len(d.Classes) > 0 {
+		fmt.Fprintf(b, "Classes: %s.\n\n", strings.Join(d.Classes, ", "))
+	}
+	if len(d.Skipped) > 0 {
+		fmt.Fprintf(b, "Skipped %d %s:\n\n", len(d.Skipped), plural(len(d.Skipped), "file", "files"))
+		for _, s := range d.Skipped {
+			fmt.Fprintf(b, "- `%s`\n", s)
+		}
+		b.WriteString("\n")
+	}
+}
+
+// writeSummary writes the table of models.
+func writeSummary(b *bytes.Buffer, models []Model) {
+	// One k for all models goes in the header; otherwise each cell says its k.
+	k := 0
+	for _, m := range models {
+		if m.Test == nil {
+			continue
+		}
+		if k == 0 {
+			k = m.Test.K
+		} else if k != m.Test.K {
+			k = -1
+		}
+	}
+	topk := "top-k accuracy"
+	if k > 0 {
+		topk = fmt.Sprintf("top-%d accuracy", k)
+	}
+	b.WriteString("## Models\n\n")
+	writeRow(b, "model", "kind", "backbone and weights", "trainable params", "epochs", "best epoch",
+		"test loss", "test accuracy", topk, "mean class recall", "macro F1")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	var random []string
+	for _, m := range models {
+		if isRandom(m.Weights) {
+			random = append(random, m.Name)
+		}
+		epochs := strconv.Itoa(len(m.History))
+		if m.StoppedEarly {
+			epochs += " (early stop)"
+		}
+		row := []string{m.Name, m.Kind, backboneText(&m), thousands(m.Params), epochs, bestText(&m)}
+		if t := m.Test; t != nil {
+			top := percent(t.TopK)
+			if k < 0 {
+				top += fmt.Sprintf(" (k=%d)", t.K)
+			}
+			row = append(row, loss(t.Loss), percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
+		} else {
+			row = append(row, "not tested", "", "", "", "")
+		}
+		writeRow(b, row...)
+	}
+	b.WriteString("\nTest loss is the mean categorical cross-entropy on the test split. " +
+		"Mean class recall is the mean over classes of the share of each class's test images " +
+		"classified correctly (the VGG paper's Caltech-101 metric); " +
+		"it and macro F1 average over the classes present in the test split.\n\n")
+	if len(random) > 0 {
+		fmt.Fprintf(b, "**Warning: the backbone of %s has RANDOM weights, not pretrained ones; "+
+			"its results say nothing about transfer learning.**\n\n", strings.Join(random, ", "))
+	}
+}
+
+// writeModel writes the section of one model.
+func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
+	fmt.Fprintf(b, "## %s\n\n", m.Name)
+	fmt.Fprintf(b, "%s model, %s; %s trainable parameters.", capitalize(m.Kind), backboneText(m), thousands(m.Params))
+	fmt.Fprintf(b, " Trained %d %s", len(m.History), plural(len(m.History), "epoch", "epochs"))
+	if m.StoppedEarly {
+		b.WriteString(", stopped early")
+	}
+	if m.BestEpoch > 0 {
+		fmt.Fprintf(b, "; best epoch %d", m.BestEpoch)
+		if m.RestoredBest {
+			b.WriteString(", whose weights were restored")
+		}
+	}
+	b.WriteString(".\n\n")
+
+	if len(m.History) > 0 {
+		b.WriteString("### History\n\n")
+		writeRow(b, "epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+		b.WriteString("|--:|--:|--:|--:|--:|\n")
+		for _, e := range m.History {
+			epoch := strconv.Itoa(e.Epoch)
+			if e.Epoch == m.BestEpoch {
+				epoch += " (best)"
+			}
+			writeRow(b, epoch, loss(e.Loss), percent(e.Accuracy), valCell(e.ValLoss, loss), valCell(e.ValAccuracy, percent))
+		}
+		b.WriteString("\n")
+		if !hasVal {
+			b.WriteString("No validation split: val_loss and val_accuracy are not measured.\n\n")
+		}
+	}
+
+	if m.Test == nil {
+		b.WriteString("Not evaluated on the test split.\n\n")
+		return
+	}
+	worst := worstClasses(m.Test.PerClass, WorstClasses)
+	if len(worst) == 0 {
+		return
+	}
+	present := 0
+	for _, c := range m.Test.PerClass {
+		if c.Support > 0 {
+			present++
+		}
+	}
+	fmt.Fprintf(b, "### Worst classes by test recall (%d of %d)\n\n", len(worst), present)
+	writeRow(b, "class", "precision", "recall", "support")
+	b.WriteString("|---|--:|--:|--:|\n")
+	for _, c := range worst {
+		writeRow(b, c.Name, percent(c.Precision), percent(c.Recall), strconv.Itoa(c.Support))
+	}
+	b.WriteString("\n")
+}
+
+// worstClasses returns the n classes with the lowest recall among those
+// with test examples, lowest first, ties in class order.
+func worstClasses(classes []evaluate.Class, n int) []evaluate.Class {
+	var out []evaluate.Class
+	for _, c := range classes {
+		if c.Support > 0 {
+			out = append(out, c)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Recall < out[j].Recall })
+	return out[:min(n, len(out))]
+}
+
+// backboneText is the backbone and weights cell: random weights in bold.
+func backboneText(m *Model) string {
+	if m.Backbone == "" && m.Weights == "" {
+		return "none (trained from scratch)"
+	}
+	parts := []string{}
+	if m.Backbone != "" {
+		parts = append(parts, "`"+m.Backbone+"`")
+	}
+	if w := m.Weights; w != "" {
+		if isRandom(w) {
+			w = "**" + w + "**"
+		}
+		parts = append(parts, w)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func bestText(m *Model) string {
+	if m.BestEpoch <= 0 {
+		return ""
+	}
+	s := strconv.Itoa(m.BestEpoch)
+	if m.RestoredBest {
+		s += " (restored)"
+	}
+	return s
+}
+
+// isRandom reports whether weights describes random (not pretrained)
+// backbone weights.
+func isRandom(weights string) bool {
+	return strings.Contains(strings.ToLower(weights), "random")
+}
+
+// writeRow writes one Markdown table row, escaping the cells.
+func writeRow(b *bytes.Buffer, cells ...string) {
+	b.WriteString("|")
+	for _, c := range cells {
+		b.WriteString(" ")
+		b.WriteString(escapeCell(c))
+		b.WriteString(" |")
+	}
+	b.WriteString("\n")
+}
+
+// escapeCell keeps a cell on its line and its pipes out of the table
+// structure.
+func escapeCell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	s = strings.ReplaceAll(s, "\r", " ")
+	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// percent formats a fraction as a percentage with two decimals: 71.57%.
+func percent(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+	return strconv.FormatFloat(100*v, 'f', 2, 64) + "%"
+}
+
+// loss formats a loss with four decimals; NaN (a diverged model) stays
+// visible as NaN.
+func loss(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
+
+// valCell formats a validation metric; NaN means it was not measured.
+func valCell(v float64, format func(float64) string) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return format(v)
+}
+
+// thousands writes n with comma thousands separators: 1,234,567.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// capitalize upper-cases the first letter of an ASCII word.
+func capitalize(s string) string {
+	if s != "" && s[0] >= 'a' && s[0] <= 'z' {
+		return string(s[0]-'a'+'A') + s[1:]
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

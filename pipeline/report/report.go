@@ -1,0 +1,321 @@
+// Package report writes and reads the results of a run and compares runs.
+//
+// A run folder is written by the pipeline runner: config.yaml (the
+// effective config), manifest.csv and, per model, models/<name>/. This
+// package owns the results part of it:
+//
+//	metrics.json                   the whole Run, re-read by Read and Compare
+//	results.md                     a Markdown report for people
+//	models/<name>/history.csv      per-epoch loss and accuracy
+//	models/<name>/confusion.csv    test confusion matrix
+//	models/<name>/per_class.csv    test precision, recall and F1 per class
+//
+// Every file is written atomically and deterministically: the same Run
+// gives byte-identical files (no timestamps, no timings, no map order), so
+// that reruns can be diffed and committed results do not churn.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/train"
+)
+
+// File names inside a run folder.
+const (
+	MetricsFile   = "metrics.json"
+	ResultsFile   = "results.md"
+	ConfigFile    = "config.yaml"
+	ModelsDir     = "models"
+	HistoryFile   = "history.csv"
+	ConfusionFile = "confusion.csv"
+	PerClassFile  = "per_class.csv"
+)
+
+// Model kinds.
+const (
+	KindTransfer = "transfer" // a head trained on the features of a frozen backbone
+	KindScratch  = "scratch"  // a network trained from scratch on images
+)
+
+// Dataset describes the images a run used.
+type Dataset struct {
+	Dir     string   `json:"dir"`
+	Classes []string `json:"classes"`
+	Train   int      `json:"train"` // examples per split
+	Val     int      `json:"val"`
+	Test    int      `json:"test"`
+	Skipped []string `json:"skipped"` // image files left out (such as files that do not decode)
+}
+
+// Model is the outcome of one model of a run.
+type Model struct {
+	Name     string `json:"name"`
+	Kind     string `json:"kind"`     // KindTransfer or KindScratch
+	Backbone string `json:"backbone"` // "" for scratch, e.g. "savedmodels/vgg16 @ fc2"
+	// Weights describes the backbone weights in words, e.g. "imagenet
+	// weights (sha256 0123456789ab)" or "RANDOM weights (seed 0, not
+	// pretrained; ...)"; results.md makes random weights stand out.
+	Weights      string            `json:"weights"`
+	Params       int               `json:"params"` // trainable parameters
+	History      []train.Epoch     `json:"history"`
+	BestEpoch    int               `json:"best_epoch"` // 1-based; 0 if unknown
+	StoppedEarly bool              `json:"stopped_early"`
+	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
+	Test         *evaluate.Metrics `json:"test"`          // nil if not evaluated
+}
+
+// Run is the results of a run: its dataset and every model trained.
+type Run struct {
+	Name    string  `json:"name"`
+	Seed    int64   `json:"seed"`
+	Dataset Dataset `json:"dataset"`
+	Models  []Model `json:"models"`
+}
+
+// epochJSON is train.Epoch as metrics.json stores it: without Seconds,
+// which would make the file differ between identical runs, and with
+// non-finite values (val_loss without a val split is NaN) as null.
+type epochJSON struct {
+	Epoch       int       `json:"epoch"`
+	Loss        jsonFloat `json:"loss"`
+	Accuracy    jsonFloat `json:"accuracy"`
+	ValLoss     jsonFloat `json:"val_loss"`
+	ValAccuracy jsonFloat `json:"val_accuracy"`
+}
+
+// modelJSON is Model as metrics.json stores it.
+type modelJSON struct {
+	Name         string            `json:"name"`
+	Kind         string            `json:"kind"`
+	Backbone     string            `json:"backbone"`
+	Weights      string            `json:"weights"`
+	Params       int               `json:"params"`
+	History      []epochJSON       `json:"history"`
+	BestEpoch    int               `json:"best_epoch"`
+	StoppedEarly bool              `json:"stopped_early"`
+	RestoredBest bool              `json:"restored_best"`
+	Test         *evaluate.Metrics `json:"test"`
+}
+
+// runJSON is Run as metrics.json stores it.
+type runJSON struct {
+	Name    string      `json:"name"`
+	Seed    int64       `json:"seed"`
+	Dataset Dataset     `json:"dataset"`
+	Models  []modelJSON `json:"models"`
+}
+
+// jsonFloat is a float64 that encodes NaN and infinities as null (they are
+// not valid JSON) and decodes null as NaN.
+type jsonFloat float64
+
+// MarshalJSON writes f as encoding/json writes a float64, or null.
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(v)
+}
+
+// UnmarshalJSON reads a number, or null as NaN.
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonFloat(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = jsonFloat(v)
+	return nil
+}
+
+// toJSON converts r to its stored form; nil lists become empty ones so
+// that readers of metrics.json always find a list.
+func toJSON(r *Run) runJSON {
+	out := runJSON{Name: r.Name, Seed: r.Seed, Dataset: r.Dataset, Models: make([]modelJSON, len(r.Models))}
+	out.Dataset.Classes = nonNil(out.Dataset.Classes)
+	out.Dataset.Skipped = nonNil(out.Dataset.Skipped)
+	for i, m := range r.Models {
+		mj := modelJSON{
+			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Params: m.Params,
+			History:   make([]epochJSON, len(m.History)),
+			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
+		}
+		for j, e := range m.History {
+			mj.History[j] = epochJSON{
+				Epoch: e.Epoch, Loss: jsonFloat(e.Loss), Accuracy: jsonFloat(e.Accuracy),
+				ValLoss: jsonFloat(e.ValLoss), ValAccuracy: jsonFloat(e.ValAccuracy),
+			}
+		}
+		out.Models[i] = mj
+	}
+	return out
+}
+
+// fromJSON converts the stored form back; empty lists become nil.
+func fromJSON(j *runJSON) *Run {
+	r := &Run{Name: j.Name, Seed: j.Seed, Dataset: j.Dataset}
+	r.Dataset.Classes = nilIfEmpty(r.Dataset.Classes)
+	r.Dataset.Skipped = nilIfEmpty(r.Dataset.Skipped)
+	for _, mj := range j.Models {
+		m := Model{
+			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, Params: mj.Params,
+			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
+		}
+		for _, e := range mj.History {
+			m.History = append(m.History, train.Epoch{
+				Epoch: e.Epoch, Loss: float64(e.Loss), Accuracy: float64(e.Accuracy),
+				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy),
+			})
+		}
+		r.Models = append(r.Models, m)
+	}
+	return r
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// Write writes the results of r into the run folder dir: metrics.json,
+// results.md and, per model, history.csv, confusion.csv and per_class.csv
+// (the last two only for a model with test metrics). Each file is written
+// atomically and the same r always gives the same bytes; Epoch.Seconds is
+// not written anywhere, since timings differ between identical runs.
+// Model names must be unique folder names, as config names are.
+func Write(dir string, r *Run) error {
+	if r == nil {
+		return fmt.Errorf("report: %s: no run to write", dir)
+	}
+	seen := make(map[string]bool, len(r.Models))
+	for _, m := range r.Models {
+		if err := checkName(m.Name); err != nil {
+			return fmt.Errorf("report: %s: %w", dir, err)
+		}
+		if seen[m.Name] {
+			return fmt.Errorf("report: %s: two models named %q", dir, m.Name)
+		}
+		seen[m.Name] = true
+		if m.Test != nil && len(m.Test.Confusion) != len(r.Dataset.Classes) {
+			return fmt.Errorf("report: %s: model %s was tested on %d classes but the dataset has %d",
+				dir, m.Name, len(m.Test.Confusion), len(r.Dataset.Classes))
+		}
+	}
+	for _, m := range r.Models {
+		mdir := filepath.Join(dir, ModelsDir, m.Name)
+		if err := writeHistory(filepath.Join(mdir, HistoryFile), m.History); err != nil {
+			return err
+		}
+		if m.Test == nil {
+			continue
+		}
+		if err := evaluate.WriteConfusionCSV(filepath.Join(mdir, ConfusionFile), m.Test, r.Dataset.Classes); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := evaluate.WritePerClassCSV(filepath.Join(mdir, PerClassFile), m.Test); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
+	js, err := json.MarshalIndent(toJSON(r), "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: encoding %s: %w", filepath.Join(dir, MetricsFile), err)
+	}
+	js = append(js, '\n')
+	if err := fsutil.WriteFile(filepath.Join(dir, ResultsFile), Markdown(r)); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	// metrics.json last: Compare takes its presence to mean the run is done.
+	if err := fsutil.WriteFile(filepath.Join(dir, MetricsFile), js); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// checkName reports whether name can be a folder of its own under models/.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || filepath.Base(name) != name || filepath.IsAbs(name) {
+		return fmt.Errorf("model name %q is not a plain folder name", name)
+	}
+	for _, c := range name {
+		if c == '/' || c == '\\' || c < ' ' {
+			return fmt.Errorf("model name %q is not a plain folder name", name)
+		}
+	}
+	return nil
+}
+
+// writeHistory writes "epoch,loss,accuracy,val_loss,val_accuracy" with 6
+// decimals; a NaN (no val split) is an empty cell.
+func writeHistory(path string, history []train.Epoch) error {
+	var b bytes.Buffer
+	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy\n")
+	for _, e := range history {
+		b.WriteString(strconv.Itoa(e.Epoch))
+		for _, v := range []float64{e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy} {
+			b.WriteByte(',')
+			b.WriteString(csvFloat(v))
+		}
+		b.WriteByte('\n')
+	}
+	if err := fsutil.WriteFile(path, b.Bytes()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
+}
+
+// csvFloat formats v for a CSV cell: 6 decimals, NaN empty, infinities as
+// "inf" and "-inf", which spreadsheets and pandas read.
+func csvFloat(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return ""
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	return evaluate.FormatFloat(v)
+}
+
+// Read reads the results of the run in dir from its metrics.json. Values
+// written as null (NaN, infinities) are read back as NaN; Epoch.Seconds is
+// 0 since Write does not store it.
+func Read(dir string) (*Run, error) {
+	path := filepath.Join(dir, MetricsFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no %s: the run has not finished; rerun it", dir, MetricsFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	var j runJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return fromJSON(&j), nil
+}

@@ -1,0 +1,389 @@
+// Package train fits an nn.Network on a split, epoch by epoch, the way
+// Keras' model.fit does: seeded batch order, per-epoch loss and accuracy on
+// the training batches and val_loss / val_accuracy on the validation split,
+// optional early stopping. After every epoch it checkpoints the weights and
+// optimizer state and records the history, atomically, so an interrupted
+// run resumes from its last completed epoch and ends exactly where an
+// uninterrupted one would.
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+)
+
+// Data is a split the trainer reads in batches; nothing needs the whole
+// split in memory.
+type Data interface {
+	Len() int
+	// Label is the class index of example i.
+	Label(i int) int32
+	// Read fills x with the inputs of the examples idx, one row each.
+	Read(idx []int, x []float32) error
+}
+
+// Options control Fit.
+type Options struct {
+	BatchSize     int
+	Epochs        int
+	Shuffle       bool
+	Seed          int64
+	EarlyStopping *config.EarlyStopping
+	// Dir holds checkpoints and state.json; Fit resumes from it.
+	Dir string
+	// Log receives one line per epoch (nil: silent).
+	Log func(format string, args ...any)
+}
+
+// Epoch is one row of the history, in Keras' names.
+type Epoch struct {
+	Epoch       int     `json:"epoch"` // 1-based
+	Loss        float64 `json:"loss"`
+	Accuracy    float64 `json:"accuracy"`
+	ValLoss     float64 `json:"val_loss"`
+	ValAccuracy float64 `json:"val_accuracy"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// epochJSON is Epoch on disk: NaN (no validation split) as null, which
+// JSON can hold.
+type epochJSON struct {
+	Epoch       int      `json:"epoch"`
+	Loss        float64  `json:"loss"`
+	Accuracy    float64  `json:"accuracy"`
+	ValLoss     *float64 `json:"val_loss"`
+	ValAccuracy *float64 `json:"val_accuracy"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// MarshalJSON writes NaN validation metrics as null.
+func (e Epoch) MarshalJSON() ([]byte, error) {
+	opt := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(epochJSON{e.Epoch, e.Loss, e.Accuracy, opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
+}
+
+// UnmarshalJSON reads null validation metrics as NaN.
+func (e *Epoch) UnmarshalJSON(b []byte) error {
+	var j epochJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*e = Epoch{j.Epoch, j.Loss, j.Accuracy, val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
+	return nil
+}
+
+// Metric returns the named metric ("loss", "accuracy", "val_loss",
+// "val_accuracy").
+func (e Epoch) Metric(name string) float64 {
+	switch name {
+	case "loss":
+		return e.Loss
+	case "accuracy":
+		return e.Accuracy
+	case "val_loss":
+		return e.ValLoss
+	case "val_accuracy":
+		return e.ValAccuracy
+	}
+	return math.NaN()
+}
+
+// State is what Fit persists after each epoch (state.json).
+type State struct {
+	History      []Epoch `json:"history"`
+	Step         int64   `json:"step"` // optimizer updates so far
+	BestEpoch    int     `json:"best_epoch"`
+	Wait         int     `json:"wait"` // epochs without improvement (early stopping)
+	StoppedEarly bool    `json:"stopped_early"`
+	Done         bool    `json:"done"`
+	Restored     bool    `json:"restored_best_weights"`
+}
+
+// Checkpoint prefixes inside Options.Dir.
+const (
+	LastCheckpoint = "last"
+	BestCheckpoint = "best"
+)
+
+// Fit trains net on train, validating on val (may be nil), starting from
+// the state in opts.Dir if a previous run left one. The network's weights
+// must be initialised by the caller for a fresh run. On return the network
+// holds the final weights: the best epoch's if early stopping stopped the
+// run with restore_best_weights, else the last epoch's.
+func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*State, error) {
+	if opts.BatchSize <= 0 || opts.Epochs <= 0 {
+		return nil, fmt.Errorf("train: batch size %d and epochs %d must be positive", opts.BatchSize, opts.Epochs)
+	}
+	if train.Len() == 0 {
+		return nil, errors.New("train: the training split is empty")
+	}
+	logf := opts.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	st, err := loadState(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.History) > 0 {
+		if err := net.Restore(filepath.Join(opts.Dir, LastCheckpoint)); err != nil {
+			return nil, fmt.Errorf("train: resuming from %s: %w", opts.Dir, err)
+		}
+		logf("resuming after epoch %d of %d (%s)", len(st.History), opts.Epochs, opts.Dir)
+	}
+	es := opts.EarlyStopping
+	for epoch := len(st.History) + 1; !st.Done && epoch <= opts.Epochs; epoch++ {
+		start := time.Now()
+		e := Epoch{Epoch: epoch}
+		order := Order(train.Len(), opts.Seed, epoch, opts.Shuffle)
+		var lossSum float64
+		var correct int
+		for b := 0; b < len(order); b += opts.BatchSize {
+			if err := ctx.Err(); err != nil {
+				return st, fmt.Errorf("train: interrupted in epoch %d; rerun to resume after epoch %d: %w", epoch, epoch-1, err)
+			}
+			idx := order[b:min(b+opts.BatchSize, len(order))]
+			x, y, err := batch(train, idx, net)
+			if err != nil {
+				return st, err
+			}
+			l, c, err := net.TrainBatch(x, y, st.Step, [2]int64{opts.Seed, st.Step})
+			if err != nil {
+				return st, err
+			}
+			lossSum += l * float64(len(idx))
+			correct += c
+			st.Step++
+		}
+		e.Loss = lossSum / float64(len(order))
+		e.Accuracy = float64(correct) / float64(len(order))
+		if val != nil && val.Len() > 0 {
+			r, err := Evaluate(net, val, opts.BatchSize, 1)
+			if err != nil {
+				return st, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
+			}
+			e.ValLoss, e.ValAccuracy = r.Loss, r.Accuracy
+		} else {
+			e.ValLoss, e.ValAccuracy = math.NaN(), math.NaN()
+		}
+		e.Seconds = time.Since(start).Seconds()
+		st.History = append(st.History, e)
+		logf("epoch %d/%d: loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f (%.1fs)",
+			epoch, opts.Epochs, e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy, e.Seconds)
+
+		improved := st.BestEpoch == 0 || better(e, st.History[st.BestEpoch-1], es)
+		if improved {
+			st.BestEpoch, st.Wait = epoch, 0
+		} else {
+			st.Wait++
+		}
+		if es != nil && !improved && st.Wait >= es.Patience && epoch > 1 {
+			st.StoppedEarly = true
+		}
+		st.Done = st.StoppedEarly || epoch == opts.Epochs
+		if err := checkpoint(net, opts.Dir, st, improved); err != nil {
+			return st, err
+		}
+		if st.StoppedEarly {
+			logf("early stopping: %s has not improved for %d epoch(s); best epoch %d", es.Monitor, st.Wait, st.BestEpoch)
+			break
+		}
+	}
+	// Keras restores the best weights only when early stopping stopped the
+	// run. This also runs for a finished run loaded from disk.
+	if st.StoppedEarly && es != nil && es.RestoreBestWeights && st.BestEpoch != len(st.History) {
+		if err := net.Restore(filepath.Join(opts.Dir, BestCheckpoint)); err != nil {
+			return st, fmt.Errorf("train: restoring best weights: %w", err)
+		}
+		st.Restored = true
+		logf("restored the weights of epoch %d", st.BestEpoch)
+	}
+	return st, saveState(opts.Dir, st)
+}
+
+// better reports whether e improves on best for the monitored metric, with
+// Keras' EarlyStopping rule (min_delta margin; lower is better for losses).
+// Without early stopping, val_loss is monitored (or loss with no val split)
+// only to pick the best checkpoint.
+func better(e, best Epoch, es *config.EarlyStopping) bool {
+	monitor, delta := "val_loss", 0.0
+	if es != nil {
+		monitor, delta = es.Monitor, es.MinDelta
+	}
+	cur, ref := e.Metric(monitor), best.Metric(monitor)
+	if math.IsNaN(cur) && monitor == "val_loss" {
+		cur, ref = e.Loss, best.Loss
+	}
+	if monitor == "accuracy" || monitor == "val_accuracy" {
+		return cur-delta > ref
+	}
+	return cur+delta < ref
+}
+
+// checkpoint saves the last weights (and best, if improved) and then the
+// state, so state.json never points at a checkpoint that is not complete.
+func checkpoint(net *nn.Network, dir string, st *State, improved bool) error {
+	names := []string{LastCheckpoint}
+	if improved {
+		names = append(names, BestCheckpoint)
+	}
+	for _, name := range names {
+		tmp := filepath.Join(dir, name+".tmp")
+		if err := net.Save(tmp); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		for _, suffix := range []string{".index", ".data-00000-of-00001"} {
+			if err := os.Rename(tmp+suffix, filepath.Join(dir, name+suffix)); err != nil {
+				return fmt.Errorf("train: checkpoint: %w", err)
+			}
+		}
+	}
+	return saveState(dir, st)
+}
+
+func loadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("train: %s: %w (delete the folder to start over)", filepath.Join(dir, "state.json"), err)
+	}
+	return &st, nil
+}
+
+func saveState(dir string, st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return fsutil.WriteFile(filepath.Join(dir, "state.json"), append(b, '\n'))
+}
+
+// Order is the example order of an epoch: a seeded shuffle that depends
+// only on (seed, epoch), so a resumed run sees the same batches.
+func Order(n int, seed int64, epoch int, shuffle bool) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	if shuffle {
+		r := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)))
+		r.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	return order
+}
+
+func batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
+	per := 1
+	for _, s := range net.Spec.Input {
+		per *= s
+	}
+	x := make([]float32, len(idx)*per)
+	y := make([]int32, len(idx))
+	for i, j := range idx {
+		y[i] = d.Label(j)
+	}
+	if err := d.Read(idx, x); err != nil {
+		return nil, nil, fmt.Errorf("train: reading a batch: %w", err)
+	}
+	return x, y, nil
+}
+
+// Result is an evaluation of a network on a split.
+type Result struct {
+	Loss       float64 // mean categorical cross-entropy
+	Accuracy   float64 // top-1
+	TopK       float64 // top-k accuracy, k as asked
+	K          int
+	Probs      []float32 // n×classes, row-major, in the split's order
+	Labels     []int32
+	NumClasses int
+}
+
+// Evaluate runs the network with dropout off over every example of d in
+// order, batch by batch.
+func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
+	n := d.Len()
+	c := net.Spec.Classes
+	r := &Result{K: k, NumClasses: c, Probs: make([]float32, 0, n*c), Labels: make([]int32, 0, n)}
+	var lossSum float64
+	idx := make([]int, 0, batchSize)
+	for b := 0; b < n; b += batchSize {
+		idx = idx[:0]
+		for i := b; i < min(b+batchSize, n); i++ {
+			idx = append(idx, i)
+		}
+		x, y, err := batch(d, idx, net)
+		if err != nil {
+			return nil, err
+		}
+		p, l, err := net.Predict(x, y)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range l {
+			lossSum += float64(v)
+		}
+		r.Probs = append(r.Probs, p...)
+		r.Labels = append(r.Labels, y...)
+	}
+	if n == 0 {
+		return r, nil
+	}
+	r.Loss = lossSum / float64(n)
+	var top1, topk int
+	for i, y := range r.Labels {
+		rank := Rank(r.Probs[i*c:(i+1)*c], int(y))
+		if rank == 0 {
+			top1++
+		}
+		if rank < k {
+			topk++
+		}
+	}
+	r.Accuracy = float64(top1) / float64(n)
+	r.TopK = float64(topk) / float64(n)
+	return r, nil
+}
+
+// Rank is the number of classes scored strictly higher than class y (0 =
+// top-1); ties count in y's favour, as argmax picks the first maximum.
+func Rank(p []float32, y int) int {
+	rank := 0
+	for j, v := range p {
+		if v > p[y] || (v == p[y] && j < y) {
+			rank++
+		}
+	}
+	return rank
+}

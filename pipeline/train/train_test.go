@@ -1,0 +1,179 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+)
+
+// memData is an in-memory split for tests.
+type memData struct {
+	x   []float32
+	y   []int32
+	dim int
+	// failAt makes Read fail (once) when it reaches this many calls.
+	reads, failAt int
+}
+
+func (d *memData) Len() int          { return len(d.y) }
+func (d *memData) Label(i int) int32 { return d.y[i] }
+func (d *memData) Read(idx []int, x []float32) error {
+	d.reads++
+	if d.failAt > 0 && d.reads == d.failAt {
+		return errors.New("disk on fire")
+	}
+	for j, i := range idx {
+		copy(x[j*d.dim:(j+1)*d.dim], d.x[i*d.dim:(i+1)*d.dim])
+	}
+	return nil
+}
+
+func blobs(n, dim, k int, seed uint64) *memData {
+	r := rand.New(rand.NewPCG(seed, 0))
+	d := &memData{x: make([]float32, n*dim), y: make([]int32, n), dim: dim}
+	for i := range d.y {
+		d.y[i] = int32(r.IntN(k))
+		for j := 0; j < dim; j++ {
+			c := float32(0)
+			if j%k == int(d.y[i]) {
+				c = 1.5
+			}
+			d.x[i*dim+j] = c + float32(r.NormFloat64())
+		}
+	}
+	return d
+}
+
+func newNet(t *testing.T) *nn.Network {
+	t.Helper()
+	net, err := nn.Build(nn.Spec{
+		Input: []int{6},
+		Layers: []config.Layer{
+			{Kind: config.KindDense, Units: 12, Activation: "relu", UseBias: true},
+			{Kind: config.KindDropout, Rate: 0.3},
+			{Kind: config.KindDense, Units: config.Classes, Activation: "softmax", UseBias: true},
+		},
+		Classes: 3,
+		Adam:    config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.SetWeights(net.InitialWeights(5)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { net.Close() })
+	return net
+}
+
+// TestResumeMatchesUninterrupted stops a run in the middle of epoch 3 and
+// resumes it in a new network; the history and final weights must equal
+// those of a run that was never interrupted.
+func TestResumeMatchesUninterrupted(t *testing.T) {
+	tr, val := blobs(96, 6, 3, 1), blobs(30, 6, 3, 2)
+	opts := Options{BatchSize: 16, Epochs: 5, Shuffle: true, Seed: 9}
+
+	opts.Dir = t.TempDir()
+	full, err := Fit(context.Background(), newNet(t), tr, val, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	netFull := newNet(t)
+	if _, err := Fit(context.Background(), netFull, tr, val, opts); err != nil { // finished: loads, no training
+		t.Fatal(err)
+	}
+
+	opts.Dir = t.TempDir()
+	broken := *tr
+	broken.reads = 0
+	broken.failAt = 2*6 + 3 // the 3rd batch of epoch 3 (6 batches per epoch)
+	if _, err := Fit(context.Background(), newNet(t), &broken, val, opts); err == nil {
+		t.Fatal("a failing read did not stop training")
+	}
+	st, _ := loadState(opts.Dir)
+	if len(st.History) != 2 {
+		t.Fatalf("after a failure in epoch 3, %d epochs are recorded; want 2", len(st.History))
+	}
+	netResumed := newNet(t)
+	resumed, err := Fit(context.Background(), netResumed, tr, val, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resumed.History) != len(full.History) {
+		t.Fatalf("resumed run has %d epochs, want %d", len(resumed.History), len(full.History))
+	}
+	for i := range full.History {
+		a, b := full.History[i], resumed.History[i]
+		a.Seconds, b.Seconds = 0, 0
+		if a != b {
+			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
+		}
+	}
+	wa, _ := netFull.Weights()
+	wb, _ := netResumed.Weights()
+	for k := range wa {
+		for j := range wa[k] {
+			if wa[k][j] != wb[k][j] {
+				t.Fatalf("final %s differs after resuming", k)
+			}
+		}
+	}
+}
+
+func TestCancelKeepsCompletedEpochs(t *testing.T) {
+	tr := blobs(64, 6, 3, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	opts := Options{BatchSize: 16, Epochs: 4, Seed: 1, Dir: t.TempDir(), Log: func(string, ...any) {
+		if n++; n == 2 {
+			cancel()
+		}
+	}}
+	_, err := Fit(ctx, newNet(t), tr, nil, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled fit: %v", err)
+	}
+	st, _ := loadState(opts.Dir)
+	if len(st.History) != 2 || st.Done {
+		t.Fatalf("state after cancel: %d epochs, done %v; want 2, false", len(st.History), st.Done)
+	}
+}
+
+func TestEarlyStopping(t *testing.T) {
+	tr, val := blobs(96, 6, 3, 1), blobs(30, 6, 3, 2)
+	// A monitor that cannot improve much: stop after patience epochs
+	// without a 10-point accuracy gain, and restore the best weights.
+	es := &config.EarlyStopping{Monitor: "val_accuracy", Patience: 2, MinDelta: 0.1, RestoreBestWeights: true}
+	net := newNet(t)
+	st, err := Fit(context.Background(), net, tr, val, Options{BatchSize: 16, Epochs: 30, Seed: 3, Shuffle: true, EarlyStopping: es, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.StoppedEarly || len(st.History) >= 30 {
+		t.Fatalf("did not stop early: %d epochs", len(st.History))
+	}
+	if len(st.History) != st.BestEpoch+es.Patience {
+		t.Errorf("stopped after %d epochs with best epoch %d and patience %d", len(st.History), st.BestEpoch, es.Patience)
+	}
+	// The network holds the best epoch's weights: its val accuracy.
+	r, err := Evaluate(net, val, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := st.History[st.BestEpoch-1].ValAccuracy; r.Accuracy != want {
+		t.Errorf("restored weights give val accuracy %.4f, best epoch had %.4f", r.Accuracy, want)
+	}
+}
+
+func TestRank(t *testing.T) {
+	p := []float32{0.1, 0.5, 0.5, 0.2}
+	for y, want := range []int{3, 0, 1, 2} {
+		if got := Rank(p, y); got != want {
+			t.Errorf("Rank(%v, %d) = %d, want %d", p, y, got, want)
+		}
+	}
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Train the same network in Keras as the Go pipeline did, for parity checks.
+
+The Go side writes a folder with everything that defines a run:
+
+  spec.json        layers (Keras vocabulary), input shape, classes, batch size,
+                   epochs, Adam settings
+  x_train.npy      float32 inputs (features or preprocessed images), N×...
+  y_train.npy      int32 class indices
+  x_val.npy, y_val.npy   (optional) the validation split
+  order.npy        int64 [epochs, N]: the example order of every epoch
+  (every .npy is flat; shapes come from spec.json and from the Keras model)
+  init/<name>.npy  initial weights, named as in the Go checkpoint with "/"
+                   replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...)
+
+This script builds the model in Keras, loads those initial weights, and
+trains epoch by epoch on the same batches (model.fit on the epoch's order,
+shuffle off) with Keras' own Adam and categorical cross-entropy. Dropout
+layers are built but the caller should use rate 0 for exact parity (Go and
+Keras draw different masks). It prints one JSON object: Keras' History.
+
+Usage: keras_reference.py DIR [--steps N]
+  --steps N   instead of epochs, run N single batches with train_on_batch and
+              report each batch's loss (for the scratch-CNN parity test).
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def build(keras, spec):
+    from keras import layers
+
+    model = keras.Sequential([keras.Input(tuple(spec["input"]))])
+    counts = {}
+    for l in spec["layers"]:
+        kind = l["kind"]
+        base = {"max_pool": "max_pooling2d"}.get(kind, kind)
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        name = base if n == 0 else f"{base}_{n}"
+        if kind == "dense":
+            model.add(layers.Dense(l["units"], activation=l.get("activation", "linear"), use_bias=l.get("use_bias", True), name=name))
+        elif kind == "dropout":
+            model.add(layers.Dropout(l["rate"], name=name))
+        elif kind == "conv2d":
+            model.add(layers.Conv2D(l["filters"], tuple(l["kernel_size"]), strides=tuple(l["strides"]),
+                                    padding=l["padding"], activation=l.get("activation", "linear"), name=name))
+        elif kind == "max_pool":
+            model.add(layers.MaxPooling2D(tuple(l["pool_size"]), strides=tuple(l["strides"]), padding=l["padding"], name=name))
+        elif kind == "flatten":
+            model.add(layers.Flatten(name=name))
+        else:
+            sys.exit(f"keras_reference: unknown layer kind {kind!r}")
+    return model
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir")
+    p.add_argument("--steps", type=int, default=0)
+    args = p.parse_args()
+
+    import keras
+    import numpy as np
+
+    d = args.dir
+    with open(os.path.join(d, "spec.json")) as f:
+        spec = json.load(f)
+    model = build(keras, spec)
+    for layer in model.layers:
+        ws = []
+        for w in layer.weights:
+            key = w.path.split("/")[-1]  # kernel / bias
+            ws.append(np.load(os.path.join(d, "init", f"{layer.name}.{key}.npy")).reshape(w.shape))
+        if ws:
+            layer.set_weights(ws)
+    adam = spec["adam"]
+    model.compile(
+        optimizer=keras.optimizers.Adam(adam["learning_rate"], beta_1=adam["beta_1"], beta_2=adam["beta_2"], epsilon=adam["epsilon"]),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    classes = spec["classes"]
+    shape = tuple(spec["input"])
+    y = keras.utils.to_categorical(np.load(os.path.join(d, "y_train.npy")), classes)
+    x = np.load(os.path.join(d, "x_train.npy")).reshape((len(y),) + shape)
+    order = np.load(os.path.join(d, "order.npy")).reshape(spec["epochs"], len(y))
+    bs = spec["batch_size"]
+
+    if args.steps:
+        losses = []
+        flat = order.reshape(-1)
+        for s in range(args.steps):
+            idx = flat[s * bs:(s + 1) * bs]
+            model.reset_metrics()  # else the loss is a running mean over calls
+            out = model.train_on_batch(x[idx], y[idx], return_dict=True)
+            losses.append(float(out["loss"]))
+        json.dump({"batch_loss": losses}, sys.stdout)
+        return
+
+    val = None
+    if os.path.exists(os.path.join(d, "x_val.npy")):
+        yv = keras.utils.to_categorical(np.load(os.path.join(d, "y_val.npy")), classes)
+        val = (np.load(os.path.join(d, "x_val.npy")).reshape((len(yv),) + shape), yv)
+    hist = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    for e in range(spec["epochs"]):
+        idx = order[e]
+        h = model.fit(x[idx], y[idx], batch_size=bs, epochs=1, shuffle=False, validation_data=val, verbose=0)
+        for k in hist:
+            if k in h.history:
+                hist[k].append(float(h.history[k][0]))
+    json.dump(hist, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
