@@ -3,7 +3,7 @@
 #   make test   set-up, then every test (Go and Python, against real TensorFlow)
 # Set-up (scripts/setup.sh) is idempotent: it skips what is already done.
 
-CONFIG ?= configs/vgg16.yaml
+CONFIG ?= configs/default.yaml
 
 .PHONY: setup run test bench
 

@@ -12,7 +12,10 @@
 #      libtensorflow.so name the Go binding links against. The C API symbols
 #      are checked before anything else uses the library.
 #   3. Go modules (exact versions pinned in go.mod / go.sum).
-#   4. SavedModels the configs and tests need (scripts/export_backbone.py).
+#   4. SavedModels the configs and tests need: tiny and vgg16-random (seeded
+#      random weights, for tests), mobilenet (ImageNet-pretrained MobileNet v1
+#      from the PyPI package nudity==0.2.3), vgg16 (ImageNet, only online).
+#   5. Data: Debian's dataset-fashion-mnist (apt) as class folders of PNGs.
 #
 # Environment:
 #   TF_PREFIX=DIR   install the C library under DIR instead of /usr/local
@@ -29,7 +32,8 @@ say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 start=$(date +%s)
 
-# --- 0. tools -------------------------------------------------------------
+# --- 0. tools and system packages -------------------------------------------
+bash scripts/install_system_packages.sh || die "system packages missing: see above"
 for tool in "$python" go gcc nm; do
 	command -v "$tool" >/dev/null || die "$tool not found: install it (Go >= 1.26, Python 3.11, gcc, binutils)"
 done
@@ -118,6 +122,8 @@ export_model() { # out arch weights [extra args]
 }
 export_model savedmodels/tiny tiny random --golden 4
 export_model savedmodels/vgg16-random vgg16 random --golden 2
+say "model: savedmodels/mobilenet (pretrained MobileNet v1 from PyPI nudity==0.2.3)"
+"$venv/bin/python" scripts/export_mobilenet.py --out savedmodels/mobilenet --golden 4
 if [ -f savedmodels/vgg16/metadata.json ]; then
 	say "model: savedmodels/vgg16 present ($(grep -o '"source": "[a-z]*"' savedmodels/vgg16/metadata.json | head -1))"
 else
@@ -126,4 +132,8 @@ else
 		say "model: skipped savedmodels/vgg16 (see above); configs/vgg16.yaml needs it, nothing else does"
 fi
 
-say "done in $(($(date +%s) - start)) s; disk: .venv $(du -sh "$venv" | cut -f1), savedmodels $(du -sh savedmodels | cut -f1), C library $(du -shc "$lib"/libtensorflow_cc.so.2 "$lib"/libtensorflow_framework.so.2 | tail -1 | cut -f1)"
+# --- 5. data -------------------------------------------------------------------
+say "data: data/fashion-mnist (600 images per class from Debian's dataset-fashion-mnist)"
+"$venv/bin/python" scripts/prepare_fashion_mnist.py --out data/fashion-mnist --per-class 600
+
+say "done in $(($(date +%s) - start)) s; disk: .venv $(du -sh "$venv" | cut -f1), savedmodels $(du -sh savedmodels | cut -f1), data $(du -sh data | cut -f1), C library $(du -shc "$lib"/libtensorflow_cc.so.2 "$lib"/libtensorflow_framework.so.2 | tail -1 | cut -f1)"

@@ -15,7 +15,7 @@ import (
 // from Go and compares every endpoint with what the in-memory Keras model
 // computed in Python (golden/*.npy, written by scripts/export_backbone.py).
 func TestGolden(t *testing.T) {
-	for _, name := range []string{"tiny", "vgg16-random"} {
+	for _, name := range []string{"tiny", "vgg16-random", "mobilenet"} {
 		t.Run(name, func(t *testing.T) {
 			dir := testenv.SavedModel(t, name)
 			m, err := Load(dir)

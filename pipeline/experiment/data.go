@@ -1,0 +1,61 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/download"
+	"github.com/gotransfer/gotransfer/pipeline/pixels"
+)
+
+// ensureData makes sure data.dir exists, downloading it when the config
+// names a dataset to download and the machine is online.
+func ensureData(ctx context.Context, cfg *config.Config, logf func(string, ...any)) error {
+	if _, err := os.Stat(cfg.Data.Dir); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("data.dir: %w", err)
+	}
+	switch cfg.Data.Download {
+	case "caltech101":
+		return download.Caltech101(ctx, cfg.Data.Dir, logf)
+	case "fashion-mnist":
+		return fmt.Errorf("data.dir %s does not exist: make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)", cfg.Data.Dir)
+	}
+	return fmt.Errorf("data.dir %s does not exist: create it (one folder of images per class) or set data.dir", cfg.Data.Dir)
+}
+
+// imageSource serves a scratch model's splits from the pixel cache.
+type imageSource struct {
+	store *pixels.Store
+	ds    *dataset.Dataset
+	cfg   *config.Config
+}
+
+// newImageSource decodes and resizes every image not yet in the pixel cache.
+func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *dataset.Dataset, prog io.Writer,
+	logf func(string, ...any), skipped map[string]bool) (*imageSource, error) {
+	store := pixels.Open(cfg.Features.CacheDir, size[0], size[1], cfg.Images.Resize)
+	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, cfg.Data.OnBadImage == "skip", prog)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range r.Skipped {
+		skipped[s.Path] = true
+		logf("skipped %s: %v", s.Path, s.Err)
+	}
+	logf("pixels %dx%d: %d cached, %d decoded in %s", size[0], size[1], r.Hits, r.Computed, store.Dir)
+	return &imageSource{store: store, ds: ds, cfg: cfg}, nil
+}
+
+func (s *imageSource) split(name string) *pixels.Split {
+	return s.store.Split(s.ds.Split(name), s.cfg.Images.Preprocess, s.cfg.Images.DivideBy255)
+}
+
+func sortStrings(s []string) { slices.Sort(s) }

@@ -1,0 +1,325 @@
+// Package experiment runs a config's stages in order: data (scan, split,
+// manifest), features (frozen backbone, cached), train, evaluate, report.
+// Each stage reads the previous stage's output and writes its own into the
+// run folder, runs/<name>-<hash of the effective config>, so rerunning the
+// same config resumes or reuses it, and any other config gets a folder of
+// its own.
+package experiment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/features"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/train"
+)
+
+// Files in a run folder besides the report's.
+const (
+	ManifestFile = "manifest.csv"
+	TimingFile   = "timing.json" // wall times: not deterministic, kept out of metrics
+	WeightsName  = "weights"     // models/<name>/weights.*: the final weights checkpoint
+)
+
+// Options control Run.
+type Options struct {
+	Log      io.Writer // stage log lines (nil: os.Stdout)
+	Progress io.Writer // progress bars (nil: os.Stderr)
+}
+
+// Timing records where a run spent its time.
+type Timing struct {
+	Stages map[string]float64     `json:"stages_seconds"`
+	Models map[string]ModelTiming `json:"models"`
+}
+
+// ModelTiming is one model's share of Timing.
+type ModelTiming struct {
+	FeatureImagesPerSecond float64   `json:"feature_images_per_second,omitempty"`
+	EpochSeconds           []float64 `json:"epoch_seconds"`
+}
+
+// RunDir is the run folder of cfg: its name and a hash of its effective
+// config, so equal configs share a folder and different ones never do.
+func RunDir(cfg *config.Config) (string, []byte, error) {
+	y, err := cfg.Marshal()
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.Sum256(y)
+	return filepath.Join(cfg.RunsDir, cfg.Name+"-"+hex.EncodeToString(h[:4])), y, nil
+}
+
+// Run runs every stage of cfg and returns the run folder.
+func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) {
+	logw := opts.Log
+	if logw == nil {
+		logw = os.Stdout
+	}
+	prog := opts.Progress
+	if prog == nil {
+		prog = os.Stderr
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(logw, format+"\n", args...) }
+	timing := Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}
+	stage := func(name string, start time.Time) { timing.Stages[name] += time.Since(start).Seconds() }
+
+	// Everything cheap that can be wrong is checked before any heavy work.
+	t0 := time.Now()
+	if err := checkBackbones(cfg); err != nil {
+		return "", err
+	}
+	if err := ensureData(ctx, cfg, logf); err != nil {
+		return "", err
+	}
+	ds, err := dataset.Scan(dataset.Options{
+		Dir: cfg.Data.Dir, Exclude: cfg.Data.Exclude, Extensions: cfg.Data.Extensions,
+		Split:    dataset.Split{Train: cfg.Data.Split.Train, Val: cfg.Data.Split.Val, Test: cfg.Data.Split.Test},
+		Stratify: cfg.Data.Stratify, MaxPerClass: cfg.Data.MaxPerClass, Seed: cfg.Seed,
+	})
+	if err != nil {
+		return "", fmt.Errorf("data.dir: %w", err)
+	}
+	for _, m := range ds.Missing {
+		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
+	}
+	specs, err := buildSpecs(cfg, ds.NumClasses())
+	if err != nil {
+		return "", err
+	}
+
+	dir, effective, err := RunDir(cfg)
+	if err != nil {
+		return "", err
+	}
+	if err := claim(dir, effective); err != nil {
+		return "", err
+	}
+	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
+	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
+		return "", fmt.Errorf("data: %w", err)
+	}
+	if err := dataset.WriteManifest(filepath.Join(dir, ManifestFile), ds); err != nil {
+		return "", err
+	}
+	stage("data", t0)
+
+	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
+		Dir: cfg.Data.Dir, Classes: ds.Classes,
+		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
+	}}
+	skipped := map[string]bool{}
+	for i, m := range cfg.Models {
+		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing, skipped)
+		if err != nil {
+			return dir, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		run.Models = append(run.Models, *res)
+	}
+	for p := range skipped {
+		run.Dataset.Skipped = append(run.Dataset.Skipped, p)
+	}
+	sortStrings(run.Dataset.Skipped)
+
+	t0 = time.Now()
+	if err := report.Write(dir, run); err != nil {
+		return dir, err
+	}
+	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
+		fsutil.WriteFile(filepath.Join(dir, TimingFile), append(b, '\n'))
+	}
+	stage("report", t0)
+	for _, m := range run.Models {
+		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
+	}
+	logf("results: %s", filepath.Join(dir, report.ResultsFile))
+	return dir, nil
+}
+
+// runModel trains and evaluates one model of the config.
+func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, ds *dataset.Dataset, dir string,
+	prog io.Writer, logf func(string, ...any), timing *Timing, skipped map[string]bool) (*report.Model, error) {
+	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
+	var trainD, valD, testD train.Data
+	t0 := time.Now()
+	var rate float64
+	if m.Transfer() {
+		bb, err := backbone.Load(m.Backbone.SavedModel)
+		if err != nil {
+			return nil, err
+		}
+		res.Kind = report.KindTransfer
+		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
+		res.Weights = bb.Meta.Weights.String()
+		if !bb.Meta.Weights.Pretrained() {
+			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
+		}
+		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
+		if err != nil {
+			return nil, err
+		}
+		r, err := store.Extract(ctx, ds.Examples, features.Options{
+			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers,
+			SkipBad: cfg.Data.OnBadImage == "skip", Progress: prog,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range r.Skipped {
+			skipped[s.Path] = true
+			logf("skipped %s: %v", s.Path, s.Err)
+		}
+		rate = r.Rate
+		logf("%s: features %s: %d cached, %d computed (%.1f images/s) in %s", m.Name, m.Backbone.Endpoint, r.Hits, r.Computed, r.Rate, store.Dir)
+		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
+	} else {
+		size := m.InputSize(cfg.Images)
+		src, err := newImageSource(ctx, cfg, size, ds, prog, logf, skipped)
+		if err != nil {
+			return nil, err
+		}
+		trainD, valD, testD = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
+	}
+	timing.Stages["features"] += time.Since(t0).Seconds()
+
+	net, err := nn.Build(spec)
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	res.Params = net.Params()
+	mdir := filepath.Join(dir, report.ModelsDir, m.Name)
+	if err := net.SetWeights(net.InitialWeights(modelSeed(cfg.Seed, m.Name))); err != nil {
+		return nil, err
+	}
+	logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
+		m.Name, res.Params, cfg.Train.Epochs, cfg.Train.BatchSize, trainD.Len(), valD.Len())
+	t0 = time.Now()
+	st, err := train.Fit(ctx, net, trainD, valD, train.Options{
+		BatchSize: cfg.Train.BatchSize, Epochs: cfg.Train.Epochs, Shuffle: cfg.Train.Shuffle,
+		Seed: modelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
+		Dir: filepath.Join(mdir, "train"), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	timing.Stages["train"] += time.Since(t0).Seconds()
+	if err := net.Save(filepath.Join(mdir, WeightsName)); err != nil {
+		return nil, err
+	}
+	res.History, res.BestEpoch, res.StoppedEarly, res.RestoredBest = st.History, st.BestEpoch, st.StoppedEarly, st.Restored
+
+	t0 = time.Now()
+	ev, err := train.Evaluate(net, testD, cfg.Train.BatchSize, cfg.Evaluate.TopK)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	if res.Test, err = evaluate.Compute(ev.Probs, ev.Labels, ds.Classes, ev.Loss, cfg.Evaluate.TopK); err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	timing.Stages["evaluate"] += time.Since(t0).Seconds()
+
+	entry := ModelTiming{FeatureImagesPerSecond: rate}
+	for _, e := range st.History {
+		entry.EpochSeconds = append(entry.EpochSeconds, e.Seconds)
+	}
+	timing.Models[m.Name] = entry
+	return res, nil
+}
+
+// buildSpecs checks that every model builds for numClasses classes before
+// any heavy work, and returns their specs.
+func buildSpecs(cfg *config.Config, numClasses int) ([]nn.Spec, error) {
+	var specs []nn.Spec
+	for _, m := range cfg.Models {
+		var input []int
+		if m.Transfer() {
+			meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
+			if err != nil {
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			info := meta.Endpoints[m.Backbone.Endpoint]
+			for _, d := range info.Shape[1:] {
+				input = append(input, int(*d))
+			}
+		} else {
+			s := m.InputSize(cfg.Images)
+			input = []int{s[0], s[1], 3}
+		}
+		spec := nn.Spec{Input: input, Layers: m.Layers, Classes: numClasses, Adam: *cfg.Train.Optimizer.Adam}
+		net, err := nn.Build(spec)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		net.Close()
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// checkBackbones makes sure each transfer model's SavedModel and endpoint
+// exist, from metadata alone (seconds, before any data work).
+func checkBackbones(cfg *config.Config) error {
+	for _, m := range cfg.Models {
+		if !m.Transfer() {
+			continue
+		}
+		meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
+		if err != nil {
+			return fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		if _, ok := meta.Endpoints[m.Backbone.Endpoint]; !ok {
+			var have []string
+			for n := range meta.Endpoints {
+				have = append(have, n)
+			}
+			sortStrings(have)
+			return fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
+		}
+	}
+	return nil
+}
+
+// claim creates the run folder with its effective config, or checks that
+// an existing one was made by the same config (so a rerun resumes it).
+func claim(dir string, effective []byte) error {
+	path := filepath.Join(dir, report.ConfigFile)
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fsutil.WriteFile(path, effective)
+	case err != nil:
+		return err
+	case string(old) != string(effective):
+		return fmt.Errorf("run folder %s holds a different config (%s); delete it or change the run name", dir, path)
+	}
+	return nil
+}
+
+// modelSeed derives a model's seed from the run seed and its name, so
+// adding a model to a config does not change the others' initialisation.
+func modelSeed(seed int64, name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return seed ^ int64(h.Sum64()&0x7fffffffffffffff)
+}
+
+func splitCounts(ds *dataset.Dataset) string {
+	return fmt.Sprintf("train %d, val %d, test %d", len(ds.Split(dataset.Train)), len(ds.Split(dataset.Val)), len(ds.Split(dataset.Test)))
+}

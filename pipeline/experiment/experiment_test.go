@@ -1,0 +1,234 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/report"
+)
+
+// testConfig is a small two-model experiment on generated images and the
+// tiny backbone: the shape of the notebook's comparison in seconds.
+func testConfig(t *testing.T, root string, extra ...string) *config.Config {
+	t.Helper()
+	yaml := fmt.Sprintf(`
+name: small
+seed: 5
+runs_dir: %[1]s/runs
+data:
+  dir: %[1]s/data
+  split: {train: 0.6, val: 0.2, test: 0.2}
+features:
+  cache_dir: %[1]s/cache
+  batch_size: 8
+train:
+  batch_size: 8
+  epochs: 3
+models:
+  - name: top
+    backbone: {savedmodel: %[2]s, endpoint: fc2}
+    layers:
+      - dense: {units: 16, activation: relu}
+      - dropout: {rate: 0.2}
+      - dense: {units: classes, activation: softmax}
+  - name: scratch
+    image_size: [16, 16]
+    layers:
+      - conv2d: {filters: 4, kernel_size: 3, activation: relu}
+      - max_pool: {pool_size: 2}
+      - flatten: {}
+      - dense: {units: classes, activation: softmax}
+`, root, testenv.SavedModel(t, "tiny"))
+	cfg, err := config.Parse("test.yaml", []byte(yaml), extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func run(t *testing.T, cfg *config.Config) (string, string, error) {
+	t.Helper()
+	var log bytes.Buffer
+	dir, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log})
+	return dir, log.String(), err
+}
+
+var metricsFiles = []string{
+	report.MetricsFile, report.ResultsFile, ManifestFile,
+	"models/top/history.csv", "models/top/confusion.csv", "models/top/per_class.csv",
+	"models/scratch/history.csv", "models/scratch/confusion.csv",
+}
+
+func TestRunEndToEndAndDeterministic(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
+	dir, log, err := run(t, testConfig(t, root))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	r, err := report.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Models) != 2 || len(r.Models[0].History) != 3 || r.Models[0].Test == nil || r.Models[1].Test == nil {
+		t.Fatalf("report: %+v", r)
+	}
+	if r.Dataset.Train+r.Dataset.Val+r.Dataset.Test != 30 {
+		t.Errorf("split sizes %+v do not add up to 30", r.Dataset)
+	}
+	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
+		t.Errorf("tiny's random weights not reported: %q", r.Models[0].Weights)
+	}
+	first := map[string][]byte{}
+	for _, f := range metricsFiles {
+		if first[f], err = os.ReadFile(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Same config and seed, from scratch (the feature cache stays): the
+	// metrics files are identical byte for byte, and the backbone does no
+	// work the second time.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	dir2, log2, err := run(t, testConfig(t, root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir2 != dir {
+		t.Fatalf("same config, different run folders: %s, %s", dir, dir2)
+	}
+	for _, f := range metricsFiles {
+		b, _ := os.ReadFile(filepath.Join(dir, f))
+		if !bytes.Equal(b, first[f]) {
+			t.Errorf("%s differs between two runs of the same config", f)
+		}
+	}
+	if !strings.Contains(log2, "30 cached, 0 computed") {
+		t.Errorf("second run recomputed features:\n%s", log2)
+	}
+
+	// Another top on the same data and backbone: cache hit, new run folder.
+	dir3, log3, err := run(t, testConfig(t, root, "models.0.layers.0.dense.units=8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 computed") {
+		t.Errorf("other top: run %s (first %s), log:\n%s", dir3, dir, log3)
+	}
+	tab, err := report.Compare([]string{dir, dir3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := tab.Markdown(); !strings.Contains(md, "models[top].layers.0.dense.units") {
+		t.Errorf("comparison table lacks the differing key:\n%s", md)
+	}
+}
+
+func TestRunResumesAfterInterrupt(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 2)
+	cfg := testConfig(t, root, "train.epochs=4")
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	lines := 0
+	w := writerFunc(func(p []byte) (int, error) {
+		// Stop during the first model's training, after its 2nd epoch.
+		if strings.Contains(string(p), "top: epoch 2/4") {
+			cancel()
+		}
+		lines++
+		return log.Write(p)
+	})
+	dir, err := Run(ctx, cfg, Options{Log: w, Progress: &log})
+	if err == nil {
+		t.Fatal("interrupted run returned no error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, report.MetricsFile)); !os.IsNotExist(err) {
+		t.Fatalf("an interrupted run wrote %s", report.MetricsFile)
+	}
+	dir2, log2, err := run(t, testConfig(t, root, "train.epochs=4"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log2)
+	}
+	if dir2 != dir || !strings.Contains(log2, "resuming after epoch 2 of 4") {
+		t.Errorf("did not resume in %s:\n%s", dir, log2)
+	}
+	// The resumed run equals an uninterrupted one.
+	fresh := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(fresh, "data"), 3, 10, 2)
+	dir3, _, err := run(t, testConfig(t, fresh, "train.epochs=4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"models/top/history.csv", "models/scratch/history.csv"} {
+		a, _ := os.ReadFile(filepath.Join(dir, f))
+		b, _ := os.ReadFile(filepath.Join(dir3, f))
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: resumed run\n%s\nuninterrupted run\n%s", f, a, b)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestBadInputs(t *testing.T) {
+	check := func(name string, err error, want ...string) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s: no error", name)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", name, err, w)
+			}
+		}
+	}
+	root := t.TempDir()
+	_, _, err := run(t, testConfig(t, root))
+	check("missing data dir", err, filepath.Join(root, "data"), "does not exist")
+
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 3)
+	empty := filepath.Join(root, "data", "class_empty")
+	os.Mkdir(empty, 0o755)
+	_, _, err = run(t, testConfig(t, root))
+	check("empty class folder", err, empty)
+	os.Remove(empty)
+
+	_, _, err = run(t, testConfig(t, root, "models.0.backbone.endpoint=fc7"))
+	check("unknown endpoint", err, "fc7", "block5_pool")
+
+	_, _, err = run(t, testConfig(t, root, "models.0.backbone.savedmodel="+filepath.Join(root, "nope")))
+	check("missing model", err, filepath.Join(root, "nope"), "export_backbone.py")
+
+	_, _, err = run(t, testConfig(t, root, "data.exclude=[class_1, class_2]"))
+	check("one class left", err, "class")
+
+	bad := filepath.Join(root, "data", "class_0", "broken.jpg")
+	os.WriteFile(bad, []byte("not a jpeg"), 0o644)
+	_, _, err = run(t, testConfig(t, root))
+	check("broken image", err, bad)
+	dir, log, err := run(t, testConfig(t, root, "data.on_bad_image=skip"))
+	if err != nil {
+		t.Fatalf("skip: %v\n%s", err, log)
+	}
+	r, _ := report.Read(dir)
+	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0] != bad {
+		t.Errorf("skipped files %v, want [%s]", r.Dataset.Skipped, bad)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, report.ResultsFile))
+	if !strings.Contains(string(md), "broken.jpg") {
+		t.Errorf("results.md does not list the skipped file")
+	}
+}

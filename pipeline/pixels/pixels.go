@@ -1,0 +1,178 @@
+// Package pixels caches decoded, resized images for models trained from
+// scratch on images, so each epoch reads small raw files instead of decoding
+// JPEGs again. The cache holds 8-bit RGB pixels (the resize is the costly,
+// deterministic part); preprocessing to float32 happens per batch, which
+// keeps one cache valid for every preprocessing mode.
+//
+// Layout: <cache>/pixels-<H>x<W>-<resize>-v1/<aa>/<sha256 of image bytes>.rgb
+package pixels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/progress"
+)
+
+// Store is the pixel cache for one size and resize method.
+type Store struct {
+	Dir    string
+	H, W   int
+	Resize string
+}
+
+// Open returns the store under cacheDir for images resized to h×w.
+func Open(cacheDir string, h, w int, resize string) *Store {
+	return &Store{Dir: filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v1", h, w, resize)), H: h, W: w, Resize: resize}
+}
+
+// Path is where the pixels of the image with content hash h live.
+func (s *Store) Path(h string) string {
+	if len(h) < 2 {
+		return filepath.Join(s.Dir, "invalid-hash")
+	}
+	return filepath.Join(s.Dir, h[:2], h+".rgb")
+}
+
+func (s *Store) has(h string) bool {
+	st, err := os.Stat(s.Path(h))
+	return err == nil && st.Size() == int64(3*s.H*s.W)
+}
+
+// Report says what Prepare did.
+type Report struct {
+	Hits, Computed int
+	Skipped        []images.Skipped
+}
+
+// Prepare decodes and resizes every example not yet cached, in parallel
+// (workers goroutines, 0: one per CPU). With skipBad, undecodable images are
+// reported and left out; otherwise the first one (in example order) is
+// returned as the error, naming the file.
+func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
+	r := &Report{}
+	var todo []dataset.Example
+	seen := map[string]bool{}
+	for _, e := range examples {
+		if s.has(e.Hash) || seen[e.Hash] {
+			r.Hits++
+			continue
+		}
+		seen[e.Hash] = true
+		todo = append(todo, e)
+	}
+	if len(todo) == 0 {
+		return r, nil
+	}
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	bar := progress.New(prog, len(todo), fmt.Sprintf("pixels %dx%d", s.H, s.W), "images")
+	defer bar.Finish()
+	errs := make([]error, len(todo))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range min(workers, len(todo)) {
+		wg.Go(func() {
+			for i := range jobs {
+				img, err := images.Load(todo[i].Path, s.H, s.W, s.Resize)
+				if err == nil {
+					err = fsutil.WriteFile(s.Path(todo[i].Hash), img.Pix)
+				}
+				errs[i] = err
+				mu.Lock()
+				bar.Add(1)
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for i := range todo {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return r, fmt.Errorf("pixels: interrupted; rerun to continue: %w", err)
+	}
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			r.Computed++
+		case skipBad && errors.Is(err, images.ErrNotImage):
+			r.Skipped = append(r.Skipped, images.Skipped{Index: i, Path: todo[i].Path, Err: err})
+		default:
+			return r, fmt.Errorf("pixels: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Split is a cached split as training data: Read loads each batch's pixels
+// and preprocesses them, so memory holds one batch.
+type Split struct {
+	store     *Store
+	examples  []dataset.Example
+	mode      string
+	divide255 bool
+}
+
+// Split returns the cached examples (skipped images are left out), to be
+// preprocessed with mode (see images.Preprocess).
+func (s *Store) Split(examples []dataset.Example, mode string, divide255 bool) *Split {
+	kept := make([]dataset.Example, 0, len(examples))
+	for _, e := range examples {
+		if s.has(e.Hash) {
+			kept = append(kept, e)
+		}
+	}
+	return &Split{store: s, examples: kept, mode: mode, divide255: divide255}
+}
+
+// Len is the number of examples.
+func (d *Split) Len() int { return len(d.examples) }
+
+// Label is example i's class index.
+func (d *Split) Label(i int) int32 { return int32(d.examples[i].Label) }
+
+// Example is example i.
+func (d *Split) Example(i int) dataset.Example { return d.examples[i] }
+
+// Read fills x with the preprocessed pixels of examples idx (NHWC).
+func (d *Split) Read(idx []int, x []float32) error {
+	per := 3 * d.store.H * d.store.W
+	if len(x) != len(idx)*per {
+		return fmt.Errorf("pixels: buffer of %d values for %d images of %d", len(x), len(idx), per)
+	}
+	img := images.NewRGB(d.store.H, d.store.W)
+	for j, i := range idx {
+		e := d.examples[i]
+		f, err := os.Open(d.store.Path(e.Hash))
+		if err != nil {
+			return fmt.Errorf("pixels of %s: %w (rerun to recompute)", e.Path, err)
+		}
+		_, err = io.ReadFull(f, img.Pix)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("pixels of %s: %w (delete %s and rerun)", e.Path, err, d.store.Path(e.Hash))
+		}
+		if err := images.Preprocess(x[j*per:(j+1)*per], img, d.mode, d.divide255); err != nil {
+			return err
+		}
+	}
+	return nil
+}
