@@ -15,7 +15,8 @@ The Go side writes a folder with everything that defines a run:
 
 This script builds the model in Keras, loads those initial weights, and
 trains epoch by epoch on the same batches (model.fit on the epoch's order,
-shuffle off) with Keras' own Adam and categorical cross-entropy. Dropout
+shuffle off) with Keras' own Adam and categorical cross-entropy, timing
+each epoch's fit (the benchmark compares it with Go's). Dropout
 layers are built but the caller should use rate 0 for exact parity (Go and
 Keras draw different masks). It prints one JSON object: Keras' History.
 
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -46,7 +48,7 @@ def build(keras, spec):
         if kind == "dense":
             model.add(layers.Dense(l["units"], activation=l.get("activation", "linear"), use_bias=l.get("use_bias", True), name=name))
         elif kind == "dropout":
-            model.add(layers.Dropout(l["rate"], name=name))
+            model.add(layers.Dropout(l.get("rate", 0.0), name=name))
         elif kind == "conv2d":
             model.add(layers.Conv2D(l["filters"], tuple(l["kernel_size"]), strides=tuple(l["strides"]),
                                     padding=l["padding"], activation=l.get("activation", "linear"), name=name))
@@ -107,10 +109,12 @@ def main():
     if os.path.exists(os.path.join(d, "x_val.npy")):
         yv = keras.utils.to_categorical(np.load(os.path.join(d, "y_val.npy")), classes)
         val = (np.load(os.path.join(d, "x_val.npy")).reshape((len(yv),) + shape), yv)
-    hist = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
+    hist = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": [], "seconds": []}
     for e in range(spec["epochs"]):
         idx = order[e]
+        start = time.time()
         h = model.fit(x[idx], y[idx], batch_size=bs, epochs=1, shuffle=False, validation_data=val, verbose=0)
+        hist["seconds"].append(time.time() - start)
         for k in hist:
             if k in h.history:
                 hist[k].append(float(h.history[k][0]))

@@ -305,6 +305,9 @@ func readMetadata(dir string) (Metadata, error) {
 	path := filepath.Join(dir, "metadata.json")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, derr := os.Stat(dir); derr != nil {
+			return meta, fmt.Errorf("no such folder; %s", ExportHint)
+		}
 		return meta, fmt.Errorf("no metadata.json: not a model exported by scripts/export_backbone.py; %s", ExportHint)
 	}
 	if err != nil {

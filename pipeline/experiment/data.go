@@ -22,13 +22,21 @@ func ensureData(ctx context.Context, cfg *config.Config, logf func(string, ...an
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("data.dir: %w", err)
 	}
+	if cfg.Data.Download == "caltech101" {
+		return download.Caltech101(ctx, cfg.Data.Dir, logf)
+	}
+	return fmt.Errorf("data.dir %s does not exist: %s", cfg.Data.Dir, dataHint(cfg))
+}
+
+// dataHint says how to get a config's data.
+func dataHint(cfg *config.Config) string {
 	switch cfg.Data.Download {
 	case "caltech101":
-		return download.Caltech101(ctx, cfg.Data.Dir, logf)
+		return "the run downloads Caltech-101 when online; offline, unpack 101_ObjectCategories.tar.gz there"
 	case "fashion-mnist":
-		return fmt.Errorf("data.dir %s does not exist: make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)", cfg.Data.Dir)
+		return "make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)"
 	}
-	return fmt.Errorf("data.dir %s does not exist: create it (one folder of images per class) or set data.dir", cfg.Data.Dir)
+	return "create it (one folder of images per class) or set data.dir"
 }
 
 // imageSource serves a scratch model's splits from the pixel cache.

@@ -83,6 +83,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	// Everything cheap that can be wrong is checked before any heavy work.
 	t0 := time.Now()
 	if err := checkBackbones(cfg); err != nil {
+		// Say what else is missing too, so one message lists all to fix.
+		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
+			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
+		}
 		return "", err
 	}
 	if err := ensureData(ctx, cfg, logf); err != nil {

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""The Python/Keras side of the benchmark (go run ./pipeline/bench).
+
+  keras_bench.py features MANIFEST SAVEDMODEL ENDPOINT [--batch N] [--limit N]
+      Feature extraction the way a Keras user does it: load_img (PIL,
+      nearest) + preprocessing + model.predict over the images of a run's
+      manifest.csv, through the same SavedModel (as a frozen TFSMLayer).
+      Prints {"images": n, "seconds": s, "images_per_second": r}.
+
+  keras_bench.py notebook MANIFEST SAVEDMODEL ENDPOINT --epochs E --batch B [--seed S]
+      The notebook's way, end to end: every image of the manifest loaded into
+      RAM as float32, the frozen backbone and a new Dense(classes, softmax)
+      in one Keras model, fit for E epochs (the backbone's forward pass is
+      recomputed every epoch), then evaluated on the test split. Same split
+      as the Go run (its manifest), same preprocessing (the SavedModel's
+      metadata.json). Prints {"seconds": ..., "test_accuracy": ..., ...}.
+
+Peak memory is measured by the caller (rusage of this process).
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def read_manifest(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    classes = sorted({r["class"] for r in rows})
+    return rows, classes
+
+
+def preprocess(x, prep, np):
+    """Keras' preprocess_input modes on float32 RGB pixels in 0..255."""
+    mode = prep["mode"]
+    if mode == "caffe":
+        x = x[..., ::-1] - np.array([103.939, 116.779, 123.68], dtype=np.float32)
+    elif mode == "tf":
+        x = x / 127.5 - 1.0
+    elif mode == "torch":
+        x = (x / 255.0 - np.array([0.485, 0.456, 0.406], dtype=np.float32)) / np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def load(paths, size, prep, keras, np):
+    x = np.empty((len(paths), size[0], size[1], 3), dtype=np.float32)
+    for i, p in enumerate(paths):
+        img = keras.utils.load_img(p, target_size=size)  # PIL, nearest, RGB
+        x[i] = keras.utils.img_to_array(img)
+    return preprocess(x, prep, np)
+
+
+def backbone(keras, savedmodel, endpoint):
+    with open(os.path.join(savedmodel, "metadata.json")) as f:
+        meta = json.load(f)
+    layer = keras.layers.TFSMLayer(savedmodel, call_endpoint=endpoint, trainable=False)
+    size = tuple(meta["input"]["shape"][1:3])
+    return layer, size, meta["input"]["preprocessing"], meta["endpoints"][endpoint]["shape"][1:]
+
+
+def features(args):
+    import keras
+    import numpy as np
+
+    rows, _ = read_manifest(args.manifest)
+    if args.limit:
+        rows = rows[: args.limit]
+    layer, size, prep, _ = backbone(keras, args.savedmodel, args.endpoint)
+    inp = keras.Input(size + (3,))
+    out = layer(inp)
+    if isinstance(out, dict):
+        out = out[args.endpoint]
+    model = keras.Model(inp, out)
+    paths = [r["path"] for r in rows]
+    start = time.time()
+    n = 0
+    # Batches of images are loaded and predicted in turn (memory stays
+    # bounded), as the Go side streams them.
+    for b in range(0, len(paths), args.batch):
+        x = load(paths[b : b + args.batch], size, prep, keras, np)
+        model.predict(x, batch_size=args.batch, verbose=0)
+        n += len(x)
+    s = time.time() - start
+    json.dump({"images": n, "seconds": s, "images_per_second": n / s}, sys.stdout)
+
+
+def notebook(args):
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(args.seed)
+    rows, classes = read_manifest(args.manifest)
+    layer, size, prep, _ = backbone(keras, args.savedmodel, args.endpoint)
+    start = time.time()
+    split = {s: [r for r in rows if r["split"] == s] for s in ("train", "val", "test")}
+    data = {}
+    for s, rs in split.items():
+        x = load([r["path"] for r in rs], size, prep, keras, np)  # the whole split in RAM
+        y = keras.utils.to_categorical([classes.index(r["class"]) for r in rs], len(classes))
+        data[s] = (x, y)
+    loaded = time.time() - start
+    inp = keras.Input(size + (3,))
+    feats = layer(inp)
+    if isinstance(feats, dict):
+        feats = feats[args.endpoint]
+    out = keras.layers.Dense(len(classes), activation="softmax")(feats)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
+    val = data["val"] if len(data["val"][0]) else None
+    epoch_times = []
+    for e in range(args.epochs):
+        t = time.time()
+        model.fit(*data["train"], batch_size=args.batch, epochs=1, validation_data=val, verbose=0)
+        epoch_times.append(time.time() - t)
+    loss, acc = model.evaluate(*data["test"], batch_size=args.batch, verbose=0)
+    json.dump({
+        "seconds": time.time() - start, "load_seconds": loaded, "epoch_seconds": epoch_times,
+        "test_loss": float(loss), "test_accuracy": float(acc), "images": len(rows),
+    }, sys.stdout)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("features")
+    n = sub.add_parser("notebook")
+    for q in (f, n):
+        q.add_argument("manifest")
+        q.add_argument("savedmodel")
+        q.add_argument("endpoint")
+        q.add_argument("--batch", type=int, default=32)
+    f.add_argument("--limit", type=int, default=0)
+    n.add_argument("--epochs", type=int, default=10)
+    n.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    {"features": features, "notebook": notebook}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
