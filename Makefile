@@ -18,4 +18,4 @@ test: setup
 	go test -count=1 ./...
 
 bench: setup
-	bash scripts/bench.sh
+	go run ./pipeline/bench

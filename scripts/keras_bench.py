@@ -55,10 +55,34 @@ def load(paths, size, prep, keras, np):
     return preprocess(x, prep, np)
 
 
+_KEEP = []
+
+
 def backbone(keras, savedmodel, endpoint):
+    """The SavedModel's endpoint as a frozen Keras layer.
+
+    keras.layers.TFSMLayer(trainable=False) fails in Keras 3.8 on this
+    export ("property 'trainable' of 'UninitializedVariable' object has no
+    setter"), so the signature is called from a plain layer: its variables
+    are not Keras weights, hence never trained, as in the notebook's frozen
+    VGG16, and the forward pass still runs on every batch of every epoch.
+    """
+    import tensorflow as tf
+
     with open(os.path.join(savedmodel, "metadata.json")) as f:
         meta = json.load(f)
-    layer = keras.layers.TFSMLayer(savedmodel, call_endpoint=endpoint, trainable=False)
+    loaded = tf.saved_model.load(savedmodel)
+    _KEEP.append(loaded)  # the signature needs its variables alive
+    fn = loaded.signatures[endpoint]
+
+    class Frozen(keras.layers.Layer):
+        def call(self, x):
+            return fn(images=x)[endpoint]
+
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0],) + tuple(meta["endpoints"][endpoint]["shape"][1:])
+
+    layer = Frozen(trainable=False)
     size = tuple(meta["input"]["shape"][1:3])
     return layer, size, meta["input"]["preprocessing"], meta["endpoints"][endpoint]["shape"][1:]
 

@@ -77,15 +77,18 @@ func (w Weights) String() string {
 	if len(fp) > 12 {
 		fp = fp[:12]
 	}
-	switch {
-	case w.Source == "random" && w.Seed != nil:
-		return fmt.Sprintf("RANDOM weights (seed %d, not pretrained; sha256 %s)", *w.Seed, fp)
-	case w.Source == "random":
+	switch w.Source {
+	case "random":
+		if w.Seed != nil {
+			return fmt.Sprintf("RANDOM weights (seed %d, not pretrained; sha256 %s)", *w.Seed, fp)
+		}
 		return fmt.Sprintf("RANDOM weights (not pretrained; sha256 %s)", fp)
-	case w.Path != "":
-		return fmt.Sprintf("%s weights from %s (sha256 %s)", w.Source, w.Path, fp)
+	case "imagenet":
+		return fmt.Sprintf("ImageNet weights (sha256 %s)", fp)
+	case "file":
+		return fmt.Sprintf("weights from %s (sha256 %s)", w.Path, fp)
 	}
-	return fmt.Sprintf("%s weights (sha256 %s)", w.Source, fp)
+	return fmt.Sprintf("pretrained weights from %s (sha256 %s)", w.Source, fp)
 }
 
 // Input is the contract every endpoint's input follows.

@@ -370,8 +370,11 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestWriteManifestToMissingFolder(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no", "manifest.csv")
+func TestWriteManifestUnwritable(t *testing.T) {
+	// A folder that cannot be made (a file stands in its way).
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, nil, 0o644)
+	path := filepath.Join(file, "manifest.csv")
 	err := WriteManifest(path, &Dataset{})
 	if err == nil || !strings.Contains(err.Error(), path) {
 		t.Errorf("error = %v, want one naming %s", err, path)

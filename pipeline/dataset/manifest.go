@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 )
 
 // manifestHeader is the first row of a manifest.
@@ -20,7 +22,7 @@ var manifestHeader = []string{"path", "label", "class", "split", "sha256"}
 // examples not yet hashed. The file is replaced atomically, so a crash
 // never leaves a half-written manifest behind.
 func WriteManifest(path string, ds *Dataset) error {
-	err := writeFileAtomic(path, func(w io.Writer) error {
+	err := fsutil.Write(path, func(w *os.File) error {
 		cw := csv.NewWriter(w)
 		if err := cw.Write(manifestHeader); err != nil {
 			return err
@@ -113,46 +115,4 @@ func ReadManifest(path string) (*Dataset, error) {
 		ds.Classes[label] = c
 	}
 	return ds, nil
-}
-
-// writeFileAtomic writes a file at path through write: it writes a
-// temporary file in the same folder, syncs it and renames it over path,
-// so readers see either the old file or the complete new one.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	// Sync the folder so that the rename itself survives a crash. Not all
-	// systems allow syncing a folder; the file is in place either way.
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

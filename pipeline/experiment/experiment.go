@@ -26,6 +26,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
@@ -145,6 +146,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := report.Write(dir, run); err != nil {
 		return dir, err
 	}
+	if err := plots(dir, run, ds, cfg.Seed); err != nil {
+		return dir, err
+	}
 	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
 		fsutil.WriteFile(filepath.Join(dir, TimingFile), append(b, '\n'))
 	}
@@ -245,6 +249,29 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}
 	timing.Models[m.Name] = entry
 	return res, nil
+}
+
+// Plot files in a run folder (per model, ConfusionPlot is under models/<name>/).
+const (
+	HistoryPlot   = "history.png"
+	SamplesPlot   = "samples.png"
+	ConfusionPlot = "confusion.png"
+)
+
+// plots draws the notebook's figures: the models' validation curves on
+// shared axes, each model's confusion matrix, and a strip of 8 training
+// images with their labels.
+func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
+	if err := plot.History(filepath.Join(dir, HistoryPlot), run.Models); err != nil {
+		return err
+	}
+	for _, m := range run.Models {
+		title := fmt.Sprintf("%s: test accuracy %.2f%%", m.Name, 100*m.Test.Accuracy)
+		if err := plot.Confusion(filepath.Join(dir, report.ModelsDir, m.Name, ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
+			return err
+		}
+	}
+	return plot.Samples(filepath.Join(dir, SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
 // buildSpecs checks that every model builds for numClasses classes before

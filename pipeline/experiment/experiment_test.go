@@ -64,6 +64,7 @@ var metricsFiles = []string{
 	report.MetricsFile, report.ResultsFile, ManifestFile,
 	"models/top/history.csv", "models/top/confusion.csv", "models/top/per_class.csv",
 	"models/scratch/history.csv", "models/scratch/confusion.csv",
+	HistoryPlot, SamplesPlot, "models/top/" + ConfusionPlot,
 }
 
 func TestRunEndToEndAndDeterministic(t *testing.T) {

@@ -187,7 +187,7 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		}
 		for j, i := range b.Index {
 			row := out[j*s.Dim : (j+1)*s.Dim]
-			if err := fsutil.WriteFile(s.Path(todo[i].Hash), asBytes(row)); err != nil {
+			if err := fsutil.WriteCache(s.Path(todo[i].Hash), asBytes(row)); err != nil {
 				bar.Finish()
 				return r, fmt.Errorf("features: %w", err)
 			}

@@ -44,3 +44,25 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
+
+func TestWriteCache(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ab", "entry.f32")
+	if err := WriteCache(path, []byte{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCache(path, []byte{5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if len(b) != 2 || b[0] != 5 {
+		t.Fatalf("content %v", b)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
+	if err := WriteCache(filepath.Join(dir, "ab", "entry.f32", "x"), nil); err == nil {
+		t.Fatal("writing under a file succeeded")
+	}
+}

@@ -87,7 +87,7 @@ func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers
 			for i := range jobs {
 				img, err := images.Load(todo[i].Path, s.H, s.W, s.Resize)
 				if err == nil {
-					err = fsutil.WriteFile(s.Path(todo[i].Hash), img.Pix)
+					err = fsutil.WriteCache(s.Path(todo[i].Hash), img.Pix)
 				}
 				errs[i] = err
 				mu.Lock()

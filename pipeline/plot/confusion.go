@@ -28,6 +28,8 @@ const (
 	confusionMinCell = 14  // the least cell size, which fits an 8 point label
 	confusionMargin  = 16
 	colorBarWidth    = 18
+	maxClassText     = 200  // longer class names are shortened with "…"
+	maxConfusionData = 8000 // the largest matrix drawn, to bound memory
 )
 
 // blues are the control colours of the heat map, light to dark: the
@@ -58,7 +60,8 @@ var noExamples = color.RGBA{0xe0, 0xe0, 0xe0, 0xff}
 // they do not fit; the counts are printed in the cells when there are at
 // most MaxCountClasses classes. The figure grows with the number of
 // classes (cells are at least 14 pixels), so that 100 classes stay
-// legible. An empty title leaves the figure untitled.
+// legible; class names longer than 200 pixels are shortened with "…".
+// More than 571 classes (8000 pixels of cells) are an error. An empty title leaves the figure untitled.
 func Confusion(path string, m *evaluate.Metrics, classes []string, title string) error {
 	if m == nil {
 		return fmt.Errorf("plot: confusion %s: no metrics", path)
@@ -69,6 +72,9 @@ func Confusion(path string, m *evaluate.Metrics, classes []string, title string)
 	}
 	if len(classes) != n {
 		return fmt.Errorf("plot: confusion %s: %d class names for a %d×%d confusion matrix", path, len(classes), n, n)
+	}
+	if n*confusionMinCell > maxConfusionData {
+		return fmt.Errorf("plot: confusion %s: %d classes are too many to draw; at most %d fit", path, n, maxConfusionData/confusionMinCell)
 	}
 	frac := make([][]float64, n)
 	for i, row := range m.Confusion {
@@ -128,25 +134,35 @@ func drawConfusion(counts [][]int, frac [][]float64, classes []string, title str
 	p.X.Padding, p.Y.Padding = 0, 0
 	p.X.Label.Text, p.Y.Label.Text = "predicted class", "true class"
 	tickSize := min(vg.Points(11), cellLen*0.6)
-	xt, yt := make(gplot.ConstantTicks, n), make(gplot.ConstantTicks, n)
-	for i, name := range classes {
-		xt[i] = gplot.Tick{Value: float64(i), Label: name}
-		yt[i] = gplot.Tick{Value: float64(n - 1 - i), Label: name}
-	}
 	for _, a := range []*gplot.Axis{&p.X, &p.Y} {
 		a.Tick.Label.Font.Size = tickSize
 		a.Tick.Length = vg.Points(3)
 	}
-	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
+	names := make([]string, n)
 	widest := vg.Length(0)
-	for _, name := range classes {
-		widest = max(widest, p.X.Tick.Label.Width(name))
+	for i, name := range classes {
+		names[i] = fitText(p.X.Tick.Label, name, px(maxClassText))
+		widest = max(widest, p.X.Tick.Label.Width(names[i]))
 	}
-	if widest > cellLen*0.9 {
+	// Column names that do not fit their cell are turned upright, reading
+	// upwards and ending at the axis. gonum places a rotated label so that
+	// its end overlaps the tick mark by the font's descent: two trailing
+	// spaces keep the text clear of it.
+	upright := widest > cellLen*0.9
+	if upright {
 		p.X.Tick.Label.Rotation = math.Pi / 2
 		p.X.Tick.Label.XAlign = text.XRight
 		p.X.Tick.Label.YAlign = text.YCenter
 	}
+	xt, yt := make(gplot.ConstantTicks, n), make(gplot.ConstantTicks, n)
+	for i, name := range names {
+		xt[i] = gplot.Tick{Value: float64(i), Label: name}
+		if upright {
+			xt[i].Label += "  "
+		}
+		yt[i] = gplot.Tick{Value: float64(n - 1 - i), Label: name}
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = xt, yt
 
 	// The colour bar.
 	bar := gplot.New()

@@ -1,11 +1,11 @@
 package plot
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 
 	gplot "gonum.org/v1/plot"
@@ -21,12 +21,13 @@ import (
 const (
 	historyWidth  = 1200
 	historyHeight = 450
+	maxLegendText = 300 // longer model names are shortened with "…"
 )
 
-// Colors are the line colours of the models, in order: matplotlib's
+// colors are the line colours of the models, in order: matplotlib's
 // "tab10" palette, the notebook's colours. They repeat after ten models,
 // when the marker shape still tells models apart.
-var Colors = []color.RGBA{
+var colors = []color.RGBA{
 	{0x1f, 0x77, 0xb4, 0xff}, // blue
 	{0xff, 0x7f, 0x0e, 0xff}, // orange
 	{0x2c, 0xa0, 0x2c, 0xff}, // green
@@ -52,8 +53,9 @@ var shapes = []draw.GlyphDrawer{
 
 // series is what History draws of one model.
 type series struct {
-	label     string
-	val       bool // the points are validation metrics
+	name      string
+	note      string // " (train)" or " (no data)" after the name in the legend
+	val       bool   // the points are validation metrics
 	line      draw.LineStyle
 	glyph     draw.GlyphStyle
 	loss, acc plotter.XYs // finite points only
@@ -70,7 +72,8 @@ type series struct {
 // validation split) is drawn with its training loss and accuracy instead,
 // and its legend entry says "(train)". Non-finite values (a diverged
 // model) are left out, breaking the line. A model's best epoch
-// (Model.BestEpoch) is circled.
+// (Model.BestEpoch) is circled. Names longer than 300 pixels are
+// shortened in the legend.
 //
 // The figure is 1200×450 pixels, taller if the legend needs it.
 func History(path string, models []report.Model) error {
@@ -111,9 +114,9 @@ func epochOf(j int, e train.Epoch) int {
 // newSeries collects the points History draws of model m, the i-th.
 func newSeries(i int, m report.Model) series {
 	s := series{
-		label: m.Name,
-		line:  draw.LineStyle{Color: Colors[i%len(Colors)], Width: vg.Points(1.5)},
-		glyph: draw.GlyphStyle{Color: Colors[i%len(Colors)], Radius: vg.Points(2.5), Shape: shapes[i%len(shapes)]},
+		name:  m.Name,
+		line:  draw.LineStyle{Color: colors[i%len(colors)], Width: vg.Points(1.5)},
+		glyph: draw.GlyphStyle{Color: colors[i%len(colors)], Radius: vg.Points(2.5), Shape: shapes[i%len(shapes)]},
 		best:  m.BestEpoch,
 	}
 	for _, e := range m.History {
@@ -126,13 +129,13 @@ func newSeries(i int, m report.Model) series {
 	if !s.val {
 		lossOf, accOf = func(e train.Epoch) float64 { return e.Loss }, func(e train.Epoch) float64 { return e.Accuracy }
 		if len(m.History) > 0 {
-			s.label += " (train)"
+			s.note = " (train)"
 		}
 	}
 	s.loss, s.gapsLoss = points(m.History, lossOf)
 	s.acc, s.gapsAcc = points(m.History, accOf)
 	if len(s.loss)+len(s.acc) == 0 {
-		s.label = m.Name + " (no data)"
+		s.note = " (no data)"
 	}
 	return s
 }
@@ -180,7 +183,7 @@ func drawHistory(ss []series, anyVal bool, maxEpoch int) (image.Image, error) {
 		for _, s := range ss {
 			xys, gaps := pts(s)
 			start := 0
-			for _, end := range append(gaps, len(xys)) {
+			for _, end := range append(slices.Clip(gaps), len(xys)) {
 				if end-start > 1 {
 					p.Add(&plotter.Line{XYs: xys[start:end], LineStyle: s.line})
 				}
@@ -196,15 +199,21 @@ func drawHistory(ss []series, anyVal bool, maxEpoch int) (image.Image, error) {
 				}
 			}
 		}
-		p.X.Min, p.X.Max = 0.5, float64(maxEpoch)+0.5
+		// Leave room around the points for the markers, so that gonum
+		// does not shrink one panel's data area to fit them and the two
+		// panels stay aligned.
+		xpad := max(0.5, 0.025*float64(maxEpoch))
+		p.X.Min, p.X.Max = 1-xpad, float64(maxEpoch)+xpad
 		if p.Y.Min > p.Y.Max { // no points at all
 			p.Y.Min, p.Y.Max = 0, 1
 		}
-		if d := p.Y.Max - p.Y.Min; d < 1e-9 {
-			pad := max(0.05*math.Abs(p.Y.Max), 0.01)
-			p.Y.Min -= pad
-			p.Y.Max += pad
+		ypad := 0.06 * (p.Y.Max - p.Y.Min)
+		if ypad < 1e-9 {
+			ypad = max(0.05*math.Abs(p.Y.Max), 0.01)
 		}
+		p.Y.Min -= ypad
+		p.Y.Max += ypad
+		p.Y.Tick.Marker = valueTicks{}
 		return p, marked
 	}
 	loss, m1 := panel(lossTitle, "loss", func(s series) (plotter.XYs, []int) { return s.loss, s.gapsLoss })
@@ -215,7 +224,8 @@ func drawHistory(ss []series, anyVal bool, maxEpoch int) (image.Image, error) {
 	legend.ThumbnailWidth = vg.Points(24)
 	legend.Padding = vg.Points(3)
 	for _, s := range ss {
-		legend.Add(s.label, &plotter.Line{LineStyle: s.line}, &plotter.Scatter{GlyphStyle: s.glyph})
+		name := fitText(legend.TextStyle, s.name, px(maxLegendText)-legend.TextStyle.Width(s.note))
+		legend.Add(name+s.note, &plotter.Line{LineStyle: s.line}, &plotter.Scatter{GlyphStyle: s.glyph})
 	}
 	if m1 || m2 {
 		legend.Add("best epoch", &plotter.Scatter{GlyphStyle: draw.GlyphStyle{Color: color.Black, Radius: vg.Points(6), Shape: draw.RingGlyph{}}})
@@ -224,9 +234,6 @@ func drawHistory(ss []series, anyVal bool, maxEpoch int) (image.Image, error) {
 	lsize := legend.Rectangle(probe).Size()
 	const margin = 16 // pixels
 	legendW := int(math.Ceil(toPx(lsize.X))) + 2*margin
-	if legendW > historyWidth/2 {
-		return nil, errors.New("model names too long for the legend")
-	}
 	h := max(historyHeight, int(math.Ceil(toPx(lsize.Y)))+6*margin)
 
 	img, dc := newCanvas(historyWidth, h)
@@ -267,7 +274,7 @@ func (epochTicks) Ticks(lo, hi float64) []gplot.Tick {
 		switch {
 		case e%step == 0 || step == 1:
 			ticks = append(ticks, gplot.Tick{Value: float64(e), Label: strconv.Itoa(e)})
-		case last-first <= 100:
+		case last-first <= 40:
 			ticks = append(ticks, gplot.Tick{Value: float64(e)})
 		}
 	}
@@ -284,4 +291,34 @@ func niceStep(span, most int) int {
 			}
 		}
 	}
+}
+
+// valueTicks labels 3 to 7 round values (steps of 1, 2 or 5 times a power
+// of ten) between lo and hi, which gonum's default ticker labels too few
+// of for a 450 pixel figure.
+type valueTicks struct{}
+
+// Ticks implements gplot.Ticker.
+func (valueTicks) Ticks(lo, hi float64) []gplot.Tick {
+	if !finite(lo) || !finite(hi) || hi <= lo {
+		return gplot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10((hi-lo)/6)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 5} {
+		if (hi-lo)/(m*mag) <= 6 {
+			step = m * mag
+			break
+		}
+	}
+	dec := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	var ticks []gplot.Tick
+	for i := math.Ceil(lo / step); i*step <= hi; i++ {
+		v := i * step
+		if i == 0 {
+			v = 0 // not -0
+		}
+		ticks = append(ticks, gplot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', dec, 64)})
+	}
+	return ticks
 }
