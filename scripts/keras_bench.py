@@ -7,13 +7,17 @@
       manifest.csv, through the same SavedModel (as a frozen TFSMLayer).
       Prints {"images": n, "seconds": s, "images_per_second": r}.
 
-  keras_bench.py notebook MANIFEST SAVEDMODEL ENDPOINT --epochs E --batch B [--seed S]
+  keras_bench.py notebook MANIFEST SAVEDMODEL ENDPOINT --epochs E --batch B [--init DIR]
       The notebook's way, end to end: every image of the manifest loaded into
       RAM as float32, the frozen backbone and a new Dense(classes, softmax)
       in one Keras model, fit for E epochs (the backbone's forward pass is
       recomputed every epoch), then evaluated on the test split. Same split
       as the Go run (its manifest), same preprocessing (the SavedModel's
-      metadata.json). Prints {"seconds": ..., "test_accuracy": ..., ...}.
+      metadata.json). With --init DIR (written by the Go side), the Dense
+      layer starts from the Go run's initial weights (DIR/init/dense.*.npy)
+      and each epoch visits the training images in the Go run's order
+      (DIR/order.npy), so the two runs differ only in where the backbone's
+      output comes from. Prints {"seconds": ..., "test_accuracy": ..., ...}.
 
 Peak memory is measured by the caller (rusage of this process).
 """
@@ -132,14 +136,39 @@ def notebook(args):
     feats = layer(inp)
     if isinstance(feats, dict):
         feats = feats[args.endpoint]
-    out = keras.layers.Dense(len(classes), activation="softmax")(feats)
+    dense = keras.layers.Dense(len(classes), activation="softmax", name="dense")
+    out = dense(feats)
     model = keras.Model(inp, out)
     model.compile(optimizer=keras.optimizers.Adam(), loss="categorical_crossentropy", metrics=["accuracy"])
     val = data["val"] if len(data["val"][0]) else None
+    x, y = data["train"]
+    orders = [np.random.default_rng(args.seed + e).permutation(len(y)) for e in range(args.epochs)]
+    if args.init:
+        k, b = dense.kernel, dense.bias
+        dense.set_weights([
+            np.load(os.path.join(args.init, "init", "dense.kernel.npy")).reshape(k.shape),
+            np.load(os.path.join(args.init, "init", "dense.bias.npy")).reshape(b.shape),
+        ])
+        orders = np.load(os.path.join(args.init, "order.npy")).reshape(args.epochs, len(y))
+
+    class Batches(keras.utils.PyDataset):
+        """One epoch's batches in a given order, without copying the images."""
+
+        def __init__(self, order):
+            super().__init__()
+            self.order = order
+
+        def __len__(self):
+            return (len(self.order) + args.batch - 1) // args.batch
+
+        def __getitem__(self, i):
+            idx = self.order[i * args.batch:(i + 1) * args.batch]
+            return x[idx], y[idx]
+
     epoch_times = []
     for e in range(args.epochs):
         t = time.time()
-        model.fit(*data["train"], batch_size=args.batch, epochs=1, validation_data=val, verbose=0)
+        model.fit(Batches(orders[e]), epochs=1, validation_data=val, shuffle=False, verbose=0)
         epoch_times.append(time.time() - t)
     loss, acc = model.evaluate(*data["test"], batch_size=args.batch, verbose=0)
     json.dump({
@@ -161,6 +190,7 @@ def main():
     f.add_argument("--limit", type=int, default=0)
     n.add_argument("--epochs", type=int, default=10)
     n.add_argument("--seed", type=int, default=0)
+    n.add_argument("--init", help="folder with the Go run's init/ weights and order.npy")
     args = p.parse_args()
     {"features": features, "notebook": notebook}[args.cmd](args)
 

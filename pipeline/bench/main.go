@@ -169,7 +169,11 @@ func run() error {
 		json.Unmarshal(b, &timing)
 	}
 	manifest := filepath.Join(dir, experiment.ManifestFile)
-	pyNB, err := measure(*python, "scripts/keras_bench.py", "notebook", manifest, "savedmodels/mobilenet", "global_pool", "--epochs", "10", "--batch", "128")
+	ref, err := transferReference(dir, run)
+	if err != nil {
+		return err
+	}
+	pyNB, err := measure(*python, "scripts/keras_bench.py", "notebook", manifest, "savedmodels/mobilenet", "global_pool", "--epochs", "10", "--batch", "128", "--init", ref)
 	if err != nil {
 		return err
 	}
@@ -212,10 +216,11 @@ func run() error {
 
 	// 3. Time per epoch of the top on cached features: Go vs Keras fit.
 	goEpoch := mean(timing.Models["mobilenet_transfer"].EpochSeconds)
-	kEpoch, err := kerasTopEpoch(dir, run)
-	if err != nil {
+	var h struct{ Seconds []float64 }
+	if err := reference.Keras(*python, "scripts/keras_reference.py", ref, &h); err != nil {
 		return err
 	}
+	kEpoch := mean(h.Seconds)
 	add("new top on cached features, time per epoch", secs(goEpoch), secs(kEpoch), fmt.Sprintf("%.2f×", goEpoch/kEpoch))
 
 	// 4. Scratch CNN time per epoch, same data, same batches.
@@ -278,29 +283,43 @@ func vggFeatures(add func(string, string, string, string), bin string) error {
 	return nil
 }
 
-// kerasTopEpoch trains the same top in Keras on the run's cached features
-// and returns its mean fit time per epoch.
-func kerasTopEpoch(dir string, run *report.Run) (float64, error) {
+// transferReference writes the e2e run's transfer model as a reference
+// folder for the Keras scripts: its cached features, the Go run's initial
+// weights (same seed as the run) and its batch order for every epoch.
+func transferReference(dir string, run *report.Run) (string, error) {
 	cfg, err := config.Load(filepath.Join(dir, report.ConfigFile), nil)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	m := cfg.Models[0]
 	bb, err := backbone.Load(m.Backbone.SavedModel)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	ds, err := dataset.ReadManifest(filepath.Join(dir, experiment.ManifestFile))
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val))
 	spec := nn.Spec{Input: []int{store.Dim}, Layers: m.Layers, Classes: len(run.Dataset.Classes), Adam: *cfg.Train.Optimizer.Adam}
-	return kerasEpochs(spec, tr, val, cfg.Train.BatchSize, cfg.Train.Epochs, filepath.Join(*out, "keras-top"))
+	net, err := nn.Build(spec)
+	if err != nil {
+		return "", err
+	}
+	seed := experiment.ModelSeed(cfg.Seed, m.Name)
+	init := net.InitialWeights(seed)
+	net.Close()
+	var orders [][]int
+	for e := 1; e <= cfg.Train.Epochs; e++ {
+		orders = append(orders, train.Order(tr.Len(), seed, e, cfg.Train.Shuffle))
+	}
+	ref := filepath.Join(*out, "keras-top")
+	os.RemoveAll(ref)
+	return ref, reference.Write(ref, reference.Run{Spec: spec, Init: init, Train: tr, Val: val, Orders: orders, BatchSize: cfg.Train.BatchSize})
 }
 
 // scratchEpochs trains the notebook's scratch CNN at 64×64 for 3 epochs in

@@ -227,7 +227,7 @@ func TestDefaults(t *testing.T) {
 			OnBadImage: "error",
 		},
 		Images:   Images{Size: [2]int{224, 224}, Resize: "nearest", Preprocess: "caffe"},
-		Features: Features{CacheDir: "cache/features", BatchSize: 32},
+		Features: Features{CacheDir: "cache/features", BatchSize: 8},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}},
 			Loss:      "categorical_crossentropy",

@@ -24,7 +24,7 @@ func Default() *Config {
 		},
 		Features: Features{
 			CacheDir:  "cache/features",
-			BatchSize: 32,
+			BatchSize: 8, // on CPU small batches are as fast and hold far less memory (see README)
 		},
 		Train: Train{
 			Optimizer: Optimizer{Adam: defaultAdam()},

@@ -60,7 +60,7 @@
 //	  workers: 0             # decode goroutines, 0 = runtime.NumCPU()
 //	features:
 //	  cache_dir: cache/features
-//	  batch_size: 32         # backbone batch size
+//	  batch_size: 8          # backbone batch size (8: as fast as 32 on CPU, a third of the memory)
 //	train:
 //	  optimizer:             # exactly one key naming the optimizer
 //	    adam: {learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}

@@ -213,7 +213,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	defer net.Close()
 	res.Params = net.Params()
 	mdir := filepath.Join(dir, report.ModelsDir, m.Name)
-	if err := net.SetWeights(net.InitialWeights(modelSeed(cfg.Seed, m.Name))); err != nil {
+	if err := net.SetWeights(net.InitialWeights(ModelSeed(cfg.Seed, m.Name))); err != nil {
 		return nil, err
 	}
 	logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
@@ -221,7 +221,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	t0 = time.Now()
 	st, err := train.Fit(ctx, net, trainD, valD, train.Options{
 		BatchSize: cfg.Train.BatchSize, Epochs: cfg.Train.Epochs, Shuffle: cfg.Train.Shuffle,
-		Seed: modelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
+		Seed: ModelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
 		Dir: filepath.Join(mdir, "train"), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
 	})
 	if err != nil {
@@ -343,9 +343,9 @@ func claim(dir string, effective []byte) error {
 	return nil
 }
 
-// modelSeed derives a model's seed from the run seed and its name, so
+// ModelSeed derives a model's seed from the run seed and its name, so
 // adding a model to a config does not change the others' initialisation.
-func modelSeed(seed int64, name string) int64 {
+func ModelSeed(seed int64, name string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return seed ^ int64(h.Sum64()&0x7fffffffffffffff)

@@ -24,6 +24,7 @@ import (
 	"unsafe"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/images"
@@ -56,9 +57,9 @@ func (k Key) Hash() string {
 	return hex.EncodeToString(h[:8])
 }
 
-// Store is the cache for one backbone setting.
+// Store is the cache for one backbone setting: cache/features/<key hash>/.
 type Store struct {
-	Dir   string // cache/features/<key hash>
+	cache.Store
 	Key   Key
 	Dim   int // values per image
 	model *backbone.Model
@@ -92,7 +93,7 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 		Divide255:    divide255,
 		Source:       model.Dir,
 	}
-	s := &Store{Dir: filepath.Join(cacheDir, k.Hash()), Key: k, Dim: ep.Size(), model: model}
+	s := &Store{Store: cache.Store{Dir: filepath.Join(cacheDir, k.Hash()), Ext: ".f32", Size: 4 * ep.Size()}, Key: k, Dim: ep.Size(), model: model}
 	keyFile := filepath.Join(s.Dir, "key.json")
 	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
 		b, _ := json.MarshalIndent(k, "", "  ")
@@ -101,19 +102,6 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 		}
 	}
 	return s, nil
-}
-
-// Path is where the features of the image with content hash h live.
-func (s *Store) Path(h string) string {
-	if len(h) < 2 {
-		return filepath.Join(s.Dir, "invalid-hash")
-	}
-	return filepath.Join(s.Dir, h[:2], h+".f32")
-}
-
-func (s *Store) has(h string) bool {
-	st, err := os.Stat(s.Path(h))
-	return err == nil && st.Size() == int64(4*s.Dim)
 }
 
 // Options control Extract.
@@ -141,22 +129,11 @@ type Report struct {
 // did and a rerun continues from there.
 func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Options) (*Report, error) {
 	r := &Report{Images: len(examples)}
-	var todo []dataset.Example
-	seen := map[string]bool{}
-	for _, e := range examples {
-		if e.Hash == "" {
-			return nil, fmt.Errorf("features: %s has no content hash", e.Path)
-		}
-		switch {
-		case s.has(e.Hash):
-			r.Hits++
-		case !seen[e.Hash]: // identical files are computed once
-			todo = append(todo, e)
-		default:
-			r.Hits++
-		}
-		seen[e.Hash] = true
+	todo, hits, err := s.Missing(examples)
+	if err != nil {
+		return nil, fmt.Errorf("features: %w", err)
 	}
+	r.Hits = hits
 	if len(todo) == 0 {
 		return r, nil
 	}
@@ -187,7 +164,7 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		}
 		for j, i := range b.Index {
 			row := out[j*s.Dim : (j+1)*s.Dim]
-			if err := fsutil.WriteCache(s.Path(todo[i].Hash), asBytes(row)); err != nil {
+			if err := s.Put(todo[i].Hash, asBytes(row)); err != nil {
 				bar.Finish()
 				return r, fmt.Errorf("features: %w", err)
 			}
@@ -206,30 +183,15 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 // Split is a cached split for training: it reads each batch's rows from
 // the cache, so memory holds one batch, not the split.
 type Split struct {
-	store    *Store
-	examples []dataset.Example
+	cache.Examples
+	store *Store
 }
 
 // Split returns the examples that have cached features (skipped images are
 // left out) as training data.
 func (s *Store) Split(examples []dataset.Example) *Split {
-	kept := make([]dataset.Example, 0, len(examples))
-	for _, e := range examples {
-		if s.has(e.Hash) {
-			kept = append(kept, e)
-		}
-	}
-	return &Split{store: s, examples: kept}
+	return &Split{Examples: s.Cached(examples), store: s}
 }
-
-// Len is the number of examples.
-func (d *Split) Len() int { return len(d.examples) }
-
-// Label is example i's class index.
-func (d *Split) Label(i int) int32 { return int32(d.examples[i].Label) }
-
-// Example is example i.
-func (d *Split) Example(i int) dataset.Example { return d.examples[i] }
 
 // Read fills x with the features of examples idx, one row each.
 func (d *Split) Read(idx []int, x []float32) error {
@@ -238,15 +200,8 @@ func (d *Split) Read(idx []int, x []float32) error {
 		return fmt.Errorf("features: buffer of %d values for %d rows of %d", len(x), len(idx), dim)
 	}
 	for j, i := range idx {
-		e := d.examples[i]
-		f, err := os.Open(d.store.Path(e.Hash))
-		if err != nil {
-			return fmt.Errorf("features of %s: %w (rerun to recompute)", e.Path, err)
-		}
-		_, err = io.ReadFull(f, asBytes(x[j*dim:(j+1)*dim]))
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("features of %s: %s: %w (delete it and rerun)", e.Path, d.store.Path(e.Hash), err)
+		if err := d.store.Get(d.Examples[i], asBytes(x[j*dim:(j+1)*dim])); err != nil {
+			return fmt.Errorf("features: %w", err)
 		}
 	}
 	return nil

@@ -12,40 +12,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 
+	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
-	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/progress"
 )
 
 // Store is the pixel cache for one size and resize method.
 type Store struct {
-	Dir    string
+	cache.Store
 	H, W   int
 	Resize string
 }
 
 // Open returns the store under cacheDir for images resized to h×w.
 func Open(cacheDir string, h, w int, resize string) *Store {
-	return &Store{Dir: filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v1", h, w, resize)), H: h, W: w, Resize: resize}
-}
-
-// Path is where the pixels of the image with content hash h live.
-func (s *Store) Path(h string) string {
-	if len(h) < 2 {
-		return filepath.Join(s.Dir, "invalid-hash")
-	}
-	return filepath.Join(s.Dir, h[:2], h+".rgb")
-}
-
-func (s *Store) has(h string) bool {
-	st, err := os.Stat(s.Path(h))
-	return err == nil && st.Size() == int64(3*s.H*s.W)
+	dir := filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v1", h, w, resize))
+	return &Store{Store: cache.Store{Dir: dir, Ext: ".rgb", Size: 3 * h * w}, H: h, W: w, Resize: resize}
 }
 
 // Report says what Prepare did.
@@ -59,17 +46,11 @@ type Report struct {
 // reported and left out; otherwise the first one (in example order) is
 // returned as the error, naming the file.
 func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
-	r := &Report{}
-	var todo []dataset.Example
-	seen := map[string]bool{}
-	for _, e := range examples {
-		if s.has(e.Hash) || seen[e.Hash] {
-			r.Hits++
-			continue
-		}
-		seen[e.Hash] = true
-		todo = append(todo, e)
+	todo, hits, err := s.Missing(examples)
+	if err != nil {
+		return nil, fmt.Errorf("pixels: %w", err)
 	}
+	r := &Report{Hits: hits}
 	if len(todo) == 0 {
 		return r, nil
 	}
@@ -87,7 +68,7 @@ func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers
 			for i := range jobs {
 				img, err := images.Load(todo[i].Path, s.H, s.W, s.Resize)
 				if err == nil {
-					err = fsutil.WriteCache(s.Path(todo[i].Hash), img.Pix)
+					err = s.Put(todo[i].Hash, img.Pix)
 				}
 				errs[i] = err
 				mu.Lock()
@@ -125,8 +106,8 @@ feed:
 // Split is a cached split as training data: Read loads each batch's pixels
 // and preprocesses them, so memory holds one batch.
 type Split struct {
+	cache.Examples
 	store     *Store
-	examples  []dataset.Example
 	mode      string
 	divide255 bool
 }
@@ -134,23 +115,8 @@ type Split struct {
 // Split returns the cached examples (skipped images are left out), to be
 // preprocessed with mode (see images.Preprocess).
 func (s *Store) Split(examples []dataset.Example, mode string, divide255 bool) *Split {
-	kept := make([]dataset.Example, 0, len(examples))
-	for _, e := range examples {
-		if s.has(e.Hash) {
-			kept = append(kept, e)
-		}
-	}
-	return &Split{store: s, examples: kept, mode: mode, divide255: divide255}
+	return &Split{Examples: s.Cached(examples), store: s, mode: mode, divide255: divide255}
 }
-
-// Len is the number of examples.
-func (d *Split) Len() int { return len(d.examples) }
-
-// Label is example i's class index.
-func (d *Split) Label(i int) int32 { return int32(d.examples[i].Label) }
-
-// Example is example i.
-func (d *Split) Example(i int) dataset.Example { return d.examples[i] }
 
 // Read fills x with the preprocessed pixels of examples idx (NHWC).
 func (d *Split) Read(idx []int, x []float32) error {
@@ -160,15 +126,8 @@ func (d *Split) Read(idx []int, x []float32) error {
 	}
 	img := images.NewRGB(d.store.H, d.store.W)
 	for j, i := range idx {
-		e := d.examples[i]
-		f, err := os.Open(d.store.Path(e.Hash))
-		if err != nil {
-			return fmt.Errorf("pixels of %s: %w (rerun to recompute)", e.Path, err)
-		}
-		_, err = io.ReadFull(f, img.Pix)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("pixels of %s: %w (delete %s and rerun)", e.Path, err, d.store.Path(e.Hash))
+		if err := d.store.Get(d.Examples[i], img.Pix); err != nil {
+			return fmt.Errorf("pixels: %w", err)
 		}
 		if err := images.Preprocess(x[j*per:(j+1)*per], img, d.mode, d.divide255); err != nil {
 			return err

@@ -1,0 +1,49 @@
+package cache
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+)
+
+func TestStore(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Ext: ".bin", Size: 4}
+	a := dataset.Example{Path: "a.png", Hash: "aa11", Label: 1}
+	b := dataset.Example{Path: "b.png", Hash: "bb22", Label: 0}
+	dupA := dataset.Example{Path: "copy-of-a.png", Hash: "aa11"}
+
+	todo, hits, err := s.Missing([]dataset.Example{a, b, dupA})
+	if err != nil || len(todo) != 2 || hits != 1 {
+		t.Fatalf("Missing on an empty store: todo %v, hits %d, err %v; want a and b, 1 hit (the duplicate)", todo, hits, err)
+	}
+	if err := s.Put(a.Hash, []byte{1, 2, 3}); err == nil {
+		t.Fatal("a short entry was accepted")
+	}
+	if err := s.Put(a.Hash, []byte{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	// A truncated entry (a crash) counts as missing.
+	os.MkdirAll(filepath.Dir(s.Path(b.Hash)), 0o755)
+	os.WriteFile(s.Path(b.Hash), []byte{9}, 0o644)
+	todo, hits, _ = s.Missing([]dataset.Example{a, b})
+	if len(todo) != 1 || todo[0].Path != "b.png" || hits != 1 {
+		t.Fatalf("after caching a: todo %v, hits %d", todo, hits)
+	}
+	got := make([]byte, 4)
+	if err := s.Get(a, got); err != nil || got[3] != 4 {
+		t.Fatalf("Get: %v %v", got, err)
+	}
+	if err := s.Get(b, got); err == nil || !strings.Contains(err.Error(), "b.png") {
+		t.Fatalf("Get of a truncated entry: %v", err)
+	}
+	kept := s.Cached([]dataset.Example{b, a})
+	if kept.Len() != 1 || kept.Example(0).Path != "a.png" || kept.Label(0) != 1 {
+		t.Fatalf("Cached = %v", kept)
+	}
+	if _, _, err := s.Missing([]dataset.Example{{Path: "x.png"}}); err == nil {
+		t.Fatal("an example without a hash was accepted")
+	}
+}
