@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
@@ -216,6 +217,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	if err := net.SetWeights(net.InitialWeights(ModelSeed(cfg.Seed, m.Name))); err != nil {
 		return nil, err
 	}
+	logf("%s:\n%s", m.Name, strings.TrimRight(net.Summary(), "\n"))
 	logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
 		m.Name, res.Params, cfg.Train.Epochs, cfg.Train.BatchSize, trainD.Len(), valD.Len())
 	t0 = time.Now()
