@@ -104,7 +104,7 @@ func reportCmd(args []string) error {
 func predictCmd(args []string) error {
 	fs := flag.NewFlagSet("pipeline predict", flag.ContinueOnError)
 	run := fs.String("run", "", "run folder (runs/NAME-HASH)")
-	model := fs.String("model", "", "model name in the run (default: its first model)")
+	model := fs.String("model", "", "model name in the run (default: its first transfer model)")
 	k := fs.Int("k", 0, "classes to show (default: the config's predict.top_k)")
 	if err := fs.Parse(args); err != nil {
 		return err

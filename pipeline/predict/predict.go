@@ -34,7 +34,8 @@ type Predictor struct {
 	mode    string
 }
 
-// Open loads model name (empty: the run's first model) from runDir.
+// Open loads model name from runDir; an empty name picks the run's first
+// transfer model (the notebook's "new model"), or its first model if none.
 func Open(runDir, name string) (*Predictor, error) {
 	cfg, err := config.Load(filepath.Join(runDir, report.ConfigFile), nil)
 	if err != nil {
@@ -45,9 +46,18 @@ func Open(runDir, name string) (*Predictor, error) {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	p := &Predictor{cfg: cfg, Classes: run.Dataset.Classes}
+	if name == "" {
+		name = cfg.Models[0].Name
+		for _, m := range cfg.Models {
+			if m.Transfer() {
+				name = m.Name
+				break
+			}
+		}
+	}
 	found := false
 	for _, m := range cfg.Models {
-		if name == "" || m.Name == name {
+		if m.Name == name {
 			p.Model, found = m, true
 			break
 		}
