@@ -19,7 +19,23 @@ func WriteFile(path string, data []byte) error {
 }
 
 // Write is WriteFile for content produced by a function writing to f.
-func Write(path string, fill func(f *os.File) error) (err error) {
+func Write(path string, fill func(f *os.File) error) error {
+	return write(path, fill, true)
+}
+
+// WriteCache writes a cache entry atomically (temporary file, then rename)
+// but without syncing it to disk: after a power loss an entry may be
+// missing or empty, and caches check entries' sizes and recompute them.
+// Syncing each of thousands of small entries would cost more than the
+// entries are worth.
+func WriteCache(path string, data []byte) error {
+	return write(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	}, false)
+}
+
+func write(path string, fill func(f *os.File) error, sync bool) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -41,8 +57,10 @@ func Write(path string, fill func(f *os.File) error) (err error) {
 	if err = f.Chmod(0o644); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if sync {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
@@ -50,42 +68,13 @@ func Write(path string, fill func(f *os.File) error) (err error) {
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	// Sync the folder so the rename itself survives a crash; not every
-	// system can sync a folder, and the file is in place either way.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// WriteCache writes a cache entry atomically (temporary file, then rename)
-// but without syncing it to disk: after a power loss an entry may be
-// missing or empty, and caches check entries' sizes and recompute them.
-// Syncing each of thousands of small entries would cost more than the
-// entries are worth.
-func WriteCache(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("writing %s: %w", path, err)
+	if sync {
+		// Sync the folder so the rename itself survives a crash; not
+		// every system can sync a folder, and the file is in place either way.
+		if d, derr := os.Open(dir); derr == nil {
+			d.Sync()
+			d.Close()
+		}
 	}
 	return nil
 }
