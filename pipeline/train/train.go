@@ -154,7 +154,11 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		if err := net.Restore(filepath.Join(opts.Dir, LastCheckpoint)); err != nil {
 			return nil, fmt.Errorf("train: resuming from %s: %w", opts.Dir, err)
 		}
-		logf("resuming after epoch %d of %d (%s)", len(st.History), opts.Epochs, opts.Dir)
+		if st.Done {
+			logf("already trained: %d epochs (%s)", len(st.History), opts.Dir)
+		} else {
+			logf("resuming after epoch %d of %d (%s)", len(st.History), opts.Epochs, opts.Dir)
+		}
 	}
 	es := opts.EarlyStopping
 	for epoch := len(st.History) + 1; !st.Done && epoch <= opts.Epochs; epoch++ {
