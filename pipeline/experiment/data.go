@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
@@ -65,5 +64,3 @@ func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *da
 func (s *imageSource) split(name string) *pixels.Split {
 	return s.store.Split(s.ds.Split(name), s.cfg.Images.Preprocess, s.cfg.Images.DivideBy255)
 }
-
-func sortStrings(s []string) { slices.Sort(s) }

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +85,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 
 	// Everything cheap that can be wrong is checked before any heavy work.
 	t0 := time.Now()
-	if err := checkBackbones(cfg); err != nil {
+	metas, err := checkBackbones(cfg)
+	if err != nil {
 		// Say what else is missing too, so one message lists all to fix.
 		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
 			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
@@ -105,7 +107,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	for _, m := range ds.Missing {
 		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
 	}
-	specs, err := buildSpecs(cfg, ds.NumClasses())
+	specs, err := buildSpecs(cfg, ds.NumClasses(), metas)
 	if err != nil {
 		return "", err
 	}
@@ -141,7 +143,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	for p := range skipped {
 		run.Dataset.Skipped = append(run.Dataset.Skipped, p)
 	}
-	sortStrings(run.Dataset.Skipped)
+	slices.Sort(run.Dataset.Skipped)
 
 	t0 = time.Now()
 	if err := report.Write(dir, run); err != nil {
@@ -278,16 +280,12 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 
 // buildSpecs checks that every model builds for numClasses classes before
 // any heavy work, and returns their specs.
-func buildSpecs(cfg *config.Config, numClasses int) ([]nn.Spec, error) {
+func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Metadata) ([]nn.Spec, error) {
 	var specs []nn.Spec
 	for _, m := range cfg.Models {
 		var input []int
 		if m.Transfer() {
-			meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
-			if err != nil {
-				return nil, fmt.Errorf("model %s: %w", m.Name, err)
-			}
-			info := meta.Endpoints[m.Backbone.Endpoint]
+			info := metas[m.Name].Endpoints[m.Backbone.Endpoint]
 			for _, d := range info.Shape[1:] {
 				input = append(input, int(*d))
 			}
@@ -307,26 +305,29 @@ func buildSpecs(cfg *config.Config, numClasses int) ([]nn.Spec, error) {
 }
 
 // checkBackbones makes sure each transfer model's SavedModel and endpoint
-// exist, from metadata alone (seconds, before any data work).
-func checkBackbones(cfg *config.Config) error {
+// exist, from metadata alone (seconds, before any data work), and returns
+// the metadata by model name.
+func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
+	metas := map[string]backbone.Metadata{}
 	for _, m := range cfg.Models {
 		if !m.Transfer() {
 			continue
 		}
 		meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
 		if err != nil {
-			return fmt.Errorf("model %s: %w", m.Name, err)
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		if _, ok := meta.Endpoints[m.Backbone.Endpoint]; !ok {
 			var have []string
 			for n := range meta.Endpoints {
 				have = append(have, n)
 			}
-			sortStrings(have)
-			return fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
+			slices.Sort(have)
+			return nil, fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
 		}
+		metas[m.Name] = meta
 	}
-	return nil
+	return metas, nil
 }
 
 // claim creates the run folder with its effective config, or checks that

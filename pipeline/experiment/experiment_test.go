@@ -140,13 +140,11 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 	cfg := testConfig(t, root, "train.epochs=4")
 	ctx, cancel := context.WithCancel(context.Background())
 	var log bytes.Buffer
-	lines := 0
 	w := writerFunc(func(p []byte) (int, error) {
 		// Stop during the first model's training, after its 2nd epoch.
 		if strings.Contains(string(p), "top: epoch 2/4") {
 			cancel()
 		}
-		lines++
 		return log.Write(p)
 	})
 	dir, err := Run(ctx, cfg, Options{Log: w, Progress: &log})

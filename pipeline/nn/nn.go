@@ -225,11 +225,10 @@ func Build(spec Spec) (n *Network, err error) {
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("nn: building layers: %w", err)
 	}
-	var trainable []*Variable
-	var reads []tf.Output
-	for _, v := range n.Vars {
-		trainable = append(trainable, v)
-		reads = append(reads, v.read)
+	layerVars := slices.Clone(n.Vars) // Adam's slots are added after them
+	reads := make([]tf.Output, len(layerVars))
+	for i, v := range layerVars {
+		reads[i] = v.read
 	}
 	grads := op.Gradients(ts.SubScope("gradients"), []tf.Output{n.trainLoss}, reads)
 	if err := s.Err(); err != nil {
@@ -244,10 +243,8 @@ func Build(spec Spec) (n *Network, err error) {
 	b2 := op.Const(at(as, "Const"), float32(spec.Adam.Beta2))
 	eps := op.Const(at(as, "Const"), float32(spec.Adam.Epsilon))
 	var applies []*tf.Operation
-	for i, v := range trainable {
-		m := n.variable(s, v.Name+"/m", toInt(v.Shape), false, 0, 0)
-		vv := n.variable(s, v.Name+"/v", toInt(v.Shape), false, 0, 0)
-		m.Trainable, vv.Trainable = false, false
+	for i, v := range layerVars {
+		m, vv := n.slot(s, v, "m"), n.slot(s, v, "v")
 		applies = append(applies, op.ResourceApplyAdam(at(as, "ResourceApplyAdam"), v.handle, m.handle, vv.handle, n.b1Power, n.b2Power, lr, b1, b2, eps, grads[i]))
 	}
 	n.train = op.NoOp(s.SubScope("train_step").WithControlDependencies(applies...))
@@ -286,6 +283,13 @@ func Build(spec Spec) (n *Network, err error) {
 		return nil, fmt.Errorf("nn: new session: %w", err)
 	}
 	return n, nil
+}
+
+// slot adds one of Adam's zero-initialised moment variables for v.
+func (n *Network) slot(s *op.Scope, v *Variable, name string) *Variable {
+	slot := n.variable(s, v.Name+"/"+name, toInt(v.Shape), false, 0, 0)
+	slot.Trainable = false
+	return slot
 }
 
 // variable adds a float32 resource variable, its read and its init feed.
