@@ -1,6 +1,7 @@
 # gotransfer: two commands do everything on a fresh machine.
 #   make run    set-up, then the main job
-#   make test   set-up, then every test (Go and Python, against real TensorFlow)
+#   make test   set-up, then every test (Go and Python, against real TensorFlow);
+#               fails first if go.mod and go.sum are not tidy
 # Set-up (scripts/setup.sh) is idempotent: it skips what is already done.
 
 CONFIG ?= configs/default.yaml
@@ -14,6 +15,7 @@ run: setup
 	go run ./pipeline -config $(CONFIG)
 
 test: setup
+	go mod tidy -diff
 	go vet ./...
 	go test -count=1 ./...
 
