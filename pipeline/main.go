@@ -4,7 +4,8 @@
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
 //
-// main only wires the stage packages together.
+// Each command's -h prints its flags and an example. main only wires the
+// stage packages together.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,111 +26,208 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/report"
 )
 
+// command is one way to call pipeline: the first argument selects it (the
+// run command has no name), its flags and action come from setup. A new
+// subcommand is one entry in commands and one setup function.
+type command struct {
+	name    string // the first argument; "" for the default command
+	args    string // the synopsis after "pipeline [name]"
+	summary string // one line: what it does
+	example string // one command line a user can copy
+	// setup defines the command's flags on fs and returns the action to
+	// run on the arguments left after them.
+	setup func(fs *flag.FlagSet) action
+}
+
+// action runs a command; it writes its results to stdout.
+type action func(ctx context.Context, args []string, stdout io.Writer) error
+
+// commands lists every command, the default first.
+var commands = []command{
+	{
+		args:    "-config FILE [-set key=value ...]",
+		summary: "run an experiment: data, features, training, evaluation, report and plots in a run folder",
+		example: "pipeline -config configs/default.yaml -set train.epochs=5",
+		setup:   runFlags,
+	},
+	{
+		name:    "report",
+		args:    "[-csv FILE] RUN...",
+		summary: "compare finished runs in one table, with the config values that differ",
+		example: "pipeline report -csv compare.csv runs/*",
+		setup:   reportFlags,
+	},
+	{
+		name:    "predict",
+		args:    "-run RUN [-model NAME] [-k N] IMAGE...",
+		summary: "classify images with a trained model of a run",
+		example: "pipeline predict -run runs/fashion-mobilenet-db4876da data/fashion-mnist/bag/test_00105.png",
+		setup:   predictFlags,
+	},
+}
+
+// usageErr is an error in how a command was called: the command's help
+// follows its message.
+type usageErr struct{ msg string }
+
+func (e *usageErr) Error() string { return e.msg }
+
+func usageError(format string, a ...any) error {
+	return &usageErr{fmt.Sprintf(format, a...)}
+}
+
+func main() {
+	// Ctrl-C stops at the next batch; finished epochs and cached features
+	// stay, and rerunning the same command resumes.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command args select and returns the exit code: 0 on
+// success and for -h (help goes to stdout), 2 for a usage error (its
+// message and the command's help go to stderr), 1 for any other error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &commands[0]
+	if len(args) > 0 {
+		for i := range commands[1:] {
+			if commands[1+i].name == args[0] {
+				c, args = &commands[1+i], args[1:]
+				break
+			}
+		}
+	}
+	fs := flag.NewFlagSet(c.title(), flag.ContinueOnError)
+	do := c.setup(fs)
+	fs.SetOutput(stderr) // where the flag package reports a bad flag
+	fs.Usage = func() {}
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		c.help(stdout, fs)
+		return 0
+	case err != nil:
+		c.help(stderr, fs)
+		return 2
+	}
+	err := do(ctx, fs.Args(), stdout)
+	var ue *usageErr
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "%s: %v\n\n", c.title(), ue)
+		c.help(stderr, fs)
+		return 2
+	}
+	fmt.Fprintln(stderr, "pipeline:", err)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "pipeline: interrupted; rerun the same command to resume")
+	}
+	return 1
+}
+
+// title is "pipeline" or "pipeline NAME".
+func (c *command) title() string {
+	return strings.TrimSpace("pipeline " + c.name)
+}
+
+// help writes the command's usage, flags and example; the default
+// command's help also lists the other commands.
+func (c *command) help(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "usage: %s %s\n\n%s.\n\nflags:\n", c.title(), c.args, capitalize(c.summary))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nexample:\n  %s\n", c.example)
+	if c.name == "" {
+		fmt.Fprintf(w, "\nother commands (%s COMMAND -h for their help):\n", c.title())
+		for _, o := range commands[1:] {
+			fmt.Fprintf(w, "  %-8s %s\n", o.name, o.summary)
+		}
+	}
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
 // sets collects repeated -set flags.
 type sets []string
 
 func (s *sets) String() string     { return strings.Join(*s, " ") }
 func (s *sets) Set(v string) error { *s = append(*s, v); return nil }
 
-func main() {
-	// Ctrl-C stops at the next batch; finished epochs and cached features
-	// stay, and rerunning the same command resumes.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch {
-	case len(os.Args) > 1 && os.Args[1] == "report":
-		err = reportCmd(os.Args[2:])
-	case len(os.Args) > 1 && os.Args[1] == "predict":
-		err = predictCmd(os.Args[2:])
-	default:
-		err = runCmd(ctx, os.Args[1:])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "pipeline:", err)
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "pipeline: interrupted; rerun the same command to resume")
-		}
-		os.Exit(1)
-	}
-}
-
-func runCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("pipeline", flag.ContinueOnError)
-	path := fs.String("config", "", "experiment config (YAML), e.g. configs/default.yaml")
+func runFlags(fs *flag.FlagSet) action {
+	path := fs.String("config", "", "experiment config `FILE` (YAML), e.g. configs/default.yaml")
 	var overrides sets
-	fs.Var(&overrides, "set", "override a config value, e.g. -set train.epochs=3 (repeatable)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: pipeline -config FILE [-set key=value ...]\n       pipeline report [-csv FILE] RUN...\n       pipeline predict -run RUN [-model NAME] [-k N] IMAGE...")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return errors.New("want -config FILE and no other arguments")
-	}
-	cfg, err := config.Load(*path, overrides)
-	if err != nil {
-		return err
-	}
-	_, err = experiment.Run(ctx, cfg, experiment.Options{})
-	return err
-}
-
-func reportCmd(args []string) error {
-	fs := flag.NewFlagSet("pipeline report", flag.ContinueOnError)
-	csvPath := fs.String("csv", "", "also write the table as CSV to this file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return errors.New("report: name one or more run folders, e.g. pipeline report runs/*")
-	}
-	t, err := report.Compare(fs.Args())
-	if err != nil {
-		return err
-	}
-	fmt.Print(t.Markdown())
-	if *csvPath != "" {
-		b, err := t.CSV()
+	fs.Var(&overrides, "set", "override a config value, `key=value`, e.g. -set train.epochs=3 (repeatable)")
+	return func(ctx context.Context, args []string, _ io.Writer) error {
+		if *path == "" {
+			return usageError("want -config FILE")
+		}
+		if len(args) > 0 {
+			return usageError("unexpected argument %q (flags go before arguments)", args[0])
+		}
+		cfg, err := config.Load(*path, overrides)
 		if err != nil {
 			return err
 		}
-		return fsutil.WriteFile(*csvPath, b)
+		_, err = experiment.Run(ctx, cfg, experiment.Options{})
+		return err
 	}
-	return nil
 }
 
-func predictCmd(args []string) error {
-	fs := flag.NewFlagSet("pipeline predict", flag.ContinueOnError)
-	run := fs.String("run", "", "run folder (runs/NAME-HASH)")
-	model := fs.String("model", "", "model name in the run (default: its first transfer model)")
-	k := fs.Int("k", 0, "classes to show (default: the config's predict.top_k)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *run == "" || fs.NArg() == 0 {
-		return errors.New("predict: want -run RUN and one or more image files")
-	}
-	p, err := predict.Open(*run, *model)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if *k <= 0 {
-		*k = p.TopK()
-	}
-	for _, path := range fs.Args() {
-		preds, err := p.Predict(path, *k)
+func reportFlags(fs *flag.FlagSet) action {
+	csvPath := fs.String("csv", "", "also write the table as CSV to `FILE` (full precision)")
+	return func(_ context.Context, args []string, stdout io.Writer) error {
+		if len(args) == 0 {
+			return usageError("name one or more run folders, e.g. runs/*")
+		}
+		t, err := report.Compare(args)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("%s (%s):\n", path, p.Model.Name)
-		for _, pr := range preds {
-			fmt.Printf("  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
+		fmt.Fprint(stdout, t.Markdown())
+		if *csvPath != "" {
+			b, err := t.CSV()
+			if err != nil {
+				return err
+			}
+			return fsutil.WriteFile(*csvPath, b)
 		}
+		return nil
 	}
-	return nil
+}
+
+func predictFlags(fs *flag.FlagSet) action {
+	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
+	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
+	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
+	return func(_ context.Context, args []string, stdout io.Writer) error {
+		if *run == "" || len(args) == 0 {
+			return usageError("want -run RUN and one or more image files")
+		}
+		p, err := predict.Open(*run, *model)
+		if err != nil {
+			return err
+		}
+		defer p.Close()
+		if *k <= 0 {
+			*k = p.TopK()
+		}
+		for _, path := range args {
+			preds, err := p.Predict(path, *k)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s (%s):\n", path, p.Model.Name)
+			for _, pr := range preds {
+				fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
+			}
+		}
+		return nil
+	}
 }
