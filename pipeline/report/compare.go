@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 )
 
 // Table is a comparison of runs: named columns and rows of cells, as
@@ -23,12 +22,27 @@ type Table struct {
 	Rows    [][]string
 }
 
-// FixedColumns are the columns every comparison starts with. Ratios are
-// fractions with 6 decimals (not percentages) so that the CSV is easy to
-// load; a model without test metrics has those cells empty.
+// FixedColumns are the columns every comparison starts with. In Rows (and
+// the CSV) ratios are fractions and every number has full precision: the
+// shortest decimal that reads back as the same float64, NaN as "NaN". A
+// model without test metrics has those cells empty. Markdown rounds them as
+// results.md does (see markdownColumns).
 var FixedColumns = []string{
 	"run", "model", "kind", "weights", "params", "epochs",
 	"test_accuracy", "top_k_accuracy", "test_loss", "mean_class_recall", "macro_f1",
+}
+
+// markdownColumns formats the numeric columns for Markdown in results.md's
+// units and rounding: percentages with two decimals, losses with four,
+// counts with thousands separators.
+var markdownColumns = map[string]func(float64) string{
+	"params":            func(v float64) string { return thousands(int(v)) },
+	"epochs":            func(v float64) string { return thousands(int(v)) },
+	"test_accuracy":     percent,
+	"top_k_accuracy":    percent,
+	"test_loss":         loss,
+	"mean_class_recall": percent,
+	"macro_f1":          percent,
 }
 
 // ignoredKeys are config keys that differ between runs without changing
@@ -91,8 +105,8 @@ func Compare(dirs []string) (*Table, error) {
 				r.base, m.Name, m.Kind, m.Weights, strconv.Itoa(m.Params), strconv.Itoa(len(m.History)),
 			}
 			if tm := m.Test; tm != nil {
-				row = append(row, evaluate.FormatFloat(tm.Accuracy), evaluate.FormatFloat(tm.TopK),
-					csvFloat(tm.Loss), evaluate.FormatFloat(tm.MeanClassRecall), evaluate.FormatFloat(tm.MacroF1))
+				row = append(row, fullFloat(tm.Accuracy), fullFloat(tm.TopK),
+					fullFloat(tm.Loss), fullFloat(tm.MeanClassRecall), fullFloat(tm.MacroF1))
 			} else {
 				row = append(row, "", "", "", "", "")
 			}
@@ -146,17 +160,37 @@ func loadRun(dir string) (*loadedRun, error) {
 	return &loadedRun{base: filepath.Base(filepath.Clean(dir)), run: run, keys: keys}, nil
 }
 
-// Markdown returns t as a Markdown table.
+// fullFloat formats v with full precision: the shortest decimal that
+// parses back to v, without an exponent; NaN and infinities as Go and
+// pandas spell them (NaN, +Inf, -Inf).
+func fullFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// Markdown returns t as a Markdown table, its numbers rounded and in the
+// units of results.md (percentages, losses with four decimals); numeric
+// columns are right-aligned.
 func (t *Table) Markdown() string {
 	var b bytes.Buffer
 	writeRow(&b, t.Columns...)
 	b.WriteString("|")
-	for range t.Columns {
-		b.WriteString("---|")
+	for _, c := range t.Columns {
+		if markdownColumns[c] != nil {
+			b.WriteString("--:|")
+		} else {
+			b.WriteString("---|")
+		}
 	}
 	b.WriteString("\n")
+	cells := make([]string, len(t.Columns))
 	for _, r := range t.Rows {
-		writeRow(&b, r...)
+		for i, v := range r {
+			cells[i] = v
+			if format := markdownColumns[t.Columns[i]]; format != nil && v != "" {
+				if f, err := strconv.ParseFloat(v, 64); err == nil {
+					cells[i] = format(f)
+				}
+			}
+		}
+		writeRow(&b, cells[:len(r)]...)
 	}
 	return b.String()
 }

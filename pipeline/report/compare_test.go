@@ -1,8 +1,10 @@
 package report
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,9 +78,10 @@ func TestCompare(t *testing.T) {
 	}
 	vggW, rndW := "imagenet weights (sha256 0123456789ab)", "RANDOM weights (seed 0, not pretrained)"
 	// vgg: accuracy 3/4, top-2 1, loss 0.81234, mean class recall 5/6,
-	// macro F1 7/9; rnd has the same metrics with a NaN loss.
-	vgg := []string{"vgg", "transfer", vggW, "1234567", "2", "0.750000", "1.000000", "0.812340", "0.833333", "0.777778"}
-	rnd := []string{"rnd", "transfer", rndW, "1000", "1", "0.750000", "1.000000", "", "0.833333", "0.777778"}
+	// macro F1 7/9; rnd has the same metrics with a NaN loss. Rows and CSV
+	// have full precision.
+	vgg := []string{"vgg", "transfer", vggW, "1234567", "2", "0.75", "1", "0.81234", "0.8333333333333334", "0.7777777777777777"}
+	rnd := []string{"rnd", "transfer", rndW, "1000", "1", "0.75", "1", "NaN", "0.8333333333333334", "0.7777777777777777"}
 	row := func(run string, m []string, rest ...string) []string {
 		return append(append([]string{run}, m...), rest...)
 	}
@@ -91,6 +94,14 @@ func TestCompare(t *testing.T) {
 	if !reflect.DeepEqual(tab.Rows, wantRows) {
 		t.Errorf("rows =\n%q\nwant\n%q", tab.Rows, wantRows)
 	}
+	// Full precision: each cell reads back as the very value computed.
+	m := testMetrics(t, 0.81234)
+	for i, v := range []float64{m.Accuracy, m.TopK, m.Loss, m.MeanClassRecall, m.MacroF1} {
+		cell := tab.Rows[0][6+i]
+		if f, err := strconv.ParseFloat(cell, 64); err != nil || f != v {
+			t.Errorf("column %s: %q reads back as %v, want exactly %v", tab.Columns[6+i], cell, f, v)
+		}
+	}
 
 	csv, err := tab.CSV()
 	if err != nil {
@@ -98,14 +109,17 @@ func TestCompare(t *testing.T) {
 	}
 	wantCSV := "run,model,kind,weights,params,epochs,test_accuracy,top_k_accuracy,test_loss,mean_class_recall,macro_f1," +
 		"models[vgg].layers.0.dense.units,train.epochs\n" +
-		"run-a,vgg,transfer," + vggW + ",1234567,2,0.750000,1.000000,0.812340,0.833333,0.777778,256,10\n" +
-		`run-a,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.750000,1.000000,,0.833333,0.777778,,10` + "\n" +
-		"run-b,vgg,transfer," + vggW + ",1234567,2,0.750000,1.000000,0.812340,0.833333,0.777778,128,20\n" +
-		`run-b,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.750000,1.000000,,0.833333,0.777778,,20` + "\n"
+		"run-a,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,256,10\n" +
+		`run-a,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,,10` + "\n" +
+		"run-b,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,128,20\n" +
+		`run-b,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,,20` + "\n"
 	if string(csv) != wantCSV {
 		t.Errorf("CSV =\n%s\nwant\n%s", csv, wantCSV)
 	}
 
+	// Markdown: results.md's units and rounding (percentages with two
+	// decimals, losses with four, thousands separators), numbers
+	// right-aligned.
 	md := tab.Markdown()
 	lines := strings.Split(strings.TrimSuffix(md, "\n"), "\n")
 	if len(lines) != 2+len(wantRows) {
@@ -115,11 +129,24 @@ func TestCompare(t *testing.T) {
 		"mean_class_recall | macro_f1 | models[vgg].layers.0.dense.units | train.epochs |"; lines[0] != want {
 		t.Errorf("header = %s\nwant %s", lines[0], want)
 	}
-	if want := "|" + strings.Repeat("---|", len(wantCols)); lines[1] != want {
+	if want := "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|"; lines[1] != want {
 		t.Errorf("separator = %s, want %s", lines[1], want)
 	}
-	if want := "| run-b | rnd | transfer | " + rndW + " | 1000 | 1 | 0.750000 | 1.000000 |  | 0.833333 | 0.777778 |  | 20 |"; lines[5] != want {
-		t.Errorf("last row = %s\nwant %s", lines[4], want)
+	if want := "| run-b | vgg | transfer | " + vggW + " | 1,234,567 | 2 | 75.00% | 100.00% | 0.8123 | 83.33% | 77.78% | 128 | 20 |"; lines[4] != want {
+		t.Errorf("row 3 = %s\nwant %s", lines[4], want)
+	}
+	if want := "| run-b | rnd | transfer | " + rndW + " | 1,000 | 1 | 75.00% | 100.00% | NaN | 83.33% | 77.78% |  | 20 |"; lines[5] != want {
+		t.Errorf("last row = %s\nwant %s", lines[5], want)
+	}
+	// The same cells in results.md of the same run.
+	results, err := os.ReadFile(filepath.Join(b, ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range []string{" 1,234,567 |", " 75.00% |", " 100.00% |", " 0.8123 |", " 83.33% |", " 77.78% |", " NaN |"} {
+		if !strings.Contains(string(results), cell) {
+			t.Errorf("results.md has no cell %q: the units differ from report's", cell)
+		}
 	}
 
 	// A run compared with itself has no differing keys.
