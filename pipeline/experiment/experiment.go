@@ -146,10 +146,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	slices.Sort(run.Dataset.Skipped)
 
 	t0 = time.Now()
-	if err := report.Write(dir, run); err != nil {
+	// Plots first: results.md links them, and metrics.json, written last
+	// by report.Write, marks a finished run.
+	if err := plots(dir, run, ds, cfg.Seed); err != nil {
 		return dir, err
 	}
-	if err := plots(dir, run, ds, cfg.Seed); err != nil {
+	if err := report.Write(dir, run); err != nil {
 		return dir, err
 	}
 	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
@@ -255,27 +257,20 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	return res, nil
 }
 
-// Plot files in a run folder (per model, ConfusionPlot is under models/<name>/).
-const (
-	HistoryPlot   = "history.png"
-	SamplesPlot   = "samples.png"
-	ConfusionPlot = "confusion.png"
-)
-
 // plots draws the notebook's figures: the models' validation curves on
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
 func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
-	if err := plot.History(filepath.Join(dir, HistoryPlot), run.Models); err != nil {
+	if err := plot.History(filepath.Join(dir, report.HistoryPlot), run.Models); err != nil {
 		return err
 	}
 	for _, m := range run.Models {
 		title := fmt.Sprintf("%s: test accuracy %.2f%%", m.Name, 100*m.Test.Accuracy)
-		if err := plot.Confusion(filepath.Join(dir, report.ModelsDir, m.Name, ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
+		if err := plot.Confusion(filepath.Join(dir, report.ModelsDir, m.Name, report.ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
 			return err
 		}
 	}
-	return plot.Samples(filepath.Join(dir, SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
+	return plot.Samples(filepath.Join(dir, report.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
 // buildSpecs checks that every model builds for numClasses classes before

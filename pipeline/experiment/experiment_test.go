@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +69,7 @@ var metricsFiles = []string{
 	report.MetricsFile, report.ResultsFile, ManifestFile,
 	"models/top/history.csv", "models/top/confusion.csv", "models/top/per_class.csv",
 	"models/scratch/history.csv", "models/scratch/confusion.csv",
-	HistoryPlot, SamplesPlot, "models/top/" + ConfusionPlot,
+	report.HistoryPlot, report.SamplesPlot, "models/top/" + report.ConfusionPlot,
 }
 
 func TestRunEndToEndAndDeterministic(t *testing.T) {
@@ -87,6 +92,7 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
 		t.Errorf("tiny's random weights not reported: %q", r.Models[0].Weights)
 	}
+	checkImageLinks(t, dir, 2)
 	first := map[string][]byte{}
 	for _, f := range metricsFiles {
 		if first[f], err = os.ReadFile(filepath.Join(dir, f)); err != nil {
@@ -229,5 +235,40 @@ func TestBadInputs(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(dir, report.ResultsFile))
 	if !strings.Contains(string(md), "broken.jpg") {
 		t.Errorf("results.md does not list the skipped file")
+	}
+}
+
+// checkImageLinks checks that results.md in the run folder dir shows the
+// history and sample plots and a confusion matrix per model, and that
+// every image it links is a PNG file in the run folder.
+func checkImageLinks(t *testing.T, dir string, models int) {
+	t.Helper()
+	md, err := os.ReadFile(filepath.Join(dir, report.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(string(md), -1)
+	confusions := 0
+	seen := map[string]bool{}
+	for _, l := range links {
+		rel, err := url.PathUnescape(l[1])
+		if err != nil || !filepath.IsLocal(rel) {
+			t.Errorf("results.md links %q: not a path inside the run folder", l[1])
+			continue
+		}
+		seen[rel] = true
+		if path.Base(rel) == report.ConfusionPlot {
+			confusions++
+		}
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Errorf("results.md links %s: %v", l[1], err)
+		} else if !bytes.HasPrefix(b, []byte("\x89PNG\r\n")) {
+			t.Errorf("results.md links %s, which is not a PNG", l[1])
+		}
+	}
+	if !seen[report.HistoryPlot] || !seen[report.SamplesPlot] || confusions != models {
+		t.Errorf("results.md shows %d images (%v); want %s, %s and %d confusion matrices",
+			len(links), slices.Sorted(maps.Keys(seen)), report.HistoryPlot, report.SamplesPlot, models)
 	}
 }

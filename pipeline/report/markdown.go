@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,9 @@ const WorstClasses = 5
 
 // Markdown returns results.md for r: the run, its dataset, a table
 // comparing the models on the test split, then per model its training
-// history and its worst classes. Accuracies are percentages with two
+// history, confusion matrix and worst classes. The run's plots are linked
+// relative to the run folder (results.md sits at its top), so that a
+// Markdown viewer shows them in place. Accuracies are percentages with two
 // decimals, losses have four. A backbone with random weights is written in
 // bold and warned about, since its numbers say nothing about transfer
 // learning. The output depends on r only.
@@ -31,6 +34,7 @@ func Markdown(r *Run) []byte {
 		return b.Bytes()
 	}
 	writeSummary(&b, r.Models)
+	image(&b, "Validation loss and accuracy per epoch, every model", HistoryPlot)
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
 	}
@@ -43,6 +47,7 @@ func writeDataset(b *bytes.Buffer, d *Dataset) {
 	if len(d.Classes) > 0 {
 		fmt.Fprintf(b, "Classes: %s.\n\n", strings.Join(d.Classes, ", "))
 	}
+	image(b, "Sample training images with their labels", SamplesPlot)
 	if len(d.Skipped) > 0 {
 		fmt.Fprintf(b, "Skipped %d %s:\n\n", len(d.Skipped), plural(len(d.Skipped), "file", "files"))
 		for _, s := range d.Skipped {
@@ -142,6 +147,7 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		b.WriteString("Not evaluated on the test split.\n\n")
 		return
 	}
+	image(b, "Confusion matrix of "+m.Name+" on the test split", ModelsDir+"/"+m.Name+"/"+ConfusionPlot)
 	worst := worstClasses(m.Test.PerClass, WorstClasses)
 	if len(worst) == 0 {
 		return
@@ -207,6 +213,18 @@ func bestText(m *Model) string {
 // backbone weights.
 func isRandom(weights string) bool {
 	return strings.Contains(strings.ToLower(weights), "random")
+}
+
+// image writes a Markdown image of the run-folder file at the slash path
+// rel, each path segment percent-escaped (a model name may hold spaces or
+// parentheses) and the alt text's brackets escaped.
+func image(b *bytes.Buffer, alt, rel string) {
+	segs := strings.Split(rel, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	alt = strings.NewReplacer(`\`, `\\`, "[", `\[`, "]", `\]`, "\n", " ").Replace(alt)
+	fmt.Fprintf(b, "![%s](%s)\n\n", alt, strings.Join(segs, "/"))
 }
 
 // writeRow writes one Markdown table row, escaping the cells.

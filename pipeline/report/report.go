@@ -10,6 +10,10 @@
 //	models/<name>/confusion.csv    test confusion matrix
 //	models/<name>/per_class.csv    test precision, recall and F1 per class
 //
+// results.md shows the run's plots (HistoryPlot, SamplesPlot and each
+// model's ConfusionPlot, drawn by the pipeline runner before it) through
+// relative links, so any Markdown viewer shows them with the tables.
+//
 // Every file is written atomically and deterministically: the same Run
 // gives byte-identical files (no timestamps, no timings, no map order), so
 // that reruns can be diffed and committed results do not churn.
@@ -40,6 +44,9 @@ const (
 	HistoryFile   = "history.csv"
 	ConfusionFile = "confusion.csv"
 	PerClassFile  = "per_class.csv"
+	HistoryPlot   = "history.png"   // validation curves of every model
+	SamplesPlot   = "samples.png"   // a strip of training images with their labels
+	ConfusionPlot = "confusion.png" // per model, under models/<name>/
 )
 
 // Model kinds.

@@ -300,6 +300,10 @@ func TestMarkdown(t *testing.T) {
 		"| 1 (best) | 1.2500 | 50.00% | 1.1000 | 60.00% |",
 		"| 2 | 0.8750 | 75.00% | 1.2000 | 55.00% |",
 		"| 1 (best) | 2.0000 | 25.00% | - | - |",
+		"Classes: a, b, c.\n\n![Sample training images with their labels](samples.png)\n\n",
+		"![Validation loss and accuracy per epoch, every model](history.png)\n\n## vgg\n",
+		"![Confusion matrix of vgg on the test split](models/vgg/confusion.png)\n\n### Worst classes",
+		"![Confusion matrix of rnd on the test split](models/rnd/confusion.png)\n",
 		"### Worst classes by test recall (3 of 3)\n\n| class | precision | recall | support |\n|---|--:|--:|--:|\n" +
 			"| b | 100.00% | 50.00% | 2 |\n| a | 50.00% | 100.00% | 1 |\n| c | 100.00% | 100.00% | 1 |\n",
 	} {
@@ -311,17 +315,21 @@ func TestMarkdown(t *testing.T) {
 		t.Errorf("results.md holds timings:\n%s", md)
 	}
 
-	// Untested model, mixed k.
+	// Untested model, mixed k, a model name that is not a plain URL path.
 	r := sampleRun(t)
 	r.Models[1].Test = nil
-	r.Models = append(r.Models, Model{Name: "k3", Kind: KindScratch, Test: testMetrics(t, 1)})
+	r.Models = append(r.Models, Model{Name: "k3 (v[2])", Kind: KindScratch, Test: testMetrics(t, 1)})
 	r.Models[2].Test.K = 3
 	md = string(Markdown(r))
 	for _, s := range []string{"| top-k accuracy |", "| 100.00% (k=2) |", "| 100.00% (k=3) |",
-		"| rnd | transfer |", "| not tested |", "Not evaluated on the test split.", "none (trained from scratch)"} {
+		"| rnd | transfer |", "| not tested |", "Not evaluated on the test split.", "none (trained from scratch)",
+		"![Confusion matrix of k3 (v\\[2\\]) on the test split](models/k3%20%28v%5B2%5D%29/confusion.png)\n"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("results.md lacks %q:\n%s", s, md)
 		}
+	}
+	if strings.Contains(md, "models/rnd/confusion.png") {
+		t.Errorf("results.md links a confusion matrix of the untested model rnd:\n%s", md)
 	}
 }
 
