@@ -6,11 +6,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,14 +43,44 @@ func caltechZip(t *testing.T) []byte {
 	return z.Bytes()
 }
 
+// published describes body as Caltech101Archive would, served from url.
+func published(url string, body []byte) Archive {
+	m, h := md5.Sum(body), sha256.Sum256(body)
+	return Archive{URL: url, Size: int64(len(body)), MD5: hex.EncodeToString(m[:]), SHA256: hex.EncodeToString(h[:])}
+}
+
+// serve points Caltech101Archive at a local server that answers with
+// handler, publishes body's size and checksums, and sends temporary files
+// to a fresh folder, which it returns, for the test's checks.
+func serve(t *testing.T, body []byte, handler http.HandlerFunc) (tmpdir string) {
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	old := Caltech101Archive
+	t.Cleanup(func() { Caltech101Archive = old })
+	Caltech101Archive = published(srv.URL+"/caltech-101.zip", body)
+	tmpdir = t.TempDir()
+	t.Setenv("TMPDIR", tmpdir)
+	return tmpdir
+}
+
+// empty fails the test if dir holds anything.
+func empty(t *testing.T, dir, what string) {
+	t.Helper()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("%s: left behind in %s: %v", what, dir, entries)
+	}
+}
+
 func TestCaltech101FromServer(t *testing.T) {
 	body := caltechZip(t)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
-	defer srv.Close()
-	defer func(u string) { Caltech101URL = u }(Caltech101URL)
-	Caltech101URL = srv.URL + "/caltech-101.zip"
+	tmpdir := serve(t, body, func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
 
-	dir := filepath.Join(t.TempDir(), "caltech101", "101_ObjectCategories")
+	root := filepath.Join(t.TempDir(), "caltech101")
+	dir := filepath.Join(root, "101_ObjectCategories")
+	// An unpack folder left by an earlier, killed run is cleared.
+	if err := os.MkdirAll(filepath.Join(root, unpackPrefix+"123", "101_ObjectCategories", "ant"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := Caltech101(context.Background(), dir, t.Logf); err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +88,66 @@ func TestCaltech101FromServer(t *testing.T) {
 	if err != nil || string(b) != "more bytes" {
 		t.Fatalf("unpacked file: %q, %v", b, err)
 	}
-	entries, _ := os.ReadDir(filepath.Dir(dir))
-	if len(entries) != 1 {
+	if entries, _ := os.ReadDir(root); len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
+	}
+	empty(t, tmpdir, "the download")
+}
+
+// An archive whose bytes differ from the published ones is refused before
+// anything is unpacked, and no trace of it stays in the data folder or the
+// temporary folder: one flipped byte (a corrupt download), a truncated
+// transfer, and a server offering a file of another size.
+func TestCaltech101RefusesBadArchive(t *testing.T) {
+	good := caltechZip(t)
+	corrupt := bytes.Clone(good)
+	corrupt[len(corrupt)/2] ^= 0x01
+	for _, c := range []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"corrupt", func(w http.ResponseWriter, r *http.Request) { w.Write(corrupt) }, "sha256 "},
+		{"truncated", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", strconv.Itoa(len(good)))
+			w.Write(good[:len(good)/2])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection drops mid-transfer
+		}, "unexpected EOF"},
+		{"other size", func(w http.ResponseWriter, r *http.Request) { w.Write(append(bytes.Clone(good), 0)) }, "the server offers"},
+		{"longer, unannounced", func(w http.ResponseWriter, r *http.Request) {
+			w.(http.Flusher).Flush() // chunked: no Content-Length
+			w.Write(append(bytes.Clone(good), 0))
+		}, "bytes, the published archive has"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tmpdir := serve(t, good, c.handler)
+			root := filepath.Join(t.TempDir(), "caltech101")
+			dir := filepath.Join(root, "101_ObjectCategories")
+			err := Caltech101(context.Background(), dir, t.Logf)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+			if c.want != "unexpected EOF" && !strings.Contains(err.Error(), "refused") {
+				t.Errorf("err = %v, want it to say the archive was refused", err)
+			}
+			empty(t, root, "a refused download")
+			empty(t, tmpdir, "a refused download")
+		})
+	}
+}
+
+// The published checksums are the real archive's: 32 and 64 hex digits,
+// and the URL names the file the checksums belong to.
+func TestCaltech101Published(t *testing.T) {
+	a := Caltech101Archive
+	if len(a.MD5) != 32 || len(a.SHA256) != 64 || a.Size != 137414764 || !strings.HasSuffix(a.URL, "/caltech-101.zip") {
+		t.Errorf("Caltech101Archive = %+v", a)
+	}
+	for _, h := range []string{a.MD5, a.SHA256} {
+		if _, err := hex.DecodeString(h); err != nil {
+			t.Errorf("checksum %s: %v", h, err)
+		}
 	}
 }
 
@@ -68,8 +159,8 @@ func TestCaltech101OfflineFailsFast(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	defer func(u string) { Caltech101URL = u }(Caltech101URL)
-	Caltech101URL = "http://" + addr + "/caltech-101.zip"
+	defer func(a Archive) { Caltech101Archive = a }(Caltech101Archive)
+	Caltech101Archive.URL = "http://" + addr + "/caltech-101.zip"
 
 	dir := filepath.Join(t.TempDir(), "101_ObjectCategories")
 	start := time.Now()

@@ -31,7 +31,7 @@ func ensureData(ctx context.Context, cfg *config.Config, logf func(string, ...an
 func dataHint(cfg *config.Config) string {
 	switch cfg.Data.Download {
 	case "caltech101":
-		return "the run downloads Caltech-101 when online; offline, unpack 101_ObjectCategories.tar.gz there"
+		return "the run downloads Caltech-101 when online; offline, check and unpack 101_ObjectCategories.tar.gz there (data/README.md)"
 	case "fashion-mnist":
 		return "make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)"
 	}
