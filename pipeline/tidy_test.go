@@ -23,6 +23,8 @@ func TestGoModTidy(t *testing.T) {
 	case errors.As(err, &exit) && strings.Contains(string(out), "diff "):
 		t.Errorf("go.mod is not tidy: run `go mod tidy` and commit go.mod and go.sum:\n%s", out)
 	default:
-		t.Fatalf("go mod tidy -diff could not check the module (offline, with modules missing from the cache?): %v\n%s", err, out)
+		t.Fatalf("go mod tidy -diff could not check the module: %v\n%s\n"+
+			"It reads the modules that dependencies' tests import; set-up fetches them (scripts/setup.sh), "+
+			"or run `go mod tidy -diff` once online.", err, out)
 	}
 }
