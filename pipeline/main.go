@@ -86,9 +86,13 @@ func main() {
 }
 
 // run runs the command args select and returns the exit code: 0 on
-// success and for -h (help goes to stdout), 2 for a usage error (its
+// success and for -h or help (help goes to stdout), 2 for a usage error (its
 // message and the command's help go to stderr), 1 for any other error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// "pipeline help [COMMAND]" is "pipeline [COMMAND] -h".
+	if len(args) > 0 && args[0] == "help" {
+		args = append(append([]string{}, args[1:min(len(args), 2)]...), "-h")
+	}
 	c := &commands[0]
 	if len(args) > 0 {
 		for i := range commands[1:] {

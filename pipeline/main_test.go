@@ -8,13 +8,17 @@ import (
 	"testing"
 )
 
-// Help is a request, not an error: -h and -help print the command's usage,
-// every flag and an example on stdout, nothing on stderr, and exit 0.
+// Help is a request, not an error: -h, -help and "pipeline help [COMMAND]"
+// print the command's usage, every flag and an example on stdout, nothing
+// on stderr, and exit 0.
 func TestHelpExitsZero(t *testing.T) {
 	for _, c := range commands {
-		for _, h := range []string{"-h", "-help", "--help"} {
+		for _, h := range []string{"-h", "-help", "--help", "help"} {
 			args := []string{h}
-			if c.name != "" {
+			switch {
+			case h == "help" && c.name != "":
+				args = []string{"help", c.name}
+			case c.name != "":
 				args = []string{c.name, h}
 			}
 			var stdout, stderr bytes.Buffer
