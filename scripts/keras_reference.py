@@ -3,7 +3,8 @@
 
 The Go side writes a folder with everything that defines a run:
 
-  spec.json        layers (Keras vocabulary), input shape, classes, batch size,
+  spec.json        layers (each a keras.layers class, its name and its
+                   constructor arguments), input shape, classes, batch size,
                    epochs, Adam settings
   x_train.npy      float32 inputs (features or preprocessed images), N×...
   y_train.npy      int32 class indices
@@ -35,29 +36,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build(keras, spec):
-    from keras import layers
-
+    """The Sequential model of spec: each layer is keras.layers.<class>(**config),
+    named as the Go side names it (so initial weights match by name)."""
     model = keras.Sequential([keras.Input(tuple(spec["input"]))])
-    counts = {}
     for l in spec["layers"]:
-        kind = l["kind"]
-        base = {"max_pool": "max_pooling2d"}.get(kind, kind)
-        n = counts.get(base, 0)
-        counts[base] = n + 1
-        name = base if n == 0 else f"{base}_{n}"
-        if kind == "dense":
-            model.add(layers.Dense(l["units"], activation=l.get("activation", "linear"), use_bias=l.get("use_bias", True), name=name))
-        elif kind == "dropout":
-            model.add(layers.Dropout(l.get("rate", 0.0), name=name))
-        elif kind == "conv2d":
-            model.add(layers.Conv2D(l["filters"], tuple(l["kernel_size"]), strides=tuple(l["strides"]),
-                                    padding=l["padding"], activation=l.get("activation", "linear"), name=name))
-        elif kind == "max_pool":
-            model.add(layers.MaxPooling2D(tuple(l["pool_size"]), strides=tuple(l["strides"]), padding=l["padding"], name=name))
-        elif kind == "flatten":
-            model.add(layers.Flatten(name=name))
-        else:
-            sys.exit(f"keras_reference: unknown layer kind {kind!r}")
+        cls = getattr(keras.layers, l["class"], None)
+        if cls is None:
+            sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
+        model.add(cls(name=l["name"], **l["config"]))
     return model
 
 

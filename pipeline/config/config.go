@@ -7,6 +7,8 @@ import (
 	"sort"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 // Config is the effective configuration of a run: the file, with defaults
@@ -114,10 +116,10 @@ type Predict struct {
 
 // Model is one model to train.
 type Model struct {
-	Name      string    // [A-Za-z0-9._-]+, unique within the config
-	Backbone  *Backbone // nil for a model trained from scratch on images
-	ImageSize [2]int    // input [height, width] of a model without backbone; zero means Images.Size
-	Layers    []Layer   // at least one; the last is dense, units Classes, softmax
+	Name      string         // [A-Za-z0-9._-]+, unique within the config
+	Backbone  *Backbone      // nil for a model trained from scratch on images
+	ImageSize [2]int         // input [height, width] of a model without backbone; zero means Images.Size
+	Layers    []layers.Layer // at least one; the last is dense, units classes, softmax
 }
 
 // Transfer reports whether m is a transfer model, trained on the features
@@ -138,44 +140,6 @@ func (m Model) InputSize(images Images) [2]int {
 type Backbone struct {
 	SavedModel string // TensorFlow SavedModel folder
 	Endpoint   string // feature endpoint to cut at, such as fc2 or block5_pool
-}
-
-// Layer kinds, the YAML keys that name layer types.
-const (
-	KindDense   = "dense"
-	KindDropout = "dropout"
-	KindConv2D  = "conv2d"
-	KindMaxPool = "max_pool"
-	KindFlatten = "flatten"
-)
-
-// Classes is the Units value of a dense layer written "units: classes":
-// as many units as the data has classes.
-const Classes = -1
-
-// Layer is one Keras layer. Kind says which; only the fields listed for
-// that kind are used, the others are zero.
-type Layer struct {
-	Kind string // KindDense, KindDropout, KindConv2D, KindMaxPool or KindFlatten
-
-	Units      int     // dense: output units > 0, or Classes
-	Activation string  // dense: "linear", "relu" or "softmax"; conv2d: "linear" or "relu"
-	UseBias    bool    // dense
-	Rate       float64 // dropout: fraction of inputs dropped, in [0, 1)
-	Filters    int     // conv2d
-	KernelSize [2]int  // conv2d: [height, width]
-	Strides    [2]int  // conv2d, max_pool: [height, width]
-	Padding    string  // conv2d, max_pool: "valid" or "same"
-	PoolSize   [2]int  // max_pool: [height, width]
-}
-
-// OutUnits returns the number of units of a dense layer, resolving Classes
-// to numClasses.
-func (l Layer) OutUnits(numClasses int) int {
-	if l.Units == Classes {
-		return numClasses
-	}
-	return l.Units
 }
 
 // Load reads the config file at path, applies overrides and checks the

@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 // full sets every key, most of them away from their defaults.
@@ -102,22 +104,22 @@ func fullWant() *Config {
 			{
 				Name:     "vgg16_transfer",
 				Backbone: &Backbone{SavedModel: "savedmodels/vgg16", Endpoint: "block5_pool"},
-				Layers: []Layer{
-					{Kind: KindFlatten},
-					{Kind: KindDense, Units: 256, Activation: "relu", UseBias: false},
-					{Kind: KindDropout, Rate: 0.5},
-					{Kind: KindDense, Units: Classes, Activation: "softmax", UseBias: true},
+				Layers: []layers.Layer{
+					&layers.Flatten{},
+					&layers.Dense{Units: 256, Activation: "relu", UseBias: false},
+					&layers.Dropout{Rate: 0.5},
+					&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 				},
 			},
 			{
 				Name:      "scratch",
 				ImageSize: [2]int{64, 48},
-				Layers: []Layer{
-					{Kind: KindConv2D, Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu"},
-					{Kind: KindMaxPool, PoolSize: [2]int{3, 2}, Strides: [2]int{3, 2}, Padding: "valid"},
-					{Kind: KindMaxPool, PoolSize: [2]int{2, 2}, Strides: [2]int{1, 1}, Padding: "same"},
-					{Kind: KindFlatten},
-					{Kind: KindDense, Units: Classes, Activation: "softmax", UseBias: true},
+				Layers: []layers.Layer{
+					&layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu"},
+					&layers.MaxPool{PoolSize: [2]int{3, 2}, Strides: [2]int{3, 2}, Padding: "valid"},
+					&layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{1, 1}, Padding: "same"},
+					&layers.Flatten{},
+					&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 				},
 			},
 		},
@@ -239,7 +241,7 @@ func TestDefaults(t *testing.T) {
 		Predict:  Predict{TopK: 5},
 		Models: []Model{{
 			Name:   "m",
-			Layers: []Layer{{Kind: KindDense, Units: Classes, Activation: "softmax", UseBias: true}},
+			Layers: []layers.Layer{&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -288,7 +290,7 @@ train:
 	}{
 		{[]string{"train.epochs=3"}, func(c *Config) bool { return c.Train.Epochs == 3 }},
 		{[]string{"seed=-5"}, func(c *Config) bool { return c.Seed == -5 }},
-		{[]string{"models.0.layers.0.dense.units=64"}, func(c *Config) bool { return c.Models[0].Layers[0].Units == 64 }},
+		{[]string{"models.0.layers.0.dense.units=64"}, func(c *Config) bool { return c.Models[0].Layers[0].(*layers.Dense).Units == 64 }},
 		{[]string{"data.exclude=[a,b]"}, func(c *Config) bool { return reflect.DeepEqual(c.Data.Exclude, []string{"a", "b"}) }},
 		{[]string{"data.exclude=[]"}, func(c *Config) bool { return len(c.Data.Exclude) == 0 && c.Data.Exclude != nil }},
 		{[]string{"data.download="}, func(c *Config) bool { return c.Data.Download == "" }},
@@ -304,7 +306,7 @@ train:
 			return c.Models[0].Transfer() && *c.Models[0].Backbone == Backbone{SavedModel: "s", Endpoint: "fc2"}
 		}},
 		{[]string{"models.0.layers.0={dropout: {rate: 0.25}}"}, func(c *Config) bool {
-			return c.Models[0].Layers[0] == Layer{Kind: KindDropout, Rate: 0.25}
+			return reflect.DeepEqual(c.Models[0].Layers[0], &layers.Dropout{Rate: 0.25})
 		}},
 		// Later overrides win.
 		{[]string{"train.epochs=3", "train.epochs=4"}, func(c *Config) bool { return c.Train.Epochs == 4 }},
@@ -335,14 +337,14 @@ data: {dir: d}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Models[0].Layers[0].UseBias || c.Models[1].Layers[0].UseBias {
-		t.Errorf("override of models.1 through an alias: use_bias = %v, %v; want true, false",
-			c.Models[0].Layers[0].UseBias, c.Models[1].Layers[0].UseBias)
+	a, b := c.Models[0].Layers[0].(*layers.Dense), c.Models[1].Layers[0].(*layers.Dense)
+	if !a.UseBias || b.UseBias {
+		t.Errorf("override of models.1 through an alias: use_bias = %v, %v; want true, false", a.UseBias, b.UseBias)
 	}
 }
 
 func TestErrors(t *testing.T) {
-	layers := func(ls ...string) string {
+	stack := func(ls ...string) string {
 		return "name: t\nmodels:\n  - name: m\n    layers:\n" + // lines 1-4
 			"      - " + strings.Join(ls, "\n      - ") + "\n" + // lines 5...
 			"data: {dir: d}\n"
@@ -360,9 +362,9 @@ func TestErrors(t *testing.T) {
 			"t.yaml:9: train.epocs: unknown key (known: batch_size, early_stopping, epochs, loss, optimizer, shuffle)"},
 		{"unknown deep key", minimal + "  split: {train: 0.7, val: 0.15, test: 0.15, tset: 0}\n", nil,
 			"t.yaml:8: data.split.tset: unknown key (known: test, train, val)"},
-		{"unknown layer key", layers("dense: {units: classes, activation: softmax, unit: 3}"), nil,
+		{"unknown layer key", stack("dense: {units: classes, activation: softmax, unit: 3}"), nil,
 			"t.yaml:5: models.0.layers.0.dense.unit: unknown key (known: activation, units, use_bias)"},
-		{"unknown flatten key", layers("flatten: {x: 1}", last), nil,
+		{"unknown flatten key", stack("flatten: {x: 1}", last), nil,
 			"t.yaml:5: models.0.layers.0.flatten.x: unknown key (none allowed here)"},
 		{"want integer", minimal + "train:\n  epochs: ten\n", nil,
 			`t.yaml:9: train.epochs: want an integer, got "ten"`},
@@ -380,17 +382,17 @@ func TestErrors(t *testing.T) {
 			`t.yaml:8: runs_dir: want a string, got a map`},
 		{"want map", minimal + "train: 3\n", nil,
 			`t.yaml:8: train: want a map, got "3"`},
-		{"bad pair", layers("conv2d: {filters: 8, kernel_size: [3, 3, 3]}", "flatten:", last), nil,
+		{"bad pair", stack("conv2d: {filters: 8, kernel_size: [3, 3, 3]}", "flatten:", last), nil,
 			"t.yaml:5: models.0.layers.0.conv2d.kernel_size: want an integer or [height, width], got a list of 3"},
 		{"bad pair item", minimal + "images:\n  size: [224, x]\n", nil,
 			`t.yaml:9: images.size.1: want an integer, got "x"`},
 		{"size is not square", minimal + "images:\n  size: 224\n", nil,
 			`t.yaml:9: images.size: want [height, width], got "224"`},
-		{"bad units", layers("dense: {units: 0}", last), nil,
+		{"bad units", stack("dense: {units: 0}", last), nil,
 			`t.yaml:5: models.0.layers.0.dense.units: want a positive integer or "classes", got "0"`},
 		{"duplicate key", minimal + "seed: 1\nseed: 2\n", nil,
 			"t.yaml:9: seed: duplicate key (first at line 8)"},
-		{"duplicate layer key", layers("dense: {units: classes, units: 3, activation: softmax}"), nil,
+		{"duplicate layer key", stack("dense: {units: classes, units: 3, activation: softmax}"), nil,
 			"t.yaml:5: models.0.layers.0.dense.units: duplicate key (first at line 5)"},
 		{"missing name", "models:\n  - name: m\n    layers:\n      - " + last + "\ndata: {dir: d}\n", nil,
 			"t.yaml:1: name: required"},
@@ -398,7 +400,7 @@ func TestErrors(t *testing.T) {
 			"t.yaml:1: name: required"},
 		{"missing data dir", "name: t\nmodels:\n  - name: m\n    layers:\n      - " + last + "\ndata:\n  stratify: true\n", nil,
 			"t.yaml:6: data.dir: required"},
-		{"missing layer key", layers("dropout: {}", last), nil,
+		{"missing layer key", stack("dropout: {}", last), nil,
 			"t.yaml:5: models.0.layers.0.dropout.rate: required"},
 		{"missing backbone key", "name: t\nmodels:\n  - name: m\n    backbone: {savedmodel: s}\n    layers:\n      - " + last + "\ndata: {dir: d}\n", nil,
 			"t.yaml:4: models.0.backbone.endpoint: required"},
@@ -416,23 +418,23 @@ func TestErrors(t *testing.T) {
 			`t.yaml:8: data.extensions.0: want an extension starting with ".", such as .jpg, got "jpg"`},
 		{"bad name", strings.Replace(minimal, "name: t", "name: my run", 1), nil,
 			`t.yaml:1: name: want a name of letters, digits, '.', '_' and '-', got "my run"`},
-		{"last layer not softmax", layers("dense: {units: classes, activation: relu}"), nil,
+		{"last layer not softmax", stack("dense: {units: classes, activation: relu}"), nil,
 			"t.yaml:5: models.0.layers.0: the last layer must be dense with units: classes and activation: softmax, because the loss is categorical cross-entropy on class probabilities"},
-		{"last layer not classes", layers("dense: {units: 10, activation: softmax}"), nil,
+		{"last layer not classes", stack("dense: {units: 10, activation: softmax}"), nil,
 			"t.yaml:5: models.0.layers.0: the last layer must be dense with units: classes and activation: softmax, ..."},
-		{"last layer dropout", layers(last, "dropout: {rate: 0.1}"), nil,
+		{"last layer dropout", stack(last, "dropout: {rate: 0.1}"), nil,
 			"t.yaml:6: models.0.layers.1: the last layer must be dense ..."},
-		{"unknown layer type", layers("dence: {units: 3}", last), nil,
+		{"unknown layer type", stack("dence: {units: 3}", last), nil,
 			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: conv2d, dense, dropout, flatten, max_pool)"},
-		{"two keys in layer", layers("dense: {units: 3}\n        dropout: {rate: 0.5}", last), nil,
+		{"two keys in layer", stack("dense: {units: 3}\n        dropout: {rate: 0.5}", last), nil,
 			"t.yaml:6: models.0.layers.0: a layer has exactly one key naming its type, got dense, dropout"},
-		{"layer not a map", layers("flatten", last), nil,
+		{"layer not a map", stack("flatten", last), nil,
 			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (conv2d, dense, dropout, flatten, max_pool), got "flatten"`},
 		{"no layers", "name: t\nmodels:\n  - name: m\n    layers: []\ndata: {dir: d}\n", nil,
 			"t.yaml:4: models.0.layers: want at least one layer"},
 		{"no models", "name: t\nmodels: []\ndata: {dir: d}\n", nil,
 			"t.yaml:2: models: want at least one model"},
-		{"dropout rate", layers("dropout: {rate: 1}", last), nil,
+		{"dropout rate", stack("dropout: {rate: 1}", last), nil,
 			"t.yaml:5: models.0.layers.0.dropout.rate: want a number in [0, 1), got 1"},
 		{"conv in transfer model", "name: t\nmodels:\n  - name: m\n    backbone: {savedmodel: s, endpoint: block5_pool}\n    layers:\n" +
 			"      - conv2d: {filters: 8, kernel_size: 3}\n      - flatten:\n      - " + last + "\ndata: {dir: d}\n", nil,
@@ -440,10 +442,10 @@ func TestErrors(t *testing.T) {
 		{"image size in transfer model", "name: t\nmodels:\n  - name: m\n    backbone: {savedmodel: s, endpoint: fc2}\n    image_size: [32, 32]\n    layers:\n" +
 			"      - " + last + "\ndata: {dir: d}\n", nil,
 			"t.yaml:5: models.0.image_size: only for models without backbone; a backbone's input size is images.size"},
-		{"no flatten", layers("conv2d: {filters: 8, kernel_size: 3}", "max_pool:", last), nil,
-			"t.yaml:7: models.0.layers.2.dense: needs a flatten before it: the conv2d and max_pool layers above output images, not vectors"},
-		{"conv after flatten", layers("flatten:", "conv2d: {filters: 8, kernel_size: 3}", last), nil,
-			"t.yaml:6: models.0.layers.1.conv2d: comes after a flatten, so its input is not an image"},
+		{"no flatten", stack("conv2d: {filters: 8, kernel_size: 3}", "max_pool:", last), nil,
+			"t.yaml:7: models.0.layers.2.dense: gets a 111×111×8 input; add `- flatten: {}` before it: a Keras Dense would act on the last axis only"},
+		{"conv after flatten", stack("flatten:", "conv2d: {filters: 8, kernel_size: 3}", last), nil,
+			"t.yaml:6: models.0.layers.1.conv2d: gets a 150528 input, not an image (height×width×channels): put conv2d before the flatten"},
 		{"duplicate model name", "name: t\nmodels:\n  - name: m\n    layers: [" + last + "]\n  - name: m\n    layers: [" + last + "]\ndata: {dir: d}\n", nil,
 			`t.yaml:5: models.1.name: duplicate model name "m" (also models.0)`},
 		{"monitor needs val", minimal + "  split: {train: 0.8, val: 0, test: 0.2}\ntrain:\n  early_stopping: {monitor: val_loss}\n", nil,
@@ -631,13 +633,38 @@ func TestMethods(t *testing.T) {
 	if got := scratch.InputSize(c.Images); got != [2]int{64, 48} {
 		t.Errorf("scratch InputSize = %v, want image_size", got)
 	}
-	if got := transfer.Layers[1].OutUnits(101); got != 256 {
-		t.Errorf("OutUnits(units: 256) = %d", got)
+	if got := transfer.Layers[1].(*layers.Dense).Units.Resolve(101); got != 256 {
+		t.Errorf("Resolve(units: 256) = %d", got)
 	}
-	if got := transfer.Layers[3].OutUnits(101); got != 101 {
-		t.Errorf("OutUnits(units: classes) = %d, want 101", got)
+	if got := transfer.Layers[3].(*layers.Dense).Units.Resolve(101); got != 101 {
+		t.Errorf("Resolve(units: classes) = %d, want 101", got)
 	}
 	if got := c.Train.Optimizer.Name(); got != "adam" {
 		t.Errorf("Optimizer.Name() = %q", got)
+	}
+}
+
+// TestDocListsEveryLayerKind keeps doc.go's list of layer kinds equal to
+// what the kinds themselves declare (layerDoc), so a new kind, key or
+// default cannot go undocumented.
+func TestDocListsEveryLayerKind(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "// Layer types and their keys:\n//\n", "//\n"
+	src := string(b)
+	i := strings.Index(src, start)
+	if i < 0 {
+		t.Fatalf("doc.go has no %q section", strings.TrimSpace(start))
+	}
+	body := src[i+len(start):]
+	body = body[:strings.Index(body, end)]
+	var want strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(layerDoc(), "\n"), "\n") {
+		want.WriteString("//\t" + line + "\n")
+	}
+	if body != want.String() {
+		t.Errorf("doc.go's layer list is out of date; replace it with:\n%s", want.String())
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 // maxNodes bounds the YAML tree after aliases are expanded, so that a few
@@ -307,14 +309,14 @@ func (d *decoder) pair(p *[2]int, square bool) decodeFunc {
 }
 
 // units decodes a dense layer's units: a positive integer or "classes".
-func (d *decoder) units(p *int) decodeFunc {
+func (d *decoder) units(p *layers.Units) decodeFunc {
 	return func(n *yaml.Node, path string) {
 		var v int
 		switch {
 		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "classes":
-			*p = Classes
+			*p = layers.Classes
 		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" && n.Decode(&v) == nil && v > 0:
-			*p = v
+			*p = layers.Units(v)
 		default:
 			d.errorf(path, `want a positive integer or "classes", got %s`, describe(n))
 		}
@@ -434,27 +436,28 @@ func (d *decoder) models(n *yaml.Node, path string, ms *[]Model) {
 				m.Backbone = b
 			}},
 			{"image_size", false, d.pair(&m.ImageSize, false)},
-			{"layers", true, func(n *yaml.Node, p string) { d.layers(n, p, &m.Layers) }},
+			{"layers", true, func(n *yaml.Node, p string) { d.layerList(n, p, &m.Layers) }},
 		})
 	})
 	*ms = out
 }
 
 // layers decodes a model's list of layers.
-func (d *decoder) layers(n *yaml.Node, path string, ls *[]Layer) {
+func (d *decoder) layerList(n *yaml.Node, path string, ls *[]layers.Layer) {
 	if n.Kind != yaml.SequenceNode {
 		d.errorf(path, "want a list of layers, got %s", describe(n))
 		return
 	}
-	out := make([]Layer, len(n.Content))
+	out := make([]layers.Layer, len(n.Content))
 	d.list(n, path, func(i int, c *yaml.Node, p string) { d.layer(c, p, &out[i]) })
 	*ls = out
 }
 
 // layer decodes a map with one key naming the layer type, whose value is a
-// map of that layer's settings (or null, for all defaults).
-func (d *decoder) layer(n *yaml.Node, path string, l *Layer) {
-	kinds := strings.Join(layerKinds, ", ")
+// map of that layer's settings (or null, for all defaults). The kind's
+// Fields say which keys it takes and of what type.
+func (d *decoder) layer(n *yaml.Node, path string, l *layers.Layer) {
+	kinds := strings.Join(layers.Kinds(), ", ")
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		d.errorf(path, "want a map with one key naming the layer type (%s), got %s", kinds, describe(n))
 		return
@@ -471,46 +474,49 @@ func (d *decoder) layer(n *yaml.Node, path string, l *Layer) {
 	k, v := n.Content[0], n.Content[1]
 	p := join(path, k.Value)
 	d.locs[p] = d.where(k, v)
-	def, ok := defaultLayer(k.Value)
+	layer, ok := layers.New(k.Value)
 	if !ok {
 		d.errorf(p, "unknown layer type (known: %s)", kinds)
 		return
 	}
-	*l = def
+	*l = layer
 	if isNull(v) {
 		v = &yaml.Node{Kind: yaml.MappingNode, Line: k.Line}
 	}
-	stridesGiven := false
-	strides := d.pair(&l.Strides, true)
+	given := map[string]bool{}
 	var fields []field
-	switch l.Kind {
-	case KindDense:
-		fields = []field{
-			{"units", true, d.units(&l.Units)},
-			{"activation", false, d.str(&l.Activation)},
-			{"use_bias", false, d.boolean(&l.UseBias)},
-		}
-	case KindDropout:
-		fields = []field{{"rate", true, d.float(&l.Rate)}}
-	case KindConv2D:
-		fields = []field{
-			{"filters", true, d.integer(&l.Filters)},
-			{"kernel_size", true, d.pair(&l.KernelSize, true)},
-			{"strides", false, strides},
-			{"padding", false, d.str(&l.Padding)},
-			{"activation", false, d.str(&l.Activation)},
-		}
-	case KindMaxPool:
-		fields = []field{
-			{"pool_size", false, d.pair(&l.PoolSize, true)},
-			{"strides", false, func(n *yaml.Node, p string) { stridesGiven = true; strides(n, p) }},
-			{"padding", false, d.str(&l.Padding)},
-		}
+	for _, f := range layer.Fields() {
+		dec := d.value(f.Value, layer.Kind()+"."+f.Key)
+		fields = append(fields, field{f.Key, f.Required, func(n *yaml.Node, path string) {
+			given[f.Key] = true
+			dec(n, path)
+		}})
 	}
 	d.mapping(v, p, fields)
-	if l.Kind == KindMaxPool && !stridesGiven {
-		l.Strides = l.PoolSize
+	if c, ok := layer.(layers.Completer); ok {
+		c.Complete(func(key string) bool { return given[key] })
 	}
+}
+
+// value returns the decodeFunc for a layer setting by the type it points
+// at (see layers.Field). name is for the panic of a kind that uses a type
+// not handled here, which its tests catch.
+func (d *decoder) value(p any, name string) decodeFunc {
+	switch p := p.(type) {
+	case *int:
+		return d.integer(p)
+	case *float64:
+		return d.float(p)
+	case *string:
+		return d.str(p)
+	case *bool:
+		return d.boolean(p)
+	case *[2]int:
+		return d.pair(p, true)
+	case *layers.Units:
+		return d.units(p)
+	}
+	panic(fmt.Sprintf("config: layer setting %s has unsupported type %T", name, p))
 }
 
 // override applies the i-th override, "path.to.key=value", to the tree

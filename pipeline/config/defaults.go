@@ -50,34 +50,13 @@ func defaultEarlyStopping() *EarlyStopping {
 	return &EarlyStopping{Monitor: "val_loss"}
 }
 
-// defaultLayer returns a layer of the given kind with Keras's defaults for
-// its optional keys, and false if kind is not a layer type. A max_pool
-// layer's strides default to its pool size; the decoder sets them.
-func defaultLayer(kind string) (Layer, bool) {
-	switch kind {
-	case KindDense:
-		return Layer{Kind: kind, Activation: "linear", UseBias: true}, true
-	case KindDropout, KindFlatten:
-		return Layer{Kind: kind}, true
-	case KindConv2D:
-		return Layer{Kind: kind, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear"}, true
-	case KindMaxPool:
-		return Layer{Kind: kind, PoolSize: [2]int{2, 2}, Padding: "valid"}, true
-	}
-	return Layer{}, false
-}
-
 // Allowed values of the keys that take one of a few strings.
 var (
-	downloads        = []string{"", "caltech101", "fashion-mnist"}
-	badImageActions  = []string{"error", "skip"}
-	resizeMethods    = []string{"nearest", "bilinear"}
-	preprocessModes  = []string{"caffe", "tf", "torch", "none"}
-	losses           = []string{"categorical_crossentropy"}
-	monitors         = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
-	denseActivations = []string{"linear", "relu", "softmax"}
-	convActivations  = []string{"linear", "relu"}
-	paddings         = []string{"valid", "same"}
-	layerKinds       = []string{KindConv2D, KindDense, KindDropout, KindFlatten, KindMaxPool}
-	optimizerNames   = []string{"adam"}
+	downloads       = []string{"", "caltech101", "fashion-mnist"}
+	badImageActions = []string{"error", "skip"}
+	resizeMethods   = []string{"nearest", "bilinear"}
+	preprocessModes = []string{"caffe", "tf", "torch", "none"}
+	losses          = []string{"categorical_crossentropy"}
+	monitors        = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
+	optimizerNames  = []string{"adam"}
 )

@@ -87,12 +87,11 @@
 //
 // Layer types and their keys:
 //
-//	dense:    units (required; > 0 or "classes"), activation (linear, relu, softmax; default linear), use_bias (default true)
-//	dropout:  rate (required; in [0, 1))
-//	conv2d:   filters (required; > 0), kernel_size (required), strides (default 1),
-//	          padding (valid or same; default valid), activation (linear or relu; default linear)
-//	max_pool: pool_size (default 2), strides (default pool_size), padding (valid or same; default valid)
-//	flatten:  no keys; write "- flatten: {}" or "- flatten:"
+//	conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), activation (linear, relu; default linear)
+//	dense: units (required; > 0 or "classes"), activation (linear, relu, softmax; default linear), use_bias (default true)
+//	dropout: rate (required; in [0, 1))
+//	flatten: no keys; write "- flatten: {}" or "- flatten:"
+//	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
 // [height, width].
@@ -100,6 +99,12 @@
 // The last layer of every model must be a dense layer with units "classes"
 // and activation softmax, because the loss is categorical cross-entropy on
 // probabilities. conv2d and max_pool need image input, so they are allowed
-// only in models without a backbone; such a model needs a flatten between
-// its last conv2d or max_pool and its first dense layer.
+// only in models without a backbone. A dense layer needs a vector: an image
+// (or a backbone's spatial features, such as block5_pool) goes through
+// a flatten first. Shapes are checked here for models
+// without backbone that use an image layer, and for every model once its
+// backbone is loaded, before any heavy work.
+//
+// Each layer kind is one file of package layers, which lists its keys
+// (Field), and this list is generated from them (see layerDoc).
 package config

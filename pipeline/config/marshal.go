@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 // Marshal writes c as YAML: every key, defaults filled in, in the order of
@@ -150,45 +152,49 @@ func modelNode(m Model) *yaml.Node {
 	if m.ImageSize != [2]int{} {
 		size = pair(m.ImageSize)
 	}
-	layers := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	stack := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 	for _, l := range m.Layers {
-		layers.Content = append(layers.Content, mapNode([]kv{{l.Kind, layerNode(l)}}))
+		stack.Content = append(stack.Content, mapNode([]kv{{l.Kind(), layerNode(l)}}))
 	}
 	return mapNode([]kv{
 		{"name", str(m.Name)},
 		{"backbone", backbone},
 		{"image_size", size},
-		{"layers", layers},
+		{"layers", stack},
 	})
 }
 
-// layerNode returns the settings of l, the keys of its kind only.
-func layerNode(l Layer) *yaml.Node {
-	var n *yaml.Node
-	switch l.Kind {
-	case KindDense:
-		units := integer(int64(l.Units))
-		if l.Units == Classes {
-			units = str("classes")
-		}
-		n = mapNode([]kv{{"units", units}, {"activation", str(l.Activation)}, {"use_bias", boolean(l.UseBias)}})
-	case KindDropout:
-		n = mapNode([]kv{{"rate", float(l.Rate)}})
-	case KindConv2D:
-		n = mapNode([]kv{
-			{"filters", integer(int64(l.Filters))},
-			{"kernel_size", pair(l.KernelSize)},
-			{"strides", pair(l.Strides)},
-			{"padding", str(l.Padding)},
-			{"activation", str(l.Activation)},
-		})
-	case KindMaxPool:
-		n = mapNode([]kv{{"pool_size", pair(l.PoolSize)}, {"strides", pair(l.Strides)}, {"padding", str(l.Padding)}})
-	default: // flatten
-		n = mapNode(nil)
+// layerNode returns the settings of l, its kind's Fields in order.
+func layerNode(l layers.Layer) *yaml.Node {
+	var entries []kv
+	for _, f := range l.Fields() {
+		entries = append(entries, kv{f.Key, valueNode(f.Value)})
 	}
+	n := mapNode(entries)
 	n.Style = yaml.FlowStyle
 	return n
+}
+
+// valueNode writes a layer setting; the types are those value decodes.
+func valueNode(p any) *yaml.Node {
+	switch p := p.(type) {
+	case *int:
+		return integer(int64(*p))
+	case *float64:
+		return float(*p)
+	case *string:
+		return str(*p)
+	case *bool:
+		return boolean(*p)
+	case *[2]int:
+		return pair(*p)
+	case *layers.Units:
+		if *p == layers.Classes {
+			return str("classes")
+		}
+		return integer(int64(*p))
+	}
+	panic(fmt.Sprintf("config: layer setting of unsupported type %T", p))
 }
 
 // kv is one entry of a YAML map.

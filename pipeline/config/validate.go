@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 // namePattern is what run and model names must match: they become folder
@@ -81,12 +83,13 @@ func (d *decoder) validate(c *Config) {
 		} else {
 			first[m.Name] = i
 		}
-		d.model(p, m)
+		d.model(p, m, c)
 	}
 }
 
 // model checks one model and its layers.
-func (d *decoder) model(path string, m Model) {
+func (d *decoder) model(path string, m Model, c *Config) {
+	before := len(d.errs)
 	if b := m.Backbone; b != nil {
 		d.nonEmpty(path+".backbone.savedmodel", b.SavedModel)
 		d.nonEmpty(path+".backbone.endpoint", b.Endpoint)
@@ -101,53 +104,44 @@ func (d *decoder) model(path string, m Model) {
 		d.errorf(path+".layers", "want at least one layer")
 		return
 	}
-	spatial := !m.Transfer() // input still has height and width
 	for i, l := range m.Layers {
-		p := fmt.Sprintf("%s.layers.%d.%s", path, i, l.Kind)
-		switch l.Kind {
-		case KindDense:
-			d.oneOf(p+".activation", l.Activation, denseActivations)
-			if spatial && hasSpatial(m.Layers) {
-				d.errorf(p, "needs a flatten before it: the conv2d and max_pool layers above output images, not vectors")
+		p := fmt.Sprintf("%s.layers.%d.%s", path, i, l.Kind())
+		for _, pr := range l.Check() {
+			d.errorf(join(p, pr.Key), "%s", pr.Msg)
+		}
+		for _, f := range l.Fields() {
+			if s, ok := f.Value.(*string); ok && f.OneOf != nil {
+				d.oneOf(join(p, f.Key), *s, f.OneOf)
 			}
-		case KindDropout:
-			if !(l.Rate >= 0 && l.Rate < 1) {
-				d.errorf(p+".rate", "want a number in [0, 1), got %v", l.Rate)
-			}
-		case KindConv2D, KindMaxPool:
-			if m.Transfer() {
-				d.errorf(p, "only for models without backbone: backbone features are not images")
-				continue
-			}
-			if !spatial {
-				d.errorf(p, "comes after a flatten, so its input is not an image")
-			}
-			if l.Kind == KindConv2D {
-				d.atLeast(p+".filters", l.Filters, 1)
-				d.size(p+".kernel_size", l.KernelSize)
-				d.oneOf(p+".activation", l.Activation, convActivations)
-			} else {
-				d.size(p+".pool_size", l.PoolSize)
-			}
-			d.size(p+".strides", l.Strides)
-			d.oneOf(p+".padding", l.Padding, paddings)
-		case KindFlatten:
-			spatial = false
 		}
 	}
-	last := m.Layers[len(m.Layers)-1]
-	if last.Kind != KindDense || last.Units != Classes || last.Activation != "softmax" {
+	if len(d.errs) == before && (m.Transfer() || slices.ContainsFunc(m.Layers, needsImage)) {
+		// Shapes: a model without backbone takes images of a known size;
+		// a backbone's features are known only once it is loaded (nil).
+		// A model without backbone and without image layers (dense only)
+		// is left to nn, which says so before any heavy work, as ever.
+		var in layers.Shape
+		if !m.Transfer() {
+			s := m.InputSize(c.Images)
+			in = layers.Shape{s[0], s[1], 3}
+		}
+		// The number of classes changes no shape check; any will do.
+		if _, bad, err := layers.Infer(m.Layers, in, 2); err != nil {
+			d.errorf(fmt.Sprintf("%s.layers.%d.%s", path, bad, m.Layers[bad].Kind()), "%v", err)
+		}
+	}
+	if !layers.Classifier(m.Layers[len(m.Layers)-1]) {
 		d.errorf(fmt.Sprintf("%s.layers.%d", path, len(m.Layers)-1),
 			"the last layer must be dense with units: classes and activation: softmax, "+
 				"because the loss is categorical cross-entropy on class probabilities")
 	}
 }
 
-// hasSpatial reports whether layers contain a conv2d or max_pool layer.
-func hasSpatial(layers []Layer) bool {
-	return slices.ContainsFunc(layers, func(l Layer) bool {
-		return l.Kind == KindConv2D || l.Kind == KindMaxPool
-	})
+// needsImage reports whether l takes images only (conv2d, max_pool, ...):
+// whether it refuses a vector.
+func needsImage(l layers.Layer) bool {
+	_, err := l.Output(layers.Shape{1}, 2)
+	return err != nil
 }
 
 // split checks that the fractions are in [0, 1], sum to 1, and leave some

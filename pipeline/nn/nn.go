@@ -1,6 +1,8 @@
-// Package nn builds a Keras-style stack of layers (dense, dropout, conv2d,
-// max_pool, flatten) as a TensorFlow graph and trains it with Adam on
-// categorical cross-entropy.
+// Package nn builds a Keras-style stack of layers as a TensorFlow graph and
+// trains it with Adam on categorical cross-entropy. The layer kinds live in
+// package layers (one file each); nn knows none of them by name: it asks
+// each layer for its output shape, weights and forward pass, which it
+// builds through graph, its TensorFlow implementation of layers.Graph.
 //
 // Weights live in resource variables (VarHandleOp), gradients come from the
 // graph (TF_AddGradients, the C++ gradient registry), and updates from
@@ -21,19 +23,22 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
 )
 
 // Spec is what to build.
 type Spec struct {
-	Input   []int          // shape of one example: [4096], [7 7 512] or [H W 3]
-	Layers  []config.Layer // Keras vocabulary; the last is dense(classes, softmax)
+	Input   layers.Shape   // shape of one example: [4096], [7 7 512] or [H W 3]
+	Layers  []layers.Layer // Keras vocabulary; the last is dense(classes, softmax)
 	Classes int
 	Adam    config.Adam
 }
@@ -62,10 +67,11 @@ func (v *Variable) Size() int {
 
 // LayerInfo describes a built layer for summaries (Keras' model.summary()).
 type LayerInfo struct {
-	Name   string
-	Kind   string
-	Output []int // shape of one example's output
-	Params int
+	Name   string       // Keras' name: dense, dense_1, ...
+	Kind   string       // YAML key: dense, max_pool, ...
+	Class  string       // Keras class: Dense, MaxPooling2D, ...
+	Output layers.Shape // shape of one example's output
+	Params int          // weights (all trainable: the backbone is not part of the network)
 }
 
 // Network is a built graph with its session. Methods are not safe for
@@ -85,7 +91,6 @@ type Network struct {
 	train, assign, restore  *tf.Operation
 	save                    *tf.Operation
 	prefix                  tf.Output
-	hasDropout              bool
 	inputSize, classesOut   int
 }
 
@@ -103,7 +108,7 @@ func Build(spec Spec) (n *Network, err error) {
 		}
 	}()
 	s := op.NewScope()
-	n = &Network{Spec: spec, inputSize: prod(spec.Input), classesOut: spec.Classes}
+	n = &Network{Spec: spec, inputSize: spec.Input.Size(), classesOut: spec.Classes}
 	shape := append([]int64{-1}, toInt64(spec.Input)...)
 	n.x = op.Placeholder(s.SubScope("input"), tf.Float, op.PlaceholderShape(tf.MakeShape(shape...)))
 	n.labels = op.Placeholder(s.SubScope("labels"), tf.Int32, op.PlaceholderShape(tf.MakeShape(-1)))
@@ -111,97 +116,35 @@ func Build(spec Spec) (n *Network, err error) {
 
 	// Variables and per-layer shapes first; the forward pass is built twice
 	// (training with dropout, inference without) over the same variables.
-	type weights struct{ kernel, bias *Variable }
-	ws := make([]weights, len(spec.Layers))
-	counts := map[string]int{}
-	cur := slices.Clone(spec.Input)
-	for i, l := range spec.Layers {
-		name := kerasName(l.Kind, counts)
-		info := LayerInfo{Name: name, Kind: l.Kind}
-		switch l.Kind {
-		case config.KindDense:
-			if len(cur) != 1 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; add `- flatten: {}` before it (a Keras Dense would act on the last axis only)", i+1, name, dims(cur))
-			}
-			units := l.OutUnits(spec.Classes)
-			ws[i].kernel = n.variable(s, name+"/kernel", []int{cur[0], units}, true, cur[0], units)
-			if l.UseBias {
-				ws[i].bias = n.variable(s, name+"/bias", []int{units}, false, 0, 0)
-			}
-			cur = []int{units}
-		case config.KindConv2D:
-			if len(cur) != 3 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; conv2d needs height×width×channels", i+1, name, dims(cur))
-			}
-			kh, kw := l.KernelSize[0], l.KernelSize[1]
-			ws[i].kernel = n.variable(s, name+"/kernel", []int{kh, kw, cur[2], l.Filters}, true, kh*kw*cur[2], kh*kw*l.Filters)
-			ws[i].bias = n.variable(s, name+"/bias", []int{l.Filters}, false, 0, 0)
-			h, w, err := outSize(cur[0], cur[1], kh, kw, l.Strides, l.Padding)
-			if err != nil {
-				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
-			}
-			cur = []int{h, w, l.Filters}
-		case config.KindMaxPool:
-			if len(cur) != 3 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; max_pool needs height×width×channels", i+1, name, dims(cur))
-			}
-			h, w, err := outSize(cur[0], cur[1], l.PoolSize[0], l.PoolSize[1], l.Strides, l.Padding)
-			if err != nil {
-				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
-			}
-			cur = []int{h, w, cur[2]}
-		case config.KindFlatten:
-			cur = []int{prod(cur)}
-		case config.KindDropout:
-			n.hasDropout = true
-		default:
-			return nil, fmt.Errorf("nn: layer %d: unknown kind %q", i+1, l.Kind)
-		}
-		for _, v := range []*Variable{ws[i].kernel, ws[i].bias} {
-			if v != nil {
-				info.Params += v.Size()
-			}
-		}
-		info.Output = slices.Clone(cur)
-		n.Layers = append(n.Layers, info)
+	shapes, bad, err := layers.Infer(spec.Layers, spec.Input, spec.Classes)
+	names := layers.Names(spec.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("nn: layer %d (%s): %w", bad+1, names[bad], err)
 	}
-	last := spec.Layers[len(spec.Layers)-1]
-	if last.Kind != config.KindDense || last.Activation != "softmax" || len(cur) != 1 || cur[0] != spec.Classes {
-		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind, dims(cur))
+	ws := make([][]tf.Output, len(spec.Layers))
+	inputs := make([]layers.Shape, len(spec.Layers)) // each layer's input shape
+	in := spec.Input
+	for i, l := range spec.Layers {
+		inputs[i] = in
+		info := LayerInfo{Name: names[i], Kind: l.Kind(), Class: l.KerasClass(), Output: slices.Clone(shapes[i])}
+		for _, w := range l.Weights(in, spec.Classes) {
+			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
+			ws[i] = append(ws[i], v.read)
+			info.Params += v.Size()
+		}
+		n.Layers = append(n.Layers, info)
+		in = shapes[i]
+	}
+	if last := spec.Layers[len(spec.Layers)-1]; !layers.Classifier(last) || in[0] != spec.Classes {
+		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind(), in)
 	}
 
 	// forward returns the logits of the last layer (before its softmax).
 	forward := func(s *op.Scope, training bool) tf.Output {
 		h := n.x
 		for i, l := range spec.Layers {
-			ls := s.SubScope(n.Layers[i].Name)
-			switch l.Kind {
-			case config.KindDense:
-				h = op.MatMul(at(ls, "MatMul"), h, ws[i].kernel.read)
-				if ws[i].bias != nil {
-					h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
-				}
-				if i < len(spec.Layers)-1 {
-					h = activate(ls, h, l.Activation)
-				}
-			case config.KindConv2D:
-				h = op.Conv2D(at(ls, "Conv2D"), h, ws[i].kernel.read, []int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
-				h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
-				h = activate(ls, h, l.Activation)
-			case config.KindMaxPool:
-				h = op.MaxPool(at(ls, "MaxPool"), h, []int64{1, int64(l.PoolSize[0]), int64(l.PoolSize[1]), 1},
-					[]int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
-			case config.KindFlatten:
-				h = op.Reshape(at(ls, "Reshape"), h, op.Const(at(ls, "Const"), []int32{-1, int32(prod(n.Layers[i].Output))}))
-			case config.KindDropout:
-				if !training || l.Rate == 0 {
-					continue
-				}
-				seed := op.AddV2(at(ls, "AddV2"), n.seed, op.Const(at(ls, "Const"), []int64{0, int64(i)}))
-				u := op.StatelessRandomUniform(at(ls, "StatelessRandomUniform"), op.Shape(at(ls, "Shape"), h), seed)
-				keep := op.Cast(at(ls, "Cast"), op.GreaterEqual(at(ls, "GreaterEqual"), u, op.Const(at(ls, "Const"), float32(l.Rate))), tf.Float)
-				h = op.Mul(at(ls, "Mul"), op.Mul(at(ls, "Mul"), h, keep), op.Const(at(ls, "Const"), float32(1/(1-l.Rate))))
-			}
+			g := &graph{s: s.SubScope(names[i]), seed: n.seed, layer: i, training: training}
+			h = l.Forward(g, h, inputs[i], tensorsOf(ws[i]), i == len(spec.Layers)-1).(tf.Output)
 		}
 		return h
 	}
@@ -259,14 +202,14 @@ func Build(spec Spec) (n *Network, err error) {
 	// Python reads with tf.train.load_checkpoint.
 	cs := s.SubScope("checkpoint")
 	n.prefix = op.Placeholder(cs.SubScope("prefix"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
-	names := make([]string, len(n.Vars))
+	keys := make([]string, len(n.Vars))
 	shapeSlices := make([]string, len(n.Vars))
 	dtypes := make([]tf.DataType, len(n.Vars))
 	allReads := make([]tf.Output, len(n.Vars))
 	for i, v := range n.Vars {
-		names[i], dtypes[i], allReads[i] = v.Name, tf.Float, v.read
+		keys[i], dtypes[i], allReads[i] = v.Name, tf.Float, v.read
 	}
-	nameT := op.Const(at(cs, "Const"), names)
+	nameT := op.Const(at(cs, "Const"), keys)
 	sliceT := op.Const(at(cs, "Const"), shapeSlices)
 	n.save = op.SaveV2(at(cs, "SaveV2"), n.prefix, nameT, sliceT, allReads)
 	restored := op.RestoreV2(at(cs, "RestoreV2"), n.prefix, nameT, sliceT, dtypes)
@@ -313,15 +256,46 @@ func (n *Network) Params() int {
 	return t
 }
 
-// Summary is a Keras-style table of layers, output shapes and parameters.
+// Summary is the table Keras' model.summary() prints: each layer's name
+// and class, output shape (batch axis as None) and parameter count, aligned
+// in columns, then the totals. Every weight of the network is trainable
+// (the frozen backbone runs before it), so non-trainable is 0.
 func (n *Network) Summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-16s %-16s %12s\n", "Layer", "Output shape", "Param #")
+	rows := [][3]string{{"Layer (type)", "Output Shape", "Param #"}}
 	for _, l := range n.Layers {
-		fmt.Fprintf(&b, "%-16s %-16s %12d\n", l.Name+" ("+l.Kind+")", dims(l.Output), l.Params)
+		shape := "(None"
+		for _, d := range l.Output {
+			shape += fmt.Sprintf(", %d", d)
+		}
+		rows = append(rows, [3]string{l.Name + " (" + l.Class + ")", shape + ")", thousands(l.Params)})
 	}
-	fmt.Fprintf(&b, "Trainable params: %d\n", n.Params())
+	var w [3]int
+	for _, r := range rows {
+		for c := range r {
+			w[c] = max(w[c], utf8.RuneCountInString(r[c]))
+		}
+	}
+	var b strings.Builder
+	rule := strings.Repeat("─", w[0]+w[1]+w[2]+4) + "\n"
+	for i, r := range rows {
+		fmt.Fprintf(&b, "%-*s  %-*s  %*s\n", w[0], r[0], w[1], r[1], w[2], r[2])
+		if i == 0 {
+			b.WriteString(rule)
+		}
+	}
+	b.WriteString(rule)
+	total := n.Params()
+	fmt.Fprintf(&b, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", thousands(total), thousands(total), thousands(0))
 	return b.String()
+}
+
+// thousands writes n with commas between groups of three digits, as Keras.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // InitialWeights draws Keras' default initial values: Glorot uniform
@@ -437,7 +411,7 @@ func (n *Network) Predict(x []float32, labels []int32) (probs, losses []float32,
 func (n *Network) feeds(x []float32, labels []int32) (map[tf.Output]*tf.Tensor, error) {
 	b := len(labels)
 	if b == 0 || len(x) != b*n.inputSize {
-		return nil, fmt.Errorf("nn: batch of %d labels with %d input values; want %d per example (%s)", b, len(x), n.inputSize, dims(n.Spec.Input))
+		return nil, fmt.Errorf("nn: batch of %d labels with %d input values; want %d per example (%s)", b, len(x), n.inputSize, n.Spec.Input)
 	}
 	for _, l := range labels {
 		if l < 0 || int(l) >= n.Spec.Classes {
@@ -489,59 +463,13 @@ func (n *Network) Close() error {
 // (SubScope numbers repeats: matmul, matmul_1, ...).
 func at(s *op.Scope, name string) *op.Scope { return s.SubScope(strings.ToLower(name)) }
 
-func activate(s *op.Scope, h tf.Output, activation string) tf.Output {
-	switch activation {
-	case "relu":
-		return op.Relu(at(s, "Relu"), h)
-	case "softmax":
-		return op.Softmax(at(s, "Softmax"), h)
+// tensorsOf converts outputs to the layers package's opaque tensors.
+func tensorsOf(outs []tf.Output) []layers.Tensor {
+	ts := make([]layers.Tensor, len(outs))
+	for i, o := range outs {
+		ts[i] = o
 	}
-	return h
-}
-
-// outSize is Keras' output size for a window k with stride s.
-func outSize(h, w, kh, kw int, strides [2]int, padding string) (int, int, error) {
-	o := func(in, k, s int) int {
-		if padding == "same" {
-			return (in + s - 1) / s
-		}
-		return (in-k)/s + 1
-	}
-	oh, ow := o(h, kh, strides[0]), o(w, kw, strides[1])
-	if oh <= 0 || ow <= 0 {
-		return 0, 0, fmt.Errorf("a %d×%d window does not fit a %d×%d input", kh, kw, h, w)
-	}
-	return oh, ow, nil
-}
-
-// kerasName names layers the way Keras does: dense, dense_1, dense_2...
-func kerasName(kind string, counts map[string]int) string {
-	base := map[string]string{config.KindMaxPool: "max_pooling2d"}[kind]
-	if base == "" {
-		base = kind
-	}
-	c := counts[base]
-	counts[base]++
-	if c == 0 {
-		return base
-	}
-	return fmt.Sprintf("%s_%d", base, c)
-}
-
-func prod(s []int) int {
-	p := 1
-	for _, d := range s {
-		p *= d
-	}
-	return p
-}
-
-func dims(s []int) string {
-	parts := make([]string, len(s))
-	for i, d := range s {
-		parts[i] = fmt.Sprint(d)
-	}
-	return strings.Join(parts, "×")
+	return ts
 }
 
 func toInt64(s []int) []int64 {

@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
 var adam = config.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
 
-func dense(units int, act string) config.Layer {
-	return config.Layer{Kind: config.KindDense, Units: units, Activation: act, UseBias: true}
+func dense(units layers.Units, act string) layers.Layer {
+	return &layers.Dense{Units: units, Activation: act, UseBias: true}
 }
 
 // blobs returns n examples of dim features in k well-separated clusters.
@@ -37,12 +38,12 @@ func blobs(n, dim, k int, seed uint64) ([]float32, []int32) {
 func TestParamsMatchKeras(t *testing.T) {
 	// The notebook's scratch CNN on 224×224×3 with 97 classes: Keras reports
 	// 1,233,473 trainable parameters.
-	conv := config.Layer{Kind: config.KindConv2D, Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
-	pool := config.Layer{Kind: config.KindMaxPool, PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
-	drop := func(r float64) config.Layer { return config.Layer{Kind: config.KindDropout, Rate: r} }
-	layers := []config.Layer{conv, pool, conv, pool, drop(.25), conv, pool, conv, pool, drop(.25),
-		{Kind: config.KindFlatten}, dense(256, "relu"), drop(.5), dense(config.Classes, "softmax")}
-	n, err := Build(Spec{Input: []int{224, 224, 3}, Layers: layers, Classes: 97, Adam: adam})
+	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
+	pool := &layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
+	drop := func(r float64) layers.Layer { return &layers.Dropout{Rate: r} }
+	stack := []layers.Layer{conv, pool, conv, pool, drop(.25), conv, pool, conv, pool, drop(.25),
+		&layers.Flatten{}, dense(256, "relu"), drop(.5), dense(layers.Classes, "softmax")}
+	n, err := Build(Spec{Input: layers.Shape{224, 224, 3}, Layers: stack, Classes: 97, Adam: adam})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestParamsMatchKeras(t *testing.T) {
 	}
 
 	// The notebook's VGG16 head: Dense(97) on fc2's 4096 features.
-	h, err := Build(Spec{Input: []int{4096}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 97, Adam: adam})
+	h, err := Build(Spec{Input: []int{4096}, Layers: []layers.Layer{dense(layers.Classes, "softmax")}, Classes: 97, Adam: adam})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +68,9 @@ func TestParamsMatchKeras(t *testing.T) {
 
 func TestTrainLearnsAndIsRepeatable(t *testing.T) {
 	x, y := blobs(256, 8, 4, 1)
-	layers := []config.Layer{dense(16, "relu"), {Kind: config.KindDropout, Rate: 0.2}, dense(config.Classes, "softmax")}
+	stack := []layers.Layer{dense(16, "relu"), &layers.Dropout{Rate: 0.2}, dense(layers.Classes, "softmax")}
 	run := func() ([]float64, map[string][]float32) {
-		n, err := Build(Spec{Input: []int{8}, Layers: layers, Classes: 4, Adam: config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}})
+		n, err := Build(Spec{Input: []int{8}, Layers: stack, Classes: 4, Adam: config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,8 +121,8 @@ func TestTrainLearnsAndIsRepeatable(t *testing.T) {
 }
 
 func TestPredictDropoutOffAndLoss(t *testing.T) {
-	layers := []config.Layer{dense(8, "relu"), {Kind: config.KindDropout, Rate: 0.5}, dense(config.Classes, "softmax")}
-	n, err := Build(Spec{Input: []int{4}, Layers: layers, Classes: 3, Adam: adam})
+	stack := []layers.Layer{dense(8, "relu"), &layers.Dropout{Rate: 0.5}, dense(layers.Classes, "softmax")}
+	n, err := Build(Spec{Input: []int{4}, Layers: stack, Classes: 3, Adam: adam})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestPredictDropoutOffAndLoss(t *testing.T) {
 }
 
 func TestCheckpointRoundTrip(t *testing.T) {
-	spec := Spec{Input: []int{4}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 2, Adam: adam}
+	spec := Spec{Input: []int{4}, Layers: []layers.Layer{dense(layers.Classes, "softmax")}, Classes: 2, Adam: adam}
 	a, err := Build(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -200,12 +201,43 @@ func TestBuildErrors(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{Spec{Input: []int{7, 7, 512}, Layers: []config.Layer{dense(config.Classes, "softmax")}, Classes: 3}, "flatten"},
-		{Spec{Input: []int{8}, Layers: []config.Layer{dense(4, "relu")}, Classes: 3}, "last layer"},
-		{Spec{Input: []int{4, 4, 3}, Layers: []config.Layer{{Kind: config.KindConv2D, Filters: 2, KernelSize: [2]int{5, 5}, Strides: [2]int{1, 1}, Padding: "valid"}}, Classes: 3}, "does not fit"},
+		{Spec{Input: []int{7, 7, 512}, Layers: []layers.Layer{dense(layers.Classes, "softmax")}, Classes: 3}, "flatten"},
+		{Spec{Input: []int{8}, Layers: []layers.Layer{dense(4, "relu")}, Classes: 3}, "last layer"},
+		{Spec{Input: []int{4, 4, 3}, Layers: []layers.Layer{&layers.Conv2D{Filters: 2, KernelSize: [2]int{5, 5}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear"}}, Classes: 3}, "does not fit"},
 	} {
 		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Build(%v): error %v, want it to mention %q", tc.spec.Layers, err, tc.want)
 		}
+	}
+}
+
+func TestSummaryLikeKeras(t *testing.T) {
+	stack := []layers.Layer{
+		&layers.Conv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"},
+		&layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"},
+		&layers.Flatten{}, dense(1000, "relu"), dense(layers.Classes, "softmax"),
+	}
+	n, err := Build(Spec{Input: layers.Shape{10, 10, 3}, Layers: stack, Classes: 3, Adam: adam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	got := n.Summary()
+	lines := strings.Split(strings.TrimRight(got, "\n"), "\n")
+	want := []string{
+		"Layer (type)                  Output Shape     Param #",
+		"──────────────────────────────────────────────────────",
+		"conv2d (Conv2D)               (None, 8, 8, 4)      112",
+		"max_pooling2d (MaxPooling2D)  (None, 4, 4, 4)        0",
+		"flatten (Flatten)             (None, 64)             0",
+		"dense (Dense)                 (None, 1000)      65,000",
+		"dense_1 (Dense)               (None, 3)          3,003",
+		"──────────────────────────────────────────────────────",
+		"Total params: 68,115",
+		"Trainable params: 68,115",
+		"Non-trainable params: 0",
+	}
+	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"codeberg.org/sbinet/npyio"
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
@@ -29,30 +30,23 @@ type Run struct {
 	BatchSize int
 }
 
+// layerJSON is one layer for the script: its Keras class, name and
+// constructor arguments, so the script needs no code per kind.
 type layerJSON struct {
-	Kind       string  `json:"kind"`
-	Units      int     `json:"units,omitempty"`
-	Activation string  `json:"activation,omitempty"`
-	UseBias    bool    `json:"use_bias"`
-	Rate       float64 `json:"rate,omitempty"`
-	Filters    int     `json:"filters,omitempty"`
-	KernelSize [2]int  `json:"kernel_size"`
-	Strides    [2]int  `json:"strides"`
-	PoolSize   [2]int  `json:"pool_size"`
-	Padding    string  `json:"padding,omitempty"`
+	Class  string         `json:"class"`
+	Name   string         `json:"name"`
+	Config map[string]any `json:"config"`
 }
 
 // Write lays out r in dir (flat arrays; see the script for the layout) for scripts/keras_reference.py.
 func Write(dir string, r Run) error {
-	var layers []layerJSON
-	for _, l := range r.Spec.Layers {
-		layers = append(layers, layerJSON{
-			Kind: l.Kind, Units: l.OutUnits(r.Spec.Classes), Activation: l.Activation, UseBias: l.UseBias, Rate: l.Rate,
-			Filters: l.Filters, KernelSize: l.KernelSize, Strides: l.Strides, PoolSize: l.PoolSize, Padding: l.Padding,
-		})
+	var stack []layerJSON
+	names := layers.Names(r.Spec.Layers)
+	for i, l := range r.Spec.Layers {
+		stack = append(stack, layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes)})
 	}
 	spec := map[string]any{
-		"input": r.Spec.Input, "layers": layers, "classes": r.Spec.Classes,
+		"input": r.Spec.Input, "layers": stack, "classes": r.Spec.Classes,
 		"batch_size": r.BatchSize, "epochs": len(r.Orders),
 		"adam": map[string]float64{"learning_rate": r.Spec.Adam.LearningRate, "beta_1": r.Spec.Adam.Beta1, "beta_2": r.Spec.Adam.Beta2, "epsilon": r.Spec.Adam.Epsilon},
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/reference"
 	"github.com/gotransfer/gotransfer/pipeline/train"
@@ -50,9 +51,9 @@ func TestKerasParity(t *testing.T) {
 	trainSplit, valSplit, dim := cachedSplits(t)
 	spec := nn.Spec{
 		Input: []int{dim},
-		Layers: []config.Layer{
-			{Kind: config.KindDense, Units: 16, Activation: "relu", UseBias: true},
-			{Kind: config.KindDense, Units: config.Classes, Activation: "softmax", UseBias: true},
+		Layers: []layers.Layer{
+			&layers.Dense{Units: 16, Activation: "relu", UseBias: true},
+			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: 3,
 		Adam:    config.Adam{LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},

@@ -9,6 +9,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/reference"
@@ -35,14 +36,14 @@ func TestScratchCNNKerasParity(t *testing.T) {
 	}
 	split := store.Split(ds.Split(dataset.Train), "caffe", false)
 
-	conv := config.Layer{Kind: config.KindConv2D, Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
-	pool := config.Layer{Kind: config.KindMaxPool, PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
-	drop := config.Layer{Kind: config.KindDropout, Rate: 0}
+	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
+	pool := &layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
+	drop := &layers.Dropout{Rate: 0}
 	spec := nn.Spec{
 		Input: []int{size, size, 3},
-		Layers: []config.Layer{conv, pool, conv, pool, drop, conv, pool, conv, pool, drop, {Kind: config.KindFlatten},
-			{Kind: config.KindDense, Units: 256, Activation: "relu", UseBias: true}, drop,
-			{Kind: config.KindDense, Units: config.Classes, Activation: "softmax", UseBias: true}},
+		Layers: []layers.Layer{conv, pool, conv, pool, drop, conv, pool, conv, pool, drop, &layers.Flatten{},
+			&layers.Dense{Units: 256, Activation: "relu", UseBias: true}, drop,
+			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}},
 		Classes: 4,
 		Adam:    config.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}

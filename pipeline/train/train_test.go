@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 )
 
@@ -52,10 +53,10 @@ func newNet(t *testing.T) *nn.Network {
 	t.Helper()
 	net, err := nn.Build(nn.Spec{
 		Input: []int{6},
-		Layers: []config.Layer{
-			{Kind: config.KindDense, Units: 12, Activation: "relu", UseBias: true},
-			{Kind: config.KindDropout, Rate: 0.3},
-			{Kind: config.KindDense, Units: config.Classes, Activation: "softmax", UseBias: true},
+		Layers: []layers.Layer{
+			&layers.Dense{Units: 12, Activation: "relu", UseBias: true},
+			&layers.Dropout{Rate: 0.3},
+			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: 3,
 		Adam:    config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},

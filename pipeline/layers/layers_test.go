@@ -1,0 +1,148 @@
+package layers
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestRegistry(t *testing.T) {
+	want := []string{"conv2d", "dense", "dropout", "flatten", "max_pool"}
+	if got := Kinds(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Kinds() = %v, want %v", got, want)
+	}
+	if _, ok := New("dence"); ok {
+		t.Error(`New("dence") found a kind`)
+	}
+	for _, k := range Kinds() {
+		a, _ := New(k)
+		b, _ := New(k)
+		if a.Kind() != k {
+			t.Errorf("New(%q).Kind() = %q", k, a.Kind())
+		}
+		for i, f := range a.Fields() {
+			switch f.Value.(type) {
+			case *int, *float64, *string, *bool, *[2]int, *Units:
+			default:
+				t.Errorf("%s.%s: unsupported type %T", k, f.Key, f.Value)
+			}
+			if f.Value == b.Fields()[i].Value {
+				t.Errorf("%s.%s: two layers share a setting: New must return a fresh layer", k, f.Key)
+			}
+			if f.Key != strings.ToLower(f.Key) || strings.Contains(f.Key, " ") {
+				t.Errorf("%s.%s: keys are Keras' snake_case argument names", k, f.Key)
+			}
+		}
+		if ps := a.Check(); len(ps) > 0 && !hasRequired(a) {
+			t.Errorf("%s: defaults fail Check: %v", k, ps)
+		}
+	}
+}
+
+func hasRequired(l Layer) bool {
+	for _, f := range l.Fields() {
+		if f.Required {
+			return true
+		}
+	}
+	return false
+}
+
+func TestNamesLikeKeras(t *testing.T) {
+	stack := []Layer{&Conv2D{}, &MaxPool{}, &Conv2D{}, &MaxPool{}, &Flatten{}, &Dense{}, &Dropout{}, &Dense{}}
+	want := []string{"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dropout", "dense_1"}
+	if got := Names(stack); !reflect.DeepEqual(got, want) {
+		t.Errorf("Names = %v, want %v", got, want)
+	}
+}
+
+func TestInfer(t *testing.T) {
+	conv := &Conv2D{Filters: 8, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid"}
+	pool := &MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
+	same := &MaxPool{PoolSize: [2]int{3, 3}, Strides: [2]int{2, 2}, Padding: "same"}
+	top := &Dense{Units: Classes, Activation: "softmax", UseBias: true}
+	for _, tc := range []struct {
+		name  string
+		stack []Layer
+		in    Shape
+		want  string // output shapes, or "bad index: error part"
+	}{
+		{"conv pool flatten", []Layer{conv, pool, &Flatten{}, top}, Shape{10, 12, 3}, "[8×10×8 4×5×8 160 5]"},
+		{"same padding rounds up", []Layer{same, &Flatten{}, top}, Shape{7, 7, 3}, "[4×4×3 48 5]"},
+		{"flatten on unknown features", []Layer{&Flatten{}, &Dropout{Rate: 0.5}, top}, nil, "[? ? 5]"},
+		{"dense on unknown features", []Layer{top}, nil, "[5]"},
+		{"dense on an image", []Layer{conv, top}, Shape{10, 10, 3}, "1: gets a 8×8×8 input; add `- flatten: {}`"},
+		{"pool on a vector", []Layer{pool, top}, Shape{4096}, "0: gets a 4096 input, not an image"},
+		{"conv after flatten", []Layer{&Flatten{}, conv}, Shape{10, 10, 3}, "1: gets a 300 input, not an image"},
+		{"conv on a backbone", []Layer{conv}, nil, "0: only for models without backbone"},
+		{"window too large", []Layer{conv}, Shape{2, 5, 3}, "0: a 3×3 window does not fit a 2×5 input"},
+	} {
+		shapes, bad, err := Infer(tc.stack, tc.in, 5)
+		got := ""
+		if err != nil {
+			got = strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
+		} else {
+			parts := make([]string, len(shapes))
+			for i, s := range shapes {
+				parts[i] = s.String()
+			}
+			got = "[" + strings.Join(parts, " ") + "]"
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestWeightsAndKerasConfig(t *testing.T) {
+	conv := &Conv2D{Filters: 4, KernelSize: [2]int{3, 2}, Strides: [2]int{1, 1}, Padding: "same", Activation: "relu"}
+	if got := conv.Weights(Shape{8, 8, 3}, 2); !reflect.DeepEqual(got, []Weight{
+		{Name: "kernel", Shape: []int{3, 2, 3, 4}, Glorot: true, FanIn: 18, FanOut: 24},
+		{Name: "bias", Shape: []int{4}},
+	}) {
+		t.Errorf("conv2d weights = %+v", got)
+	}
+	d := &Dense{Units: Classes, Activation: "softmax", UseBias: false}
+	if got := d.Weights(Shape{16}, 10); len(got) != 1 || !reflect.DeepEqual(got[0].Shape, []int{16, 10}) {
+		t.Errorf("dense without bias: weights %+v, want one 16×10 kernel", got)
+	}
+	if got := KerasConfig(d, 10); !reflect.DeepEqual(got, map[string]any{"units": 10, "activation": "softmax", "use_bias": false}) {
+		t.Errorf("KerasConfig(dense) = %v", got)
+	}
+	if got := KerasConfig(&Flatten{}, 10); len(got) != 0 {
+		t.Errorf("KerasConfig(flatten) = %v, want Keras' defaults (no arguments)", got)
+	}
+	m, _ := New("max_pool")
+	m.(*MaxPool).PoolSize = [2]int{3, 2}
+	m.(Completer).Complete(func(string) bool { return false })
+	if got := KerasConfig(m, 2)["strides"]; got != [2]int{3, 2} {
+		t.Errorf("max_pool strides left out = %v, want the pool size", got)
+	}
+}
+
+func TestChecks(t *testing.T) {
+	for _, tc := range []struct {
+		l    Layer
+		want []Problem
+	}{
+		{&Dropout{Rate: 1}, []Problem{{"rate", "want a number in [0, 1), got 1"}}},
+		{&Conv2D{Filters: 0, KernelSize: [2]int{3, 0}, Strides: [2]int{1, 1}}, []Problem{
+			{"filters", "want an integer >= 1, got 0"}, {"kernel_size", "want positive [height, width], got [3, 0]"}}},
+		{&MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{0, 1}}, []Problem{{"strides", "want positive [height, width], got [0, 1]"}}},
+	} {
+		if got := tc.l.Check(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s.Check() = %v, want %v", tc.l.Kind(), got, tc.want)
+		}
+	}
+}
+
+func TestClassifier(t *testing.T) {
+	if !Classifier(&Dense{Units: Classes, Activation: "softmax"}) {
+		t.Error("dense(classes, softmax) is the classifier")
+	}
+	for _, l := range []Layer{&Dense{Units: 10, Activation: "softmax"}, &Dense{Units: Classes, Activation: "relu"}, &Dropout{}} {
+		if Classifier(l) {
+			t.Errorf("%+v is not the classifier", l)
+		}
+	}
+}
