@@ -425,11 +425,11 @@ func TestErrors(t *testing.T) {
 		{"last layer dropout", stack(last, "dropout: {rate: 0.1}"), nil,
 			"t.yaml:6: models.0.layers.1: the last layer must be dense ..."},
 		{"unknown layer type", stack("dence: {units: 3}", last), nil,
-			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: conv2d, dense, dropout, flatten, max_pool)"},
+			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: conv2d, dense, dropout, flatten, global_average_pooling2d, max_pool)"},
 		{"two keys in layer", stack("dense: {units: 3}\n        dropout: {rate: 0.5}", last), nil,
 			"t.yaml:6: models.0.layers.0: a layer has exactly one key naming its type, got dense, dropout"},
 		{"layer not a map", stack("flatten", last), nil,
-			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (conv2d, dense, dropout, flatten, max_pool), got "flatten"`},
+			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (conv2d, dense, dropout, flatten, global_average_pooling2d, max_pool), got "flatten"`},
 		{"no layers", "name: t\nmodels:\n  - name: m\n    layers: []\ndata: {dir: d}\n", nil,
 			"t.yaml:4: models.0.layers: want at least one layer"},
 		{"no models", "name: t\nmodels: []\ndata: {dir: d}\n", nil,
@@ -666,5 +666,62 @@ func TestDocListsEveryLayerKind(t *testing.T) {
 	}
 	if body != want.String() {
 		t.Errorf("doc.go's layer list is out of date; replace it with:\n%s", want.String())
+	}
+}
+
+func TestGlobalAveragePooling2D(t *testing.T) {
+	const src = `name: gap
+data: {dir: d}
+images: {size: [32, 32]}
+models:
+  - name: mobilenet_pool
+    backbone: {savedmodel: savedmodels/mobilenet, endpoint: conv_pw_13_relu}
+    layers:
+      - global_average_pooling2d:
+      - dense: {units: classes, activation: softmax}
+  - name: scratch
+    layers:
+      - conv2d: {filters: 8, kernel_size: 3}
+      - global_average_pooling2d: {}
+      - dense: {units: classes, activation: softmax}
+`
+	c, err := Parse("g.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range c.Models {
+		if _, ok := m.Layers[i].(*layers.GlobalAveragePooling2D); !ok {
+			t.Errorf("models.%d.layers.%d = %T, want global_average_pooling2d", i, i, m.Layers[i])
+		}
+	}
+	y, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(y), "- global_average_pooling2d: {}\n") {
+		t.Errorf("Marshal does not write the layer as `- global_average_pooling2d: {}`:\n%s", y)
+	}
+	again, err := Parse("again.yaml", y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Path = c.Path
+	if !reflect.DeepEqual(again, c) {
+		t.Errorf("Marshal then Parse changed the config")
+	}
+	if got := c.Flatten()["models.1.layers.1.global_average_pooling2d"]; got != "{}" {
+		t.Errorf("Flatten: %q, want {}", got)
+	}
+
+	for _, tc := range []struct{ set, want string }{
+		{"models.0.layers.0.global_average_pooling2d.keepdims=true",
+			"-set models.0.layers.0.global_average_pooling2d.keepdims=true: models.0.layers.0.global_average_pooling2d.keepdims: unknown key (none allowed here)"},
+		{"models.1.layers.0={flatten: {}}",
+			"g.yaml:13: models.1.layers.1.global_average_pooling2d: gets a 3072 input, not an image (height×width×channels): put global_average_pooling2d before the flatten"},
+	} {
+		_, err := Parse("g.yaml", []byte(src), []string{tc.set})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("-set %s: error\n%v\nwant\n%s", tc.set, err, tc.want)
+		}
 	}
 }

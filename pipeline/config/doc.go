@@ -91,6 +91,7 @@
 //	dense: units (required; > 0 or "classes"), activation (linear, relu, softmax; default linear), use_bias (default true)
 //	dropout: rate (required; in [0, 1))
 //	flatten: no keys; write "- flatten: {}" or "- flatten:"
+//	global_average_pooling2d: no keys; write "- global_average_pooling2d: {}" or "- global_average_pooling2d:"
 //	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
@@ -100,10 +101,11 @@
 // and activation softmax, because the loss is categorical cross-entropy on
 // probabilities. conv2d and max_pool need image input, so they are allowed
 // only in models without a backbone. A dense layer needs a vector: an image
-// (or a backbone's spatial features, such as block5_pool) goes through
-// a flatten first. Shapes are checked here for models
-// without backbone that use an image layer, and for every model once its
-// backbone is loaded, before any heavy work.
+// (or a backbone's spatial features, such as block5_pool or MobileNet's
+// conv_pw_13_relu) goes through a flatten or a global_average_pooling2d
+// first. Shapes are checked here for models without backbone that use an
+// image layer, and for every model once its backbone is loaded, before any
+// heavy work.
 //
 // Each layer kind is one file of package layers, which lists its keys
 // (Field), and this list is generated from them (see layerDoc).

@@ -119,6 +119,9 @@ type Graph interface {
 	MaxPool(x Tensor, size, strides [2]int, padding string) Tensor
 	// Reshape gives each example the shape s.
 	Reshape(x Tensor, s Shape) Tensor
+	// Mean averages each example over the given axes of its shape (0 is
+	// the first axis after the batch), dropping them.
+	Mean(x Tensor, axes []int) Tensor
 	// Dropout zeroes a fraction rate of x and scales the rest by
 	// 1/(1-rate) in training; it is the identity in inference.
 	Dropout(x Tensor, rate float64) Tensor

@@ -7,7 +7,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"conv2d", "dense", "dropout", "flatten", "max_pool"}
+	want := []string{"conv2d", "dense", "dropout", "flatten", "global_average_pooling2d", "max_pool"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -49,8 +49,8 @@ func hasRequired(l Layer) bool {
 }
 
 func TestNamesLikeKeras(t *testing.T) {
-	stack := []Layer{&Conv2D{}, &MaxPool{}, &Conv2D{}, &MaxPool{}, &Flatten{}, &Dense{}, &Dropout{}, &Dense{}}
-	want := []string{"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dropout", "dense_1"}
+	stack := []Layer{&Conv2D{}, &MaxPool{}, &Conv2D{}, &MaxPool{}, &GlobalAveragePooling2D{}, &Dense{}, &Dropout{}, &Dense{}}
+	want := []string{"conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "global_average_pooling2d", "dense", "dropout", "dense_1"}
 	if got := Names(stack); !reflect.DeepEqual(got, want) {
 		t.Errorf("Names = %v, want %v", got, want)
 	}
@@ -60,6 +60,7 @@ func TestInfer(t *testing.T) {
 	conv := &Conv2D{Filters: 8, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid"}
 	pool := &MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
 	same := &MaxPool{PoolSize: [2]int{3, 3}, Strides: [2]int{2, 2}, Padding: "same"}
+	gap := &GlobalAveragePooling2D{}
 	top := &Dense{Units: Classes, Activation: "softmax", UseBias: true}
 	for _, tc := range []struct {
 		name  string
@@ -68,11 +69,12 @@ func TestInfer(t *testing.T) {
 		want  string // output shapes, or "bad index: error part"
 	}{
 		{"conv pool flatten", []Layer{conv, pool, &Flatten{}, top}, Shape{10, 12, 3}, "[8×10×8 4×5×8 160 5]"},
-		{"same padding rounds up", []Layer{same, &Flatten{}, top}, Shape{7, 7, 3}, "[4×4×3 48 5]"},
-		{"flatten on unknown features", []Layer{&Flatten{}, &Dropout{Rate: 0.5}, top}, nil, "[? ? 5]"},
+		{"same padding rounds up", []Layer{same, gap, top}, Shape{7, 7, 3}, "[4×4×3 3 5]"},
+		{"gap on a backbone's spatial features", []Layer{gap, &Dropout{Rate: 0.5}, top}, Shape{7, 7, 1024}, "[1024 1024 5]"},
+		{"gap on unknown features", []Layer{gap, top}, nil, "[? 5]"},
 		{"dense on unknown features", []Layer{top}, nil, "[5]"},
 		{"dense on an image", []Layer{conv, top}, Shape{10, 10, 3}, "1: gets a 8×8×8 input; add `- flatten: {}`"},
-		{"pool on a vector", []Layer{pool, top}, Shape{4096}, "0: gets a 4096 input, not an image"},
+		{"gap on a vector", []Layer{gap, top}, Shape{4096}, "0: gets a 4096 input, not an image"},
 		{"conv after flatten", []Layer{&Flatten{}, conv}, Shape{10, 10, 3}, "1: gets a 300 input, not an image"},
 		{"conv on a backbone", []Layer{conv}, nil, "0: only for models without backbone"},
 		{"window too large", []Layer{conv}, Shape{2, 5, 3}, "0: a 3×3 window does not fit a 2×5 input"},
@@ -109,8 +111,8 @@ func TestWeightsAndKerasConfig(t *testing.T) {
 	if got := KerasConfig(d, 10); !reflect.DeepEqual(got, map[string]any{"units": 10, "activation": "softmax", "use_bias": false}) {
 		t.Errorf("KerasConfig(dense) = %v", got)
 	}
-	if got := KerasConfig(&Flatten{}, 10); len(got) != 0 {
-		t.Errorf("KerasConfig(flatten) = %v, want Keras' defaults (no arguments)", got)
+	if got := KerasConfig(&GlobalAveragePooling2D{}, 10); len(got) != 0 {
+		t.Errorf("KerasConfig(global_average_pooling2d) = %v, want Keras' defaults (no arguments)", got)
 	}
 	m, _ := New("max_pool")
 	m.(*MaxPool).PoolSize = [2]int{3, 2}

@@ -59,6 +59,14 @@ func (g *graph) Reshape(x layers.Tensor, s layers.Shape) layers.Tensor {
 	return op.Reshape(at(g.s, "Reshape"), out(x), op.Const(at(g.s, "Const"), shape))
 }
 
+func (g *graph) Mean(x layers.Tensor, axes []int) layers.Tensor {
+	ax := make([]int32, len(axes))
+	for i, a := range axes {
+		ax[i] = int32(a + 1) // after the batch axis
+	}
+	return op.Mean(at(g.s, "Mean"), out(x), op.Const(at(g.s, "Const"), ax))
+}
+
 // Dropout draws its mask from StatelessRandomUniform seeded by the batch's
 // seed plus the layer index, so runs repeat and a resumed run draws what
 // an uninterrupted one would.

@@ -211,6 +211,55 @@ func TestBuildErrors(t *testing.T) {
 	}
 }
 
+func TestGlobalAveragePooling2D(t *testing.T) {
+	// GlobalAveragePooling2D then a dense layer whose kernel is the
+	// identity: the logits are each channel's mean over height and width.
+	spec := Spec{Input: layers.Shape{2, 3, 2}, Layers: []layers.Layer{&layers.GlobalAveragePooling2D{}, dense(layers.Classes, "softmax")}, Classes: 2, Adam: adam}
+	n, err := Build(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := n.Layers[0]; got.Name != "global_average_pooling2d" || got.Output.String() != "2" || got.Params != 0 {
+		t.Errorf("layer 0 = %+v, want global_average_pooling2d with output 2 and no weights", got)
+	}
+	if n.Params() != 2*2+2 {
+		t.Errorf("params = %d, want 6 (dense on 2 channels)", n.Params())
+	}
+	w := n.InitialWeights(1)
+	w["dense/kernel"] = []float32{1, 0, 0, 1}
+	if err := n.SetWeights(w); err != nil {
+		t.Fatal(err)
+	}
+	// One example, NHWC: channel 0 holds 1..6, channel 1 holds 10..60.
+	x := []float32{1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60}
+	probs, _, err := n.Predict(x, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m0, m1 := 3.5, 35.0 // the channels' means
+	want := 1 / (1 + math.Exp(m0-m1))
+	if math.Abs(float64(probs[1])-want) > 1e-6 {
+		t.Errorf("p(class 1) = %v, want softmax of the channel means (%v, %v) = %v", probs[1], m0, m1, want)
+	}
+	// It trains: gradients flow through the mean.
+	xs, ys := blobs(64, 12, 2, 3)
+	first, last := 0.0, 0.0
+	for step := int64(0); step < 60; step++ {
+		l, _, err := n.TrainBatch(xs, ys, step, [2]int64{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step == 0 {
+			first = l
+		}
+		last = l
+	}
+	if !(last < first) {
+		t.Errorf("loss did not fall through global average pooling: %v -> %v", first, last)
+	}
+}
+
 func TestSummaryLikeKeras(t *testing.T) {
 	stack := []layers.Layer{
 		&layers.Conv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"},
