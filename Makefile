@@ -6,7 +6,7 @@
 
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup run test bench
+.PHONY: setup run test bench purego
 
 setup:
 	@bash scripts/setup.sh
@@ -14,10 +14,15 @@ setup:
 run: setup
 	go run ./pipeline -config $(CONFIG)
 
-test: setup
+test: setup purego
 	go mod tidy -diff
 	go vet ./...
 	go test -count=1 ./...
+
+# The packages of plain Go (config, dataset, evaluate, report, plot, ...)
+# build without cgo, so without TensorFlow's C library (pipeline/purego_test.go).
+purego:
+	go test -count=1 -run TestPlainGoPackagesBuildWithoutCgo ./pipeline
 
 bench: setup
 	go run ./pipeline/bench

@@ -17,7 +17,6 @@ import (
 	"strconv"
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
-	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
 // Metrics of a classifier on a split, computed from its probabilities.
@@ -60,7 +59,7 @@ type Class struct {
 // index of each example, loss the mean loss the caller measured, and k the
 // k of top-k accuracy. The predicted class of an example is the first most
 // probable one (argmax), and an example is a top-k hit when
-// train.Rank(row, label) < k, so the numbers agree with train.Evaluate.
+// Rank(row, label) < k, so the numbers agree with train.Evaluate.
 //
 // It returns an error if the lengths disagree, a label is out of range, k
 // is below 1 or there are no examples (no metric is defined then).
@@ -91,7 +90,7 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 		if pred == int(y) {
 			correct++
 		}
-		if train.Rank(row, int(y)) < k {
+		if Rank(row, int(y)) < k {
 			topk++
 		}
 	}
@@ -253,4 +252,16 @@ func writeCSV(path string, rows [][]string) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil
+}
+
+// Rank is the number of classes scored strictly higher than class y (0 =
+// top-1); ties count in y's favour, as argmax picks the first maximum.
+func Rank(p []float32, y int) int {
+	rank := 0
+	for j, v := range p {
+		if v > p[y] || (v == p[y] && j < y) {
+			rank++
+		}
+	}
+	return rank
 }

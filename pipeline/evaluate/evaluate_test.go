@@ -211,3 +211,12 @@ func TestJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestRank(t *testing.T) {
+	p := []float32{0.1, 0.5, 0.5, 0.2}
+	for y, want := range []int{3, 0, 1, 2} {
+		if got := Rank(p, y); got != want {
+			t.Errorf("Rank(%v, %d) = %d, want %d", p, y, got, want)
+		}
+	}
+}

@@ -13,8 +13,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/report"
-	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
 // History figure size in pixels; the height grows when the legend needs it.
@@ -104,7 +104,7 @@ func History(path string, models []report.Model) error {
 }
 
 // epochOf returns the 1-based epoch number of e, the j-th history entry.
-func epochOf(j int, e train.Epoch) int {
+func epochOf(j int, e history.Epoch) int {
 	if e.Epoch > 0 {
 		return e.Epoch
 	}
@@ -125,9 +125,9 @@ func newSeries(i int, m report.Model) series {
 			break
 		}
 	}
-	lossOf, accOf := func(e train.Epoch) float64 { return e.ValLoss }, func(e train.Epoch) float64 { return e.ValAccuracy }
+	lossOf, accOf := func(e history.Epoch) float64 { return e.ValLoss }, func(e history.Epoch) float64 { return e.ValAccuracy }
 	if !s.val {
-		lossOf, accOf = func(e train.Epoch) float64 { return e.Loss }, func(e train.Epoch) float64 { return e.Accuracy }
+		lossOf, accOf = func(e history.Epoch) float64 { return e.Loss }, func(e history.Epoch) float64 { return e.Accuracy }
 		if len(m.History) > 0 {
 			s.note = " (train)"
 		}
@@ -142,7 +142,7 @@ func newSeries(i int, m report.Model) series {
 
 // points returns the finite values of metric over history as (epoch,
 // value) points, and the indexes of the points that follow a left-out one.
-func points(history []train.Epoch, metric func(train.Epoch) float64) (plotter.XYs, []int) {
+func points(history []history.Epoch, metric func(history.Epoch) float64) (plotter.XYs, []int) {
 	var xys plotter.XYs
 	var gaps []int
 	skipped := false

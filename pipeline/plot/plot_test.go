@@ -14,10 +14,10 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/report"
-	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
 // decode reads the PNG file at path.
@@ -94,7 +94,7 @@ func model(name string, n int, val bool, scale float64) report.Model {
 	m := report.Model{Name: name, BestEpoch: n}
 	for e := 1; e <= n; e++ {
 		l := scale*math.Exp(-0.3*float64(e)) + 0.2
-		ep := train.Epoch{Epoch: e, Loss: 0.8 * l, Accuracy: 1 - l/4, ValLoss: l, ValAccuracy: 0.9 - l/4}
+		ep := history.Epoch{Epoch: e, Loss: 0.8 * l, Accuracy: 1 - l/4, ValLoss: l, ValAccuracy: 0.9 - l/4}
 		if !val {
 			ep.ValLoss, ep.ValAccuracy = math.NaN(), math.NaN()
 		}

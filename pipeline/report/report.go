@@ -32,7 +32,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
-	"github.com/gotransfer/gotransfer/pipeline/train"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 )
 
 // File names inside a run folder.
@@ -75,7 +75,7 @@ type Model struct {
 	// pretrained; ...)"; results.md makes random weights stand out.
 	Weights      string            `json:"weights"`
 	Params       int               `json:"params"` // trainable parameters
-	History      []train.Epoch     `json:"history"`
+	History      []history.Epoch   `json:"history"`
 	BestEpoch    int               `json:"best_epoch"` // 1-based; 0 if unknown
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
@@ -90,7 +90,7 @@ type Run struct {
 	Models  []Model `json:"models"`
 }
 
-// epochJSON is train.Epoch as metrics.json stores it: without Seconds,
+// epochJSON is history.Epoch as metrics.json stores it: without Seconds,
 // which would make the file differ between identical runs, and with
 // non-finite values (val_loss without a val split is NaN) as null.
 type epochJSON struct {
@@ -184,7 +184,7 @@ func fromJSON(j *runJSON) *Run {
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
 		}
 		for _, e := range mj.History {
-			m.History = append(m.History, train.Epoch{
+			m.History = append(m.History, history.Epoch{
 				Epoch: e.Epoch, Loss: float64(e.Loss), Accuracy: float64(e.Accuracy),
 				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy),
 			})
@@ -277,7 +277,7 @@ func checkName(name string) error {
 
 // writeHistory writes "epoch,loss,accuracy,val_loss,val_accuracy" with 6
 // decimals; a NaN (no val split) is an empty cell.
-func writeHistory(path string, history []train.Epoch) error {
+func writeHistory(path string, history []history.Epoch) error {
 	var b bytes.Buffer
 	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy\n")
 	for _, e := range history {

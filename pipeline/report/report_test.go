@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
-	"github.com/gotransfer/gotransfer/pipeline/train"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 )
 
 // testMetrics scores four examples of three classes, worked by hand:
@@ -50,7 +50,7 @@ func sampleRun(t *testing.T) *Run {
 			{
 				Name: "vgg", Kind: KindTransfer, Backbone: "savedmodels/vgg16 @ fc2",
 				Weights: "imagenet weights (sha256 0123456789ab)", Params: 1234567,
-				History: []train.Epoch{
+				History: []history.Epoch{
 					{Epoch: 1, Loss: 1.25, Accuracy: 0.5, ValLoss: 1.1, ValAccuracy: 0.6, Seconds: 3.25},
 					{Epoch: 2, Loss: 0.875, Accuracy: 0.75, ValLoss: 1.2, ValAccuracy: 0.55, Seconds: 2.5},
 				},
@@ -60,7 +60,7 @@ func sampleRun(t *testing.T) *Run {
 			{
 				Name: "rnd", Kind: KindTransfer, Backbone: "savedmodels/vgg16 @ fc2",
 				Weights: "RANDOM weights (seed 0, not pretrained)", Params: 1000,
-				History:   []train.Epoch{{Epoch: 1, Loss: 2, Accuracy: 0.25, ValLoss: nan, ValAccuracy: nan, Seconds: 9}},
+				History:   []history.Epoch{{Epoch: 1, Loss: 2, Accuracy: 0.25, ValLoss: nan, ValAccuracy: nan, Seconds: 9}},
 				BestEpoch: 1,
 				Test:      testMetrics(t, nan),
 			},

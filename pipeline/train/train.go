@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 )
 
@@ -46,79 +48,15 @@ type Options struct {
 	Log func(format string, args ...any)
 }
 
-// Epoch is one row of the history, in Keras' names.
-type Epoch struct {
-	Epoch       int     `json:"epoch"` // 1-based
-	Loss        float64 `json:"loss"`
-	Accuracy    float64 `json:"accuracy"`
-	ValLoss     float64 `json:"val_loss"`
-	ValAccuracy float64 `json:"val_accuracy"`
-	Seconds     float64 `json:"seconds"`
-}
-
-// epochJSON is Epoch on disk: NaN (no validation split) as null, which
-// JSON can hold.
-type epochJSON struct {
-	Epoch       int      `json:"epoch"`
-	Loss        float64  `json:"loss"`
-	Accuracy    float64  `json:"accuracy"`
-	ValLoss     *float64 `json:"val_loss"`
-	ValAccuracy *float64 `json:"val_accuracy"`
-	Seconds     float64  `json:"seconds"`
-}
-
-// MarshalJSON writes NaN validation metrics as null.
-func (e Epoch) MarshalJSON() ([]byte, error) {
-	opt := func(v float64) *float64 {
-		if math.IsNaN(v) {
-			return nil
-		}
-		return &v
-	}
-	return json.Marshal(epochJSON{e.Epoch, e.Loss, e.Accuracy, opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
-}
-
-// UnmarshalJSON reads null validation metrics as NaN.
-func (e *Epoch) UnmarshalJSON(b []byte) error {
-	var j epochJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
-	}
-	val := func(p *float64) float64 {
-		if p == nil {
-			return math.NaN()
-		}
-		return *p
-	}
-	*e = Epoch{j.Epoch, j.Loss, j.Accuracy, val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
-	return nil
-}
-
-// Metric returns the named metric ("loss", "accuracy", "val_loss",
-// "val_accuracy").
-func (e Epoch) Metric(name string) float64 {
-	switch name {
-	case "loss":
-		return e.Loss
-	case "accuracy":
-		return e.Accuracy
-	case "val_loss":
-		return e.ValLoss
-	case "val_accuracy":
-		return e.ValAccuracy
-	}
-	return math.NaN()
-}
-
 // State is what Fit persists after each epoch (state.json).
 type State struct {
-	History      []Epoch `json:"history"`
-	Step         int64   `json:"step"` // optimizer updates so far
-	BestEpoch    int     `json:"best_epoch"`
-	Wait         int     `json:"wait"` // epochs without improvement (early stopping)
-	StoppedEarly bool    `json:"stopped_early"`
-	Done         bool    `json:"done"`
-	Restored     bool    `json:"restored_best_weights"`
+	History      []history.Epoch `json:"history"`
+	Step         int64           `json:"step"` // optimizer updates so far
+	BestEpoch    int             `json:"best_epoch"`
+	Wait         int             `json:"wait"` // epochs without improvement (early stopping)
+	StoppedEarly bool            `json:"stopped_early"`
+	Done         bool            `json:"done"`
+	Restored     bool            `json:"restored_best_weights"`
 }
 
 // Checkpoint prefixes inside Options.Dir.
@@ -163,7 +101,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 	es := opts.EarlyStopping
 	for epoch := len(st.History) + 1; !st.Done && epoch <= opts.Epochs; epoch++ {
 		start := time.Now()
-		e := Epoch{Epoch: epoch}
+		e := history.Epoch{Epoch: epoch}
 		order := Order(train.Len(), opts.Seed, epoch, opts.Shuffle)
 		var lossSum float64
 		var correct int
@@ -234,7 +172,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 // Keras' EarlyStopping rule (min_delta margin; lower is better for losses).
 // Without early stopping, val_loss is monitored (or loss with no val split)
 // only to pick the best checkpoint.
-func better(e, best Epoch, es *config.EarlyStopping) bool {
+func better(e, best history.Epoch, es *config.EarlyStopping) bool {
 	monitor, delta := "val_loss", 0.0
 	if es != nil {
 		monitor, delta = es.Monitor, es.MinDelta
@@ -367,7 +305,7 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 	r.Loss = lossSum / float64(n)
 	var top1, topk int
 	for i, y := range r.Labels {
-		rank := Rank(r.Probs[i*c:(i+1)*c], int(y))
+		rank := evaluate.Rank(r.Probs[i*c:(i+1)*c], int(y))
 		if rank == 0 {
 			top1++
 		}
@@ -378,16 +316,4 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 	r.Accuracy = float64(top1) / float64(n)
 	r.TopK = float64(topk) / float64(n)
 	return r, nil
-}
-
-// Rank is the number of classes scored strictly higher than class y (0 =
-// top-1); ties count in y's favour, as argmax picks the first maximum.
-func Rank(p []float32, y int) int {
-	rank := 0
-	for j, v := range p {
-		if v > p[y] || (v == p[y] && j < y) {
-			rank++
-		}
-	}
-	return rank
 }

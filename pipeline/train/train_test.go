@@ -169,12 +169,3 @@ func TestEarlyStopping(t *testing.T) {
 		t.Errorf("restored weights give val accuracy %.4f, best epoch had %.4f", r.Accuracy, want)
 	}
 }
-
-func TestRank(t *testing.T) {
-	p := []float32{0.1, 0.5, 0.5, 0.2}
-	for y, want := range []int{3, 0, 1, 2} {
-		if got := Rank(p, y); got != want {
-			t.Errorf("Rank(%v, %d) = %d, want %d", p, y, got, want)
-		}
-	}
-}

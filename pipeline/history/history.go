@@ -1,0 +1,74 @@
+// Package history holds the record of a training run that Keras' fit
+// returns: one Epoch per epoch. It is plain Go, shared by the stages that
+// write it (train) and those that read it (report, plot), so that those
+// build without TensorFlow.
+package history
+
+import (
+	"encoding/json"
+	"math"
+)
+
+// Epoch is one row of the history, in Keras' names.
+type Epoch struct {
+	Epoch       int     `json:"epoch"` // 1-based
+	Loss        float64 `json:"loss"`
+	Accuracy    float64 `json:"accuracy"`
+	ValLoss     float64 `json:"val_loss"`
+	ValAccuracy float64 `json:"val_accuracy"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// epochJSON is Epoch on disk: NaN (no validation split) as null, which
+// JSON can hold.
+type epochJSON struct {
+	Epoch       int      `json:"epoch"`
+	Loss        float64  `json:"loss"`
+	Accuracy    float64  `json:"accuracy"`
+	ValLoss     *float64 `json:"val_loss"`
+	ValAccuracy *float64 `json:"val_accuracy"`
+	Seconds     float64  `json:"seconds"`
+}
+
+// MarshalJSON writes NaN validation metrics as null.
+func (e Epoch) MarshalJSON() ([]byte, error) {
+	opt := func(v float64) *float64 {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(epochJSON{e.Epoch, e.Loss, e.Accuracy, opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
+}
+
+// UnmarshalJSON reads null validation metrics as NaN.
+func (e *Epoch) UnmarshalJSON(b []byte) error {
+	var j epochJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	val := func(p *float64) float64 {
+		if p == nil {
+			return math.NaN()
+		}
+		return *p
+	}
+	*e = Epoch{j.Epoch, j.Loss, j.Accuracy, val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
+	return nil
+}
+
+// Metric returns the named metric ("loss", "accuracy", "val_loss",
+// "val_accuracy").
+func (e Epoch) Metric(name string) float64 {
+	switch name {
+	case "loss":
+		return e.Loss
+	case "accuracy":
+		return e.Accuracy
+	case "val_loss":
+		return e.ValLoss
+	case "val_accuracy":
+		return e.ValAccuracy
+	}
+	return math.NaN()
+}
