@@ -39,6 +39,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/reference"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
@@ -119,7 +120,7 @@ func goRun(bin, name, yaml string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	dir, _, err := experiment.RunDir(cfg)
+	dir, _, err := rundir.For(cfg)
 	if err != nil {
 		return nil, "", err
 	}
@@ -165,10 +166,10 @@ func run() error {
 		return err
 	}
 	var timing experiment.Timing
-	if b, err := os.ReadFile(filepath.Join(dir, experiment.TimingFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, rundir.TimingFile)); err == nil {
 		json.Unmarshal(b, &timing)
 	}
-	manifest := filepath.Join(dir, experiment.ManifestFile)
+	manifest := filepath.Join(dir, rundir.ManifestFile)
 	ref, err := transferReference(dir, run)
 	if err != nil {
 		return err
@@ -262,12 +263,12 @@ func vggFeatures(add func(string, string, string, string), bin string) error {
 		return err
 	}
 	var timing experiment.Timing
-	b, err := os.ReadFile(filepath.Join(dir, experiment.TimingFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.TimingFile))
 	if err != nil {
 		return err
 	}
 	json.Unmarshal(b, &timing)
-	py, err := measure(*python, "scripts/keras_bench.py", "features", filepath.Join(dir, experiment.ManifestFile), "savedmodels/vgg16-random", "fc2", "--batch", "16")
+	py, err := measure(*python, "scripts/keras_bench.py", "features", filepath.Join(dir, rundir.ManifestFile), "savedmodels/vgg16-random", "fc2", "--batch", "16")
 	if err != nil {
 		return err
 	}
@@ -287,7 +288,7 @@ func vggFeatures(add func(string, string, string, string), bin string) error {
 // folder for the Keras scripts: its cached features, the Go run's initial
 // weights (same seed as the run) and its batch order for every epoch.
 func transferReference(dir string, run *report.Run) (string, error) {
-	cfg, err := config.Load(filepath.Join(dir, report.ConfigFile), nil)
+	cfg, err := config.Load(filepath.Join(dir, rundir.ConfigFile), nil)
 	if err != nil {
 		return "", err
 	}
@@ -300,12 +301,12 @@ func transferReference(dir string, run *report.Run) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ds, err := dataset.ReadManifest(filepath.Join(dir, experiment.ManifestFile))
+	ds, err := dataset.ReadManifest(filepath.Join(dir, rundir.ManifestFile))
 	if err != nil {
 		return "", err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val))
-	spec := nn.Spec{Input: []int{store.Dim}, Layers: m.Layers, Classes: len(run.Dataset.Classes), Adam: *cfg.Train.Optimizer.Adam}
+	spec := nn.SpecFor(cfg, m, []int{store.Dim}, len(run.Dataset.Classes))
 	net, err := nn.Build(spec)
 	if err != nil {
 		return "", err
@@ -329,7 +330,7 @@ func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	ds, err := dataset.ReadManifest(filepath.Join(dir, experiment.ManifestFile))
+	ds, err := dataset.ReadManifest(filepath.Join(dir, rundir.ManifestFile))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -338,7 +339,7 @@ func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
 		return 0, 0, err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train), "tf", false), store.Split(ds.Split(dataset.Val), "tf", false)
-	spec := nn.Spec{Input: []int{64, 64, 3}, Layers: cfg.Models[0].Layers, Classes: len(ds.Classes), Adam: *cfg.Train.Optimizer.Adam}
+	spec := nn.SpecFor(cfg, cfg.Models[0], nil, len(ds.Classes))
 	const epochs = 3
 	net, err := nn.Build(spec)
 	if err != nil {

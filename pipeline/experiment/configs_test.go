@@ -28,15 +28,12 @@ func TestShippedConfigs(t *testing.T) {
 			continue
 		}
 		for _, m := range cfg.Models {
-			var input []int
+			var features []int
 			if m.Transfer() {
 				// Shapes of the endpoints the configs use.
-				input = map[string][]int{"fc2": {4096}, "global_pool": {1024}}[m.Backbone.Endpoint]
-			} else {
-				s := m.InputSize(cfg.Images)
-				input = []int{s[0], s[1], 3}
+				features = map[string][]int{"fc2": {4096}, "global_pool": {1024}}[m.Backbone.Endpoint]
 			}
-			net, err := nn.Build(nn.Spec{Input: input, Layers: m.Layers, Classes: 97, Adam: *cfg.Train.Optimizer.Adam})
+			net, err := nn.Build(nn.SpecFor(cfg, m, features, 97))
 			if err != nil {
 				t.Errorf("%s: model %s: %v", p, m.Name, err)
 				continue

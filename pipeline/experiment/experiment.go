@@ -8,8 +8,6 @@ package experiment
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,14 +28,8 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/train"
-)
-
-// Files in a run folder besides the report's.
-const (
-	ManifestFile = "manifest.csv"
-	TimingFile   = "timing.json" // wall times: not deterministic, kept out of metrics
-	WeightsName  = "weights"     // models/<name>/weights.*: the final weights checkpoint
 )
 
 // Options control Run.
@@ -56,17 +48,6 @@ type Timing struct {
 type ModelTiming struct {
 	FeatureImagesPerSecond float64   `json:"feature_images_per_second,omitempty"`
 	EpochSeconds           []float64 `json:"epoch_seconds"`
-}
-
-// RunDir is the run folder of cfg: its name and a hash of its effective
-// config, so equal configs share a folder and different ones never do.
-func RunDir(cfg *config.Config) (string, []byte, error) {
-	y, err := cfg.Marshal()
-	if err != nil {
-		return "", nil, err
-	}
-	h := sha256.Sum256(y)
-	return filepath.Join(cfg.RunsDir, cfg.Name+"-"+hex.EncodeToString(h[:4])), y, nil
 }
 
 // Run runs every stage of cfg and returns the run folder.
@@ -112,7 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		return "", err
 	}
 
-	dir, effective, err := RunDir(cfg)
+	dir, effective, err := rundir.For(cfg)
 	if err != nil {
 		return "", err
 	}
@@ -123,7 +104,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
 		return "", fmt.Errorf("data: %w", err)
 	}
-	if err := dataset.WriteManifest(filepath.Join(dir, ManifestFile), ds); err != nil {
+	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), ds); err != nil {
 		return "", err
 	}
 	stage("data", t0)
@@ -155,13 +136,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		return dir, err
 	}
 	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
-		fsutil.WriteFile(filepath.Join(dir, TimingFile), append(b, '\n'))
+		fsutil.WriteFile(filepath.Join(dir, rundir.TimingFile), append(b, '\n'))
 	}
 	stage("report", t0)
 	for _, m := range run.Models {
 		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
 	}
-	logf("results: %s", filepath.Join(dir, report.ResultsFile))
+	logf("results: %s", filepath.Join(dir, rundir.ResultsFile))
 	return dir, nil
 }
 
@@ -217,7 +198,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}
 	defer net.Close()
 	res.Params = net.Params()
-	mdir := filepath.Join(dir, report.ModelsDir, m.Name)
+	mdir := rundir.Model(dir, m.Name)
 	if err := net.SetWeights(net.InitialWeights(ModelSeed(cfg.Seed, m.Name))); err != nil {
 		return nil, err
 	}
@@ -228,13 +209,13 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	st, err := train.Fit(ctx, net, trainD, valD, train.Options{
 		BatchSize: cfg.Train.BatchSize, Epochs: cfg.Train.Epochs, Shuffle: cfg.Train.Shuffle,
 		Seed: ModelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
-		Dir: filepath.Join(mdir, "train"), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
+		Dir: filepath.Join(mdir, rundir.TrainDir), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
 	})
 	if err != nil {
 		return nil, err
 	}
 	timing.Stages["train"] += time.Since(t0).Seconds()
-	if err := net.Save(filepath.Join(mdir, WeightsName)); err != nil {
+	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
 		return nil, err
 	}
 	res.History, res.BestEpoch, res.StoppedEarly, res.RestoredBest = st.History, st.BestEpoch, st.StoppedEarly, st.Restored
@@ -261,16 +242,16 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
 func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
-	if err := plot.History(filepath.Join(dir, report.HistoryPlot), run.Models); err != nil {
+	if err := plot.History(filepath.Join(dir, rundir.HistoryPlot), run.Models); err != nil {
 		return err
 	}
 	for _, m := range run.Models {
 		title := fmt.Sprintf("%s: test accuracy %.2f%%", m.Name, 100*m.Test.Accuracy)
-		if err := plot.Confusion(filepath.Join(dir, report.ModelsDir, m.Name, report.ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
+		if err := plot.Confusion(filepath.Join(rundir.Model(dir, m.Name), rundir.ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
 			return err
 		}
 	}
-	return plot.Samples(filepath.Join(dir, report.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
+	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
 // buildSpecs checks that every model builds for numClasses classes before
@@ -278,17 +259,13 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Metadata) ([]nn.Spec, error) {
 	var specs []nn.Spec
 	for _, m := range cfg.Models {
-		var input []int
+		var features []int
 		if m.Transfer() {
-			info := metas[m.Name].Endpoints[m.Backbone.Endpoint]
-			for _, d := range info.Shape[1:] {
-				input = append(input, int(*d))
+			for _, d := range metas[m.Name].Endpoints[m.Backbone.Endpoint].Shape[1:] {
+				features = append(features, int(*d))
 			}
-		} else {
-			s := m.InputSize(cfg.Images)
-			input = []int{s[0], s[1], 3}
 		}
-		spec := nn.Spec{Input: input, Layers: m.Layers, Classes: numClasses, Adam: *cfg.Train.Optimizer.Adam}
+		spec := nn.SpecFor(cfg, m, features, numClasses)
 		net, err := nn.Build(spec)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
@@ -328,7 +305,7 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
 // claim creates the run folder with its effective config, or checks that
 // an existing one was made by the same config (so a rerun resumes it).
 func claim(dir string, effective []byte) error {
-	path := filepath.Join(dir, report.ConfigFile)
+	path := filepath.Join(dir, rundir.ConfigFile)
 	old, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

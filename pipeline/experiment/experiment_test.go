@@ -17,6 +17,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // testConfig is a small two-model experiment on generated images and the
@@ -66,10 +67,10 @@ func run(t *testing.T, cfg *config.Config) (string, string, error) {
 }
 
 var metricsFiles = []string{
-	report.MetricsFile, report.ResultsFile, ManifestFile,
+	rundir.MetricsFile, rundir.ResultsFile, rundir.ManifestFile,
 	"models/top/history.csv", "models/top/confusion.csv", "models/top/per_class.csv",
 	"models/scratch/history.csv", "models/scratch/confusion.csv",
-	report.HistoryPlot, report.SamplesPlot, "models/top/" + report.ConfusionPlot,
+	rundir.HistoryPlot, rundir.SamplesPlot, "models/top/" + rundir.ConfusionPlot,
 }
 
 func TestRunEndToEndAndDeterministic(t *testing.T) {
@@ -157,8 +158,8 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 	if err == nil {
 		t.Fatal("interrupted run returned no error")
 	}
-	if _, err := os.Stat(filepath.Join(dir, report.MetricsFile)); !os.IsNotExist(err) {
-		t.Fatalf("an interrupted run wrote %s", report.MetricsFile)
+	if _, err := os.Stat(filepath.Join(dir, rundir.MetricsFile)); !os.IsNotExist(err) {
+		t.Fatalf("an interrupted run wrote %s", rundir.MetricsFile)
 	}
 	dir2, log2, err := run(t, testConfig(t, root, "train.epochs=4"))
 	if err != nil {
@@ -232,7 +233,7 @@ func TestBadInputs(t *testing.T) {
 	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0] != bad {
 		t.Errorf("skipped files %v, want [%s]", r.Dataset.Skipped, bad)
 	}
-	md, _ := os.ReadFile(filepath.Join(dir, report.ResultsFile))
+	md, _ := os.ReadFile(filepath.Join(dir, rundir.ResultsFile))
 	if !strings.Contains(string(md), "broken.jpg") {
 		t.Errorf("results.md does not list the skipped file")
 	}
@@ -243,7 +244,7 @@ func TestBadInputs(t *testing.T) {
 // every image it links is a PNG file in the run folder.
 func checkImageLinks(t *testing.T, dir string, models int) {
 	t.Helper()
-	md, err := os.ReadFile(filepath.Join(dir, report.ResultsFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func checkImageLinks(t *testing.T, dir string, models int) {
 			continue
 		}
 		seen[rel] = true
-		if path.Base(rel) == report.ConfusionPlot {
+		if path.Base(rel) == rundir.ConfusionPlot {
 			confusions++
 		}
 		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
@@ -267,8 +268,8 @@ func checkImageLinks(t *testing.T, dir string, models int) {
 			t.Errorf("results.md links %s, which is not a PNG", l[1])
 		}
 	}
-	if !seen[report.HistoryPlot] || !seen[report.SamplesPlot] || confusions != models {
+	if !seen[rundir.HistoryPlot] || !seen[rundir.SamplesPlot] || confusions != models {
 		t.Errorf("results.md shows %d images (%v); want %s, %s and %d confusion matrices",
-			len(links), slices.Sorted(maps.Keys(seen)), report.HistoryPlot, report.SamplesPlot, models)
+			len(links), slices.Sorted(maps.Keys(seen)), rundir.HistoryPlot, rundir.SamplesPlot, models)
 	}
 }

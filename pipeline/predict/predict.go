@@ -11,10 +11,10 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/experiment"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // Prediction is one class and its probability.
@@ -37,7 +37,7 @@ type Predictor struct {
 // Open loads model name from runDir; an empty name picks the run's first
 // transfer model (the notebook's "new model"), or its first model if none.
 func Open(runDir, name string) (*Predictor, error) {
-	cfg, err := config.Load(filepath.Join(runDir, report.ConfigFile), nil)
+	cfg, err := config.Load(filepath.Join(runDir, rundir.ConfigFile), nil)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
@@ -69,7 +69,7 @@ func Open(runDir, name string) (*Predictor, error) {
 		}
 		return nil, fmt.Errorf("predict: run %s has no model %q (have %v)", runDir, name, names)
 	}
-	var input []int
+	var features []int
 	if p.Model.Transfer() {
 		if p.bb, err = backbone.Load(p.Model.Backbone.SavedModel); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
@@ -79,20 +79,19 @@ func Open(runDir, name string) (*Predictor, error) {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
 		for _, d := range ep.Shape {
-			input = append(input, int(d))
+			features = append(features, int(d))
 		}
 		p.h, p.w, _ = p.bb.InputSize()
 		p.mode = p.bb.Meta.Input.Preprocessing.Mode
 	} else {
 		s := p.Model.InputSize(cfg.Images)
 		p.h, p.w, p.mode = s[0], s[1], cfg.Images.Preprocess
-		input = []int{p.h, p.w, 3}
 	}
-	p.net, err = nn.Build(nn.Spec{Input: input, Layers: p.Model.Layers, Classes: len(p.Classes), Adam: *cfg.Train.Optimizer.Adam})
+	p.net, err = nn.Build(nn.SpecFor(cfg, p.Model, features, len(p.Classes)))
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	weights := filepath.Join(runDir, report.ModelsDir, p.Model.Name, experiment.WeightsName)
+	weights := filepath.Join(rundir.Model(runDir, p.Model.Name), rundir.Weights)
 	if err := p.net.Restore(weights); err != nil {
 		p.net.Close()
 		return nil, fmt.Errorf("predict: model %s has no trained weights (%w); has the run finished?", p.Model.Name, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 func TestPredictMatchesEvaluation(t *testing.T) {
@@ -70,7 +71,7 @@ models:
 		}
 		// The single-image path agrees with the run's batch evaluation:
 		// predicting every test image gives the same test accuracy.
-		ds, err := dataset.ReadManifest(filepath.Join(dir, experiment.ManifestFile))
+		ds, err := dataset.ReadManifest(filepath.Join(dir, rundir.ManifestFile))
 		if err != nil {
 			t.Fatal(err)
 		}

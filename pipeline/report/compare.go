@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // Table is a comparison of runs: named columns and rows of cells, as
@@ -127,9 +128,9 @@ func Compare(dirs []string) (*Table, error) {
 // loadRun reads the config and results of the run in dir and flattens its
 // config, model keys by model name.
 func loadRun(dir string) (*loadedRun, error) {
-	cpath := filepath.Join(dir, ConfigFile)
+	cpath := filepath.Join(dir, rundir.ConfigFile)
 	if _, err := os.Stat(cpath); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no %s: not a run folder", dir, ConfigFile)
+		return nil, fmt.Errorf("%s: no %s: not a run folder", dir, rundir.ConfigFile)
 	}
 	cfg, err := config.Load(cpath, nil)
 	if err != nil {

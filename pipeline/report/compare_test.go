@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // configA is a minimal valid config with the two models of sampleRun.
@@ -55,7 +56,7 @@ data:
 func makeRun(t *testing.T, parent, base, cfg string) string {
 	t.Helper()
 	dir := filepath.Join(parent, base)
-	if err := fsutil.WriteFile(filepath.Join(dir, ConfigFile), []byte(cfg)); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, rundir.ConfigFile), []byte(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	if err := Write(dir, sampleRun(t)); err != nil {
@@ -139,7 +140,7 @@ func TestCompare(t *testing.T) {
 		t.Errorf("last row = %s\nwant %s", lines[5], want)
 	}
 	// The same cells in results.md of the same run.
-	results, err := os.ReadFile(filepath.Join(b, ResultsFile))
+	results, err := os.ReadFile(filepath.Join(b, rundir.ResultsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestCompareErrors(t *testing.T) {
 	good := makeRun(t, parent, "good", configA)
 
 	unfinished := filepath.Join(parent, "unfinished")
-	if err := fsutil.WriteFile(filepath.Join(unfinished, ConfigFile), []byte(configA)); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(unfinished, rundir.ConfigFile), []byte(configA)); err != nil {
 		t.Fatal(err)
 	}
 	noConfig := filepath.Join(parent, "noconfig")
@@ -206,7 +207,7 @@ func TestCompareErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	badConfig := filepath.Join(parent, "bad")
-	if err := fsutil.WriteFile(filepath.Join(badConfig, ConfigFile), []byte("name: x\n")); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(badConfig, rundir.ConfigFile), []byte("name: x\n")); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -216,7 +217,7 @@ func TestCompareErrors(t *testing.T) {
 		{nil, "no run folders"},
 		{[]string{good, unfinished}, unfinished + ": no metrics.json: the run has not finished; rerun it"},
 		{[]string{noConfig, good}, noConfig + ": no config.yaml"},
-		{[]string{good, badConfig}, filepath.Join(badConfig, ConfigFile)},
+		{[]string{good, badConfig}, filepath.Join(badConfig, rundir.ConfigFile)},
 	} {
 		_, err := Compare(c.dirs)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // WorstClasses is how many classes results.md lists per model, those with
@@ -34,7 +35,7 @@ func Markdown(r *Run) []byte {
 		return b.Bytes()
 	}
 	writeSummary(&b, r.Models)
-	image(&b, "Validation loss and accuracy per epoch, every model", HistoryPlot)
+	image(&b, "Validation loss and accuracy per epoch, every model", rundir.HistoryPlot)
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
 	}
@@ -47,7 +48,7 @@ func writeDataset(b *bytes.Buffer, d *Dataset) {
 	if len(d.Classes) > 0 {
 		fmt.Fprintf(b, "Classes: %s.\n\n", strings.Join(d.Classes, ", "))
 	}
-	image(b, "Sample training images with their labels", SamplesPlot)
+	image(b, "Sample training images with their labels", rundir.SamplesPlot)
 	if len(d.Skipped) > 0 {
 		fmt.Fprintf(b, "Skipped %d %s:\n\n", len(d.Skipped), plural(len(d.Skipped), "file", "files"))
 		for _, s := range d.Skipped {
@@ -147,7 +148,7 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		b.WriteString("Not evaluated on the test split.\n\n")
 		return
 	}
-	image(b, "Confusion matrix of "+m.Name+" on the test split", ModelsDir+"/"+m.Name+"/"+ConfusionPlot)
+	image(b, "Confusion matrix of "+m.Name+" on the test split", rundir.ModelsDir+"/"+m.Name+"/"+rundir.ConfusionPlot)
 	worst := worstClasses(m.Test.PerClass, WorstClasses)
 	if len(worst) == 0 {
 		return

@@ -1,8 +1,8 @@
 // Package report writes and reads the results of a run and compares runs.
 //
-// A run folder is written by the pipeline runner: config.yaml (the
-// effective config), manifest.csv and, per model, models/<name>/. This
-// package owns the results part of it:
+// A run folder (its layout and file names are package rundir's) is written
+// by the pipeline runner: config.yaml (the effective config), manifest.csv
+// and, per model, models/<name>/. This package writes the results part:
 //
 //	metrics.json                   the whole Run, re-read by Read and Compare
 //	results.md                     a Markdown report for people
@@ -10,9 +10,10 @@
 //	models/<name>/confusion.csv    test confusion matrix
 //	models/<name>/per_class.csv    test precision, recall and F1 per class
 //
-// results.md shows the run's plots (HistoryPlot, SamplesPlot and each
-// model's ConfusionPlot, drawn by the pipeline runner before it) through
-// relative links, so any Markdown viewer shows them with the tables.
+// results.md shows the run's plots (rundir.HistoryPlot, rundir.SamplesPlot
+// and each model's rundir.ConfusionPlot, drawn by the pipeline runner
+// before it) through relative links, so any Markdown viewer shows them
+// with the tables.
 //
 // Every file is written atomically and deterministically: the same Run
 // gives byte-identical files (no timestamps, no timings, no map order), so
@@ -33,20 +34,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
-)
-
-// File names inside a run folder.
-const (
-	MetricsFile   = "metrics.json"
-	ResultsFile   = "results.md"
-	ConfigFile    = "config.yaml"
-	ModelsDir     = "models"
-	HistoryFile   = "history.csv"
-	ConfusionFile = "confusion.csv"
-	PerClassFile  = "per_class.csv"
-	HistoryPlot   = "history.png"   // validation curves of every model
-	SamplesPlot   = "samples.png"   // a strip of training images with their labels
-	ConfusionPlot = "confusion.png" // per model, under models/<name>/
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // Model kinds.
@@ -233,30 +221,30 @@ func Write(dir string, r *Run) error {
 		}
 	}
 	for _, m := range r.Models {
-		mdir := filepath.Join(dir, ModelsDir, m.Name)
-		if err := writeHistory(filepath.Join(mdir, HistoryFile), m.History); err != nil {
+		mdir := rundir.Model(dir, m.Name)
+		if err := writeHistory(filepath.Join(mdir, rundir.HistoryFile), m.History); err != nil {
 			return err
 		}
 		if m.Test == nil {
 			continue
 		}
-		if err := evaluate.WriteConfusionCSV(filepath.Join(mdir, ConfusionFile), m.Test, r.Dataset.Classes); err != nil {
+		if err := evaluate.WriteConfusionCSV(filepath.Join(mdir, rundir.ConfusionFile), m.Test, r.Dataset.Classes); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
-		if err := evaluate.WritePerClassCSV(filepath.Join(mdir, PerClassFile), m.Test); err != nil {
+		if err := evaluate.WritePerClassCSV(filepath.Join(mdir, rundir.PerClassFile), m.Test); err != nil {
 			return fmt.Errorf("report: %w", err)
 		}
 	}
 	js, err := json.MarshalIndent(toJSON(r), "", "  ")
 	if err != nil {
-		return fmt.Errorf("report: encoding %s: %w", filepath.Join(dir, MetricsFile), err)
+		return fmt.Errorf("report: encoding %s: %w", filepath.Join(dir, rundir.MetricsFile), err)
 	}
 	js = append(js, '\n')
-	if err := fsutil.WriteFile(filepath.Join(dir, ResultsFile), Markdown(r)); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, rundir.ResultsFile), Markdown(r)); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	// metrics.json last: Compare takes its presence to mean the run is done.
-	if err := fsutil.WriteFile(filepath.Join(dir, MetricsFile), js); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, rundir.MetricsFile), js); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	return nil
@@ -312,10 +300,10 @@ func csvFloat(v float64) string {
 // written as null (NaN, infinities) are read back as NaN; Epoch.Seconds is
 // 0 since Write does not store it.
 func Read(dir string) (*Run, error) {
-	path := filepath.Join(dir, MetricsFile)
+	path := filepath.Join(dir, rundir.MetricsFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: no %s: the run has not finished; rerun it", dir, MetricsFile)
+		return nil, fmt.Errorf("%s: no %s: the run has not finished; rerun it", dir, rundir.MetricsFile)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/history"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // testMetrics scores four examples of three classes, worked by hand:
@@ -229,7 +230,7 @@ func TestReadRoundTrip(t *testing.T) {
 	if err := Write(dir, empty); err != nil {
 		t.Fatal(err)
 	}
-	js, _ := os.ReadFile(filepath.Join(dir, MetricsFile))
+	js, _ := os.ReadFile(filepath.Join(dir, rundir.MetricsFile))
 	if !strings.Contains(string(js), `"classes": []`) || !strings.Contains(string(js), `"history": []`) ||
 		!strings.Contains(string(js), `"test": null`) {
 		t.Errorf("metrics.json of an empty run:\n%s", js)
@@ -252,7 +253,7 @@ func TestReadErrors(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, MetricsFile)
+	path := filepath.Join(dir, rundir.MetricsFile)
 	if err := os.WriteFile(path, []byte(`{"name": 3}`), 0o644); err != nil {
 		t.Fatal(err)
 	}

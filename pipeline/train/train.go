@@ -23,6 +23,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
 // Data is a split the trainer reads in batches; nothing needs the whole
@@ -59,12 +60,6 @@ type State struct {
 	Restored     bool            `json:"restored_best_weights"`
 }
 
-// Checkpoint prefixes inside Options.Dir.
-const (
-	LastCheckpoint = "last"
-	BestCheckpoint = "best"
-)
-
 // Fit trains net on train, validating on val (may be nil), starting from
 // the state in opts.Dir if a previous run left one. The network's weights
 // must be initialised by the caller for a fresh run. On return the network
@@ -89,7 +84,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		return nil, err
 	}
 	if len(st.History) > 0 {
-		if err := net.Restore(filepath.Join(opts.Dir, LastCheckpoint)); err != nil {
+		if err := net.Restore(filepath.Join(opts.Dir, rundir.LastCheckpoint)); err != nil {
 			return nil, fmt.Errorf("train: resuming from %s: %w", opts.Dir, err)
 		}
 		if st.Done {
@@ -159,7 +154,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 	// Keras restores the best weights only when early stopping stopped the
 	// run. This also runs for a finished run loaded from disk.
 	if st.StoppedEarly && es != nil && es.RestoreBestWeights && st.BestEpoch != len(st.History) {
-		if err := net.Restore(filepath.Join(opts.Dir, BestCheckpoint)); err != nil {
+		if err := net.Restore(filepath.Join(opts.Dir, rundir.BestCheckpoint)); err != nil {
 			return st, fmt.Errorf("train: restoring best weights: %w", err)
 		}
 		st.Restored = true
@@ -190,9 +185,9 @@ func better(e, best history.Epoch, es *config.EarlyStopping) bool {
 // checkpoint saves the last weights (and best, if improved) and then the
 // state, so state.json never points at a checkpoint that is not complete.
 func checkpoint(net *nn.Network, dir string, st *State, improved bool) error {
-	names := []string{LastCheckpoint}
+	names := []string{rundir.LastCheckpoint}
 	if improved {
-		names = append(names, BestCheckpoint)
+		names = append(names, rundir.BestCheckpoint)
 	}
 	for _, name := range names {
 		tmp := filepath.Join(dir, name+".tmp")
@@ -209,7 +204,7 @@ func checkpoint(net *nn.Network, dir string, st *State, improved bool) error {
 }
 
 func loadState(dir string) (*State, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.StateFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return &State{}, nil
 	}
@@ -218,7 +213,7 @@ func loadState(dir string) (*State, error) {
 	}
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("train: %s: %w (delete the folder to start over)", filepath.Join(dir, "state.json"), err)
+		return nil, fmt.Errorf("train: %s: %w (delete the folder to start over)", filepath.Join(dir, rundir.StateFile), err)
 	}
 	return &st, nil
 }
@@ -228,7 +223,7 @@ func saveState(dir string, st *State) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	return fsutil.WriteFile(filepath.Join(dir, "state.json"), append(b, '\n'))
+	return fsutil.WriteFile(filepath.Join(dir, rundir.StateFile), append(b, '\n'))
 }
 
 // Order is the example order of an epoch: a seeded shuffle that depends

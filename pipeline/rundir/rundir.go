@@ -1,0 +1,62 @@
+// Package rundir is the layout of a run folder, runs/<name>-<hash>/: its
+// name, derived from the effective config, and the name of every file in
+// it. Stages write and read run folders through these names only.
+//
+//	config.yaml  manifest.csv  results.md  metrics.json  timing.json
+//	history.png  samples.png
+//	models/<model>/  history.csv  confusion.csv  per_class.csv  confusion.png
+//	                 weights.*  (the final weights, a TensorFlow checkpoint)
+//	                 train/  state.json  last.*  best.*
+package rundir
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"path/filepath"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+)
+
+// Files of a run folder.
+const (
+	ConfigFile   = "config.yaml"  // the effective config (config.Marshal)
+	ManifestFile = "manifest.csv" // every image: path, label, class, split, sha256
+	ResultsFile  = "results.md"   // the report
+	MetricsFile  = "metrics.json" // everything in results.md, machine-readable; written last
+	TimingFile   = "timing.json"  // wall times: not deterministic, kept out of metrics
+	HistoryPlot  = "history.png"
+	SamplesPlot  = "samples.png"
+	ModelsDir    = "models" // one folder per model, named after it
+)
+
+// Files of a model's folder, models/<model>/.
+const (
+	HistoryFile   = "history.csv"
+	ConfusionFile = "confusion.csv"
+	PerClassFile  = "per_class.csv"
+	ConfusionPlot = "confusion.png"
+	Weights       = "weights" // checkpoint prefix of the final weights
+	TrainDir      = "train"   // training state, for resume
+)
+
+// Files of a model's training folder, models/<model>/train/.
+const (
+	StateFile      = "state.json" // history and position, written after each epoch
+	LastCheckpoint = "last"       // checkpoint prefix of the last epoch's weights and optimizer state
+	BestCheckpoint = "best"       // checkpoint prefix of the best epoch's (early stopping)
+)
+
+// For returns the run folder of cfg, <runs_dir>/<name>-<8 hex digits of
+// the SHA-256 of its effective config>, and that effective config: equal
+// configs share a folder and different ones never do.
+func For(cfg *config.Config) (dir string, effective []byte, err error) {
+	y, err := cfg.Marshal()
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.Sum256(y)
+	return filepath.Join(cfg.RunsDir, cfg.Name+"-"+hex.EncodeToString(h[:4])), y, nil
+}
+
+// Model returns the folder of the model named name in run folder dir.
+func Model(dir, name string) string { return filepath.Join(dir, ModelsDir, name) }
