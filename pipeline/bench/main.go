@@ -43,13 +43,33 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
-var (
-	out       = flag.String("out", "bench", "folder for the benchmark's runs, caches and results")
-	perClass  = flag.Int("per-class", 100, "images per class for the Go-vs-Keras comparisons (Fashion-MNIST, 10 classes)")
-	vggImages = flag.Int("vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
-	fullRSS   = flag.Bool("full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
-	python    = flag.String("python", ".venv/bin/python", "the venv's Python")
-)
+// options are the command line's settings; every step of the benchmark
+// is a method on them, so no state is global.
+type options struct {
+	out       string // folder for runs, caches and results
+	perClass  int    // images per class for the Go-vs-Keras comparisons
+	vggImages int    // images for the VGG16 comparison; 0 skips it
+	fullRSS   bool   // also measure the Go pipeline on all 6,000 images
+	python    string // the venv's Python
+}
+
+// parseFlags reads the options from args (without the program name).
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&o.out, "out", "bench", "folder for the benchmark's runs, caches and results")
+	fs.IntVar(&o.perClass, "per-class", 100, "images per class for the Go-vs-Keras comparisons (Fashion-MNIST, 10 classes)")
+	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
+	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
+	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return o, nil
+}
 
 // proc is one measured process.
 type proc struct {
@@ -68,14 +88,17 @@ func measure(name string, args ...string) (*proc, error) {
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%s %s: %w", name, strings.Join(args, " "), err)
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return nil, fmt.Errorf("%s: no resource usage on this system", name)
+	}
 	return &proc{Seconds: time.Since(start).Seconds(), RSSMiB: float64(ru.Maxrss) / 1024, Stdout: stdout.Bytes()}, nil
 }
 
 // benchConfig is the notebook's protocol (70/15/15, Dense(classes) on the
 // frozen backbone, Adam, batch 128, 10 epochs) on Fashion-MNIST and the
 // pretrained MobileNet, in folders of its own.
-func benchConfig(name string, perClass int, models string) string {
+func (o *options) benchConfig(name string, perClass int, models string) string {
 	return fmt.Sprintf(`name: %s
 seed: 42
 runs_dir: %s/runs
@@ -84,7 +107,7 @@ images: {size: [64, 64], preprocess: tf}
 features: {cache_dir: %s/cache-%s}
 train: {batch_size: 128, epochs: 10}
 models:
-%s`, name, *out, perClass, *out, name, models)
+%s`, name, o.out, perClass, o.out, name, models)
 }
 
 const transferModel = `  - name: mobilenet_transfer
@@ -111,8 +134,8 @@ const scratchModel = `  - name: scratch_cnn
 `
 
 // goRun runs the pipeline binary on a config from a clean cache and run folder.
-func goRun(bin, name, yaml string) (*proc, string, error) {
-	cfgPath := filepath.Join(*out, name+".yaml")
+func (o *options) goRun(bin, name, yaml string) (*proc, string, error) {
+	cfgPath := filepath.Join(o.out, name+".yaml")
 	if err := fsutil.WriteFile(cfgPath, []byte(yaml)); err != nil {
 		return nil, "", err
 	}
@@ -124,8 +147,9 @@ func goRun(bin, name, yaml string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	os.RemoveAll(dir)
-	os.RemoveAll(cfg.Features.CacheDir)
+	if err := removeAll(dir, cfg.Features.CacheDir); err != nil {
+		return nil, "", err
+	}
 	p, err := measure(bin, "-config", cfgPath)
 	return p, dir, err
 }
@@ -137,27 +161,33 @@ type results struct {
 }
 
 func main() {
-	flag.Parse()
-	if err := run(); err != nil {
+	o, err := parseFlags(os.Args[1:])
+	if err == flag.ErrHelp {
+		return
+	}
+	if err == nil {
+		err = o.run()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+func (o *options) run() error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
 	res := &results{Machine: machine(), Raw: map[string]any{}}
 	add := func(what, g, k, ratio string) { res.Rows = append(res.Rows, [4]string{what, g, k, ratio}) }
 
-	bin := filepath.Join(*out, "pipeline")
+	bin := filepath.Join(o.out, "pipeline")
 	if b, err := exec.Command("go", "build", "-o", bin, "./pipeline").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, b)
 	}
 
 	// 1. End to end: Go pipeline vs the notebook's way in Keras, same data.
-	goE2E, dir, err := goRun(bin, "e2e", benchConfig("e2e", *perClass, transferModel))
+	goE2E, dir, err := o.goRun(bin, "e2e", o.benchConfig("e2e", o.perClass, transferModel))
 	if err != nil {
 		return err
 	}
@@ -165,16 +195,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	var timing experiment.Timing
-	if b, err := os.ReadFile(filepath.Join(dir, rundir.TimingFile)); err == nil {
-		json.Unmarshal(b, &timing)
-	}
-	manifest := filepath.Join(dir, rundir.ManifestFile)
-	ref, err := transferReference(dir, run)
+	timing, err := readTiming(dir)
 	if err != nil {
 		return err
 	}
-	pyNB, err := measure(*python, "scripts/keras_bench.py", "notebook", manifest, "savedmodels/mobilenet", "global_pool", "--epochs", "10", "--batch", "128", "--init", ref)
+	manifest := filepath.Join(dir, rundir.ManifestFile)
+	ref, err := o.transferReference(dir, run)
+	if err != nil {
+		return err
+	}
+	pyNB, err := measure(o.python, "scripts/keras_bench.py", "notebook", manifest, "savedmodels/mobilenet", "global_pool", "--epochs", "10", "--batch", "128", "--init", ref)
 	if err != nil {
 		return err
 	}
@@ -196,7 +226,7 @@ func run() error {
 	res.Raw["e2e_go"], res.Raw["e2e_keras"] = goE2E, nb
 
 	// 2. Feature extraction throughput, same images and SavedModel.
-	pyF, err := measure(*python, "scripts/keras_bench.py", "features", manifest, "savedmodels/mobilenet", "global_pool", "--batch", "32")
+	pyF, err := measure(o.python, "scripts/keras_bench.py", "features", manifest, "savedmodels/mobilenet", "global_pool", "--batch", "32")
 	if err != nil {
 		return err
 	}
@@ -206,38 +236,45 @@ func run() error {
 	if err := decode(pyF.Stdout, &pf); err != nil {
 		return err
 	}
-	goRate := timing.Models["mobilenet_transfer"].FeatureImagesPerSecond
+	mt, ok := timing.Models["mobilenet_transfer"]
+	if !ok {
+		return fmt.Errorf("%s: no timing for mobilenet_transfer", filepath.Join(dir, rundir.TimingFile))
+	}
+	goRate := mt.FeatureImagesPerSecond
 	add("feature extraction, MobileNet 224×224, images/s", fmt.Sprintf("%.1f", goRate), fmt.Sprintf("%.1f", pf.ImagesPerSecond),
 		fmt.Sprintf("%.2f× (goal ≥ 0.95×)", goRate/pf.ImagesPerSecond))
-	if *vggImages > 0 {
-		if err := vggFeatures(add, bin); err != nil {
+	if o.vggImages > 0 {
+		if err := o.vggFeatures(add, bin); err != nil {
 			return err
 		}
 	}
 
 	// 3. Time per epoch of the top on cached features: Go vs Keras fit.
-	goEpoch := mean(timing.Models["mobilenet_transfer"].EpochSeconds)
+	goEpoch := mean(mt.EpochSeconds)
 	var h struct{ Seconds []float64 }
-	if err := reference.Keras(*python, "scripts/keras_reference.py", ref, &h); err != nil {
+	if err := reference.Keras(o.python, "scripts/keras_reference.py", ref, &h); err != nil {
 		return err
 	}
 	kEpoch := mean(h.Seconds)
 	add("new top on cached features, time per epoch", secs(goEpoch), secs(kEpoch), fmt.Sprintf("%.2f×", goEpoch/kEpoch))
 
 	// 4. Scratch CNN time per epoch, same data, same batches.
-	gs, ks, err := scratchEpochs(dir)
+	gs, ks, err := o.scratchEpochs(dir)
 	if err != nil {
 		return err
 	}
 	add("scratch CNN (notebook's, 64×64), time per epoch", secs(gs), secs(ks), fmt.Sprintf("%.2f× Keras' time (goal ≤ 1.1×)", gs/ks))
 
 	// 5. Peak RSS of the Go pipeline on the full 6,000-image dataset.
-	if *fullRSS {
-		full, fdir, err := goRun(bin, "full", benchConfig("full", 0, transferModel+scratchModel))
+	if o.fullRSS {
+		full, fdir, err := o.goRun(bin, "full", o.benchConfig("full", 0, transferModel+scratchModel))
 		if err != nil {
 			return err
 		}
-		fr, _ := report.Read(fdir)
+		fr, err := report.Read(fdir)
+		if err != nil {
+			return err
+		}
 		nn := fr.Dataset.Train + fr.Dataset.Val + fr.Dataset.Test
 		add(fmt.Sprintf("Go pipeline on %d images (scratch CNN + MobileNet), peak RSS", nn), mib(full.RSSMiB), "", "goal < 1024 MiB")
 		add("  wall time", secs(full.Seconds), "", "")
@@ -246,29 +283,32 @@ func run() error {
 
 	md := markdown(res)
 	fmt.Print(md)
-	b, _ := json.MarshalIndent(res, "", "  ")
-	fsutil.WriteFile(filepath.Join(*out, "results.json"), b)
-	return fsutil.WriteFile(filepath.Join(*out, "results.md"), []byte(md))
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding results: %w", err)
+	}
+	if err := fsutil.WriteFile(filepath.Join(o.out, "results.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	return fsutil.WriteFile(filepath.Join(o.out, "results.md"), []byte(md))
 }
 
 // vggFeatures compares feature extraction through VGG16 (seeded random
 // weights: the same computation as the ImageNet ones) on a few images.
-func vggFeatures(add func(string, string, string, string), bin string) error {
-	per := max(1, *vggImages/10)
-	_, dir, err := goRun(bin, "vgg", benchConfig("vgg", per, `  - name: vgg16_transfer
+func (o *options) vggFeatures(add func(string, string, string, string), bin string) error {
+	per := max(1, o.vggImages/10)
+	_, dir, err := o.goRun(bin, "vgg", o.benchConfig("vgg", per, `  - name: vgg16_transfer
     backbone: {savedmodel: savedmodels/vgg16-random, endpoint: fc2}
     layers: [{dense: {units: classes, activation: softmax}}]
 `)+"")
 	if err != nil {
 		return err
 	}
-	var timing experiment.Timing
-	b, err := os.ReadFile(filepath.Join(dir, rundir.TimingFile))
+	timing, err := readTiming(dir)
 	if err != nil {
 		return err
 	}
-	json.Unmarshal(b, &timing)
-	py, err := measure(*python, "scripts/keras_bench.py", "features", filepath.Join(dir, rundir.ManifestFile), "savedmodels/vgg16-random", "fc2", "--batch", "16")
+	py, err := measure(o.python, "scripts/keras_bench.py", "features", filepath.Join(dir, rundir.ManifestFile), "savedmodels/vgg16-random", "fc2", "--batch", "16")
 	if err != nil {
 		return err
 	}
@@ -278,7 +318,11 @@ func vggFeatures(add func(string, string, string, string), bin string) error {
 	if err := decode(py.Stdout, &pf); err != nil {
 		return err
 	}
-	g := timing.Models["vgg16_transfer"].FeatureImagesPerSecond
+	vt, ok := timing.Models["vgg16_transfer"]
+	if !ok {
+		return fmt.Errorf("%s: no timing for vgg16_transfer", filepath.Join(dir, rundir.TimingFile))
+	}
+	g := vt.FeatureImagesPerSecond
 	add(fmt.Sprintf("feature extraction, VGG16 fc2 224×224 (%d images), images/s", per*10), fmt.Sprintf("%.2f", g), fmt.Sprintf("%.2f", pf.ImagesPerSecond),
 		fmt.Sprintf("%.2f× (goal ≥ 0.95×)", g/pf.ImagesPerSecond))
 	return nil
@@ -287,7 +331,7 @@ func vggFeatures(add func(string, string, string, string), bin string) error {
 // transferReference writes the e2e run's transfer model as a reference
 // folder for the Keras scripts: its cached features, the Go run's initial
 // weights (same seed as the run) and its batch order for every epoch.
-func transferReference(dir string, run *report.Run) (string, error) {
+func (o *options) transferReference(dir string, run *report.Run) (string, error) {
 	cfg, err := config.Load(filepath.Join(dir, rundir.ConfigFile), nil)
 	if err != nil {
 		return "", err
@@ -318,15 +362,17 @@ func transferReference(dir string, run *report.Run) (string, error) {
 	for e := 1; e <= cfg.Train.Epochs; e++ {
 		orders = append(orders, train.Order(tr.Len(), seed, e, cfg.Train.Shuffle))
 	}
-	ref := filepath.Join(*out, "keras-top")
-	os.RemoveAll(ref)
+	ref := filepath.Join(o.out, "keras-top")
+	if err := removeAll(ref); err != nil {
+		return "", err
+	}
 	return ref, reference.Write(ref, reference.Run{Spec: spec, Init: init, Train: tr, Val: val, Orders: orders, BatchSize: cfg.Train.BatchSize})
 }
 
 // scratchEpochs trains the notebook's scratch CNN at 64×64 for 3 epochs in
 // Go and in Keras on the same images and batches; mean seconds per epoch.
-func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
-	cfg, err := config.Parse("scratch", []byte(benchConfig("scratch", *perClass, scratchModel)), nil)
+func (o *options) scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
+	cfg, err := config.Parse("scratch", []byte(o.benchConfig("scratch", o.perClass, scratchModel)), nil)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -334,7 +380,7 @@ func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	store := pixels.Open(filepath.Join(*out, "cache-scratch"), 64, 64, "nearest")
+	store := pixels.Open(filepath.Join(o.out, "cache-scratch"), 64, 64, "nearest")
 	if _, err := store.Prepare(context.Background(), ds.Examples, 0, false, nil); err != nil {
 		return 0, 0, err
 	}
@@ -346,9 +392,13 @@ func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
 		return 0, 0, err
 	}
 	defer net.Close()
-	net.SetWeights(net.InitialWeights(1))
-	tdir := filepath.Join(*out, "go-scratch")
-	os.RemoveAll(tdir)
+	if err := net.SetWeights(net.InitialWeights(1)); err != nil {
+		return 0, 0, err
+	}
+	tdir := filepath.Join(o.out, "go-scratch")
+	if err := removeAll(tdir); err != nil {
+		return 0, 0, err
+	}
 	st, err := train.Fit(context.Background(), net, tr, val, train.Options{BatchSize: cfg.Train.BatchSize, Epochs: epochs, Shuffle: true, Seed: 1, Dir: tdir})
 	if err != nil {
 		return 0, 0, err
@@ -357,14 +407,14 @@ func scratchEpochs(dir string) (goSec, kerasSec float64, err error) {
 	for _, e := range st.History {
 		s = append(s, e.Seconds)
 	}
-	k, err := kerasEpochs(spec, tr, val, cfg.Train.BatchSize, epochs, filepath.Join(*out, "keras-scratch"))
+	k, err := o.kerasEpochs(spec, tr, val, cfg.Train.BatchSize, epochs, filepath.Join(o.out, "keras-scratch"))
 	return mean(s), k, err
 }
 
 // kerasEpochs hands a training setup to scripts/keras_reference.py and
 // returns Keras' mean fit time per epoch, skipping the first (graph tracing)
 // when there are more.
-func kerasEpochs(spec nn.Spec, tr, val train.Data, batch, epochs int, dir string) (float64, error) {
+func (o *options) kerasEpochs(spec nn.Spec, tr, val train.Data, batch, epochs int, dir string) (float64, error) {
 	net, err := nn.Build(spec)
 	if err != nil {
 		return 0, err
@@ -375,12 +425,14 @@ func kerasEpochs(spec nn.Spec, tr, val train.Data, batch, epochs int, dir string
 	for e := 1; e <= epochs; e++ {
 		orders = append(orders, train.Order(tr.Len(), 1, e, true))
 	}
-	os.RemoveAll(dir)
+	if err := removeAll(dir); err != nil {
+		return 0, err
+	}
 	if err := reference.Write(dir, reference.Run{Spec: spec, Init: init, Train: tr, Val: val, Orders: orders, BatchSize: batch}); err != nil {
 		return 0, err
 	}
 	var h struct{ Seconds []float64 }
-	if err := reference.Keras(*python, "scripts/keras_reference.py", dir, &h); err != nil {
+	if err := reference.Keras(o.python, "scripts/keras_reference.py", dir, &h); err != nil {
 		return 0, err
 	}
 	return mean(h.Seconds), nil
@@ -407,6 +459,32 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%d CPUs (%s), %s/%s, no GPU", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH)
+}
+
+// readTiming reads a run's timing.json: a missing or unreadable file is an
+// error, never a zero rate in the results.
+func readTiming(dir string) (*experiment.Timing, error) {
+	path := filepath.Join(dir, rundir.TimingFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t experiment.Timing
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &t, nil
+}
+
+// removeAll removes each path and everything under it, so that a step
+// starts clean; a path that is not there is fine.
+func removeAll(paths ...string) error {
+	for _, p := range paths {
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func decode(b []byte, v any) error {
