@@ -33,14 +33,34 @@ type Config struct {
 // Data says where the images are and how they are split.
 type Data struct {
 	Dir         string   // folder of class folders
-	Download    string   // dataset fetched when Dir is missing: "", "caltech101" or "fashion-mnist"
+	Download    Download // dataset fetched when Dir is missing, or NoDownload
 	Exclude     []string // class folder names to skip; never nil
 	Extensions  []string // image file extensions in lower case, each starting with "."
 	Split       Split
-	Stratify    bool   // split each class separately instead of the notebook's shuffle and cut
-	MaxPerClass int    // images kept per class; 0 means no cap
-	OnBadImage  string // "error" or "skip" an image that does not decode
+	Stratify    bool           // split each class separately instead of the notebook's shuffle and cut
+	MaxPerClass int            // images kept per class; 0 means no cap
+	OnBadImage  BadImagePolicy // what to do with an image that does not decode
 }
+
+// Download names a dataset the pipeline knows how to get (data.download).
+type Download string
+
+// Datasets of data.download.
+const (
+	NoDownload   Download = ""
+	Caltech101   Download = "caltech101"    // downloaded by the run when online
+	FashionMNIST Download = "fashion-mnist" // prepared by set-up from Debian's package
+)
+
+// BadImagePolicy says what to do with an image that does not decode
+// (data.on_bad_image).
+type BadImagePolicy string
+
+// Bad-image policies.
+const (
+	BadImageError BadImagePolicy = "error" // stop, naming the file
+	BadImageSkip  BadImagePolicy = "skip"  // leave it out, log it and list it in the report
+)
 
 // Split gives the fractions of images used for training, validation and
 // testing. They sum to 1.

@@ -212,6 +212,16 @@ func (d *decoder) str(p *string) decodeFunc {
 	}
 }
 
+// strAs decodes any scalar, as written, into a string type such as
+// Download.
+func strAs[T ~string](d *decoder, p *T) decodeFunc {
+	return func(n *yaml.Node, path string) {
+		var s string
+		d.str(&s)(n, path)
+		*p = T(s)
+	}
+}
+
 // strs decodes a list of scalars into p; the list may be empty.
 func (d *decoder) strs(p *[]string) decodeFunc {
 	return func(n *yaml.Node, path string) {
@@ -337,7 +347,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		{"runs_dir", false, d.str(&c.RunsDir)},
 		{"data", true, d.section(
 			field{"dir", true, d.str(&dt.Dir)},
-			field{"download", false, d.str(&dt.Download)},
+			field{"download", false, strAs(d, &dt.Download)},
 			field{"exclude", false, d.strs(&dt.Exclude)},
 			field{"extensions", false, d.strs(&dt.Extensions)},
 			field{"split", false, d.section(
@@ -347,7 +357,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 			)},
 			field{"stratify", false, d.boolean(&dt.Stratify)},
 			field{"max_per_class", false, d.integer(&dt.MaxPerClass)},
-			field{"on_bad_image", false, d.str(&dt.OnBadImage)},
+			field{"on_bad_image", false, strAs(d, &dt.OnBadImage)},
 		)},
 		{"images", false, d.section(
 			field{"size", false, d.pair(&im.Size, false)},

@@ -15,7 +15,7 @@ func Default() *Config {
 			Extensions: []string{".jpg", ".jpeg", ".png"},
 			// The notebook's 70/15/15 split.
 			Split:      Split{Train: 0.70, Val: 0.15, Test: 0.15},
-			OnBadImage: "error",
+			OnBadImage: BadImageError,
 		},
 		Images: Images{
 			Size:       [2]int{224, 224}, // ImageNet backbones' input size
@@ -52,8 +52,8 @@ func defaultEarlyStopping() *EarlyStopping {
 
 // Allowed values of the keys that take one of a few strings.
 var (
-	downloads       = []string{"", "caltech101", "fashion-mnist"}
-	badImageActions = []string{"error", "skip"}
+	downloads       = []string{string(NoDownload), string(Caltech101), string(FashionMNIST)}
+	badImageActions = []string{string(BadImageError), string(BadImageSkip)}
 	resizeMethods   = []string{"nearest", "bilinear"}
 	preprocessModes = []string{"caffe", "tf", "torch", "none"}
 	losses          = []string{"categorical_crossentropy"}

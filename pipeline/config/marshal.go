@@ -111,13 +111,13 @@ func (c *Config) node() *yaml.Node {
 		{"runs_dir", str(c.RunsDir)},
 		{"data", mapNode([]kv{
 			{"dir", str(dt.Dir)},
-			{"download", str(dt.Download)},
+			{"download", str(string(dt.Download))},
 			{"exclude", strList(dt.Exclude)},
 			{"extensions", strList(dt.Extensions)},
 			{"split", split},
 			{"stratify", boolean(dt.Stratify)},
 			{"max_per_class", integer(int64(dt.MaxPerClass))},
-			{"on_bad_image", str(dt.OnBadImage)},
+			{"on_bad_image", str(string(dt.OnBadImage))},
 		})},
 		{"images", mapNode([]kv{
 			{"size", pair(im.Size)},

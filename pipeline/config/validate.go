@@ -22,7 +22,7 @@ func (d *decoder) validate(c *Config) {
 
 	dt := c.Data
 	d.nonEmpty("data.dir", dt.Dir)
-	d.oneOf("data.download", dt.Download, downloads)
+	d.oneOf("data.download", string(dt.Download), downloads)
 	for i, e := range dt.Exclude {
 		d.nonEmpty(fmt.Sprintf("data.exclude.%d", i), e)
 	}
@@ -36,7 +36,7 @@ func (d *decoder) validate(c *Config) {
 	}
 	d.split(dt.Split)
 	d.atLeast("data.max_per_class", dt.MaxPerClass, 0)
-	d.oneOf("data.on_bad_image", dt.OnBadImage, badImageActions)
+	d.oneOf("data.on_bad_image", string(dt.OnBadImage), badImageActions)
 
 	im := c.Images
 	d.size("images.size", im.Size)

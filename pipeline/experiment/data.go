@@ -21,7 +21,7 @@ func ensureData(ctx context.Context, cfg *config.Config, logf func(string, ...an
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("data.dir: %w", err)
 	}
-	if cfg.Data.Download == "caltech101" {
+	if cfg.Data.Download == config.Caltech101 {
 		return download.Caltech101(ctx, cfg.Data.Dir, logf)
 	}
 	return fmt.Errorf("data.dir %s does not exist: %s", cfg.Data.Dir, dataHint(cfg))
@@ -30,9 +30,9 @@ func ensureData(ctx context.Context, cfg *config.Config, logf func(string, ...an
 // dataHint says how to get a config's data.
 func dataHint(cfg *config.Config) string {
 	switch cfg.Data.Download {
-	case "caltech101":
+	case config.Caltech101:
 		return "the run downloads Caltech-101 when online; offline, check and unpack 101_ObjectCategories.tar.gz there (data/README.md)"
-	case "fashion-mnist":
+	case config.FashionMNIST:
 		return "make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)"
 	}
 	return "create it (one folder of images per class) or set data.dir"
@@ -49,7 +49,7 @@ type imageSource struct {
 func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *dataset.Dataset, prog io.Writer,
 	logf func(string, ...any), skipped map[string]bool) (*imageSource, error) {
 	store := pixels.Open(cfg.Features.CacheDir, size[0], size[1], cfg.Images.Resize)
-	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, cfg.Data.OnBadImage == "skip", prog)
+	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, cfg.Data.OnBadImage == config.BadImageSkip, prog)
 	if err != nil {
 		return nil, err
 	}

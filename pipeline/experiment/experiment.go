@@ -161,7 +161,8 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		res.Kind = report.KindTransfer
 		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
 		res.Weights = bb.Meta.Weights.String()
-		if !bb.Meta.Weights.Pretrained() {
+		res.RandomWeights = !bb.Meta.Weights.Pretrained()
+		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
 		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
@@ -170,7 +171,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		}
 		r, err := store.Extract(ctx, ds.Examples, features.Options{
 			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers,
-			SkipBad: cfg.Data.OnBadImage == "skip", Progress: prog,
+			SkipBad: cfg.Data.OnBadImage == config.BadImageSkip, Progress: prog,
 		})
 		if err != nil {
 			return nil, err

@@ -93,6 +93,9 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
 		t.Errorf("tiny's random weights not reported: %q", r.Models[0].Weights)
 	}
+	if !r.Models[0].RandomWeights {
+		t.Error("tiny's random weights not flagged: results.md would not warn")
+	}
 	checkImageLinks(t, dir, 2)
 	first := map[string][]byte{}
 	for _, f := range metricsFiles {

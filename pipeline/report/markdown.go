@@ -82,7 +82,7 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 	b.WriteString("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	var random []string
 	for _, m := range models {
-		if isRandom(m.Weights) {
+		if m.RandomWeights {
 			random = append(random, m.Name)
 		}
 		epochs := strconv.Itoa(len(m.History))
@@ -191,7 +191,7 @@ func backboneText(m *Model) string {
 		parts = append(parts, "`"+m.Backbone+"`")
 	}
 	if w := m.Weights; w != "" {
-		if isRandom(w) {
+		if m.RandomWeights {
 			w = "**" + w + "**"
 		}
 		parts = append(parts, w)
@@ -208,12 +208,6 @@ func bestText(m *Model) string {
 		s += " (restored)"
 	}
 	return s
-}
-
-// isRandom reports whether weights describes random (not pretrained)
-// backbone weights.
-func isRandom(weights string) bool {
-	return strings.Contains(strings.ToLower(weights), "random")
 }
 
 // image writes a Markdown image of the run-folder file at the slash path

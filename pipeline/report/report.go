@@ -60,14 +60,18 @@ type Model struct {
 	Backbone string `json:"backbone"` // "" for scratch, e.g. "savedmodels/vgg16 @ fc2"
 	// Weights describes the backbone weights in words, e.g. "imagenet
 	// weights (sha256 0123456789ab)" or "RANDOM weights (seed 0, not
-	// pretrained; ...)"; results.md makes random weights stand out.
-	Weights      string            `json:"weights"`
-	Params       int               `json:"params"` // trainable parameters
-	History      []history.Epoch   `json:"history"`
-	BestEpoch    int               `json:"best_epoch"` // 1-based; 0 if unknown
-	StoppedEarly bool              `json:"stopped_early"`
-	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
-	Test         *evaluate.Metrics `json:"test"`          // nil if not evaluated
+	// pretrained; ...)".
+	Weights string `json:"weights"`
+	// RandomWeights is set when the backbone's weights were drawn at random
+	// (backbone.Weights.Pretrained is false): results.md makes them stand
+	// out. metrics.json leaves it out when false.
+	RandomWeights bool              `json:"random_weights,omitempty"`
+	Params        int               `json:"params"` // trainable parameters
+	History       []history.Epoch   `json:"history"`
+	BestEpoch     int               `json:"best_epoch"` // 1-based; 0 if unknown
+	StoppedEarly  bool              `json:"stopped_early"`
+	RestoredBest  bool              `json:"restored_best"` // the best epoch's weights were restored
+	Test          *evaluate.Metrics `json:"test"`          // nil if not evaluated
 }
 
 // Run is the results of a run: its dataset and every model trained.
@@ -95,6 +99,7 @@ type modelJSON struct {
 	Kind         string            `json:"kind"`
 	Backbone     string            `json:"backbone"`
 	Weights      string            `json:"weights"`
+	Random       bool              `json:"random_weights,omitempty"`
 	Params       int               `json:"params"`
 	History      []epochJSON       `json:"history"`
 	BestEpoch    int               `json:"best_epoch"`
@@ -146,7 +151,7 @@ func toJSON(r *Run) runJSON {
 	out.Dataset.Skipped = nonNil(out.Dataset.Skipped)
 	for i, m := range r.Models {
 		mj := modelJSON{
-			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Params: m.Params,
+			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
 		}
@@ -168,7 +173,7 @@ func fromJSON(j *runJSON) *Run {
 	r.Dataset.Skipped = nilIfEmpty(r.Dataset.Skipped)
 	for _, mj := range j.Models {
 		m := Model{
-			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, Params: mj.Params,
+			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
 		}
 		for _, e := range mj.History {

@@ -60,7 +60,7 @@ func sampleRun(t *testing.T) *Run {
 			},
 			{
 				Name: "rnd", Kind: KindTransfer, Backbone: "savedmodels/vgg16 @ fc2",
-				Weights: "RANDOM weights (seed 0, not pretrained)", Params: 1000,
+				Weights: "RANDOM weights (seed 0, not pretrained)", RandomWeights: true, Params: 1000,
 				History:   []history.Epoch{{Epoch: 1, Loss: 2, Accuracy: 0.25, ValLoss: nan, ValAccuracy: nan, Seconds: 9}},
 				BestEpoch: 1,
 				Test:      testMetrics(t, nan),
