@@ -725,3 +725,28 @@ models:
 		}
 	}
 }
+
+// TestDocShowsTheSchema keeps doc.go's schema equal to the one the
+// decoder, the checks and Marshal use (schemaDoc), so a new key, default
+// or allowed value cannot go undocumented.
+func TestDocShowsTheSchema(t *testing.T) {
+	b, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start, end = "// defaults.go). Keys marked \"required\" have no default.\n//\n", "//\n"
+	src := string(b)
+	i := strings.Index(src, start)
+	if i < 0 {
+		t.Fatalf("doc.go has no schema section starting %q", start)
+	}
+	body := src[i+len(start):]
+	body = body[:strings.Index(body, end)]
+	var want strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(schemaDoc(), "\n"), "\n") {
+		want.WriteString("//\t" + line + "\n")
+	}
+	if body != want.String() {
+		t.Errorf("doc.go's schema is out of date; replace it with:\n%s", want.String())
+	}
+}

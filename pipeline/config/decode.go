@@ -212,16 +212,6 @@ func (d *decoder) str(p *string) decodeFunc {
 	}
 }
 
-// strAs decodes any scalar, as written, into a string type such as
-// Download.
-func strAs[T ~string](d *decoder, p *T) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var s string
-		d.str(&s)(n, path)
-		*p = T(s)
-	}
-}
-
 // strs decodes a list of scalars into p; the list may be empty.
 func (d *decoder) strs(p *[]string) decodeFunc {
 	return func(n *yaml.Node, path string) {
@@ -338,118 +328,12 @@ func (d *decoder) section(fields ...field) decodeFunc {
 	return func(n *yaml.Node, path string) { d.mapping(n, path, fields) }
 }
 
-// config decodes the whole document into c.
+// config decodes the whole document into c, as its schema says.
 func (d *decoder) config(root *yaml.Node, c *Config) {
-	dt, im, tr := &c.Data, &c.Images, &c.Train
-	d.mapping(root, "", []field{
-		{"name", true, d.str(&c.Name)},
-		{"seed", false, d.int64(&c.Seed)},
-		{"runs_dir", false, d.str(&c.RunsDir)},
-		{"data", true, d.section(
-			field{"dir", true, d.str(&dt.Dir)},
-			field{"download", false, strAs(d, &dt.Download)},
-			field{"exclude", false, d.strs(&dt.Exclude)},
-			field{"extensions", false, d.strs(&dt.Extensions)},
-			field{"split", false, d.section(
-				field{"train", true, d.float(&dt.Split.Train)},
-				field{"val", true, d.float(&dt.Split.Val)},
-				field{"test", true, d.float(&dt.Split.Test)},
-			)},
-			field{"stratify", false, d.boolean(&dt.Stratify)},
-			field{"max_per_class", false, d.integer(&dt.MaxPerClass)},
-			field{"on_bad_image", false, strAs(d, &dt.OnBadImage)},
-		)},
-		{"images", false, d.section(
-			field{"size", false, d.pair(&im.Size, false)},
-			field{"resize", false, d.str(&im.Resize)},
-			field{"preprocess", false, d.str(&im.Preprocess)},
-			field{"divide_by_255", false, d.boolean(&im.DivideBy255)},
-			field{"workers", false, d.integer(&im.Workers)},
-		)},
-		{"features", false, d.section(
-			field{"cache_dir", false, d.str(&c.Features.CacheDir)},
-			field{"batch_size", false, d.integer(&c.Features.BatchSize)},
-		)},
-		{"train", false, d.section(
-			field{"optimizer", false, func(n *yaml.Node, p string) { d.optimizer(n, p, &tr.Optimizer) }},
-			field{"loss", false, d.str(&tr.Loss)},
-			field{"batch_size", false, d.integer(&tr.BatchSize)},
-			field{"epochs", false, d.integer(&tr.Epochs)},
-			field{"shuffle", false, d.boolean(&tr.Shuffle)},
-			field{"early_stopping", false, func(n *yaml.Node, p string) {
-				es := defaultEarlyStopping()
-				d.mapping(n, p, []field{
-					{"monitor", false, d.str(&es.Monitor)},
-					{"patience", false, d.integer(&es.Patience)},
-					{"min_delta", false, d.float(&es.MinDelta)},
-					{"restore_best_weights", false, d.boolean(&es.RestoreBestWeights)},
-				})
-				tr.EarlyStopping = es
-			}},
-		)},
-		{"evaluate", false, d.section(field{"top_k", false, d.integer(&c.Evaluate.TopK)})},
-		{"predict", false, d.section(field{"top_k", false, d.integer(&c.Predict.TopK)})},
-		{"models", true, func(n *yaml.Node, p string) { d.models(n, p, &c.Models) }},
-	})
-	for i, e := range dt.Extensions {
-		dt.Extensions[i] = strings.ToLower(e)
+	d.mapping(root, "", d.fields(c.schema()))
+	for i, e := range c.Data.Extensions {
+		c.Data.Extensions[i] = strings.ToLower(e)
 	}
-}
-
-// optimizer decodes a map with one key naming the optimizer.
-func (d *decoder) optimizer(n *yaml.Node, path string, o *Optimizer) {
-	known := strings.Join(optimizerNames, ", ")
-	if n.Kind != yaml.MappingNode {
-		d.errorf(path, "want a map with one key naming the optimizer (%s), got %s", known, describe(n))
-		return
-	}
-	if len(n.Content) != 2 {
-		d.errorf(path, "want exactly one key naming the optimizer (%s), got %d", known, len(n.Content)/2)
-		return
-	}
-	k, v := n.Content[0], n.Content[1]
-	p := join(path, k.Value)
-	d.locs[p] = d.where(k, v)
-	if k.Value != "adam" {
-		d.errorf(p, "unknown optimizer (known: %s)", known)
-		return
-	}
-	a := defaultAdam()
-	if !isNull(v) {
-		d.mapping(v, p, []field{
-			{"learning_rate", false, d.float(&a.LearningRate)},
-			{"beta_1", false, d.float(&a.Beta1)},
-			{"beta_2", false, d.float(&a.Beta2)},
-			{"epsilon", false, d.float(&a.Epsilon)},
-		})
-	}
-	*o = Optimizer{Adam: a}
-}
-
-// models decodes the list of models.
-func (d *decoder) models(n *yaml.Node, path string, ms *[]Model) {
-	if n.Kind != yaml.SequenceNode {
-		d.errorf(path, "want a list of models, got %s", describe(n))
-		return
-	}
-	out := make([]Model, len(n.Content))
-	d.list(n, path, func(i int, c *yaml.Node, p string) {
-		m := &out[i]
-		d.mapping(c, p, []field{
-			{"name", true, d.str(&m.Name)},
-			{"backbone", false, func(n *yaml.Node, p string) {
-				b := &Backbone{}
-				d.mapping(n, p, []field{
-					{"savedmodel", true, d.str(&b.SavedModel)},
-					{"endpoint", true, d.str(&b.Endpoint)},
-				})
-				m.Backbone = b
-			}},
-			{"image_size", false, d.pair(&m.ImageSize, false)},
-			{"layers", true, func(n *yaml.Node, p string) { d.layerList(n, p, &m.Layers) }},
-		})
-	})
-	*ms = out
 }
 
 // layers decodes a model's list of layers.

@@ -15,84 +15,36 @@ import (
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 // validate checks the rules that span values or ranges of values, once
-// every value has decoded with the right type.
+// every value has decoded with the right type: those the schema attaches
+// to its keys, in the schema's order.
 func (d *decoder) validate(c *Config) {
-	d.name("name", c.Name)
-	d.nonEmpty("runs_dir", c.RunsDir)
+	d.check(c.schema(), "")
+}
 
-	dt := c.Data
-	d.nonEmpty("data.dir", dt.Dir)
-	d.oneOf("data.download", string(dt.Download), downloads)
-	for i, e := range dt.Exclude {
-		d.nonEmpty(fmt.Sprintf("data.exclude.%d", i), e)
-	}
-	if len(dt.Extensions) == 0 {
-		d.errorf("data.extensions", "want at least one extension")
-	}
-	for i, e := range dt.Extensions {
-		if len(e) < 2 || e[0] != '.' {
-			d.errorf(fmt.Sprintf("data.extensions.%d", i), "want an extension starting with \".\", such as .jpg, got %q", e)
-		}
-	}
-	d.split(dt.Split)
-	d.atLeast("data.max_per_class", dt.MaxPerClass, 0)
-	d.oneOf("data.on_bad_image", string(dt.OnBadImage), badImageActions)
-
-	im := c.Images
-	d.size("images.size", im.Size)
-	d.oneOf("images.resize", im.Resize, resizeMethods)
-	d.oneOf("images.preprocess", im.Preprocess, preprocessModes)
-	d.atLeast("images.workers", im.Workers, 0)
-
-	d.nonEmpty("features.cache_dir", c.Features.CacheDir)
-	d.atLeast("features.batch_size", c.Features.BatchSize, 1)
-
-	tr := c.Train
-	if a := tr.Optimizer.Adam; a != nil {
-		d.positive("train.optimizer.adam.learning_rate", a.LearningRate)
-		d.fraction("train.optimizer.adam.beta_1", a.Beta1)
-		d.fraction("train.optimizer.adam.beta_2", a.Beta2)
-		d.positive("train.optimizer.adam.epsilon", a.Epsilon)
-	}
-	d.oneOf("train.loss", tr.Loss, losses)
-	d.atLeast("train.batch_size", tr.BatchSize, 1)
-	d.atLeast("train.epochs", tr.Epochs, 1)
-	if es := tr.EarlyStopping; es != nil {
-		d.oneOf("train.early_stopping.monitor", es.Monitor, monitors)
-		if strings.HasPrefix(es.Monitor, "val_") && dt.Split.Val == 0 {
-			d.errorf("train.early_stopping.monitor", "%s needs validation data, but data.split.val is 0", es.Monitor)
-		}
-		d.atLeast("train.early_stopping.patience", es.Patience, 0)
-		if !(es.MinDelta >= 0) || math.IsInf(es.MinDelta, 0) {
-			d.errorf("train.early_stopping.min_delta", "want a number >= 0, got %v", es.MinDelta)
-		}
-	}
-
-	d.atLeast("evaluate.top_k", c.Evaluate.TopK, 1)
-	d.atLeast("predict.top_k", c.Predict.TopK, 1)
-
+// models checks the list of models: at least one, unique names, and each
+// model's keys and layers.
+func (d *decoder) models(c *Config, path string) {
 	if len(c.Models) == 0 {
-		d.errorf("models", "want at least one model")
+		d.errorf(path, "want at least one model")
 	}
 	first := make(map[string]int)
-	for i, m := range c.Models {
-		p := fmt.Sprintf("models.%d", i)
-		d.name(p+".name", m.Name)
+	for i := range c.Models {
+		m := &c.Models[i]
+		p := fmt.Sprintf("%s.%d", path, i)
+		d.check(modelKeys(m), p)
 		if j, dup := first[m.Name]; dup {
 			d.errorf(p+".name", "duplicate model name %q (also models.%d)", m.Name, j)
 		} else {
 			first[m.Name] = i
 		}
-		d.model(p, m, c)
+		d.model(p, *m, c)
 	}
 }
 
 // model checks one model and its layers.
 func (d *decoder) model(path string, m Model, c *Config) {
 	before := len(d.errs)
-	if b := m.Backbone; b != nil {
-		d.nonEmpty(path+".backbone.savedmodel", b.SavedModel)
-		d.nonEmpty(path+".backbone.endpoint", b.Endpoint)
+	if m.Backbone != nil {
 		if m.ImageSize != [2]int{} {
 			d.errorf(path+".image_size", "only for models without backbone; a backbone's input size is images.size")
 		}
@@ -146,24 +98,24 @@ func needsImage(l layers.Layer) bool {
 
 // split checks that the fractions are in [0, 1], sum to 1, and leave some
 // images for training and testing.
-func (d *decoder) split(s Split) {
+func (d *decoder) split(path string, s Split) {
 	for _, f := range []struct {
 		key string
 		v   float64
 	}{{"train", s.Train}, {"val", s.Val}, {"test", s.Test}} {
 		if !(f.v >= 0 && f.v <= 1) {
-			d.errorf("data.split."+f.key, "want a fraction in [0, 1], got %v", f.v)
+			d.errorf(join(path, f.key), "want a fraction in [0, 1], got %v", f.v)
 			return
 		}
 	}
 	if sum := s.Train + s.Val + s.Test; math.Abs(sum-1) > 1e-6 {
-		d.errorf("data.split", "train + val + test must be 1, got %.6g", sum)
+		d.errorf(path, "train + val + test must be 1, got %.6g", sum)
 	}
 	if s.Train == 0 {
-		d.errorf("data.split.train", "must be > 0")
+		d.errorf(join(path, "train"), "must be > 0")
 	}
 	if s.Test == 0 {
-		d.errorf("data.split.test", "must be > 0")
+		d.errorf(join(path, "test"), "must be > 0")
 	}
 }
 

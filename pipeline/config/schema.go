@@ -1,0 +1,501 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gotransfer/gotransfer/pipeline/layers"
+)
+
+// This file is the one description of the config's keys. Decoding
+// (fields), the rule checks (check), Marshal and Flatten (nodeOf) and the
+// schema shown in doc.go (schemaDoc) all walk it, so adding a key is one
+// line here (plus its field in config.go and its default in defaults.go).
+
+// key is one key of the schema: a leaf value, a section of keys, or a
+// value with a form of its own (custom).
+type key struct {
+	name    string
+	req     bool     // must be present with a non-null value
+	val     any      // leaf: pointer into the Config; see leaf and leafNode
+	keys    []key    // section: its keys
+	flow    bool     // section written on one line: {train: 0.7, ...}
+	oneOf   []string // a string leaf's allowed values
+	check   rule     // a rule on the decoded value, reported at its path
+	custom  *custom  // a value of its own form (optimizer, early_stopping, models)
+	doc     string   // for the documentation: what it means
+	example string   // for the documentation: a value for a required key
+}
+
+// rule checks a decoded value; path is its dotted key path.
+type rule func(d *decoder, path string)
+
+// custom is a value that is not a plain leaf or section.
+type custom struct {
+	decode func(d *decoder, n *yaml.Node, path string)
+	node   func() *yaml.Node
+	// doc writes the key's documentation (see writeDoc) when its value
+	// as written by node does not say enough; nil: "key: value".
+	doc func(b *strings.Builder, prefix, indent, comment string)
+}
+
+// schema describes c's keys, each pointing at its field of c.
+func (c *Config) schema() []key {
+	dt, im, tr := &c.Data, &c.Images, &c.Train
+	return []key{
+		{name: "name", req: true, val: &c.Name, check: isName(&c.Name), example: "vgg16-caltech101", doc: "run name, [A-Za-z0-9._-]+"},
+		{name: "seed", val: &c.Seed, doc: "every random choice derives from it"},
+		{name: "runs_dir", val: &c.RunsDir, check: nonEmpty(&c.RunsDir), doc: "where run folders are written"},
+		{name: "data", req: true, keys: []key{
+			{name: "dir", req: true, val: &dt.Dir, check: nonEmpty(&dt.Dir), example: "data/caltech101/101_ObjectCategories", doc: "a folder of class folders"},
+			{name: "download", val: (*string)(&dt.Download), oneOf: downloads, doc: "dataset fetched when dir is missing"},
+			{name: "exclude", val: &dt.Exclude, check: eachNonEmpty(&dt.Exclude), doc: "class folder names to skip"},
+			{name: "extensions", val: &dt.Extensions, check: extensions(&dt.Extensions), doc: "matched case-insensitively; stored in lower case"},
+			{name: "split", flow: true, check: split(&dt.Split), doc: "all three; each in [0,1], sum 1; train, test > 0", keys: []key{
+				{name: "train", req: true, val: &dt.Split.Train},
+				{name: "val", req: true, val: &dt.Split.Val},
+				{name: "test", req: true, val: &dt.Split.Test},
+			}},
+			{name: "stratify", val: &dt.Stratify, doc: "false: shuffle then split by position, as the notebook does"},
+			{name: "max_per_class", val: &dt.MaxPerClass, check: atLeast(&dt.MaxPerClass, 0), doc: "images per class, 0 = no cap"},
+			{name: "on_bad_image", val: (*string)(&dt.OnBadImage), oneOf: badImageActions},
+		}},
+		{name: "images", keys: []key{
+			{name: "size", val: &im.Size, check: size(&im.Size), doc: "[height, width]"},
+			{name: "resize", val: &im.Resize, oneOf: resizeMethods, doc: "nearest is Keras' load_img default"},
+			{name: "preprocess", val: &im.Preprocess, oneOf: preprocessModes},
+			{name: "divide_by_255", val: &im.DivideBy255, doc: "the notebook's extra ÷255 after preprocessing"},
+			{name: "workers", val: &im.Workers, check: atLeast(&im.Workers, 0), doc: "decode goroutines, 0 = runtime.NumCPU()"},
+		}},
+		{name: "features", keys: []key{
+			{name: "cache_dir", val: &c.Features.CacheDir, check: nonEmpty(&c.Features.CacheDir)},
+			{name: "batch_size", val: &c.Features.BatchSize, check: atLeast(&c.Features.BatchSize, 1), doc: "backbone batch size (8: as fast as 32 on CPU, a third of the memory)"},
+		}},
+		{name: "train", keys: []key{
+			{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&tr.Optimizer), check: func(d *decoder, path string) {
+				if a := tr.Optimizer.Adam; a != nil {
+					d.check(adamKeys(a), join(path, "adam"))
+				}
+			}},
+			{name: "loss", val: &tr.Loss, oneOf: losses},
+			{name: "batch_size", val: &tr.BatchSize, check: atLeast(&tr.BatchSize, 1)},
+			{name: "epochs", val: &tr.Epochs, check: atLeast(&tr.Epochs, 1)},
+			{name: "shuffle", val: &tr.Shuffle, doc: "reshuffle training batches each epoch (seeded)"},
+			{name: "early_stopping", custom: earlyStopping(&tr.EarlyStopping, &dt.Split), check: func(d *decoder, path string) {
+				if es := tr.EarlyStopping; es != nil {
+					d.check(earlyStoppingKeys(es, &dt.Split), path)
+				}
+			}},
+		}},
+		{name: "evaluate", keys: []key{{name: "top_k", val: &c.Evaluate.TopK, check: atLeast(&c.Evaluate.TopK, 1)}}},
+		{name: "predict", keys: []key{{name: "top_k", val: &c.Predict.TopK, check: atLeast(&c.Predict.TopK, 1)}}},
+		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
+	}
+}
+
+// adamKeys are the keys of train.optimizer.adam.
+func adamKeys(a *Adam) []key {
+	return []key{
+		{name: "learning_rate", val: &a.LearningRate, check: positive(&a.LearningRate)},
+		{name: "beta_1", val: &a.Beta1, check: fraction(&a.Beta1)},
+		{name: "beta_2", val: &a.Beta2, check: fraction(&a.Beta2)},
+		{name: "epsilon", val: &a.Epsilon, check: positive(&a.Epsilon)},
+	}
+}
+
+// earlyStoppingKeys are the keys of train.early_stopping; a val_ monitor
+// needs a validation split.
+func earlyStoppingKeys(es *EarlyStopping, s *Split) []key {
+	return []key{
+		{name: "monitor", val: &es.Monitor, oneOf: monitors, check: func(d *decoder, path string) {
+			if strings.HasPrefix(es.Monitor, "val_") && s.Val == 0 {
+				d.errorf(path, "%s needs validation data, but data.split.val is 0", es.Monitor)
+			}
+		}},
+		{name: "patience", val: &es.Patience, check: atLeast(&es.Patience, 0)},
+		{name: "min_delta", val: &es.MinDelta, check: func(d *decoder, path string) {
+			if !(es.MinDelta >= 0) || math.IsInf(es.MinDelta, 0) {
+				d.errorf(path, "want a number >= 0, got %v", es.MinDelta)
+			}
+		}},
+		{name: "restore_best_weights", val: &es.RestoreBestWeights},
+	}
+}
+
+// modelKeys are the keys of one item of models.
+func modelKeys(m *Model) []key {
+	return []key{
+		{name: "name", req: true, val: &m.Name, check: isName(&m.Name), doc: "[A-Za-z0-9._-]+"},
+		{name: "backbone", doc: "optional: train on features of a frozen backbone", custom: &custom{
+			decode: func(d *decoder, n *yaml.Node, path string) {
+				b := &Backbone{}
+				d.mapping(n, path, d.fields(backboneKeys(b)))
+				m.Backbone = b
+			},
+			node: func() *yaml.Node {
+				if m.Backbone == nil {
+					return null()
+				}
+				return nodeOf(backboneKeys(m.Backbone))
+			},
+			doc: func(b *strings.Builder, prefix, indent, comment string) {
+				docLine(b, prefix+"backbone:", comment)
+				writeDoc(b, backboneKeys(m.Backbone), indent+"  ", "")
+			},
+		}, check: func(d *decoder, path string) {
+			if m.Backbone != nil {
+				d.check(backboneKeys(m.Backbone), path)
+			}
+		}},
+		{name: "image_size", doc: "[height, width] for models without backbone; default images.size", custom: &custom{
+			decode: func(d *decoder, n *yaml.Node, path string) { d.pair(&m.ImageSize, false)(n, path) },
+			node: func() *yaml.Node {
+				if m.ImageSize == [2]int{} {
+					return null()
+				}
+				return pair(m.ImageSize)
+			},
+		}},
+		{name: "layers", req: true, doc: "each item has one key naming the layer type", custom: &custom{
+			decode: func(d *decoder, n *yaml.Node, path string) { d.layerList(n, path, &m.Layers) },
+			node: func() *yaml.Node {
+				stack := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+				for _, l := range m.Layers {
+					stack.Content = append(stack.Content, mapNode([]kv{{l.Kind(), layerNode(l)}}))
+				}
+				return stack
+			},
+			doc: func(b *strings.Builder, prefix, indent, comment string) {
+				docLine(b, prefix+"layers:", comment)
+				for _, l := range m.Layers {
+					docLine(b, indent+"  - "+l.Kind()+": "+flowText(layerNode(l)), "")
+				}
+			},
+		}},
+	}
+}
+
+// backboneKeys are the keys of a model's backbone.
+func backboneKeys(b *Backbone) []key {
+	return []key{
+		{name: "savedmodel", req: true, val: &b.SavedModel, check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
+		{name: "endpoint", req: true, val: &b.Endpoint, check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
+	}
+}
+
+// optimizer is train.optimizer: a map with one key naming the optimizer.
+func optimizer(o *Optimizer) *custom {
+	return &custom{
+		decode: func(d *decoder, n *yaml.Node, path string) {
+			known := strings.Join(optimizerNames, ", ")
+			if n.Kind != yaml.MappingNode {
+				d.errorf(path, "want a map with one key naming the optimizer (%s), got %s", known, describe(n))
+				return
+			}
+			if len(n.Content) != 2 {
+				d.errorf(path, "want exactly one key naming the optimizer (%s), got %d", known, len(n.Content)/2)
+				return
+			}
+			k, v := n.Content[0], n.Content[1]
+			p := join(path, k.Value)
+			d.locs[p] = d.where(k, v)
+			if k.Value != "adam" {
+				d.errorf(p, "unknown optimizer (known: %s)", known)
+				return
+			}
+			a := defaultAdam()
+			if !isNull(v) {
+				d.mapping(v, p, d.fields(adamKeys(a)))
+			}
+			*o = Optimizer{Adam: a}
+		},
+		node: func() *yaml.Node {
+			if o.Adam == nil {
+				return mapNode(nil)
+			}
+			return mapNode([]kv{{"adam", nodeOf(adamKeys(o.Adam))}})
+		},
+	}
+}
+
+// earlyStopping is train.early_stopping: null (off) or a map whose keys
+// left out take Keras' defaults.
+func earlyStopping(p **EarlyStopping, s *Split) *custom {
+	return &custom{
+		decode: func(d *decoder, n *yaml.Node, path string) {
+			es := defaultEarlyStopping()
+			d.mapping(n, path, d.fields(earlyStoppingKeys(es, s)))
+			*p = es
+		},
+		node: func() *yaml.Node {
+			if *p == nil {
+				return null()
+			}
+			return nodeOf(earlyStoppingKeys(*p, s))
+		},
+		doc: func(b *strings.Builder, prefix, _, _ string) {
+			def := nodeOf(earlyStoppingKeys(defaultEarlyStopping(), s))
+			docLine(b, prefix+"early_stopping: null", "off; or a map, Keras' defaults for keys left out:")
+			docLine(b, "", flowText(def))
+		},
+	}
+}
+
+// models is the list of models.
+func models(c *Config) *custom {
+	return &custom{
+		decode: func(d *decoder, n *yaml.Node, path string) {
+			if n.Kind != yaml.SequenceNode {
+				d.errorf(path, "want a list of models, got %s", describe(n))
+				return
+			}
+			out := make([]Model, len(n.Content))
+			d.list(n, path, func(i int, item *yaml.Node, p string) {
+				d.mapping(item, p, d.fields(modelKeys(&out[i])))
+			})
+			c.Models = out
+		},
+		node: func() *yaml.Node {
+			list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+			for i := range c.Models {
+				list.Content = append(list.Content, nodeOf(modelKeys(&c.Models[i])))
+			}
+			return list
+		},
+		doc: func(b *strings.Builder, prefix, indent, comment string) {
+			docLine(b, prefix+"models:", comment)
+			example := Model{
+				Name:     "vgg16_transfer",
+				Backbone: &Backbone{SavedModel: "savedmodels/vgg16", Endpoint: "fc2"},
+				Layers: []layers.Layer{
+					&layers.Dense{Units: 256, Activation: "relu", UseBias: true},
+					&layers.Dropout{Rate: 0.5},
+					&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
+				},
+			}
+			writeDoc(b, modelKeys(&example), indent+"    ", indent+"  - ")
+		},
+	}
+}
+
+// fields returns the decoder's view of keys.
+func (d *decoder) fields(keys []key) []field {
+	out := make([]field, len(keys))
+	for i, k := range keys {
+		var dec decodeFunc
+		switch {
+		case k.custom != nil:
+			dec = func(n *yaml.Node, path string) { k.custom.decode(d, n, path) }
+		case k.keys != nil:
+			dec = d.section(d.fields(k.keys)...)
+		default:
+			dec = d.leaf(k.val, k.name)
+		}
+		out[i] = field{k.name, k.req, dec}
+	}
+	return out
+}
+
+// leaf returns the decodeFunc for a pointer to a leaf value.
+func (d *decoder) leaf(p any, name string) decodeFunc {
+	switch p := p.(type) {
+	case *string:
+		return d.str(p)
+	case *int:
+		return d.integer(p)
+	case *int64:
+		return d.int64(p)
+	case *float64:
+		return d.float(p)
+	case *bool:
+		return d.boolean(p)
+	case *[]string:
+		return d.strs(p)
+	case *[2]int:
+		return d.pair(p, false)
+	}
+	panic(fmt.Sprintf("config: key %s has unsupported type %T", name, p))
+}
+
+// check runs the rules of keys (allowed values, then the key's own rule)
+// after decoding, path being where keys sit.
+func (d *decoder) check(keys []key, path string) {
+	for _, k := range keys {
+		p := join(path, k.name)
+		if k.oneOf != nil {
+			d.oneOf(p, *k.val.(*string), k.oneOf)
+		}
+		if k.keys != nil {
+			d.check(k.keys, p)
+		}
+		if k.check != nil {
+			k.check(d, p)
+		}
+	}
+}
+
+// nodeOf returns keys as the YAML map Marshal writes.
+func nodeOf(keys []key) *yaml.Node {
+	entries := make([]kv, len(keys))
+	for i, k := range keys {
+		var n *yaml.Node
+		switch {
+		case k.custom != nil:
+			n = k.custom.node()
+		case k.keys != nil:
+			n = nodeOf(k.keys)
+			if k.flow {
+				n.Style = yaml.FlowStyle
+			}
+		default:
+			n = leafNode(k.val)
+		}
+		entries[i] = kv{k.name, n}
+	}
+	return mapNode(entries)
+}
+
+// leafNode writes a leaf value.
+func leafNode(p any) *yaml.Node {
+	switch p := p.(type) {
+	case *string:
+		return str(*p)
+	case *int:
+		return integer(int64(*p))
+	case *int64:
+		return integer(*p)
+	case *float64:
+		return float(*p)
+	case *bool:
+		return boolean(*p)
+	case *[]string:
+		return strList(*p)
+	case *[2]int:
+		return pair(*p)
+	}
+	panic(fmt.Sprintf("config: unsupported type %T", p))
+}
+
+// Rules on leaf values.
+
+func isName(p *string) rule   { return func(d *decoder, path string) { d.name(path, *p) } }
+func nonEmpty(p *string) rule { return func(d *decoder, path string) { d.nonEmpty(path, *p) } }
+func size(p *[2]int) rule     { return func(d *decoder, path string) { d.size(path, *p) } }
+func positive(p *float64) rule {
+	return func(d *decoder, path string) { d.positive(path, *p) }
+}
+func fraction(p *float64) rule {
+	return func(d *decoder, path string) { d.fraction(path, *p) }
+}
+func atLeast(p *int, min int) rule {
+	return func(d *decoder, path string) { d.atLeast(path, *p, min) }
+}
+
+func eachNonEmpty(p *[]string) rule {
+	return func(d *decoder, path string) {
+		for i, s := range *p {
+			d.nonEmpty(fmt.Sprintf("%s.%d", path, i), s)
+		}
+	}
+}
+
+func extensions(p *[]string) rule {
+	return func(d *decoder, path string) {
+		if len(*p) == 0 {
+			d.errorf(path, "want at least one extension")
+		}
+		for i, e := range *p {
+			if len(e) < 2 || e[0] != '.' {
+				d.errorf(fmt.Sprintf("%s.%d", path, i), "want an extension starting with \".\", such as .jpg, got %q", e)
+			}
+		}
+	}
+}
+
+func split(s *Split) rule {
+	return func(d *decoder, path string) { d.split(path, *s) }
+}
+
+// schemaDoc is the schema as doc.go shows it: every key with its default
+// (an example for required keys) and what it means (a test keeps doc.go
+// equal to it).
+func schemaDoc() string {
+	var b strings.Builder
+	writeDoc(&b, Default().schema(), "", "")
+	return b.String()
+}
+
+// writeDoc writes keys at indent; the first line starts with first instead
+// when given (a list item's "- ").
+func writeDoc(b *strings.Builder, keys []key, indent, first string) {
+	for i, k := range keys {
+		prefix := indent
+		if i == 0 && first != "" {
+			prefix = first
+		}
+		var notes []string
+		if k.req {
+			notes = append(notes, "required")
+		}
+		if k.doc != "" {
+			notes = append(notes, k.doc)
+		}
+		if k.oneOf != nil {
+			notes = append(notes, "one of "+quoteAll(k.oneOf))
+		}
+		comment := strings.Join(notes, "; ")
+		switch {
+		case k.custom != nil && k.custom.doc != nil:
+			k.custom.doc(b, prefix, indent, comment)
+		case k.custom != nil:
+			docLine(b, prefix+k.name+": "+flowText(k.custom.node()), comment)
+		case k.keys != nil && !k.flow:
+			docLine(b, prefix+k.name+":", comment)
+			writeDoc(b, k.keys, indent+"  ", "")
+		case k.keys != nil:
+			n := nodeOf(k.keys)
+			docLine(b, prefix+k.name+": "+flowText(n), comment)
+		case k.req && k.example != "":
+			docLine(b, prefix+k.name+": "+k.example, comment)
+		default:
+			docLine(b, prefix+k.name+": "+flowText(leafNode(k.val)), comment)
+		}
+	}
+}
+
+// docLine writes text with its comment aligned at column 25.
+func docLine(b *strings.Builder, text, comment string) {
+	if comment == "" {
+		b.WriteString(strings.TrimRight(text, " ") + "\n")
+		return
+	}
+	fmt.Fprintf(b, "%-24s # %s\n", text, comment)
+}
+
+// flowText is n as one line of YAML.
+func flowText(n *yaml.Node) string {
+	flow := *n
+	if n.Kind != yaml.ScalarNode {
+		flow.Style |= yaml.FlowStyle
+	}
+	out, err := yaml.Marshal(&flow)
+	if err != nil {
+		return n.Value
+	}
+	return strings.TrimSuffix(string(out), "\n")
+}
+
+// quoteAll lists allowed values, the empty string as "".
+func quoteAll(vals []string) string {
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = v
+		if v == "" {
+			q[i] = `""`
+		}
+	}
+	return strings.Join(q, ", ")
+}
