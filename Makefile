@@ -14,13 +14,14 @@ setup:
 run: setup
 	go run ./pipeline -config $(CONFIG)
 
-test: setup purego
+test: setup
 	go mod tidy -diff
 	go vet ./...
 	go test -count=1 ./...
 
 # The packages of plain Go (config, dataset, evaluate, report, plot, ...)
-# build without cgo, so without TensorFlow's C library (pipeline/purego_test.go).
+# build without cgo, so without TensorFlow's C library. This is one test of
+# pipeline/purego_test.go, which make test runs too.
 purego:
 	go test -count=1 -run TestPlainGoPackagesBuildWithoutCgo ./pipeline
 
