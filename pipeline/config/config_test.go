@@ -445,7 +445,7 @@ func TestErrors(t *testing.T) {
 		{"no flatten", stack("conv2d: {filters: 8, kernel_size: 3}", "max_pool:", last), nil,
 			"t.yaml:7: models.0.layers.2.dense: gets a 111×111×8 input; add `- flatten: {}` before it: a Keras Dense would act on the last axis only"},
 		{"conv after flatten", stack("flatten:", "conv2d: {filters: 8, kernel_size: 3}", last), nil,
-			"t.yaml:6: models.0.layers.1.conv2d: gets a 150528 input, not an image (height×width×channels): put conv2d before the flatten"},
+			"t.yaml:6: models.0.layers.1.conv2d: gets a 150528 input, not an image (height×width×channels): conv2d goes before any flatten, on images or a backbone's spatial endpoint (such as block5_pool)"},
 		{"duplicate model name", "name: t\nmodels:\n  - name: m\n    layers: [" + last + "]\n  - name: m\n    layers: [" + last + "]\ndata: {dir: d}\n", nil,
 			`t.yaml:5: models.1.name: duplicate model name "m" (also models.0)`},
 		{"monitor needs val", minimal + "  split: {train: 0.8, val: 0, test: 0.2}\ntrain:\n  early_stopping: {monitor: val_loss}\n", nil,
@@ -717,7 +717,7 @@ models:
 		{"models.0.layers.0.global_average_pooling2d.keepdims=true",
 			"-set models.0.layers.0.global_average_pooling2d.keepdims=true: models.0.layers.0.global_average_pooling2d.keepdims: unknown key (none allowed here)"},
 		{"models.1.layers.0={flatten: {}}",
-			"g.yaml:13: models.1.layers.1.global_average_pooling2d: gets a 3072 input, not an image (height×width×channels): put global_average_pooling2d before the flatten"},
+			"g.yaml:13: models.1.layers.1.global_average_pooling2d: gets a 3072 input, not an image (height×width×channels): global_average_pooling2d goes before any flatten, on images or a backbone's spatial endpoint (such as block5_pool)"},
 	} {
 		_, err := Parse("g.yaml", []byte(src), []string{tc.set})
 		if err == nil || err.Error() != tc.want {

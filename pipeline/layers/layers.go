@@ -266,7 +266,7 @@ func needImage(kind string, in Shape) error {
 		return fmt.Errorf("only for models without backbone: backbone features are not images")
 	}
 	if len(in) != 3 {
-		return fmt.Errorf("gets a %s input, not an image (height×width×channels): put %s before the flatten", in, kind)
+		return fmt.Errorf("gets a %s input, not an image (height×width×channels): %s goes before any flatten, on images or a backbone's spatial endpoint (such as block5_pool)", in, kind)
 	}
 	return nil
 }
