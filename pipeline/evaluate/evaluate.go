@@ -41,6 +41,10 @@ type Metrics struct {
 	MacroF1         float64 `json:"macro_f1"`
 	PerClass        []Class `json:"per_class"` // in class index order
 	Confusion       [][]int `json:"confusion"` // [true][predicted] counts
+	// NonFinite counts the examples whose probabilities hold NaN or an
+	// infinity (a diverged model): each is a miss for every metric, and
+	// has no cell in Confusion, since it predicts no class.
+	NonFinite int `json:"non_finite"`
 }
 
 // Class holds the metrics of one class. Precision is 0 for a class never
@@ -86,6 +90,11 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 			return nil, fmt.Errorf("evaluate: example %d has label %d, outside the %d classes [0, %d)", i, y, c, c)
 		}
 		row := probs[i*c : (i+1)*c]
+		m.PerClass[y].Support++
+		if !train.Finite(row) {
+			m.NonFinite++
+			continue
+		}
 		pred := argmax(row)
 		m.Confusion[y][pred]++
 		if pred == int(y) {
@@ -100,9 +109,8 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 
 	var present int
 	for j, name := range classes {
-		cl := Class{Name: name}
+		cl := Class{Name: name, Support: m.PerClass[j].Support}
 		for i := range c {
-			cl.Support += m.Confusion[j][i]
 			cl.Predicted += m.Confusion[i][j]
 		}
 		tp := float64(m.Confusion[j][j])
@@ -155,6 +163,7 @@ type metricsJSON struct {
 	MacroF1         float64  `json:"macro_f1"`
 	PerClass        []Class  `json:"per_class"`
 	Confusion       [][]int  `json:"confusion"`
+	NonFinite       int      `json:"non_finite"`
 }
 
 // MarshalJSON encodes m with a non-finite Loss written as null, since NaN
@@ -163,7 +172,7 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 	j := metricsJSON{
 		N: m.N, Accuracy: m.Accuracy, K: m.K, TopK: m.TopK,
 		MeanClassRecall: m.MeanClassRecall, MacroPrecision: m.MacroPrecision, MacroF1: m.MacroF1,
-		PerClass: m.PerClass, Confusion: m.Confusion,
+		PerClass: m.PerClass, Confusion: m.Confusion, NonFinite: m.NonFinite,
 	}
 	if !math.IsNaN(m.Loss) && !math.IsInf(m.Loss, 0) {
 		j.Loss = &m.Loss
@@ -180,7 +189,7 @@ func (m *Metrics) UnmarshalJSON(data []byte) error {
 	*m = Metrics{
 		N: j.N, Loss: math.NaN(), Accuracy: j.Accuracy, K: j.K, TopK: j.TopK,
 		MeanClassRecall: j.MeanClassRecall, MacroPrecision: j.MacroPrecision, MacroF1: j.MacroF1,
-		PerClass: j.PerClass, Confusion: j.Confusion,
+		PerClass: j.PerClass, Confusion: j.Confusion, NonFinite: j.NonFinite,
 	}
 	if j.Loss != nil {
 		m.Loss = *j.Loss

@@ -119,10 +119,23 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := claim(dir, effective); err != nil {
 		return "", err
 	}
-	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
 		return "", fmt.Errorf("data: %w", err)
 	}
+	bad, err := checkImages(ctx, ds, cfg.Images.Workers)
+	if err != nil {
+		return "", err
+	}
+	if len(bad) > 0 && cfg.Data.OnBadImage != "skip" {
+		return "", badImagesError(bad, len(ds.Examples))
+	}
+	for _, s := range bad {
+		logf("skipped %s: %s", s.Path, s.Reason)
+	}
+	if err := dropBad(ds, bad); err != nil {
+		return "", err
+	}
+	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := dataset.WriteManifest(filepath.Join(dir, ManifestFile), ds); err != nil {
 		return "", err
 	}
@@ -131,19 +144,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
 		Dir: cfg.Data.Dir, Classes: ds.Classes,
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
+		Skipped: bad,
 	}}
-	skipped := map[string]bool{}
 	for i, m := range cfg.Models {
-		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing, skipped)
+		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing)
 		if err != nil {
 			return dir, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		run.Models = append(run.Models, *res)
 	}
-	for p := range skipped {
-		run.Dataset.Skipped = append(run.Dataset.Skipped, p)
-	}
-	slices.Sort(run.Dataset.Skipped)
 
 	t0 = time.Now()
 	// Plots first: results.md links them, and metrics.json, written last
@@ -167,7 +176,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 
 // runModel trains and evaluates one model of the config.
 func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, ds *dataset.Dataset, dir string,
-	prog io.Writer, logf func(string, ...any), timing *Timing, skipped map[string]bool) (*report.Model, error) {
+	prog io.Writer, logf func(string, ...any), timing *Timing) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
 	t0 := time.Now()
@@ -187,23 +196,20 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		if err != nil {
 			return nil, err
 		}
+		// Every image was checked before; one failing now (changed
+		// since) stops the run rather than change the counts.
 		r, err := store.Extract(ctx, ds.Examples, features.Options{
-			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers,
-			SkipBad: cfg.Data.OnBadImage == "skip", Progress: prog,
+			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers, Progress: prog,
 		})
 		if err != nil {
 			return nil, err
-		}
-		for _, s := range r.Skipped {
-			skipped[s.Path] = true
-			logf("skipped %s: %v", s.Path, s.Err)
 		}
 		rate = r.Rate
 		logf("%s: features %s: %d cached, %d computed (%.1f images/s) in %s", m.Name, m.Backbone.Endpoint, r.Hits, r.Computed, r.Rate, store.Dir)
 		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
 	} else {
 		size := m.InputSize(cfg.Images)
-		src, err := newImageSource(ctx, cfg, size, ds, prog, logf, skipped)
+		src, err := newImageSource(ctx, cfg, size, ds, prog, logf)
 		if err != nil {
 			return nil, err
 		}

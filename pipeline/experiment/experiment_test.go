@@ -229,7 +229,7 @@ func TestBadInputs(t *testing.T) {
 		t.Fatalf("skip: %v\n%s", err, log)
 	}
 	r, _ := report.Read(dir)
-	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0] != bad {
+	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0].Path != bad {
 		t.Errorf("skipped files %v, want [%s]", r.Dataset.Skipped, bad)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, report.ResultsFile))

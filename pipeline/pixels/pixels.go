@@ -9,7 +9,6 @@ package pixels
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -42,7 +41,8 @@ type Report struct {
 }
 
 // Prepare decodes and resizes every example not yet cached, in parallel
-// (workers goroutines, 0: one per CPU). With skipBad, undecodable images are
+// (workers goroutines, 0: one per CPU). With skipBad, images that cannot be
+// loaded (not an image, truncated, over the pixel limit, unreadable) are
 // reported and left out; otherwise the first one (in example order) is
 // returned as the error, naming the file.
 func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
@@ -94,7 +94,7 @@ feed:
 		switch {
 		case err == nil:
 			r.Computed++
-		case skipBad && errors.Is(err, images.ErrNotImage):
+		case skipBad: // every per-image failure, as images.Stream skips for features
 			r.Skipped = append(r.Skipped, images.Skipped{Index: i, Path: todo[i].Path, Err: err})
 		default:
 			return r, fmt.Errorf("pixels: %w", err)

@@ -51,7 +51,11 @@ func writeDataset(b *bytes.Buffer, d *Dataset) {
 	if len(d.Skipped) > 0 {
 		fmt.Fprintf(b, "Skipped %d %s:\n\n", len(d.Skipped), plural(len(d.Skipped), "file", "files"))
 		for _, s := range d.Skipped {
-			fmt.Fprintf(b, "- `%s`\n", s)
+			fmt.Fprintf(b, "- `%s`", s.Path)
+			if s.Reason != "" {
+				fmt.Fprintf(b, ": %s", s.Reason)
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
@@ -104,6 +108,12 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 		"Mean class recall is the mean over classes of the share of each class's test images " +
 		"classified correctly (the VGG paper's Caltech-101 metric); " +
 		"it and macro F1 average over the classes present in the test split.\n\n")
+	for _, m := range models {
+		if m.Test != nil && m.Test.NonFinite > 0 {
+			fmt.Fprintf(b, "**Warning: %s gave non-finite probabilities for %d of %d test images; they count as wrong.**\n\n",
+				m.Name, m.Test.NonFinite, m.Test.N)
+		}
+	}
 	if len(random) > 0 {
 		fmt.Fprintf(b, "**Warning: the backbone of %s has RANDOM weights, not pretrained ones; "+
 			"its results say nothing about transfer learning.**\n\n", strings.Join(random, ", "))

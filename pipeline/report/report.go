@@ -62,7 +62,25 @@ type Dataset struct {
 	Train   int      `json:"train"` // examples per split
 	Val     int      `json:"val"`
 	Test    int      `json:"test"`
-	Skipped []string `json:"skipped"` // image files left out (such as files that do not decode)
+	Skipped []Skip   `json:"skipped"` // image files left out, with why
+}
+
+// Skip is an image file a run left out (data.on_bad_image: skip) and why.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// UnmarshalJSON also reads the bare path that runs before reasons were
+// recorded wrote.
+func (s *Skip) UnmarshalJSON(b []byte) error {
+	var path string
+	if json.Unmarshal(b, &path) == nil {
+		*s = Skip{Path: path}
+		return nil
+	}
+	type plain Skip
+	return json.Unmarshal(b, (*plain)(s))
 }
 
 // Model is the outcome of one model of a run.
@@ -155,7 +173,9 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 func toJSON(r *Run) runJSON {
 	out := runJSON{Name: r.Name, Seed: r.Seed, Dataset: r.Dataset, Models: make([]modelJSON, len(r.Models))}
 	out.Dataset.Classes = nonNil(out.Dataset.Classes)
-	out.Dataset.Skipped = nonNil(out.Dataset.Skipped)
+	if out.Dataset.Skipped == nil {
+		out.Dataset.Skipped = []Skip{}
+	}
 	for i, m := range r.Models {
 		mj := modelJSON{
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Params: m.Params,
@@ -177,7 +197,9 @@ func toJSON(r *Run) runJSON {
 func fromJSON(j *runJSON) *Run {
 	r := &Run{Name: j.Name, Seed: j.Seed, Dataset: j.Dataset}
 	r.Dataset.Classes = nilIfEmpty(r.Dataset.Classes)
-	r.Dataset.Skipped = nilIfEmpty(r.Dataset.Skipped)
+	if len(r.Dataset.Skipped) == 0 {
+		r.Dataset.Skipped = nil
+	}
 	for _, mj := range j.Models {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, Params: mj.Params,

@@ -56,26 +56,27 @@ type Epoch struct {
 	Seconds     float64 `json:"seconds"`
 }
 
-// epochJSON is Epoch on disk: NaN (no validation split) as null, which
-// JSON can hold.
+// epochJSON is Epoch on disk: NaN (no validation split) and infinities as
+// null, which JSON can hold.
 type epochJSON struct {
 	Epoch       int      `json:"epoch"`
-	Loss        float64  `json:"loss"`
-	Accuracy    float64  `json:"accuracy"`
+	Loss        *float64 `json:"loss"`
+	Accuracy    *float64 `json:"accuracy"`
 	ValLoss     *float64 `json:"val_loss"`
 	ValAccuracy *float64 `json:"val_accuracy"`
 	Seconds     float64  `json:"seconds"`
 }
 
-// MarshalJSON writes NaN validation metrics as null.
+// MarshalJSON writes non-finite metrics (NaN validation metrics when there
+// is no validation split) as null, so that a file is never left unwritable.
 func (e Epoch) MarshalJSON() ([]byte, error) {
 	opt := func(v float64) *float64 {
-		if math.IsNaN(v) {
+		if !finite(v) {
 			return nil
 		}
 		return &v
 	}
-	return json.Marshal(epochJSON{e.Epoch, e.Loss, e.Accuracy, opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
+	return json.Marshal(epochJSON{e.Epoch, opt(e.Loss), opt(e.Accuracy), opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
 }
 
 // UnmarshalJSON reads null validation metrics as NaN.
@@ -90,7 +91,7 @@ func (e *Epoch) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*e = Epoch{j.Epoch, j.Loss, j.Accuracy, val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
+	*e = Epoch{j.Epoch, val(j.Loss), val(j.Accuracy), val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
 	return nil
 }
 
@@ -180,6 +181,13 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			if err != nil {
 				return st, err
 			}
+			if !finite(l) {
+				// Nothing of this epoch is kept: the state on disk stays
+				// that of the last good epoch, so a rerun stops here again
+				// with the same message rather than on its own files.
+				return st, &DivergedError{Epoch: epoch, Batch: b/opts.BatchSize + 1, Batches: (len(order) + opts.BatchSize - 1) / opts.BatchSize,
+					LearningRate: net.Spec.Adam.LearningRate, Loss: l}
+			}
 			lossSum += l * float64(len(idx))
 			correct += c
 			st.Step++
@@ -190,6 +198,9 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			r, err := Evaluate(net, val, opts.BatchSize, 1)
 			if err != nil {
 				return st, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
+			}
+			if !finite(r.Loss) {
+				return st, &DivergedError{Epoch: epoch, LearningRate: net.Spec.Adam.LearningRate, Loss: r.Loss}
 			}
 			e.ValLoss, e.ValAccuracy = r.Loss, r.Accuracy
 		} else {
@@ -381,8 +392,14 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 }
 
 // Rank is the number of classes scored strictly higher than class y (0 =
-// top-1); ties count in y's favour, as argmax picks the first maximum.
+// top-1); ties count in y's favour, as argmax picks the first maximum. A
+// row holding a non-finite value ranks y last (len(p)): NaN compares false
+// with everything, so without this a diverged model's NaN row would rank
+// every class first and count as a hit.
 func Rank(p []float32, y int) int {
+	if !Finite(p) {
+		return len(p)
+	}
 	rank := 0
 	for j, v := range p {
 		if v > p[y] || (v == p[y] && j < y) {
@@ -390,4 +407,37 @@ func Rank(p []float32, y int) int {
 		}
 	}
 	return rank
+}
+
+// DivergedError says that training stopped because a loss stopped being a
+// finite number: the weights have blown up, and every number after that
+// would be meaningless.
+type DivergedError struct {
+	Epoch        int     // 1-based
+	Batch        int     // 1-based batch of the epoch; 0: the validation pass after it
+	Batches      int     // batches per epoch
+	LearningRate float64 // Adam's learning rate
+	Loss         float64 // the non-finite loss
+}
+
+func (e *DivergedError) Error() string {
+	where := fmt.Sprintf("batch %d of %d", e.Batch, e.Batches)
+	what := "training loss"
+	if e.Batch == 0 {
+		where, what = "validation", "validation loss"
+	}
+	return fmt.Sprintf("train: diverged in epoch %d, %s: %s is %v with learning rate %g; "+
+		"lower train.optimizer.adam.learning_rate (Keras' default is 0.001) and rerun", e.Epoch, where, what, e.Loss, e.LearningRate)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// Finite reports whether every value of p is a finite number.
+func Finite(p []float32) bool {
+	for _, v := range p {
+		if v-v != 0 { // NaN or ±Inf
+			return false
+		}
+	}
+	return true
 }
