@@ -39,8 +39,9 @@ type command struct {
 	setup func(fs *flag.FlagSet) action
 }
 
-// action runs a command; it writes its results to stdout.
-type action func(ctx context.Context, args []string, stdout io.Writer) error
+// action runs a command; it writes its results to stdout, and to stderr
+// what the user should know besides its error.
+type action func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // commands lists every command, the default first.
 var commands = []command{
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		c.help(stderr, fs)
 		return 2
 	}
-	err := do(ctx, fs.Args(), stdout)
+	err := do(ctx, fs.Args(), stdout, stderr)
 	var ue *usageErr
 	switch {
 	case err == nil:
@@ -168,7 +169,7 @@ func runFlags(fs *flag.FlagSet) action {
 	path := fs.String("config", "", "experiment config `FILE` (YAML), e.g. configs/default.yaml")
 	var overrides sets
 	fs.Var(&overrides, "set", "override a config value, `key=value`, e.g. -set train.epochs=3 (repeatable)")
-	return func(ctx context.Context, args []string, _ io.Writer) error {
+	return func(ctx context.Context, args []string, _, _ io.Writer) error {
 		if *path == "" {
 			return usageError("want -config FILE")
 		}
@@ -186,7 +187,7 @@ func runFlags(fs *flag.FlagSet) action {
 
 func reportFlags(fs *flag.FlagSet) action {
 	csvPath := fs.String("csv", "", "also write the table as CSV to `FILE` (full precision)")
-	return func(_ context.Context, args []string, stdout io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) == 0 {
 			return usageError("name one or more run folders, e.g. runs/*")
 		}
@@ -210,7 +211,7 @@ func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
-	return func(_ context.Context, args []string, stdout io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if *run == "" || len(args) == 0 {
 			return usageError("want -run RUN and one or more image files")
 		}
@@ -222,16 +223,6 @@ func predictFlags(fs *flag.FlagSet) action {
 		if *k <= 0 {
 			*k = p.TopK()
 		}
-		for _, path := range args {
-			preds, err := p.Predict(path, *k)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s (%s):\n", path, p.Model.Name)
-			for _, pr := range preds {
-				fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
-			}
-		}
-		return nil
+		return p.PredictAll(args, *k, stdout, stderr)
 	}
 }

@@ -293,6 +293,28 @@ func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err err
 	return out, nil
 }
 
+// RunBatch is Run on a batch of exactly batch images: x holds n <= batch
+// images and the rest of the batch is zeros, whose outputs are dropped.
+// TensorFlow's kernels may sum in another order for another batch size, so
+// running every batch at one size gives each image the same bits whatever
+// else was in its batch.
+func (m *Model) RunBatch(endpoint string, x []float32, n, batch int) ([]float32, error) {
+	if n >= batch {
+		return m.Run(endpoint, x, n)
+	}
+	ep, err := m.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	padded := make([]float32, batch*m.h*m.w*m.c)
+	copy(padded, x)
+	out, err := m.Run(endpoint, padded, batch)
+	if err != nil {
+		return nil, err
+	}
+	return out[:n*ep.Size()], nil
+}
+
 // ReadMetadata reads and checks dir/metadata.json without loading the model,
 // so callers can validate a config cheaply.
 func ReadMetadata(dir string) (Metadata, error) {

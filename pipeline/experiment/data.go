@@ -54,7 +54,7 @@ func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *da
 	if err != nil {
 		return nil, err
 	}
-	logf("pixels %dx%d: %d cached, %d decoded in %s", size[0], size[1], r.Hits, r.Computed, store.Dir)
+	logf("pixels %dx%d: %d cached, %d recomputed (bad entry), %d decoded in %s", size[0], size[1], r.Hits, r.Bad, r.Computed-r.Bad, store.Dir)
 	return &imageSource{store: store, ds: ds, cfg: cfg}, nil
 }
 

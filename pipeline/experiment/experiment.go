@@ -146,9 +146,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
 		Skipped: bad,
 	}}
+	var failed []error
 	for i, m := range cfg.Models {
 		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing)
-		if err != nil {
+		var div *train.DivergedError
+		if errors.As(err, &div) {
+			// The other models still train, and the report says
+			// what happened; the run then ends with the error.
+			logf("%s: %v", m.Name, err)
+			failed = append(failed, fmt.Errorf("model %s: %w", m.Name, err))
+			res.Failed = err.Error()
+		} else if err != nil {
 			return dir, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		run.Models = append(run.Models, *res)
@@ -168,10 +176,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	}
 	stage("report", t0)
 	for _, m := range run.Models {
+		if m.Test == nil {
+			logf("%s: no results (%s)", m.Name, m.Failed)
+			continue
+		}
 		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
 	}
 	logf("results: %s", filepath.Join(dir, report.ResultsFile))
-	return dir, nil
+	return dir, errors.Join(failed...)
 }
 
 // runModel trains and evaluates one model of the config.
@@ -192,20 +204,19 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		if !bb.Meta.Weights.Pretrained() {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
-		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
+		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, cfg.Features.BatchSize)
 		if err != nil {
 			return nil, err
 		}
 		// Every image was checked before; one failing now (changed
 		// since) stops the run rather than change the counts.
-		r, err := store.Extract(ctx, ds.Examples, features.Options{
-			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers, Progress: prog,
-		})
+		r, err := store.Extract(ctx, ds.Examples, features.Options{Workers: cfg.Images.Workers, Progress: prog})
 		if err != nil {
 			return nil, err
 		}
 		rate = r.Rate
-		logf("%s: features %s: %d cached, %d computed (%.1f images/s) in %s", m.Name, m.Backbone.Endpoint, r.Hits, r.Computed, r.Rate, store.Dir)
+		logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
+			m.Name, m.Backbone.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
 		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
 	} else {
 		size := m.InputSize(cfg.Images)
@@ -237,7 +248,10 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		Dir: filepath.Join(mdir, "train"), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
 	})
 	if err != nil {
-		return nil, err
+		if st != nil {
+			res.History, res.BestEpoch = st.History, st.BestEpoch
+		}
+		return res, err
 	}
 	timing.Stages["train"] += time.Since(t0).Seconds()
 	if err := net.Save(filepath.Join(mdir, WeightsName)); err != nil {
@@ -267,10 +281,16 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
 func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
-	if err := plot.History(filepath.Join(dir, report.HistoryPlot), run.Models); err != nil {
-		return err
+	// Models that diverged in their first epoch have no history to draw.
+	if slices.ContainsFunc(run.Models, func(m report.Model) bool { return len(m.History) > 0 }) {
+		if err := plot.History(filepath.Join(dir, report.HistoryPlot), run.Models); err != nil {
+			return err
+		}
 	}
 	for _, m := range run.Models {
+		if m.Test == nil {
+			continue
+		}
 		title := fmt.Sprintf("%s: test accuracy %.2f%%", m.Name, 100*m.Test.Accuracy)
 		if err := plot.Confusion(filepath.Join(dir, report.ModelsDir, m.Name, report.ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
 			return err

@@ -119,7 +119,7 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 			t.Errorf("%s differs between two runs of the same config", f)
 		}
 	}
-	if !strings.Contains(log2, "30 cached, 0 computed") {
+	if !strings.Contains(log2, "30 cached, 0 recomputed (bad entry), 0 computed") {
 		t.Errorf("second run recomputed features:\n%s", log2)
 	}
 
@@ -128,7 +128,7 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 computed") {
+	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 recomputed (bad entry), 0 computed") {
 		t.Errorf("other top: run %s (first %s), log:\n%s", dir3, dir, log3)
 	}
 	tab, err := report.Compare([]string{dir, dir3})

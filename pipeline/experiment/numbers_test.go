@@ -3,6 +3,8 @@ package experiment
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"github.com/gotransfer/gotransfer/pipeline/config"
 	"hash/crc32"
 	"os"
 	"path/filepath"
@@ -137,5 +139,110 @@ func TestAllBadFilesAtOnce(t *testing.T) {
 	}
 	if strings.Contains(log, "features") || strings.Contains(log, "pixels") {
 		t.Errorf("model work ran before the check:\n%s", log)
+	}
+}
+
+// TestDivergenceStopsClearly (issue 8, item 3): a learning rate that makes
+// training diverge ends the run with an error naming the model and the
+// learning rate, after the other models; the run folder's report is
+// readable, and a rerun stops the same way.
+func TestDivergenceStopsClearly(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
+	for try := range 2 {
+		dir, log, err := run(t, testConfig(t, root, "train.optimizer.adam.learning_rate=1e20"))
+		if err == nil {
+			t.Fatalf("try %d: no error\n%s", try, log)
+		}
+		for _, want := range []string{"model top", "diverged", "learning rate 1e+20", "learning_rate"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("try %d: error %q does not say %q", try, err, want)
+			}
+		}
+		r, rerr := report.Read(dir)
+		if rerr != nil {
+			t.Fatalf("try %d: the run folder's report cannot be read: %v", try, rerr)
+		}
+		for _, m := range r.Models {
+			if m.Test != nil && m.Failed == "" {
+				continue
+			}
+			if m.Test != nil || !strings.Contains(m.Failed, "diverged") {
+				t.Errorf("try %d: model %s: failed %q, test %+v", try, m.Name, m.Failed, m.Test)
+			}
+		}
+	}
+}
+
+// TestBitsIndependentOfCacheHistory (issue 8, item 4): MobileNet's
+// features move in the low bits with the batch they are computed in. Fill
+// one cache in one go and another piece by piece (part of the data first,
+// a run at another feature batch size, one entry deleted and recomputed):
+// the metrics files of the same config are byte-identical.
+func TestBitsIndependentOfCacheHistory(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 6, 2)
+	cfgFor := func(extra ...string) *config.Config {
+		yaml := fmt.Sprintf(`
+name: bits
+seed: 1
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.5, val: 0.25, test: 0.25}}
+features: {cache_dir: %[1]s/cache, batch_size: 8}
+train: {batch_size: 4, epochs: 3}
+models:
+  - name: top
+    backbone: {savedmodel: %[2]s, endpoint: global_pool}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, testenv.SavedModel(t, "mobilenet"))
+		cfg, err := config.Parse("bits.yaml", []byte(yaml), extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	files := []string{report.MetricsFile, report.ResultsFile, "models/top/history.csv", "models/top/confusion.csv", "models/top/per_class.csv"}
+	read := func(dir string) map[string][]byte {
+		out := map[string][]byte{}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f] = b
+		}
+		return out
+	}
+	dir, log, err := run(t, cfgFor())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	want := read(dir)
+
+	// Another history: an empty cache filled by a partial run, then a run
+	// at another feature batch size, then one entry lost.
+	os.RemoveAll(filepath.Join(root, "cache"))
+	os.RemoveAll(filepath.Join(root, "runs"))
+	for _, extra := range [][]string{{"data.max_per_class=3"}, {"features.batch_size=5"}} {
+		if _, log, err := run(t, cfgFor(extra...)); err != nil {
+			t.Fatalf("%v: %v\n%s", extra, err, log)
+		}
+	}
+	entries, _ := filepath.Glob(filepath.Join(root, "cache", "*", "*", "*.f32"))
+	if len(entries) == 0 {
+		t.Fatal("no cache entries found")
+	}
+	os.Remove(entries[0])
+	dir2, log, err := run(t, cfgFor())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if dir2 != dir {
+		t.Fatalf("same config, other run folder: %s, %s", dir, dir2)
+	}
+	for f, b := range read(dir2) {
+		if !bytes.Equal(b, want[f]) {
+			t.Errorf("%s differs with another cache history", f)
+		}
 	}
 }

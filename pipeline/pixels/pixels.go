@@ -4,7 +4,8 @@
 // deterministic part); preprocessing to float32 happens per batch, which
 // keeps one cache valid for every preprocessing mode.
 //
-// Layout: <cache>/pixels-<H>x<W>-<resize>-v1/<aa>/<sha256 of image bytes>.rgb
+// Layout: <cache>/pixels-<H>x<W>-<resize>-v2/<aa>/<sha256 of image bytes>.rgb
+// (v2: entries carry a checksum, see package cache).
 package pixels
 
 import (
@@ -30,13 +31,14 @@ type Store struct {
 
 // Open returns the store under cacheDir for images resized to h×w.
 func Open(cacheDir string, h, w int, resize string) *Store {
-	dir := filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v1", h, w, resize))
+	dir := filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v2", h, w, resize))
 	return &Store{Store: cache.Store{Dir: dir, Ext: ".rgb", Size: 3 * h * w}, H: h, W: w, Resize: resize}
 }
 
 // Report says what Prepare did.
 type Report struct {
 	Hits, Computed int
+	Bad            int // cached but corrupt: recomputed (counted in Computed too)
 	Skipped        []images.Skipped
 }
 
@@ -46,11 +48,11 @@ type Report struct {
 // reported and left out; otherwise the first one (in example order) is
 // returned as the error, naming the file.
 func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
-	todo, hits, err := s.Missing(examples)
+	todo, hits, bad, err := s.Missing(examples)
 	if err != nil {
 		return nil, fmt.Errorf("pixels: %w", err)
 	}
-	r := &Report{Hits: hits}
+	r := &Report{Hits: hits, Bad: bad}
 	if len(todo) == 0 {
 		return r, nil
 	}

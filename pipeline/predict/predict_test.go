@@ -103,6 +103,20 @@ models:
 		if _, err = p.Predict(bad, 3); err == nil || !strings.Contains(err.Error(), "bad.jpg") {
 			t.Errorf("undecodable image: %v", err)
 		}
+		// Issue 8, item 9: good, bad, good: every image is predicted,
+		// each failure is reported, and the call fails at the end.
+		var out, errs bytes.Buffer
+		good := filepath.Join(root, "data", "class_0", "img_000.png")
+		err = p.PredictAll([]string{good, bad, img}, 2, &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), "1 of 3") {
+			t.Errorf("%s: good, bad, good: error %v; want one saying 1 of 3 failed", name, err)
+		}
+		if !strings.Contains(out.String(), good) || !strings.Contains(out.String(), img) {
+			t.Errorf("%s: good images after a bad one were not predicted:\n%s", name, out.String())
+		}
+		if !strings.Contains(errs.String(), "bad.jpg") {
+			t.Errorf("%s: the bad image's failure is not reported: %q", name, errs.String())
+		}
 		p.Close()
 	}
 	if _, err := Open(dir, "nope"); err == nil || !strings.Contains(err.Error(), "top") {

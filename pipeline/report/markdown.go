@@ -99,6 +99,8 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 				top += fmt.Sprintf(" (k=%d)", t.K)
 			}
 			row = append(row, loss(t.Loss), percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
+		} else if m.Failed != "" {
+			row = append(row, "failed", "", "", "", "")
 		} else {
 			row = append(row, "not tested", "", "", "", "")
 		}
@@ -135,6 +137,9 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		}
 	}
 	b.WriteString(".\n\n")
+	if m.Failed != "" {
+		fmt.Fprintf(b, "**Failed: %s.** Its numbers are not reported.\n\n", m.Failed)
+	}
 
 	if len(m.History) > 0 {
 		b.WriteString("### History\n\n")

@@ -98,6 +98,9 @@ type Model struct {
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
 	Test         *evaluate.Metrics `json:"test"`          // nil if not evaluated
+	// Failed says why the model has no results (such as a diverged
+	// training); empty for a model that trained and was tested.
+	Failed string `json:"failed,omitempty"`
 }
 
 // Run is the results of a run: its dataset and every model trained.
@@ -131,6 +134,7 @@ type modelJSON struct {
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"`
 	Test         *evaluate.Metrics `json:"test"`
+	Failed       string            `json:"failed,omitempty"`
 }
 
 // runJSON is Run as metrics.json stores it.
@@ -181,6 +185,7 @@ func toJSON(r *Run) runJSON {
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Params: m.Params,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
+			Failed: m.Failed,
 		}
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
@@ -204,6 +209,7 @@ func fromJSON(j *runJSON) *Run {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, Params: mj.Params,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
+			Failed: mj.Failed,
 		}
 		for _, e := range mj.History {
 			m.History = append(m.History, train.Epoch{
