@@ -196,6 +196,9 @@ func reportFlags(fs *flag.FlagSet) action {
 			return err
 		}
 		fmt.Fprint(stdout, t.Markdown())
+		for _, u := range t.Unfinished {
+			fmt.Fprintf(stderr, "pipeline: not shown: %s: %s\n", u.Dir, u.Why)
+		}
 		if *csvPath != "" {
 			b, err := t.CSV()
 			if err != nil {
