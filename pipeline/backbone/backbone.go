@@ -162,6 +162,11 @@ func Load(dir string) (m *Model, err error) {
 	if err != nil {
 		return fail(err)
 	}
+	// TensorFlow loads a SavedModel without its variables and fails only
+	// when it runs, with a message about resource containers.
+	if _, err := os.Stat(filepath.Join(dir, "variables", "variables.index")); err != nil {
+		return fail(fmt.Errorf("no variables/variables.index (the weights): the export is incomplete; %s", ExportHint))
+	}
 	m = &Model{Dir: dir, Meta: meta, endpoints: make(map[string]*Endpoint)}
 	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
 		return fail(err)

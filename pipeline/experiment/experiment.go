@@ -111,6 +111,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	models, err := loadBackbones(cfg)
+	if err != nil {
+		return "", err
+	}
 
 	dir, effective, err := RunDir(cfg)
 	if err != nil {
@@ -148,7 +152,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	}}
 	var failed []error
 	for i, m := range cfg.Models {
-		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing)
+		var bb *backbone.Model
+		if m.Transfer() {
+			bb = models[m.Backbone.SavedModel]
+		}
+		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing)
 		var div *train.DivergedError
 		if errors.As(err, &div) {
 			// The other models still train, and the report says
@@ -187,17 +195,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 }
 
 // runModel trains and evaluates one model of the config.
-func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, ds *dataset.Dataset, dir string,
+// bb is its backbone, loaded and checked (nil for a scratch model).
+func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, ds *dataset.Dataset, dir string,
 	prog io.Writer, logf func(string, ...any), timing *Timing) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
 	t0 := time.Now()
 	var rate float64
 	if m.Transfer() {
-		bb, err := backbone.Load(m.Backbone.SavedModel)
-		if err != nil {
-			return nil, err
-		}
 		res.Kind = report.KindTransfer
 		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
 		res.Weights = bb.Meta.Weights.String()
@@ -349,6 +354,33 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
 		metas[m.Name] = meta
 	}
 	return metas, nil
+}
+
+// loadBackbones loads every transfer model's SavedModel (each once) and
+// runs one image through each endpoint used, so that a broken backbone
+// (no weights, a graph that does not run) stops the run before any model
+// trains, not after the others have. It returns the models by folder.
+func loadBackbones(cfg *config.Config) (map[string]*backbone.Model, error) {
+	models := map[string]*backbone.Model{}
+	for _, m := range cfg.Models {
+		if !m.Transfer() {
+			continue
+		}
+		dir := m.Backbone.SavedModel
+		bb, ok := models[dir]
+		if !ok {
+			var err error
+			if bb, err = backbone.Load(dir); err != nil {
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			models[dir] = bb
+		}
+		h, w, c := bb.InputSize()
+		if _, err := bb.Run(m.Backbone.Endpoint, make([]float32, h*w*c), 1); err != nil {
+			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, m.Backbone.Endpoint, err, backbone.ExportHint)
+		}
+	}
+	return models, nil
 }
 
 // claim creates the run folder with its effective config, or checks that

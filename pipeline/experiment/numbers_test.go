@@ -246,3 +246,47 @@ models:
 		}
 	}
 }
+
+// TestBackboneCheckedBeforeTraining (issue 8, item 10): a SavedModel with
+// no variables/ is found before any model trains, even when a scratch
+// model comes first, with a message naming the folder and what to do.
+func TestBackboneCheckedBeforeTraining(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
+	sm := filepath.Join(root, "tiny-novars")
+	if err := os.CopyFS(sm, os.DirFS(testenv.SavedModel(t, "tiny"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(sm, "variables")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("novars.yaml", []byte(fmt.Sprintf(`
+name: novars
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
+features: {cache_dir: %[1]s/cache}
+train: {batch_size: 8, epochs: 2}
+models:
+  - name: scratch
+    image_size: [12, 12]
+    layers: [{flatten: {}}, {dense: {units: classes, activation: softmax}}]
+  - name: top
+    backbone: {savedmodel: %[2]s, endpoint: fc2}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, sm)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, log, err := run(t, cfg)
+	if err == nil {
+		t.Fatalf("a SavedModel without variables ran\n%s", log)
+	}
+	for _, want := range []string{"model top", sm, "variables", "export_backbone.py"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(log, "epoch") {
+		t.Errorf("a model trained before the backbone was checked:\n%s", log)
+	}
+}
