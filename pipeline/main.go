@@ -4,7 +4,8 @@
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
 //
-// Each command's -h prints its flags and an example. main only wires the
+// Each command's -h prints its flags and an example; -v shows TensorFlow's
+// own log lines, quiet by default. main only wires the
 // stage packages together.
 package main
 
@@ -24,6 +25,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 )
 
 // command is one way to call pipeline: the first argument selects it (the
@@ -83,6 +85,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	tflog.Close()
 	os.Exit(code)
 }
 
@@ -105,7 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet(c.title(), flag.ContinueOnError)
 	do := c.setup(fs)
-	fs.SetOutput(stderr) // where the flag package reports a bad flag
+	fs.Bool(tflog.VerboseFlag, false, tflog.VerboseUsage) // read by tflog before main
+	fs.SetOutput(stderr)                                  // where the flag package reports a bad flag
 	fs.Usage = func() {}
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
