@@ -52,8 +52,8 @@ type Key struct {
 	// features move by up to 1e-5), so it changes the bits. Batches are
 	// always full (the last is padded), so nothing else about how the
 	// cache was filled does.
-	BatchSize int `json:"batch_size"`
-	Source       string  `json:"savedmodel"` // informational: where it was first computed from
+	BatchSize int    `json:"batch_size"`
+	Source    string `json:"savedmodel"` // informational: where it was first computed from
 }
 
 // Hash is the folder name for k (everything but Source).
@@ -117,8 +117,8 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 
 // Options control Extract.
 type Options struct {
-	Workers   int  // decoding goroutines (0: one per CPU)
-	SkipBad   bool // skip undecodable images (reported) instead of failing
+	Workers int  // decoding goroutines (0: one per CPU)
+	SkipBad bool // skip undecodable images (reported) instead of failing
 	// Progress receives a progress bar (terminal) or log lines; nil: silent.
 	Progress io.Writer
 }
