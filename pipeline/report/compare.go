@@ -148,6 +148,9 @@ func Compare(dirs []string) (*Table, error) {
 // config, model keys by model name.
 func loadRun(dir string) (*loadedRun, error) {
 	cpath := filepath.Join(dir, ConfigFile)
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a folder: not a run folder", dir)
+	}
 	if _, err := os.Stat(cpath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no %s: not a run folder", dir, ConfigFile)
 	}

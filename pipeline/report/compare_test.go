@@ -237,16 +237,21 @@ func TestReportShowsFinishedRuns(t *testing.T) {
 	if err := fsutil.WriteFile(filepath.Join(stray, "x.txt"), []byte("x")); err != nil {
 		t.Fatal(err)
 	}
+	file := filepath.Join(parent, "NOTES.txt")
+	if err := fsutil.WriteFile(file, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
 	b := makeRun(t, parent, "run-b", configB)
-	tab, err := Compare([]string{a, unfinished, stray, b})
+	tab, err := Compare([]string{a, unfinished, stray, file, b})
 	if err != nil {
 		t.Fatalf("Compare with one finished run among unfinished ones: %v", err)
 	}
 	if len(tab.Rows) != 4 || tab.Rows[0][0] != "run-a" || tab.Rows[3][0] != "run-b" {
 		t.Errorf("rows %v; want run-a's and run-b's two models each", tab.Rows)
 	}
-	if len(tab.Unfinished) != 2 || tab.Unfinished[0].Dir != unfinished || !strings.Contains(tab.Unfinished[0].Why, "not finished") ||
-		tab.Unfinished[1].Dir != stray || !strings.Contains(tab.Unfinished[1].Why, "not a run folder") {
-		t.Errorf("unfinished %+v; want %s (not finished) and %s (not a run folder)", tab.Unfinished, unfinished, stray)
+	if len(tab.Unfinished) != 3 || tab.Unfinished[0].Dir != unfinished || !strings.Contains(tab.Unfinished[0].Why, "not finished") ||
+		tab.Unfinished[1].Dir != stray || !strings.Contains(tab.Unfinished[1].Why, "not a run folder") ||
+		tab.Unfinished[2].Dir != file || !strings.Contains(tab.Unfinished[2].Why, "not a run folder") {
+		t.Errorf("unfinished %+v; want %s (not finished), %s and %s (not a run folder)", tab.Unfinished, unfinished, stray, file)
 	}
 }
