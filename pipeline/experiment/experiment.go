@@ -286,8 +286,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
 func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
-	// Models that diverged in their first epoch have no history to draw.
-	if slices.ContainsFunc(run.Models, func(m report.Model) bool { return len(m.History) > 0 }) {
+	if report.HasHistory(run.Models) {
 		if err := plot.History(filepath.Join(dir, report.HistoryPlot), run.Models); err != nil {
 			return err
 		}

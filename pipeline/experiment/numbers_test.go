@@ -163,6 +163,10 @@ func TestDivergenceStopsClearly(t *testing.T) {
 		if rerr != nil {
 			t.Fatalf("try %d: the run folder's report cannot be read: %v", try, rerr)
 		}
+		md, _ := os.ReadFile(filepath.Join(dir, report.ResultsFile))
+		if _, err := os.Stat(filepath.Join(dir, report.HistoryPlot)); err != nil && bytes.Contains(md, []byte(report.HistoryPlot)) {
+			t.Errorf("try %d: results.md links %s, which was not drawn", try, report.HistoryPlot)
+		}
 		for _, m := range r.Models {
 			if m.Test != nil && m.Failed == "" {
 				continue

@@ -34,7 +34,9 @@ func Markdown(r *Run) []byte {
 		return b.Bytes()
 	}
 	writeSummary(&b, r.Models)
-	image(&b, "Validation loss and accuracy per epoch, every model", HistoryPlot)
+	if HasHistory(r.Models) {
+		image(&b, "Validation loss and accuracy per epoch, every model", HistoryPlot)
+	}
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
 	}

@@ -28,6 +28,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
@@ -101,6 +102,13 @@ type Model struct {
 	// Failed says why the model has no results (such as a diverged
 	// training); empty for a model that trained and was tested.
 	Failed string `json:"failed,omitempty"`
+}
+
+// HasHistory reports whether some model trained at least one epoch, so
+// that there is a history plot to draw and link (models that diverged in
+// their first epoch have none).
+func HasHistory(models []Model) bool {
+	return slices.ContainsFunc(models, func(m Model) bool { return len(m.History) > 0 })
 }
 
 // Run is the results of a run: its dataset and every model trained.
