@@ -25,10 +25,16 @@ package tflog
 // initialiser, which runs after this, resets environ to the original
 // block. So the process starts itself again with the variable added; the
 // libraries are mapped but none of their initialisers has run yet.
+// verboseArgs lists the spellings of -v that the flag package reads as
+// true; Go's verbose() below must agree.
+static const char *verboseArgs[] = {"-v", "--v", "-v=true", "--v=true", "-v=1", "--v=1", NULL};
+
 static void gotransfer_tflog(int argc, char **argv, char **envp) {
 	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--v") == 0) {
-			return;
+		for (const char **v = verboseArgs; *v != NULL; v++) {
+			if (strcmp(argv[i], *v) == 0) {
+				return;
+			}
 		}
 	}
 	int n = 0;
@@ -80,7 +86,7 @@ var filtered chan struct{} // closed when the filter has forwarded everything
 // crash output also goes to the real stderr.
 func init() {
 	level, err := strconv.Atoi(os.Getenv("TF_CPP_MIN_LOG_LEVEL"))
-	if err != nil || level <= 0 || slices.Contains(os.Args[1:], "-v") || slices.Contains(os.Args[1:], "--v") {
+	if err != nil || level <= 0 || verbose(os.Args[1:]) {
 		return
 	}
 	orig, err := syscall.Dup(2)
@@ -117,6 +123,14 @@ func init() {
 			os.Stderr.WriteString(line + "\n")
 		}
 	}()
+}
+
+// verbose reports whether args ask for TensorFlow's log lines, as the C
+// side's verboseArgs.
+func verbose(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		return slices.Contains([]string{"-v", "--v", "-v=true", "--v=true", "-v=1", "--v=1"}, a)
+	})
 }
 
 func severity(letter string) int {
