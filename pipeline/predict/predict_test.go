@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +117,23 @@ models:
 		}
 		if !strings.Contains(errs.String(), "bad.jpg") {
 			t.Errorf("%s: the bad image's failure is not reported: %q", name, errs.String())
+		}
+		// Issue 8, item 1: diverged weights give NaN probabilities, which
+		// predict refuses rather than rank.
+		w, err := p.net.Weights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range w {
+			for i := range v {
+				v[i] = float32(math.NaN())
+			}
+		}
+		if err := p.net.SetWeights(w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Predict(img, 3); err == nil || !strings.Contains(err.Error(), "non-finite") {
+			t.Errorf("%s: NaN weights: Predict gave %v; want a non-finite error", name, err)
 		}
 		p.Close()
 	}
