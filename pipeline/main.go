@@ -4,7 +4,8 @@
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
 //
-// Each command's -h prints its flags and an example. main only wires the
+// Each command's -h prints its flags and an example; -v shows TensorFlow's
+// own log lines, quiet by default. main only wires the
 // stage packages together.
 package main
 
@@ -24,6 +25,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 )
 
 // command is one way to call pipeline: the first argument selects it (the
@@ -39,8 +41,9 @@ type command struct {
 	setup func(fs *flag.FlagSet) action
 }
 
-// action runs a command; it writes its results to stdout.
-type action func(ctx context.Context, args []string, stdout io.Writer) error
+// action runs a command; it writes its results to stdout, and to stderr
+// what the user should know besides its error.
+type action func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // commands lists every command, the default first.
 var commands = []command{
@@ -82,6 +85,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	tflog.Close()
 	os.Exit(code)
 }
 
@@ -104,7 +108,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet(c.title(), flag.ContinueOnError)
 	do := c.setup(fs)
-	fs.SetOutput(stderr) // where the flag package reports a bad flag
+	fs.Bool(tflog.VerboseFlag, false, tflog.VerboseUsage) // read by tflog before main
+	fs.SetOutput(stderr)                                  // where the flag package reports a bad flag
 	fs.Usage = func() {}
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
@@ -114,7 +119,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		c.help(stderr, fs)
 		return 2
 	}
-	err := do(ctx, fs.Args(), stdout)
+	err := do(ctx, fs.Args(), stdout, stderr)
 	var ue *usageErr
 	switch {
 	case err == nil:
@@ -168,7 +173,7 @@ func runFlags(fs *flag.FlagSet) action {
 	path := fs.String("config", "", "experiment config `FILE` (YAML), e.g. configs/default.yaml")
 	var overrides sets
 	fs.Var(&overrides, "set", "override a config value, `key=value`, e.g. -set train.epochs=3 (repeatable)")
-	return func(ctx context.Context, args []string, _ io.Writer) error {
+	return func(ctx context.Context, args []string, _, _ io.Writer) error {
 		if *path == "" {
 			return usageError("want -config FILE")
 		}
@@ -186,7 +191,7 @@ func runFlags(fs *flag.FlagSet) action {
 
 func reportFlags(fs *flag.FlagSet) action {
 	csvPath := fs.String("csv", "", "also write the table as CSV to `FILE` (full precision)")
-	return func(_ context.Context, args []string, stdout io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) == 0 {
 			return usageError("name one or more run folders, e.g. runs/*")
 		}
@@ -195,6 +200,9 @@ func reportFlags(fs *flag.FlagSet) action {
 			return err
 		}
 		fmt.Fprint(stdout, t.Markdown())
+		for _, u := range t.Unfinished {
+			fmt.Fprintf(stderr, "pipeline: not shown: %s: %s\n", u.Dir, u.Why)
+		}
 		if *csvPath != "" {
 			b, err := t.CSV()
 			if err != nil {
@@ -210,7 +218,7 @@ func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
-	return func(_ context.Context, args []string, stdout io.Writer) error {
+	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if *run == "" || len(args) == 0 {
 			return usageError("want -run RUN and one or more image files")
 		}
@@ -222,16 +230,6 @@ func predictFlags(fs *flag.FlagSet) action {
 		if *k <= 0 {
 			*k = p.TopK()
 		}
-		for _, path := range args {
-			preds, err := p.Predict(path, *k)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s (%s):\n", path, p.Model.Name)
-			for _, pr := range preds {
-				fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
-			}
-		}
-		return nil
+		return p.PredictAll(args, *k, stdout, stderr)
 	}
 }

@@ -162,6 +162,11 @@ func Load(dir string) (m *Model, err error) {
 	if err != nil {
 		return fail(err)
 	}
+	// TensorFlow loads a SavedModel without its variables and fails only
+	// when it runs, with a message about resource containers.
+	if _, err := os.Stat(filepath.Join(dir, "variables", "variables.index")); err != nil {
+		return fail(fmt.Errorf("no variables/variables.index (the weights): the export is incomplete; %s", ExportHint))
+	}
 	m = &Model{Dir: dir, Meta: meta, endpoints: make(map[string]*Endpoint)}
 	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
 		return fail(err)
@@ -291,6 +296,28 @@ func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err err
 		return nil, fmt.Errorf("backbone %s: endpoint %s returned %d values, want %d", m.Dir, endpoint, len(out), n*ep.Size())
 	}
 	return out, nil
+}
+
+// RunBatch is Run on a batch of exactly batch images: x holds n <= batch
+// images and the rest of the batch is zeros, whose outputs are dropped.
+// TensorFlow's kernels may sum in another order for another batch size, so
+// running every batch at one size gives each image the same bits whatever
+// else was in its batch.
+func (m *Model) RunBatch(endpoint string, x []float32, n, batch int) ([]float32, error) {
+	if n >= batch {
+		return m.Run(endpoint, x, n)
+	}
+	ep, err := m.Endpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	padded := make([]float32, batch*m.h*m.w*m.c)
+	copy(padded, x)
+	out, err := m.Run(endpoint, padded, batch)
+	if err != nil {
+		return nil, err
+	}
+	return out[:n*ep.Size()], nil
 }
 
 // ReadMetadata reads and checks dir/metadata.json without loading the model,

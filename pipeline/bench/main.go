@@ -341,7 +341,7 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 	if err != nil {
 		return "", err
 	}
-	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
+	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, cfg.Features.BatchSize)
 	if err != nil {
 		return "", err
 	}

@@ -4,11 +4,17 @@
 // (decoded, resized images) are both such stores: a changed image misses, a
 // moved or renamed one hits.
 //
-// Layout: <Dir>/<first two hex digits>/<sha256><Ext>.
+// Layout: <Dir>/<first two hex digits>/<sha256><Ext>. Each file is the
+// entry's payload followed by its CRC-32C (4 bytes, little-endian), checked
+// on every read: a file of the right size with other bytes (a disk error,
+// a stray write) is never used.
 package cache
 
 import (
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,8 +27,16 @@ import (
 type Store struct {
 	Dir  string
 	Ext  string // file name extension, such as ".f32"
-	Size int    // bytes per entry
+	Size int    // bytes per entry (the payload; files hold 4 more, the checksum)
 }
+
+// ErrCorrupt marks an entry whose checksum does not match its payload.
+var ErrCorrupt = errors.New("corrupt cache entry (checksum mismatch)")
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// fileSize is the size of an entry's file.
+func (s *Store) fileSize() int64 { return int64(s.Size) + 4 }
 
 // Path is where the entry of the image with content hash h lives.
 func (s *Store) Path(h string) string {
@@ -36,7 +50,7 @@ func (s *Store) Path(h string) string {
 // wrong size, say from a crash, counts as missing).
 func (s *Store) Has(h string) bool {
 	st, err := os.Stat(s.Path(h))
-	return err == nil && st.Size() == int64(s.Size)
+	return err == nil && st.Size() == s.fileSize()
 }
 
 // Put writes h's entry atomically.
@@ -44,38 +58,73 @@ func (s *Store) Put(h string, b []byte) error {
 	if len(b) != s.Size {
 		return fmt.Errorf("cache %s: entry of %d bytes, want %d", s.Dir, len(b), s.Size)
 	}
-	return fsutil.WriteCache(s.Path(h), b)
+	return fsutil.WriteCache(s.Path(h), binary.LittleEndian.AppendUint32(b[:len(b):len(b)], crc32.Checksum(b, castagnoli)))
 }
 
-// Get reads e's entry into b (len(b) == Size).
+// Get reads e's entry into b (len(b) == Size) and verifies its checksum;
+// a corrupt entry is an error matching ErrCorrupt.
 func (s *Store) Get(e dataset.Example, b []byte) error {
-	f, err := os.Open(s.Path(e.Hash))
+	if err := s.read(e.Hash, b); err != nil {
+		return fmt.Errorf("cached entry of %s: %s: %w (rerun to recompute it)", e.Path, s.Path(e.Hash), err)
+	}
+	return nil
+}
+
+// read reads and verifies h's entry into b.
+func (s *Store) read(h string, b []byte) error {
+	if len(b) != s.Size {
+		return fmt.Errorf("buffer of %d bytes for an entry of %d", len(b), s.Size)
+	}
+	f, err := os.Open(s.Path(h))
 	if err != nil {
-		return fmt.Errorf("cached entry of %s: %w (rerun to recompute)", e.Path, err)
+		return err
 	}
 	defer f.Close()
+	var sum [4]byte
 	if _, err := io.ReadFull(f, b); err != nil {
-		return fmt.Errorf("cached entry of %s: %s: %w (delete it and rerun)", e.Path, s.Path(e.Hash), err)
+		return err
+	}
+	if _, err := io.ReadFull(f, sum[:]); err != nil {
+		return err
+	}
+	if n, _ := f.Read(sum[:1]); n != 0 {
+		return fmt.Errorf("%w: the file is longer than an entry", ErrCorrupt)
+	}
+	if crc32.Checksum(b, castagnoli) != binary.LittleEndian.Uint32(sum[:]) {
+		return ErrCorrupt
 	}
 	return nil
 }
 
 // Missing returns the examples whose entries are not cached, one per
-// distinct image content, and how many examples hit.
-func (s *Store) Missing(examples []dataset.Example) (todo []dataset.Example, hits int, err error) {
+// distinct image content, how many examples hit, and how many of the
+// misses were there but bad (wrong size or checksum). Every entry present
+// is read and verified, so a hit is an entry known to be good.
+func (s *Store) Missing(examples []dataset.Example) (todo []dataset.Example, hits, bad int, err error) {
 	seen := map[string]bool{}
+	buf := make([]byte, s.Size)
 	for _, e := range examples {
 		if e.Hash == "" {
-			return nil, 0, fmt.Errorf("cache: %s has no content hash", e.Path)
+			return nil, 0, 0, fmt.Errorf("cache: %s has no content hash", e.Path)
 		}
-		if seen[e.Hash] || s.Has(e.Hash) {
+		switch {
+		case seen[e.Hash]:
 			hits++
-		} else {
-			todo = append(todo, e)
+		default:
+			err := s.read(e.Hash, buf)
+			switch {
+			case err == nil:
+				hits++
+			case errors.Is(err, os.ErrNotExist):
+				todo = append(todo, e)
+			default:
+				bad++
+				todo = append(todo, e)
+			}
 		}
 		seen[e.Hash] = true
 	}
-	return todo, hits, nil
+	return todo, hits, bad, nil
 }
 
 // Cached returns the examples that have entries, in order: a split as

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +16,7 @@ func TestStore(t *testing.T) {
 	b := dataset.Example{Path: "b.png", Hash: "bb22", Label: 0}
 	dupA := dataset.Example{Path: "copy-of-a.png", Hash: "aa11"}
 
-	todo, hits, err := s.Missing([]dataset.Example{a, b, dupA})
+	todo, hits, _, err := s.Missing([]dataset.Example{a, b, dupA})
 	if err != nil || len(todo) != 2 || hits != 1 {
 		t.Fatalf("Missing on an empty store: todo %v, hits %d, err %v; want a and b, 1 hit (the duplicate)", todo, hits, err)
 	}
@@ -28,7 +29,7 @@ func TestStore(t *testing.T) {
 	// A truncated entry (a crash) counts as missing.
 	os.MkdirAll(filepath.Dir(s.Path(b.Hash)), 0o755)
 	os.WriteFile(s.Path(b.Hash), []byte{9}, 0o644)
-	todo, hits, _ = s.Missing([]dataset.Example{a, b})
+	todo, hits, _, _ = s.Missing([]dataset.Example{a, b})
 	if len(todo) != 1 || todo[0].Path != "b.png" || hits != 1 {
 		t.Fatalf("after caching a: todo %v, hits %d", todo, hits)
 	}
@@ -43,7 +44,28 @@ func TestStore(t *testing.T) {
 	if kept.Len() != 1 || kept.Example(0).Path != "a.png" || kept.Label(0) != 1 {
 		t.Fatalf("Cached = %v", kept)
 	}
-	if _, _, err := s.Missing([]dataset.Example{{Path: "x.png"}}); err == nil {
+	if _, _, _, err := s.Missing([]dataset.Example{{Path: "x.png"}}); err == nil {
 		t.Fatal("an example without a hash was accepted")
+	}
+}
+
+// TestCorruptCacheEntryRecomputed (issue 8, item 2): a byte changed in an
+// entry of the right size is caught by the checksum: Missing counts it as
+// bad and asks for it again, Get refuses it.
+func TestCorruptCacheEntryRecomputed(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Ext: ".rgb", Size: 6}
+	a := dataset.Example{Path: "a.png", Hash: "aa11"}
+	if err := s.Put(a.Hash, []byte{1, 2, 3, 4, 5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(s.Path(a.Hash))
+	b[2] ^= 0x40
+	os.WriteFile(s.Path(a.Hash), b, 0o644)
+	todo, hits, bad, err := s.Missing([]dataset.Example{a})
+	if err != nil || len(todo) != 1 || hits != 0 || bad != 1 {
+		t.Fatalf("Missing with a corrupt entry: todo %v, hits %d, bad %d, err %v; want a, 0, 1", todo, hits, bad, err)
+	}
+	if err := s.Get(a, make([]byte, 6)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "a.png") {
+		t.Fatalf("Get of a corrupt entry: %v", err)
 	}
 }

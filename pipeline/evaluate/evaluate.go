@@ -40,6 +40,10 @@ type Metrics struct {
 	MacroF1         float64 `json:"macro_f1"`
 	PerClass        []Class `json:"per_class"` // in class index order
 	Confusion       [][]int `json:"confusion"` // [true][predicted] counts
+	// NonFinite counts the examples whose probabilities hold NaN or an
+	// infinity (a diverged model): each is a miss for every metric, and
+	// has no cell in Confusion, since it predicts no class.
+	NonFinite int `json:"non_finite"`
 }
 
 // Class holds the metrics of one class. Precision is 0 for a class never
@@ -85,6 +89,11 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 			return nil, fmt.Errorf("evaluate: example %d has label %d, outside the %d classes [0, %d)", i, y, c, c)
 		}
 		row := probs[i*c : (i+1)*c]
+		m.PerClass[y].Support++
+		if !Finite(row) {
+			m.NonFinite++
+			continue
+		}
 		pred := argmax(row)
 		m.Confusion[y][pred]++
 		if pred == int(y) {
@@ -99,9 +108,8 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 
 	var present int
 	for j, name := range classes {
-		cl := Class{Name: name}
+		cl := Class{Name: name, Support: m.PerClass[j].Support}
 		for i := range c {
-			cl.Support += m.Confusion[j][i]
 			cl.Predicted += m.Confusion[i][j]
 		}
 		tp := float64(m.Confusion[j][j])
@@ -154,6 +162,7 @@ type metricsJSON struct {
 	MacroF1         float64  `json:"macro_f1"`
 	PerClass        []Class  `json:"per_class"`
 	Confusion       [][]int  `json:"confusion"`
+	NonFinite       int      `json:"non_finite"`
 }
 
 // MarshalJSON encodes m with a non-finite Loss written as null, since NaN
@@ -162,7 +171,7 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 	j := metricsJSON{
 		N: m.N, Accuracy: m.Accuracy, K: m.K, TopK: m.TopK,
 		MeanClassRecall: m.MeanClassRecall, MacroPrecision: m.MacroPrecision, MacroF1: m.MacroF1,
-		PerClass: m.PerClass, Confusion: m.Confusion,
+		PerClass: m.PerClass, Confusion: m.Confusion, NonFinite: m.NonFinite,
 	}
 	if !math.IsNaN(m.Loss) && !math.IsInf(m.Loss, 0) {
 		j.Loss = &m.Loss
@@ -179,7 +188,7 @@ func (m *Metrics) UnmarshalJSON(data []byte) error {
 	*m = Metrics{
 		N: j.N, Loss: math.NaN(), Accuracy: j.Accuracy, K: j.K, TopK: j.TopK,
 		MeanClassRecall: j.MeanClassRecall, MacroPrecision: j.MacroPrecision, MacroF1: j.MacroF1,
-		PerClass: j.PerClass, Confusion: j.Confusion,
+		PerClass: j.PerClass, Confusion: j.Confusion, NonFinite: j.NonFinite,
 	}
 	if j.Loss != nil {
 		m.Loss = *j.Loss
@@ -255,8 +264,14 @@ func writeCSV(path string, rows [][]string) error {
 }
 
 // Rank is the number of classes scored strictly higher than class y (0 =
-// top-1); ties count in y's favour, as argmax picks the first maximum.
+// top-1); ties count in y's favour, as argmax picks the first maximum. A
+// row holding a non-finite value ranks y last (len(p)): NaN compares false
+// with everything, so without this a diverged model's NaN row would rank
+// every class first and count as a hit.
 func Rank(p []float32, y int) int {
+	if !Finite(p) {
+		return len(p)
+	}
 	rank := 0
 	for j, v := range p {
 		if v > p[y] || (v == p[y] && j < y) {
@@ -264,4 +279,14 @@ func Rank(p []float32, y int) int {
 		}
 	}
 	return rank
+}
+
+// Finite reports whether every value of p is a finite number.
+func Finite(p []float32) bool {
+	for _, v := range p {
+		if v-v != 0 { // NaN or ±Inf
+			return false
+		}
+	}
+	return true
 }

@@ -220,3 +220,39 @@ func TestRank(t *testing.T) {
 		}
 	}
 }
+
+// TestNaNNeverCorrect (issue 8, item 1): a row of NaN probabilities is a
+// miss for top-1, top-k, its class's recall and the confusion matrix,
+// whatever its true class, and is counted as non-finite.
+func TestNaNNeverCorrect(t *testing.T) {
+	nan := float32(math.NaN())
+	probs := []float32{
+		.9, .1,
+		nan, nan, // true class a: argmax of NaN is index 0
+		.2, .8,
+	}
+	m, err := Compute(probs, []int32{0, 0, 1}, []string{"a", "b"}, math.NaN(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Accuracy != 2.0/3 || m.TopK != 2.0/3 {
+		t.Errorf("accuracy %v, top-2 %v; want 2/3, 2/3 (the NaN row is a miss)", m.Accuracy, m.TopK)
+	}
+	if m.NonFinite != 1 {
+		t.Errorf("NonFinite = %d; want 1", m.NonFinite)
+	}
+	if m.Confusion[0][0] != 1 {
+		t.Errorf("confusion[a][a] = %d; want 1 (the NaN row is not a correct a)", m.Confusion[0][0])
+	}
+	if a := m.PerClass[0]; a.Support != 2 || a.Recall != 0.5 || a.Precision != 1 {
+		t.Errorf("class a: %+v; want support 2, recall 1/2, precision 1", a)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Metrics
+	if err := json.Unmarshal(b, &back); err != nil || back.NonFinite != 1 {
+		t.Errorf("JSON round trip: %v, %+v", err, back)
+	}
+}

@@ -47,17 +47,14 @@ type imageSource struct {
 
 // newImageSource decodes and resizes every image not yet in the pixel cache.
 func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *dataset.Dataset, prog io.Writer,
-	logf func(string, ...any), skipped map[string]bool) (*imageSource, error) {
+	logf func(string, ...any)) (*imageSource, error) {
 	store := pixels.Open(cfg.Features.CacheDir, size[0], size[1], cfg.Images.Resize)
-	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, cfg.Data.OnBadImage == config.BadImageSkip, prog)
+	// Every image was checked before (checkImages): no skipping here.
+	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, false, prog)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range r.Skipped {
-		skipped[s.Path] = true
-		logf("skipped %s: %v", s.Path, s.Err)
-	}
-	logf("pixels %dx%d: %d cached, %d decoded in %s", size[0], size[1], r.Hits, r.Computed, store.Dir)
+	logf("pixels %dx%d: %d cached, %d recomputed (bad entry), %d decoded in %s", size[0], size[1], r.Hits, r.Bad, r.Computed-r.Bad, store.Dir)
 	return &imageSource{store: store, ds: ds, cfg: cfg}, nil
 }
 

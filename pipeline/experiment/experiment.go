@@ -92,6 +92,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	models, err := loadBackbones(cfg)
+	if err != nil {
+		return "", err
+	}
 
 	dir, effective, err := rundir.For(cfg)
 	if err != nil {
@@ -100,10 +104,23 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := claim(dir, effective); err != nil {
 		return "", err
 	}
-	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
 		return "", fmt.Errorf("data: %w", err)
 	}
+	bad, err := checkImages(ctx, ds, cfg.Images.Workers)
+	if err != nil {
+		return "", err
+	}
+	if len(bad) > 0 && cfg.Data.OnBadImage != config.BadImageSkip {
+		return "", badImagesError(bad, len(ds.Examples))
+	}
+	for _, s := range bad {
+		logf("skipped %s: %s", s.Path, s.Reason)
+	}
+	if err := dropBad(ds, bad); err != nil {
+		return "", err
+	}
+	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), ds); err != nil {
 		return "", err
 	}
@@ -112,19 +129,27 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
 		Dir: cfg.Data.Dir, Classes: ds.Classes,
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
+		Skipped: bad,
 	}}
-	skipped := map[string]bool{}
+	var failed []error
 	for i, m := range cfg.Models {
-		res, err := runModel(ctx, cfg, m, specs[i], ds, dir, prog, logf, &timing, skipped)
-		if err != nil {
+		var bb *backbone.Model
+		if m.Transfer() {
+			bb = models[m.Backbone.SavedModel]
+		}
+		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing)
+		var div *train.DivergedError
+		if errors.As(err, &div) {
+			// The other models still train, and the report says
+			// what happened; the run then ends with the error.
+			logf("%s: %v", m.Name, err)
+			failed = append(failed, fmt.Errorf("model %s: %w", m.Name, err))
+			res.Failed = err.Error()
+		} else if err != nil {
 			return dir, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		run.Models = append(run.Models, *res)
 	}
-	for p := range skipped {
-		run.Dataset.Skipped = append(run.Dataset.Skipped, p)
-	}
-	slices.Sort(run.Dataset.Skipped)
 
 	t0 = time.Now()
 	// Plots first: results.md links them, and metrics.json, written last
@@ -140,24 +165,25 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	}
 	stage("report", t0)
 	for _, m := range run.Models {
+		if m.Test == nil {
+			logf("%s: no results (%s)", m.Name, m.Failed)
+			continue
+		}
 		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
 	}
 	logf("results: %s", filepath.Join(dir, rundir.ResultsFile))
-	return dir, nil
+	return dir, errors.Join(failed...)
 }
 
 // runModel trains and evaluates one model of the config.
-func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, ds *dataset.Dataset, dir string,
-	prog io.Writer, logf func(string, ...any), timing *Timing, skipped map[string]bool) (*report.Model, error) {
+// bb is its backbone, loaded and checked (nil for a scratch model).
+func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, ds *dataset.Dataset, dir string,
+	prog io.Writer, logf func(string, ...any), timing *Timing) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
 	t0 := time.Now()
 	var rate float64
 	if m.Transfer() {
-		bb, err := backbone.Load(m.Backbone.SavedModel)
-		if err != nil {
-			return nil, err
-		}
 		res.Kind = report.KindTransfer
 		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
 		res.Weights = bb.Meta.Weights.String()
@@ -165,27 +191,23 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
-		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255)
+		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, cfg.Features.BatchSize)
 		if err != nil {
 			return nil, err
 		}
-		r, err := store.Extract(ctx, ds.Examples, features.Options{
-			BatchSize: cfg.Features.BatchSize, Workers: cfg.Images.Workers,
-			SkipBad: cfg.Data.OnBadImage == config.BadImageSkip, Progress: prog,
-		})
+		// Every image was checked before; one failing now (changed
+		// since) stops the run rather than change the counts.
+		r, err := store.Extract(ctx, ds.Examples, features.Options{Workers: cfg.Images.Workers, Progress: prog})
 		if err != nil {
 			return nil, err
-		}
-		for _, s := range r.Skipped {
-			skipped[s.Path] = true
-			logf("skipped %s: %v", s.Path, s.Err)
 		}
 		rate = r.Rate
-		logf("%s: features %s: %d cached, %d computed (%.1f images/s) in %s", m.Name, m.Backbone.Endpoint, r.Hits, r.Computed, r.Rate, store.Dir)
+		logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
+			m.Name, m.Backbone.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
 		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
 	} else {
 		size := m.InputSize(cfg.Images)
-		src, err := newImageSource(ctx, cfg, size, ds, prog, logf, skipped)
+		src, err := newImageSource(ctx, cfg, size, ds, prog, logf)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +235,10 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		Dir: filepath.Join(mdir, rundir.TrainDir), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
 	})
 	if err != nil {
-		return nil, err
+		if st != nil {
+			res.History, res.BestEpoch = st.History, st.BestEpoch
+		}
+		return res, err
 	}
 	timing.Stages["train"] += time.Since(t0).Seconds()
 	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
@@ -243,10 +268,15 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
 func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
-	if err := plot.History(filepath.Join(dir, rundir.HistoryPlot), run.Models); err != nil {
-		return err
+	if report.HasHistory(run.Models) {
+		if err := plot.History(filepath.Join(dir, rundir.HistoryPlot), run.Models); err != nil {
+			return err
+		}
 	}
 	for _, m := range run.Models {
+		if m.Test == nil {
+			continue
+		}
 		title := fmt.Sprintf("%s: test accuracy %.2f%%", m.Name, 100*m.Test.Accuracy)
 		if err := plot.Confusion(filepath.Join(rundir.Model(dir, m.Name), rundir.ConfusionPlot), m.Test, run.Dataset.Classes, title); err != nil {
 			return err
@@ -301,6 +331,33 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
 		metas[m.Name] = meta
 	}
 	return metas, nil
+}
+
+// loadBackbones loads every transfer model's SavedModel (each once) and
+// runs one image through each endpoint used, so that a broken backbone
+// (no weights, a graph that does not run) stops the run before any model
+// trains, not after the others have. It returns the models by folder.
+func loadBackbones(cfg *config.Config) (map[string]*backbone.Model, error) {
+	models := map[string]*backbone.Model{}
+	for _, m := range cfg.Models {
+		if !m.Transfer() {
+			continue
+		}
+		dir := m.Backbone.SavedModel
+		bb, ok := models[dir]
+		if !ok {
+			var err error
+			if bb, err = backbone.Load(dir); err != nil {
+				return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			}
+			models[dir] = bb
+		}
+		h, w, c := bb.InputSize()
+		if _, err := bb.Run(m.Backbone.Endpoint, make([]float32, h*w*c), 1); err != nil {
+			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, m.Backbone.Endpoint, err, backbone.ExportHint)
+		}
+	}
+	return models, nil
 }
 
 // claim creates the run folder with its effective config, or checks that

@@ -123,7 +123,7 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 			t.Errorf("%s differs between two runs of the same config", f)
 		}
 	}
-	if !strings.Contains(log2, "30 cached, 0 computed") {
+	if !strings.Contains(log2, "30 cached, 0 recomputed (bad entry), 0 computed") {
 		t.Errorf("second run recomputed features:\n%s", log2)
 	}
 
@@ -132,7 +132,7 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 computed") {
+	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 recomputed (bad entry), 0 computed") {
 		t.Errorf("other top: run %s (first %s), log:\n%s", dir3, dir, log3)
 	}
 	tab, err := report.Compare([]string{dir, dir3})
@@ -233,7 +233,7 @@ func TestBadInputs(t *testing.T) {
 		t.Fatalf("skip: %v\n%s", err, log)
 	}
 	r, _ := report.Read(dir)
-	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0] != bad {
+	if len(r.Dataset.Skipped) != 1 || r.Dataset.Skipped[0].Path != bad {
 		t.Errorf("skipped files %v, want [%s]", r.Dataset.Skipped, bad)
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, rundir.ResultsFile))

@@ -31,8 +31,9 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/progress"
 )
 
-// version changes when the cache layout or feature computation changes.
-const version = 1
+// version changes when the cache layout or feature computation changes
+// (2: checksummed entries, batches always full).
+const version = 2
 
 // Key is what a cached feature depends on, besides the image's bytes.
 type Key struct {
@@ -46,7 +47,13 @@ type Key struct {
 	Resize       string  `json:"resize"`
 	Preprocess   string  `json:"preprocess"`
 	Divide255    bool    `json:"divide_by_255"`
-	Source       string  `json:"savedmodel"` // informational: where it was first computed from
+	// BatchSize is the batch the backbone runs on: TensorFlow's kernels
+	// may sum in another order for another batch size (MobileNet's
+	// features move by up to 1e-5), so it changes the bits. Batches are
+	// always full (the last is padded), so nothing else about how the
+	// cache was filled does.
+	BatchSize int    `json:"batch_size"`
+	Source    string `json:"savedmodel"` // informational: where it was first computed from
 }
 
 // Hash is the folder name for k (everything but Source).
@@ -67,9 +74,12 @@ type Store struct {
 
 // Open returns the store for features of model's endpoint computed from
 // images resized with resize (and divided by 255 after preprocessing if
-// divide255, the notebook's bug). Input size and preprocessing come from the
-// model's metadata.
-func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divide255 bool) (*Store, error) {
+// divide255, the notebook's bug), batch images per backbone call. Input
+// size and preprocessing come from the model's metadata.
+func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divide255 bool, batch int) (*Store, error) {
+	if batch <= 0 {
+		return nil, fmt.Errorf("features: batch size %d: must be positive", batch)
+	}
 	ep, err := model.Endpoint(endpoint)
 	if err != nil {
 		return nil, err
@@ -91,6 +101,7 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 		Resize:       resize,
 		Preprocess:   model.Meta.Input.Preprocessing.Mode,
 		Divide255:    divide255,
+		BatchSize:    batch,
 		Source:       model.Dir,
 	}
 	s := &Store{Store: cache.Store{Dir: filepath.Join(cacheDir, k.Hash()), Ext: ".f32", Size: 4 * ep.Size()}, Key: k, Dim: ep.Size(), model: model}
@@ -106,9 +117,8 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 
 // Options control Extract.
 type Options struct {
-	BatchSize int  // images per backbone call
-	Workers   int  // decoding goroutines (0: one per CPU)
-	SkipBad   bool // skip undecodable images (reported) instead of failing
+	Workers int  // decoding goroutines (0: one per CPU)
+	SkipBad bool // skip undecodable images (reported) instead of failing
 	// Progress receives a progress bar (terminal) or log lines; nil: silent.
 	Progress io.Writer
 }
@@ -117,6 +127,7 @@ type Options struct {
 type Report struct {
 	Images   int              // examples asked for
 	Hits     int              // already cached
+	Bad      int              // cached but corrupt: recomputed (counted in Computed too)
 	Computed int              // run through the backbone now
 	Skipped  []images.Skipped // undecodable, skipped (SkipBad)
 	Seconds  float64          // wall time of the backbone work
@@ -129,11 +140,11 @@ type Report struct {
 // did and a rerun continues from there.
 func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Options) (*Report, error) {
 	r := &Report{Images: len(examples)}
-	todo, hits, err := s.Missing(examples)
+	todo, hits, bad, err := s.Missing(examples)
 	if err != nil {
 		return nil, fmt.Errorf("features: %w", err)
 	}
-	r.Hits = hits
+	r.Hits, r.Bad = hits, bad
 	if len(todo) == 0 {
 		return r, nil
 	}
@@ -146,7 +157,7 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 	start := time.Now()
 	stream := images.Stream(ctx, paths, images.StreamOptions{
 		H: h, W: w, Resize: s.Key.Resize, Mode: s.Key.Preprocess, Divide255: s.Key.Divide255,
-		BatchSize: opts.BatchSize, Workers: opts.Workers, SkipBad: opts.SkipBad,
+		BatchSize: s.Key.BatchSize, Workers: opts.Workers, SkipBad: opts.SkipBad,
 	})
 	for b, err := range stream {
 		if err != nil {
@@ -157,13 +168,18 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		if b.N == 0 {
 			continue
 		}
-		out, err := s.model.Run(s.Key.Endpoint, b.X[:b.N*h*w*c], b.N)
+		out, err := s.model.RunBatch(s.Key.Endpoint, b.X[:b.N*h*w*c], b.N, s.Key.BatchSize)
 		if err != nil {
 			bar.Finish()
 			return r, fmt.Errorf("features: %w", err)
 		}
 		for j, i := range b.Index {
 			row := out[j*s.Dim : (j+1)*s.Dim]
+			if !finite(row) {
+				bar.Finish()
+				return r, fmt.Errorf("features: backbone %s gave non-finite values for %s: its weights may be broken; re-export it (%s)",
+					s.model.Dir, todo[i].Path, backbone.ExportHint)
+			}
 			if err := s.Put(todo[i].Hash, asBytes(row)); err != nil {
 				bar.Finish()
 				return r, fmt.Errorf("features: %w", err)
@@ -205,6 +221,16 @@ func (d *Split) Read(idx []int, x []float32) error {
 		}
 	}
 	return nil
+}
+
+// finite reports whether every value of x is a finite number.
+func finite(x []float32) bool {
+	for _, v := range x {
+		if v-v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // asBytes views float32s as their bytes (host order; the cache is not

@@ -35,11 +35,11 @@ func setup(t *testing.T) (*backbone.Model, *dataset.Dataset, string) {
 
 func TestExtractCachesAndMatchesBackbone(t *testing.T) {
 	m, ds, cache := setup(t)
-	s, err := Open(cache, m, "fc2", "nearest", false)
+	s, err := Open(cache, m, "fc2", "nearest", false, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{BatchSize: 5, Workers: 2}
+	opts := Options{Workers: 2}
 	r, err := s.Extract(context.Background(), ds.Examples, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +84,12 @@ func TestExtractCachesAndMatchesBackbone(t *testing.T) {
 
 func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 	m, ds, cache := setup(t)
-	base, _ := Open(cache, m, "fc2", "nearest", false)
+	base, _ := Open(cache, m, "fc2", "nearest", false, 8)
 	for name, other := range map[string]func() (*Store, error){
-		"endpoint":  func() (*Store, error) { return Open(cache, m, "block5_pool", "nearest", false) },
-		"resize":    func() (*Store, error) { return Open(cache, m, "fc2", "bilinear", false) },
-		"divide255": func() (*Store, error) { return Open(cache, m, "fc2", "nearest", true) },
+		"endpoint":   func() (*Store, error) { return Open(cache, m, "block5_pool", "nearest", false, 8) },
+		"resize":     func() (*Store, error) { return Open(cache, m, "fc2", "bilinear", false, 8) },
+		"divide255":  func() (*Store, error) { return Open(cache, m, "fc2", "nearest", true, 8) },
+		"batch size": func() (*Store, error) { return Open(cache, m, "fc2", "nearest", false, 5) },
 	} {
 		s, err := other()
 		if err != nil {
@@ -99,13 +100,13 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 		}
 	}
 	// The same setting opened again (another run, another top) shares it.
-	again, _ := Open(cache, m, "fc2", "nearest", false)
+	again, _ := Open(cache, m, "fc2", "nearest", false, 8)
 	if again.Dir != base.Dir {
 		t.Errorf("same setting, different folders: %s vs %s", base.Dir, again.Dir)
 	}
 
 	// Changing an image's bytes misses for that image only.
-	if _, err := base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8}); err != nil {
+	if _, err := base.Extract(context.Background(), ds.Examples, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	e := &ds.Examples[0]
@@ -116,7 +117,7 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 	if err := ds.HashFiles(2); err != nil {
 		t.Fatal(err)
 	}
-	r, err := base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8})
+	r, err := base.Extract(context.Background(), ds.Examples, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,24 +129,24 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds.HashFiles(2)
-	if r, _ = base.Extract(context.Background(), ds.Examples, Options{BatchSize: 8}); r.Computed != 1 {
+	if r, _ = base.Extract(context.Background(), ds.Examples, Options{}); r.Computed != 1 {
 		t.Errorf("changed one image's bytes: computed %d, want 1", r.Computed)
 	}
 }
 
 func TestInterruptedExtractionResumes(t *testing.T) {
 	m, ds, cache := setup(t)
-	s, _ := Open(cache, m, "fc2", "nearest", false)
+	s, _ := Open(cache, m, "fc2", "nearest", false, 8)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Extract(ctx, ds.Examples, Options{BatchSize: 4}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Extract(ctx, ds.Examples, Options{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled extraction: %v", err)
 	}
 	// Do part of the work, then the rest.
-	if _, err := s.Extract(context.Background(), ds.Examples[:10], Options{BatchSize: 4}); err != nil {
+	if _, err := s.Extract(context.Background(), ds.Examples[:10], Options{}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4})
+	r, err := s.Extract(context.Background(), ds.Examples, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,12 +162,12 @@ func TestBadImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds.HashFiles(2)
-	s, _ := Open(cache, m, "fc2", "nearest", false)
-	_, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4})
+	s, _ := Open(cache, m, "fc2", "nearest", false, 8)
+	_, err := s.Extract(context.Background(), ds.Examples, Options{})
 	if err == nil || !contains(err.Error(), bad) {
 		t.Fatalf("bad image: error %v does not name %s", err, bad)
 	}
-	r, err := s.Extract(context.Background(), ds.Examples, Options{BatchSize: 4, SkipBad: true})
+	r, err := s.Extract(context.Background(), ds.Examples, Options{SkipBad: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,3 +180,54 @@ func TestBadImage(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestCorruptCacheEntryRecomputed (issue 8, item 2): an entry overwritten
+// with NaNs of the same size is caught by its checksum, recomputed and
+// counted; training reads the backbone's values, never the NaNs.
+func TestCorruptCacheEntryRecomputed(t *testing.T) {
+	m, ds, cache := setup(t)
+	s, err := Open(cache, m, "fc2", "nearest", false, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Extract(context.Background(), ds.Examples, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	split := s.Split(ds.Examples)
+	want := make([]float32, s.Dim)
+	if err := split.Read([]int{3}, want); err != nil {
+		t.Fatal(err)
+	}
+	path := s.Path(ds.Examples[3].Hash)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := make([]float32, st.Size()/4)
+	for i := range nan {
+		nan[i] = float32(math.NaN())
+	}
+	if err := os.WriteFile(path, asBytes(nan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Reading it now fails, naming the image, rather than giving NaNs.
+	got := make([]float32, s.Dim)
+	if err := split.Read([]int{3}, got); err == nil || !strings.Contains(err.Error(), ds.Examples[3].Path) {
+		t.Fatalf("reading a corrupt entry: %v (values %v)", err, got[:2])
+	}
+	r, err := s.Extract(context.Background(), ds.Examples, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Bad != 1 || r.Computed != 1 || r.Hits != 23 {
+		t.Errorf("after corrupting one entry: hits %d, bad %d, computed %d; want 23, 1, 1", r.Hits, r.Bad, r.Computed)
+	}
+	if err := s.Split(ds.Examples).Read([]int{3}, got); err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("recomputed entry differs at %d: %v vs %v", i, got[i], want[i])
+		}
+	}
+}

@@ -23,22 +23,24 @@ type Epoch struct {
 // JSON can hold.
 type epochJSON struct {
 	Epoch       int      `json:"epoch"`
-	Loss        float64  `json:"loss"`
-	Accuracy    float64  `json:"accuracy"`
+	Loss        *float64 `json:"loss"`
+	Accuracy    *float64 `json:"accuracy"`
 	ValLoss     *float64 `json:"val_loss"`
 	ValAccuracy *float64 `json:"val_accuracy"`
 	Seconds     float64  `json:"seconds"`
 }
 
-// MarshalJSON writes NaN validation metrics as null.
+// MarshalJSON writes non-finite metrics (NaN validation metrics when there
+// is no validation split, a diverged loss) as null, which JSON can hold, so
+// that a file is never left unwritable.
 func (e Epoch) MarshalJSON() ([]byte, error) {
 	opt := func(v float64) *float64 {
-		if math.IsNaN(v) {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil
 		}
 		return &v
 	}
-	return json.Marshal(epochJSON{e.Epoch, e.Loss, e.Accuracy, opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
+	return json.Marshal(epochJSON{e.Epoch, opt(e.Loss), opt(e.Accuracy), opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
 }
 
 // UnmarshalJSON reads null validation metrics as NaN.
@@ -53,7 +55,7 @@ func (e *Epoch) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*e = Epoch{j.Epoch, j.Loss, j.Accuracy, val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
+	*e = Epoch{j.Epoch, val(j.Loss), val(j.Accuracy), val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
 	return nil
 }
 

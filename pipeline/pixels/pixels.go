@@ -4,12 +4,12 @@
 // deterministic part); preprocessing to float32 happens per batch, which
 // keeps one cache valid for every preprocessing mode.
 //
-// Layout: <cache>/pixels-<H>x<W>-<resize>-v1/<aa>/<sha256 of image bytes>.rgb
+// Layout: <cache>/pixels-<H>x<W>-<resize>-v2/<aa>/<sha256 of image bytes>.rgb
+// (v2: entries carry a checksum, see package cache).
 package pixels
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -31,26 +31,28 @@ type Store struct {
 
 // Open returns the store under cacheDir for images resized to h×w.
 func Open(cacheDir string, h, w int, resize string) *Store {
-	dir := filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v1", h, w, resize))
+	dir := filepath.Join(cacheDir, fmt.Sprintf("pixels-%dx%d-%s-v2", h, w, resize))
 	return &Store{Store: cache.Store{Dir: dir, Ext: ".rgb", Size: 3 * h * w}, H: h, W: w, Resize: resize}
 }
 
 // Report says what Prepare did.
 type Report struct {
 	Hits, Computed int
+	Bad            int // cached but corrupt: recomputed (counted in Computed too)
 	Skipped        []images.Skipped
 }
 
 // Prepare decodes and resizes every example not yet cached, in parallel
-// (workers goroutines, 0: one per CPU). With skipBad, undecodable images are
+// (workers goroutines, 0: one per CPU). With skipBad, images that cannot be
+// loaded (not an image, truncated, over the pixel limit, unreadable) are
 // reported and left out; otherwise the first one (in example order) is
 // returned as the error, naming the file.
 func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
-	todo, hits, err := s.Missing(examples)
+	todo, hits, bad, err := s.Missing(examples)
 	if err != nil {
 		return nil, fmt.Errorf("pixels: %w", err)
 	}
-	r := &Report{Hits: hits}
+	r := &Report{Hits: hits, Bad: bad}
 	if len(todo) == 0 {
 		return r, nil
 	}
@@ -94,7 +96,7 @@ feed:
 		switch {
 		case err == nil:
 			r.Computed++
-		case skipBad && errors.Is(err, images.ErrNotImage):
+		case skipBad: // every per-image failure, as images.Stream skips for features
 			r.Skipped = append(r.Skipped, images.Skipped{Index: i, Path: todo[i].Path, Err: err})
 		default:
 			return r, fmt.Errorf("pixels: %w", err)

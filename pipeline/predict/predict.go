@@ -6,11 +6,13 @@ package predict
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/report"
@@ -110,7 +112,9 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 		return nil, err
 	}
 	if p.bb != nil {
-		if x, err = p.bb.Run(p.Model.Backbone.Endpoint, x, 1); err != nil {
+		// At the batch size the features were cached at, so that the
+		// image gets the bits evaluation saw (see backbone.RunBatch).
+		if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, x, 1, p.cfg.Features.BatchSize); err != nil {
 			return nil, err
 		}
 	}
@@ -118,12 +122,39 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !evaluate.Finite(probs) {
+		return nil, fmt.Errorf("predict: %s: model %s gave non-finite probabilities %v: its weights have diverged; retrain it with a lower learning rate", path, p.Model.Name, probs)
+	}
 	out := make([]Prediction, len(probs))
 	for i, v := range probs {
 		out[i] = Prediction{p.Classes[i], float64(v)}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Prob > out[j].Prob })
 	return out[:min(k, len(out))], nil
+}
+
+// PredictAll predicts every image of paths, writing each image's k most
+// probable classes to out and each failure to errs, and returns an error
+// counting the failures if there were any: one bad file does not hide the
+// others' predictions.
+func (p *Predictor) PredictAll(paths []string, k int, out, errs io.Writer) error {
+	failed := 0
+	for _, path := range paths {
+		preds, err := p.Predict(path, k)
+		if err != nil {
+			failed++
+			fmt.Fprintf(errs, "pipeline: %v\n", err)
+			continue
+		}
+		fmt.Fprintf(out, "%s (%s):\n", path, p.Model.Name)
+		for _, pr := range preds {
+			fmt.Fprintf(out, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("predict: %d of %d images failed (see above)", failed, len(paths))
+	}
+	return nil
 }
 
 // Close releases the model.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,37 @@ models:
 		os.WriteFile(bad, []byte("junk"), 0o644)
 		if _, err = p.Predict(bad, 3); err == nil || !strings.Contains(err.Error(), "bad.jpg") {
 			t.Errorf("undecodable image: %v", err)
+		}
+		// Issue 8, item 9: good, bad, good: every image is predicted,
+		// each failure is reported, and the call fails at the end.
+		var out, errs bytes.Buffer
+		good := filepath.Join(root, "data", "class_0", "img_000.png")
+		err = p.PredictAll([]string{good, bad, img}, 2, &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), "1 of 3") {
+			t.Errorf("%s: good, bad, good: error %v; want one saying 1 of 3 failed", name, err)
+		}
+		if !strings.Contains(out.String(), good) || !strings.Contains(out.String(), img) {
+			t.Errorf("%s: good images after a bad one were not predicted:\n%s", name, out.String())
+		}
+		if !strings.Contains(errs.String(), "bad.jpg") {
+			t.Errorf("%s: the bad image's failure is not reported: %q", name, errs.String())
+		}
+		// Issue 8, item 1: diverged weights give NaN probabilities, which
+		// predict refuses rather than rank.
+		w, err := p.net.Weights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range w {
+			for i := range v {
+				v[i] = float32(math.NaN())
+			}
+		}
+		if err := p.net.SetWeights(w); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Predict(img, 3); err == nil || !strings.Contains(err.Error(), "non-finite") {
+			t.Errorf("%s: NaN weights: Predict gave %v; want a non-finite error", name, err)
 		}
 		p.Close()
 	}

@@ -21,6 +21,16 @@ import (
 type Table struct {
 	Columns []string
 	Rows    [][]string
+	// Unfinished lists the folders given that hold no finished run
+	// (interrupted, failed, or not a run folder), with why; they have no
+	// rows.
+	Unfinished []Unfinished
+}
+
+// Unfinished is a folder Compare could not tabulate, and why.
+type Unfinished struct {
+	Dir string
+	Why string
 }
 
 // FixedColumns are the columns every comparison starts with. In Rows (and
@@ -61,7 +71,9 @@ type loadedRun struct {
 // tabulates them: one row per run and model, in the order given, with
 // FixedColumns then one column per config key whose value differs between
 // the runs (a key some run lacks differs too), sorted by key. The run name
-// and runs_dir are left out, as they always differ.
+// and runs_dir are left out, as they always differ. Folders holding no
+// finished run are listed in Table.Unfinished; it is an error only when no
+// folder holds one.
 //
 // Model settings are compared by model name, not by position: the key
 // models.<i>.<rest> of the model named n becomes models[n].<rest>, and a
@@ -71,13 +83,21 @@ func Compare(dirs []string) (*Table, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("compare: no run folders given")
 	}
-	runs := make([]loadedRun, len(dirs))
-	for i, dir := range dirs {
+	var runs []loadedRun
+	var unfinished []Unfinished
+	var errs []error
+	for _, dir := range dirs {
 		lr, err := loadRun(dir)
 		if err != nil {
-			return nil, err
+			why := strings.TrimPrefix(err.Error(), dir+": ")
+			unfinished = append(unfinished, Unfinished{Dir: dir, Why: why})
+			errs = append(errs, err)
+			continue
 		}
-		runs[i] = *lr
+		runs = append(runs, *lr)
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("compare: no finished run among the folders given:\n%w", errors.Join(errs...))
 	}
 
 	// A key differs if some run lacks it or has another value.
@@ -99,7 +119,7 @@ func Compare(dirs []string) (*Table, error) {
 	}
 	sort.Strings(diff)
 
-	t := &Table{Columns: append(append([]string{}, FixedColumns...), diff...)}
+	t := &Table{Columns: append(append([]string{}, FixedColumns...), diff...), Unfinished: unfinished}
 	for _, r := range runs {
 		for _, m := range r.run.Models {
 			row := []string{
@@ -129,6 +149,9 @@ func Compare(dirs []string) (*Table, error) {
 // config, model keys by model name.
 func loadRun(dir string) (*loadedRun, error) {
 	cpath := filepath.Join(dir, rundir.ConfigFile)
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a folder: not a run folder", dir)
+	}
 	if _, err := os.Stat(cpath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: no %s: not a run folder", dir, rundir.ConfigFile)
 	}

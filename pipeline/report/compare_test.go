@@ -196,8 +196,6 @@ func TestCompareMissingKeys(t *testing.T) {
 
 func TestCompareErrors(t *testing.T) {
 	parent := t.TempDir()
-	good := makeRun(t, parent, "good", configA)
-
 	unfinished := filepath.Join(parent, "unfinished")
 	if err := fsutil.WriteFile(filepath.Join(unfinished, rundir.ConfigFile), []byte(configA)); err != nil {
 		t.Fatal(err)
@@ -215,13 +213,46 @@ func TestCompareErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "no run folders"},
-		{[]string{good, unfinished}, unfinished + ": no metrics.json: the run has not finished; rerun it"},
-		{[]string{noConfig, good}, noConfig + ": no config.yaml"},
-		{[]string{good, badConfig}, filepath.Join(badConfig, rundir.ConfigFile)},
+		{[]string{unfinished}, unfinished + ": no metrics.json: the run has not finished; rerun it"},
+		{[]string{noConfig, badConfig}, noConfig + ": no config.yaml"},
+		{[]string{noConfig, badConfig}, filepath.Join(badConfig, rundir.ConfigFile)},
 	} {
 		_, err := Compare(c.dirs)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Compare(%q): err = %v, want it to contain %q", c.dirs, err, c.want)
 		}
+	}
+}
+
+// TestReportShowsFinishedRuns (issue 8, item 8): one unfinished, failed or
+// foreign folder among the runs does not stop the comparison: the finished
+// runs are tabulated and the others listed with why.
+func TestReportShowsFinishedRuns(t *testing.T) {
+	parent := t.TempDir()
+	a := makeRun(t, parent, "run-a", configA)
+	unfinished := filepath.Join(parent, "unfinished")
+	if err := fsutil.WriteFile(filepath.Join(unfinished, rundir.ConfigFile), []byte(configA)); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(parent, "notes")
+	if err := fsutil.WriteFile(filepath.Join(stray, "x.txt"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(parent, "NOTES.txt")
+	if err := fsutil.WriteFile(file, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	b := makeRun(t, parent, "run-b", configB)
+	tab, err := Compare([]string{a, unfinished, stray, file, b})
+	if err != nil {
+		t.Fatalf("Compare with one finished run among unfinished ones: %v", err)
+	}
+	if len(tab.Rows) != 4 || tab.Rows[0][0] != "run-a" || tab.Rows[3][0] != "run-b" {
+		t.Errorf("rows %v; want run-a's and run-b's two models each", tab.Rows)
+	}
+	if len(tab.Unfinished) != 3 || tab.Unfinished[0].Dir != unfinished || !strings.Contains(tab.Unfinished[0].Why, "not finished") ||
+		tab.Unfinished[1].Dir != stray || !strings.Contains(tab.Unfinished[1].Why, "not a run folder") ||
+		tab.Unfinished[2].Dir != file || !strings.Contains(tab.Unfinished[2].Why, "not a run folder") {
+		t.Errorf("unfinished %+v; want %s (not finished), %s and %s (not a run folder)", tab.Unfinished, unfinished, stray, file)
 	}
 }

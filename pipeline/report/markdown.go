@@ -35,7 +35,9 @@ func Markdown(r *Run) []byte {
 		return b.Bytes()
 	}
 	writeSummary(&b, r.Models)
-	image(&b, "Validation loss and accuracy per epoch, every model", rundir.HistoryPlot)
+	if HasHistory(r.Models) {
+		image(&b, "Validation loss and accuracy per epoch, every model", rundir.HistoryPlot)
+	}
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
 	}
@@ -52,7 +54,11 @@ func writeDataset(b *bytes.Buffer, d *Dataset) {
 	if len(d.Skipped) > 0 {
 		fmt.Fprintf(b, "Skipped %d %s:\n\n", len(d.Skipped), plural(len(d.Skipped), "file", "files"))
 		for _, s := range d.Skipped {
-			fmt.Fprintf(b, "- `%s`\n", s)
+			fmt.Fprintf(b, "- `%s`", s.Path)
+			if s.Reason != "" {
+				fmt.Fprintf(b, ": %s", s.Reason)
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}
@@ -96,6 +102,8 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 				top += fmt.Sprintf(" (k=%d)", t.K)
 			}
 			row = append(row, loss(t.Loss), percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
+		} else if m.Failed != "" {
+			row = append(row, "failed", "", "", "", "")
 		} else {
 			row = append(row, "not tested", "", "", "", "")
 		}
@@ -105,6 +113,12 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 		"Mean class recall is the mean over classes of the share of each class's test images " +
 		"classified correctly (the VGG paper's Caltech-101 metric); " +
 		"it and macro F1 average over the classes present in the test split.\n\n")
+	for _, m := range models {
+		if m.Test != nil && m.Test.NonFinite > 0 {
+			fmt.Fprintf(b, "**Warning: %s gave non-finite probabilities for %d of %d test images; they count as wrong.**\n\n",
+				m.Name, m.Test.NonFinite, m.Test.N)
+		}
+	}
 	if len(random) > 0 {
 		fmt.Fprintf(b, "**Warning: the backbone of %s has RANDOM weights, not pretrained ones; "+
 			"its results say nothing about transfer learning.**\n\n", strings.Join(random, ", "))
@@ -126,6 +140,9 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		}
 	}
 	b.WriteString(".\n\n")
+	if m.Failed != "" {
+		fmt.Fprintf(b, "**Failed: %s.** Its numbers are not reported.\n\n", m.Failed)
+	}
 
 	if len(m.History) > 0 {
 		b.WriteString("### History\n\n")

@@ -29,6 +29,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
@@ -50,7 +51,25 @@ type Dataset struct {
 	Train   int      `json:"train"` // examples per split
 	Val     int      `json:"val"`
 	Test    int      `json:"test"`
-	Skipped []string `json:"skipped"` // image files left out (such as files that do not decode)
+	Skipped []Skip   `json:"skipped"` // image files left out, with why
+}
+
+// Skip is an image file a run left out (data.on_bad_image: skip) and why.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// UnmarshalJSON also reads the bare path that runs before reasons were
+// recorded wrote.
+func (s *Skip) UnmarshalJSON(b []byte) error {
+	var path string
+	if json.Unmarshal(b, &path) == nil {
+		*s = Skip{Path: path}
+		return nil
+	}
+	type plain Skip
+	return json.Unmarshal(b, (*plain)(s))
 }
 
 // Model is the outcome of one model of a run.
@@ -72,6 +91,16 @@ type Model struct {
 	StoppedEarly  bool              `json:"stopped_early"`
 	RestoredBest  bool              `json:"restored_best"` // the best epoch's weights were restored
 	Test          *evaluate.Metrics `json:"test"`          // nil if not evaluated
+	// Failed says why the model has no results (such as a diverged
+	// training); empty for a model that trained and was tested.
+	Failed string `json:"failed,omitempty"`
+}
+
+// HasHistory reports whether some model trained at least one epoch, so
+// that there is a history plot to draw and link (models that diverged in
+// their first epoch have none).
+func HasHistory(models []Model) bool {
+	return slices.ContainsFunc(models, func(m Model) bool { return len(m.History) > 0 })
 }
 
 // Run is the results of a run: its dataset and every model trained.
@@ -106,6 +135,7 @@ type modelJSON struct {
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"`
 	Test         *evaluate.Metrics `json:"test"`
+	Failed       string            `json:"failed,omitempty"`
 }
 
 // runJSON is Run as metrics.json stores it.
@@ -148,12 +178,15 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 func toJSON(r *Run) runJSON {
 	out := runJSON{Name: r.Name, Seed: r.Seed, Dataset: r.Dataset, Models: make([]modelJSON, len(r.Models))}
 	out.Dataset.Classes = nonNil(out.Dataset.Classes)
-	out.Dataset.Skipped = nonNil(out.Dataset.Skipped)
+	if out.Dataset.Skipped == nil {
+		out.Dataset.Skipped = []Skip{}
+	}
 	for i, m := range r.Models {
 		mj := modelJSON{
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
+			Failed: m.Failed,
 		}
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
@@ -170,11 +203,14 @@ func toJSON(r *Run) runJSON {
 func fromJSON(j *runJSON) *Run {
 	r := &Run{Name: j.Name, Seed: j.Seed, Dataset: j.Dataset}
 	r.Dataset.Classes = nilIfEmpty(r.Dataset.Classes)
-	r.Dataset.Skipped = nilIfEmpty(r.Dataset.Skipped)
+	if len(r.Dataset.Skipped) == 0 {
+		r.Dataset.Skipped = nil
+	}
 	for _, mj := range j.Models {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
+			Failed: mj.Failed,
 		}
 		for _, e := range mj.History {
 			m.History = append(m.History, history.Epoch{

@@ -45,7 +45,7 @@ func sampleRun(t *testing.T) *Run {
 		Seed: 7,
 		Dataset: Dataset{
 			Dir: "data/caltech", Classes: []string{"a", "b", "c"},
-			Train: 10, Val: 2, Test: 4, Skipped: []string{"data/caltech/a/bad.jpg"},
+			Train: 10, Val: 2, Test: 4, Skipped: []Skip{{Path: "data/caltech/a/bad.jpg", Reason: "not a decodable image"}},
 		},
 		Models: []Model{
 			{
@@ -291,7 +291,7 @@ func TestMarkdown(t *testing.T) {
 		"# Results: caltech (seed 7)\n",
 		"3 classes; 10 train, 2 val, 4 test images.",
 		"Classes: a, b, c.",
-		"Skipped 1 file:\n\n- `data/caltech/a/bad.jpg`\n",
+		"Skipped 1 file:\n\n- `data/caltech/a/bad.jpg`: not a decodable image\n",
 		"| model | kind | backbone and weights | trainable params | epochs | best epoch | test loss | test accuracy | top-2 accuracy | mean class recall | macro F1 |",
 		"| vgg | transfer | `savedmodels/vgg16 @ fc2`, imagenet weights (sha256 0123456789ab) | 1,234,567 | 2 (early stop) | 1 (restored) | 0.8123 | 75.00% | 100.00% | 83.33% | 77.78% |",
 		"| rnd | transfer | `savedmodels/vgg16 @ fc2`, **RANDOM weights (seed 0, not pretrained)** | 1,000 | 1 | 1 | NaN | 75.00% |",

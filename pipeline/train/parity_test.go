@@ -34,11 +34,11 @@ func cachedSplits(t *testing.T) (*features.Split, *features.Split, int) {
 	if err := ds.HashFiles(2); err != nil {
 		t.Fatal(err)
 	}
-	store, err := features.Open(filepath.Join(t.TempDir(), "cache"), m, "fc2", "nearest", false)
+	store, err := features.Open(filepath.Join(t.TempDir(), "cache"), m, "fc2", "nearest", false, 16)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Extract(context.Background(), ds.Examples, features.Options{BatchSize: 16}); err != nil {
+	if _, err := store.Extract(context.Background(), ds.Examples, features.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	return store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Dim

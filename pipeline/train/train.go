@@ -113,6 +113,13 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			if err != nil {
 				return st, err
 			}
+			if !finite(l) {
+				// Nothing of this epoch is kept: the state on disk stays
+				// that of the last good epoch, so a rerun stops here again
+				// with the same message rather than on its own files.
+				return st, &DivergedError{Epoch: epoch, Batch: b/opts.BatchSize + 1, Batches: (len(order) + opts.BatchSize - 1) / opts.BatchSize,
+					LearningRate: net.Spec.Adam.LearningRate, Loss: l}
+			}
 			lossSum += l * float64(len(idx))
 			correct += c
 			st.Step++
@@ -123,6 +130,9 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			r, err := Evaluate(net, val, opts.BatchSize, 1)
 			if err != nil {
 				return st, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
+			}
+			if !finite(r.Loss) {
+				return st, &DivergedError{Epoch: epoch, LearningRate: net.Spec.Adam.LearningRate, Loss: r.Loss}
 			}
 			e.ValLoss, e.ValAccuracy = r.Loss, r.Accuracy
 		} else {
@@ -312,3 +322,26 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 	r.TopK = float64(topk) / float64(n)
 	return r, nil
 }
+
+// DivergedError says that training stopped because a loss stopped being a
+// finite number: the weights have blown up, and every number after that
+// would be meaningless.
+type DivergedError struct {
+	Epoch        int     // 1-based
+	Batch        int     // 1-based batch of the epoch; 0: the validation pass after it
+	Batches      int     // batches per epoch
+	LearningRate float64 // Adam's learning rate
+	Loss         float64 // the non-finite loss
+}
+
+func (e *DivergedError) Error() string {
+	where := fmt.Sprintf("batch %d of %d", e.Batch, e.Batches)
+	what := "training loss"
+	if e.Batch == 0 {
+		where, what = "validation", "validation loss"
+	}
+	return fmt.Sprintf("train: diverged in epoch %d, %s: %s is %v with learning rate %g; "+
+		"lower train.optimizer.adam.learning_rate (Keras' default is 0.001) and rerun", e.Epoch, where, what, e.Loss, e.LearningRate)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

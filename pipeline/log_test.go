@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+)
+
+// TestMain lets a test run this binary as the command itself.
+func TestMain(m *testing.M) {
+	if os.Getenv("GOTRANSFER_BE_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runBinary runs the pipeline command with args, as a user would (no
+// TF_CPP_MIN_LOG_LEVEL of their own), and returns its stdout and stderr.
+func runBinary(t *testing.T, args ...string) (string, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = []string{"GOTRANSFER_BE_MAIN=1"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TF_CPP_MIN_LOG_LEVEL=") && !strings.HasPrefix(kv, "GOTRANSFER_BE_MAIN=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Run() // exit codes are the commands' business here
+	return out.String(), errb.String()
+}
+
+// noise are markers of TensorFlow's own log lines.
+var noise = []string{"oneDNN", "tensorflow/core", "I0000", "absl::", "cpu_feature_guard"}
+
+// TestLogNoise (issue 8, item 11): -h and a whole run print none of
+// TensorFlow's banners or INFO lines; -v shows them.
+func TestLogNoise(t *testing.T) {
+	stdout, stderr := runBinary(t, "-h")
+	if !strings.Contains(stdout, "usage:") {
+		t.Fatalf("-h printed no usage:\n%s\n%s", stdout, stderr)
+	}
+	for _, n := range noise {
+		if strings.Contains(stderr, n) {
+			t.Errorf("-h prints TensorFlow's log lines (%q):\n%s", n, stderr)
+		}
+	}
+	if _, stderr := runBinary(t, "-v", "-h"); !strings.Contains(stderr, "oneDNN") {
+		t.Errorf("-v -h does not show TensorFlow's banner:\n%s", stderr)
+	}
+
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 2, 6, 1)
+	cfg := filepath.Join(root, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`
+name: quiet
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.5, val: 0.25, test: 0.25}}
+features: {cache_dir: %[1]s/cache}
+train: {epochs: 1}
+models:
+  - name: top
+    backbone: {savedmodel: %[2]s, endpoint: fc2}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, testenv.SavedModel(t, "tiny"))), 0o644)
+	stdout, stderr = runBinary(t, "-config", cfg)
+	if !strings.Contains(stdout, "results:") {
+		t.Fatalf("the run did not finish:\n%s\n%s", stdout, stderr)
+	}
+	for _, n := range noise {
+		if strings.Contains(stdout+stderr, n) {
+			t.Errorf("a run prints TensorFlow's log lines (%q):\n%s", n, stderr)
+		}
+	}
+}
