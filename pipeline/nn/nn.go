@@ -86,6 +86,7 @@ type Network struct {
 	save                    *tf.Operation
 	prefix                  tf.Output
 	hasDropout              bool
+	sharedPrefix            string // prefix of the variables' resource names
 	inputSize, classesOut   int
 }
 
@@ -109,101 +110,9 @@ func Build(spec Spec) (n *Network, err error) {
 	n.labels = op.Placeholder(s.SubScope("labels"), tf.Int32, op.PlaceholderShape(tf.MakeShape(-1)))
 	n.seed = op.Placeholder(s.SubScope("dropout_seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
 
-	// Variables and per-layer shapes first; the forward pass is built twice
-	// (training with dropout, inference without) over the same variables.
-	type weights struct{ kernel, bias *Variable }
-	ws := make([]weights, len(spec.Layers))
-	counts := map[string]int{}
-	cur := slices.Clone(spec.Input)
-	for i, l := range spec.Layers {
-		name := kerasName(l.Kind, counts)
-		info := LayerInfo{Name: name, Kind: l.Kind}
-		switch l.Kind {
-		case config.KindDense:
-			if len(cur) != 1 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; add `- flatten: {}` before it (a Keras Dense would act on the last axis only)", i+1, name, dims(cur))
-			}
-			units := l.OutUnits(spec.Classes)
-			ws[i].kernel = n.variable(s, name+"/kernel", []int{cur[0], units}, true, cur[0], units)
-			if l.UseBias {
-				ws[i].bias = n.variable(s, name+"/bias", []int{units}, false, 0, 0)
-			}
-			cur = []int{units}
-		case config.KindConv2D:
-			if len(cur) != 3 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; conv2d needs height×width×channels", i+1, name, dims(cur))
-			}
-			kh, kw := l.KernelSize[0], l.KernelSize[1]
-			ws[i].kernel = n.variable(s, name+"/kernel", []int{kh, kw, cur[2], l.Filters}, true, kh*kw*cur[2], kh*kw*l.Filters)
-			ws[i].bias = n.variable(s, name+"/bias", []int{l.Filters}, false, 0, 0)
-			h, w, err := outSize(cur[0], cur[1], kh, kw, l.Strides, l.Padding)
-			if err != nil {
-				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
-			}
-			cur = []int{h, w, l.Filters}
-		case config.KindMaxPool:
-			if len(cur) != 3 {
-				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; max_pool needs height×width×channels", i+1, name, dims(cur))
-			}
-			h, w, err := outSize(cur[0], cur[1], l.PoolSize[0], l.PoolSize[1], l.Strides, l.Padding)
-			if err != nil {
-				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
-			}
-			cur = []int{h, w, cur[2]}
-		case config.KindFlatten:
-			cur = []int{prod(cur)}
-		case config.KindDropout:
-			n.hasDropout = true
-		default:
-			return nil, fmt.Errorf("nn: layer %d: unknown kind %q", i+1, l.Kind)
-		}
-		for _, v := range []*Variable{ws[i].kernel, ws[i].bias} {
-			if v != nil {
-				info.Params += v.Size()
-			}
-		}
-		info.Output = slices.Clone(cur)
-		n.Layers = append(n.Layers, info)
-	}
-	last := spec.Layers[len(spec.Layers)-1]
-	if last.Kind != config.KindDense || last.Activation != "softmax" || len(cur) != 1 || cur[0] != spec.Classes {
-		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind, dims(cur))
-	}
-
-	// forward returns the logits of the last layer (before its softmax).
-	forward := func(s *op.Scope, training bool) tf.Output {
-		h := n.x
-		for i, l := range spec.Layers {
-			ls := s.SubScope(n.Layers[i].Name)
-			switch l.Kind {
-			case config.KindDense:
-				h = op.MatMul(at(ls, "MatMul"), h, ws[i].kernel.read)
-				if ws[i].bias != nil {
-					h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
-				}
-				if i < len(spec.Layers)-1 {
-					h = activate(ls, h, l.Activation)
-				}
-			case config.KindConv2D:
-				h = op.Conv2D(at(ls, "Conv2D"), h, ws[i].kernel.read, []int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
-				h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
-				h = activate(ls, h, l.Activation)
-			case config.KindMaxPool:
-				h = op.MaxPool(at(ls, "MaxPool"), h, []int64{1, int64(l.PoolSize[0]), int64(l.PoolSize[1]), 1},
-					[]int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
-			case config.KindFlatten:
-				h = op.Reshape(at(ls, "Reshape"), h, op.Const(at(ls, "Const"), []int32{-1, int32(prod(n.Layers[i].Output))}))
-			case config.KindDropout:
-				if !training || l.Rate == 0 {
-					continue
-				}
-				seed := op.AddV2(at(ls, "AddV2"), n.seed, op.Const(at(ls, "Const"), []int64{0, int64(i)}))
-				u := op.StatelessRandomUniform(at(ls, "StatelessRandomUniform"), op.Shape(at(ls, "Shape"), h), seed)
-				keep := op.Cast(at(ls, "Cast"), op.GreaterEqual(at(ls, "GreaterEqual"), u, op.Const(at(ls, "Const"), float32(l.Rate))), tf.Float)
-				h = op.Mul(at(ls, "Mul"), op.Mul(at(ls, "Mul"), h, keep), op.Const(at(ls, "Const"), float32(1/(1-l.Rate))))
-			}
-		}
-		return h
+	ws, err := n.layers(s)
+	if err != nil {
+		return nil, err
 	}
 	onehot := op.OneHot(at(s, "OneHot"), n.labels, op.Const(at(s, "Const"), int32(spec.Classes)), op.Const(at(s, "Const"), float32(1)), op.Const(at(s, "Const"), float32(0)))
 	correct := func(s *op.Scope, logits tf.Output) tf.Output {
@@ -212,13 +121,13 @@ func Build(spec Spec) (n *Network, err error) {
 	}
 
 	ts := s.SubScope("train")
-	logits := forward(ts, true)
+	logits := n.forward(ts, ws, true)
 	perExample, _ := op.SoftmaxCrossEntropyWithLogits(at(ts, "SoftmaxCrossEntropyWithLogits"), logits, onehot)
 	n.trainLoss = op.Mean(at(ts, "Mean"), perExample, op.Const(at(ts, "Const"), int32(0)))
 	n.trainCorrect = correct(ts, logits)
 
 	is := s.SubScope("infer")
-	inferLogits := forward(is, false)
+	inferLogits := n.forward(is, ws, false)
 	n.probs = op.Softmax(at(is, "Softmax"), inferLogits)
 	n.exampleLoss, _ = op.SoftmaxCrossEntropyWithLogits(at(is, "SoftmaxCrossEntropyWithLogits"), inferLogits, onehot)
 
@@ -285,6 +194,143 @@ func Build(spec Spec) (n *Network, err error) {
 	return n, nil
 }
 
+// weights are one layer's variables (nil where the layer has none).
+type weights struct{ kernel, bias *Variable }
+
+// layers creates the variables of spec's layers and records each layer's
+// output shape. The forward pass is then built over the same variables
+// once per mode (training with dropout, inference without).
+func (n *Network) layers(s *op.Scope) ([]weights, error) {
+	spec := n.Spec
+	ws := make([]weights, len(spec.Layers))
+	counts := map[string]int{}
+	cur := slices.Clone(spec.Input)
+	for i, l := range spec.Layers {
+		name := kerasName(l.Kind, counts)
+		info := LayerInfo{Name: name, Kind: l.Kind}
+		switch l.Kind {
+		case config.KindDense:
+			if len(cur) != 1 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; add `- flatten: {}` before it (a Keras Dense would act on the last axis only)", i+1, name, dims(cur))
+			}
+			units := l.OutUnits(spec.Classes)
+			ws[i].kernel = n.variable(s, name+"/kernel", []int{cur[0], units}, true, cur[0], units)
+			if l.UseBias {
+				ws[i].bias = n.variable(s, name+"/bias", []int{units}, false, 0, 0)
+			}
+			cur = []int{units}
+		case config.KindConv2D:
+			if len(cur) != 3 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; conv2d needs height×width×channels", i+1, name, dims(cur))
+			}
+			kh, kw := l.KernelSize[0], l.KernelSize[1]
+			ws[i].kernel = n.variable(s, name+"/kernel", []int{kh, kw, cur[2], l.Filters}, true, kh*kw*cur[2], kh*kw*l.Filters)
+			ws[i].bias = n.variable(s, name+"/bias", []int{l.Filters}, false, 0, 0)
+			h, w, err := outSize(cur[0], cur[1], kh, kw, l.Strides, l.Padding)
+			if err != nil {
+				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
+			}
+			cur = []int{h, w, l.Filters}
+		case config.KindMaxPool:
+			if len(cur) != 3 {
+				return nil, fmt.Errorf("nn: layer %d (%s) gets a %s input; max_pool needs height×width×channels", i+1, name, dims(cur))
+			}
+			h, w, err := outSize(cur[0], cur[1], l.PoolSize[0], l.PoolSize[1], l.Strides, l.Padding)
+			if err != nil {
+				return nil, fmt.Errorf("nn: layer %d (%s): %w", i+1, name, err)
+			}
+			cur = []int{h, w, cur[2]}
+		case config.KindFlatten:
+			cur = []int{prod(cur)}
+		case config.KindDropout:
+			n.hasDropout = true
+		default:
+			return nil, fmt.Errorf("nn: layer %d: unknown kind %q", i+1, l.Kind)
+		}
+		for _, v := range []*Variable{ws[i].kernel, ws[i].bias} {
+			if v != nil {
+				info.Params += v.Size()
+			}
+		}
+		info.Output = slices.Clone(cur)
+		n.Layers = append(n.Layers, info)
+	}
+	last := spec.Layers[len(spec.Layers)-1]
+	if last.Kind != config.KindDense || last.Activation != "softmax" || len(cur) != 1 || cur[0] != spec.Classes {
+		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind, dims(cur))
+	}
+	return ws, nil
+}
+
+// forward builds the layers over n.x and returns the logits of the last
+// layer (before its softmax). Dropout is applied only when training.
+func (n *Network) forward(s *op.Scope, ws []weights, training bool) tf.Output {
+	h := n.x
+	for i, l := range n.Spec.Layers {
+		ls := s.SubScope(n.Layers[i].Name)
+		switch l.Kind {
+		case config.KindDense:
+			h = op.MatMul(at(ls, "MatMul"), h, ws[i].kernel.read)
+			if ws[i].bias != nil {
+				h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
+			}
+			if i < len(n.Spec.Layers)-1 {
+				h = activate(ls, h, l.Activation)
+			}
+		case config.KindConv2D:
+			h = op.Conv2D(at(ls, "Conv2D"), h, ws[i].kernel.read, []int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
+			h = op.BiasAdd(at(ls, "BiasAdd"), h, ws[i].bias.read)
+			h = activate(ls, h, l.Activation)
+		case config.KindMaxPool:
+			h = op.MaxPool(at(ls, "MaxPool"), h, []int64{1, int64(l.PoolSize[0]), int64(l.PoolSize[1]), 1},
+				[]int64{1, int64(l.Strides[0]), int64(l.Strides[1]), 1}, strings.ToUpper(l.Padding))
+		case config.KindFlatten:
+			h = op.Reshape(at(ls, "Reshape"), h, op.Const(at(ls, "Const"), []int32{-1, int32(prod(n.Layers[i].Output))}))
+		case config.KindDropout:
+			if !training || l.Rate == 0 {
+				continue
+			}
+			seed := op.AddV2(at(ls, "AddV2"), n.seed, op.Const(at(ls, "Const"), []int64{0, int64(i)}))
+			u := op.StatelessRandomUniform(at(ls, "StatelessRandomUniform"), op.Shape(at(ls, "Shape"), h), seed)
+			keep := op.Cast(at(ls, "Cast"), op.GreaterEqual(at(ls, "GreaterEqual"), u, op.Const(at(ls, "Const"), float32(l.Rate))), tf.Float)
+			h = op.Mul(at(ls, "Mul"), op.Mul(at(ls, "Mul"), h, keep), op.Const(at(ls, "Const"), float32(1/(1-l.Rate))))
+		}
+	}
+	return h
+}
+
+// Inference adds spec's layers in inference mode (dropout off) to the graph
+// of s, reading x (a batch of spec.Input), and returns the class
+// probabilities and the layer variables. The variables are named as Save
+// names them ("dense/kernel"), so a checkpoint written by Save restores
+// them; their resources are shared under prefix+name, which keeps them
+// apart from other variables in the same graph. It is how a trained top is
+// put into another graph, such as an exported SavedModel's.
+func Inference(s *op.Scope, x tf.Output, spec Spec, prefix string) (probs tf.Output, vars []*Variable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("nn: building inference graph: %v", r)
+		}
+	}()
+	n := &Network{Spec: spec, x: x, sharedPrefix: prefix}
+	ws, err := n.layers(s)
+	if err != nil {
+		return tf.Output{}, nil, err
+	}
+	probs = op.Softmax(at(s, "Softmax"), n.forward(s, ws, false))
+	if err := s.Err(); err != nil {
+		return tf.Output{}, nil, fmt.Errorf("nn: building inference graph: %w", err)
+	}
+	return probs, n.Vars, nil
+}
+
+// Handle is the variable's resource handle, for ops that assign, save or
+// restore it.
+func (v *Variable) Handle() tf.Output { return v.handle }
+
+// Value is the variable's value (its ReadVariableOp).
+func (v *Variable) Value() tf.Output { return v.read }
+
 // slot adds one of Adam's zero-initialised moment variables for v.
 func (n *Network) slot(s *op.Scope, v *Variable, name string) *Variable {
 	slot := n.variable(s, v.Name+"/"+name, toInt(v.Shape), false, 0, 0)
@@ -297,7 +343,7 @@ func (n *Network) variable(s *op.Scope, name string, shape []int, kernel bool, f
 	vs := s.SubScope(strings.ReplaceAll(name, "/", "_"))
 	sh := toInt64(shape)
 	v := &Variable{Name: name, Shape: sh, Trainable: true, Kernel: kernel, FanIn: fanIn, FanOut: fanOut}
-	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(name))
+	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(n.sharedPrefix+name))
 	v.read = op.ReadVariableOp(at(vs, "ReadVariableOp"), v.handle, tf.Float)
 	v.init = op.Placeholder(vs.SubScope("init"), tf.Float, op.PlaceholderShape(tf.MakeShape(sh...)))
 	n.Vars = append(n.Vars, v)
