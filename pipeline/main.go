@@ -3,6 +3,7 @@
 //	pipeline -config FILE [-set key=value ...]   run an experiment (data, features, train, evaluate, report)
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
+//	pipeline export -run RUN [-model NAME] -out DIR [-force]
 //
 // Each command's -h prints its flags and an example. main only wires the
 // stage packages together.
@@ -18,9 +19,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
+	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
@@ -63,6 +66,13 @@ var commands = []command{
 		summary: "classify images with a trained model of a run",
 		example: "pipeline predict -run runs/fashion-mobilenet-db4876da data/fashion-mnist/bag/test_00105.png",
 		setup:   predictFlags,
+	},
+	{
+		name:    "export",
+		args:    "-run RUN [-model NAME] -out DIR [-force]",
+		summary: "write a trained model of a run as one TensorFlow SavedModel (for Go, Python, Keras, TF Serving)",
+		example: "pipeline export -run runs/fashion-mobilenet-db4876da -out /tmp/fashion-classifier",
+		setup:   exportFlags,
 	},
 }
 
@@ -232,6 +242,31 @@ func predictFlags(fs *flag.FlagSet) action {
 				fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
 			}
 		}
+		return nil
+	}
+}
+
+func exportFlags(fs *flag.FlagSet) action {
+	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
+	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
+	out := fs.String("out", "", "the folder `DIR` to write the SavedModel to (must not exist, unless -force)")
+	force := fs.Bool("force", false, "replace -out if it exists")
+	return func(_ context.Context, args []string, stdout io.Writer) error {
+		if *run == "" || *out == "" {
+			return usageError("want -run RUN and -out DIR")
+		}
+		if len(args) > 0 {
+			return usageError("unexpected argument %q (flags go before arguments)", args[0])
+		}
+		m, err := export.FromRun(*run, *model)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := export.Write(*out, m, export.Options{Force: *force}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
 		return nil
 	}
 }

@@ -36,8 +36,8 @@ import (
 // Files in a run folder besides the report's.
 const (
 	ManifestFile = "manifest.csv"
-	TimingFile   = "timing.json" // wall times: not deterministic, kept out of metrics
-	WeightsName  = "weights"     // models/<name>/weights.*: the final weights checkpoint
+	TimingFile   = "timing.json"      // wall times: not deterministic, kept out of metrics
+	WeightsName  = report.WeightsName // models/<name>/weights.*: the final weights checkpoint
 )
 
 // Options control Run.

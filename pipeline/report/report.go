@@ -47,6 +47,8 @@ const (
 	HistoryPlot   = "history.png"   // validation curves of every model
 	SamplesPlot   = "samples.png"   // a strip of training images with their labels
 	ConfusionPlot = "confusion.png" // per model, under models/<name>/
+	WeightsName   = "weights"       // models/<name>/weights.*: the final weights checkpoint
+	SavedModelDir = "savedmodel"    // models/<name>/savedmodel: the model exported as a SavedModel
 )
 
 // Model kinds.
