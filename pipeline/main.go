@@ -3,6 +3,7 @@
 //	pipeline -config FILE [-set key=value ...]   run an experiment (data, features, train, evaluate, report)
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
+//	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-force]
 //
 // Each command's -h prints its flags and an example. main only wires the
@@ -219,25 +220,43 @@ func reportFlags(fs *flag.FlagSet) action {
 func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
+	saved := fs.String("savedmodel", "", "a SavedModel `DIR` written by pipeline export (instead of -run)")
 	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
 	return func(_ context.Context, args []string, stdout io.Writer) error {
-		if *run == "" || len(args) == 0 {
-			return usageError("want -run RUN and one or more image files")
+		if (*run == "") == (*saved == "") || len(args) == 0 {
+			return usageError("want -run RUN and one or more image files (or -savedmodel DIR instead of -run)")
 		}
-		p, err := predict.Open(*run, *model)
-		if err != nil {
-			return err
+		type predictor interface {
+			Predict(path string, k int) ([]predict.Prediction, error)
 		}
-		defer p.Close()
-		if *k <= 0 {
-			*k = p.TopK()
+		var p predictor
+		var name string
+		if *saved != "" {
+			s, err := predict.OpenSavedModel(*saved)
+			if err != nil {
+				return err
+			}
+			p, name = s, s.Meta.Model+", exported"
+			if *k <= 0 {
+				*k = s.Meta.TopK
+			}
+		} else {
+			r, err := predict.Open(*run, *model)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			p, name = r, r.Model.Name
+			if *k <= 0 {
+				*k = r.TopK()
+			}
 		}
 		for _, path := range args {
 			preds, err := p.Predict(path, *k)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s (%s):\n", path, p.Model.Name)
+			fmt.Fprintf(stdout, "%s (%s):\n", path, name)
 			for _, pr := range preds {
 				fmt.Fprintf(stdout, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
 			}

@@ -3,7 +3,7 @@
 with no code from this project: only TensorFlow and Keras.
 
   check_export.py probs DIR IMAGES.npy OUT.npy
-      IMAGES.npy: float32 [N, H, W, 3], RGB 0..255. Runs
+      IMAGES.npy: float32 [N, H, W, 3] (or flat), RGB 0..255. Runs
       tf.saved_model.load(DIR).signatures["serving_default"] and, in a fresh
       Keras model, keras.layers.TFSMLayer(DIR, call_endpoint="serving_default").
       Writes the probabilities of both to OUT.npy ([2, N, classes]) and prints
@@ -29,8 +29,9 @@ import tensorflow as tf  # noqa: E402
 def probs(export_dir, images_path, out_path):
     import keras
 
-    x = np.load(images_path).astype(np.float32)
     sig = tf.saved_model.load(export_dir).signatures["serving_default"]
+    h, w = sig.structured_input_signature[1]["images"].shape[1:3]
+    x = np.load(images_path).astype(np.float32).reshape(-1, h, w, 3)
     out = sig(images=tf.constant(x))
     p_sig = out["probabilities"].numpy()
     top = [c.decode() for c in out["top_k_classes"].numpy()[:, 0]]

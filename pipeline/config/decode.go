@@ -377,6 +377,7 @@ func (d *decoder) config(root *yaml.Node, c *Config) {
 		)},
 		{"evaluate", false, d.section(field{"top_k", false, d.integer(&c.Evaluate.TopK)})},
 		{"predict", false, d.section(field{"top_k", false, d.integer(&c.Predict.TopK)})},
+		{"export", false, d.section(field{"savedmodel", false, d.boolean(&c.Export.SavedModel)})},
 		{"models", true, func(n *yaml.Node, p string) { d.models(n, p, &c.Models) }},
 	})
 	for i, e := range dt.Extensions {

@@ -103,7 +103,7 @@ func (c *Config) node() *yaml.Node {
 	for _, m := range c.Models {
 		models.Content = append(models.Content, modelNode(m))
 	}
-	return mapNode([]kv{
+	top := []kv{
 		{"name", str(c.Name)},
 		{"seed", integer(c.Seed)},
 		{"runs_dir", str(c.RunsDir)},
@@ -138,8 +138,14 @@ func (c *Config) node() *yaml.Node {
 		})},
 		{"evaluate", mapNode([]kv{{"top_k", integer(int64(c.Evaluate.TopK))}})},
 		{"predict", mapNode([]kv{{"top_k", integer(int64(c.Predict.TopK))}})},
-		{"models", models},
-	})
+	}
+	// export.savedmodel is written only when off: it changes what a run
+	// writes, not what it computes, and leaving the default out keeps the
+	// hashes (and folders) of runs made before the key existed.
+	if !c.Export.SavedModel {
+		top = append(top, kv{"export", mapNode([]kv{{"savedmodel", boolean(false)}})})
+	}
+	return mapNode(append(top, kv{"models", models}))
 }
 
 func modelNode(m Model) *yaml.Node {

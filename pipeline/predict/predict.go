@@ -1,20 +1,28 @@
 // Package predict classifies single images with a model a run trained:
-// image → (frozen backbone →) new top → class probabilities. It reads
+// image → (frozen backbone →) new top → class probabilities. Predictor reads
 // everything from the run folder: the effective config, the class names and
-// the final weights.
+// the final weights; SavedModel uses a model exported from a run.
 package predict
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	tg "github.com/galeone/tfgo"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
+	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/tensors"
 )
 
 // Prediction is one class and its probability.
@@ -132,3 +140,79 @@ func (p *Predictor) Close() error { return p.net.Close() }
 
 // TopK is the number of classes the run's config asks predictions to show.
 func (p *Predictor) TopK() int { return p.cfg.Predict.TopK }
+
+// SavedModel is a model written by `pipeline export`, loaded the way any Go
+// program would load it: tfgo's LoadModel with the "serve" tag, images fed
+// to images:0, probabilities fetched from probabilities:0. Only decoding
+// and resizing happen here, as in the run (Pillow's nearest); the
+// preprocessing, backbone and top are the export's graph.
+type SavedModel struct {
+	Dir     string
+	Meta    export.Metadata
+	Classes []string
+	model   *tg.Model
+}
+
+// OpenSavedModel loads the export in dir.
+func OpenSavedModel(dir string) (s *SavedModel, err error) {
+	fail := func(err error) (*SavedModel, error) { return nil, fmt.Errorf("predict: savedmodel %s: %w", dir, err) }
+	raw, err := os.ReadFile(filepath.Join(dir, export.MetadataFile))
+	if err != nil {
+		return fail(fmt.Errorf("%w; export one with: pipeline export -run RUN -out DIR", err))
+	}
+	s = &SavedModel{Dir: dir}
+	if err := json.Unmarshal(raw, &s.Meta); err != nil {
+		return fail(fmt.Errorf("%s: %w", export.MetadataFile, err))
+	}
+	if s.Meta.Format != export.Format || len(s.Meta.Input.Shape) != 4 || s.Meta.Input.Shape[1] == nil || s.Meta.Input.Shape[2] == nil {
+		return fail(fmt.Errorf("%s: format %q, want %q with an input shape [null, H, W, 3]", export.MetadataFile, s.Meta.Format, export.Format))
+	}
+	labels, err := os.ReadFile(filepath.Join(dir, "assets", export.LabelsFile))
+	if err != nil {
+		return fail(err)
+	}
+	s.Classes = strings.Split(strings.TrimSuffix(string(labels), "\n"), "\n")
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = fail(fmt.Errorf("tensorflow: %v", r))
+		}
+	}()
+	s.model = tg.LoadModel(dir, []string{export.Tag}, nil)
+	return s, nil
+}
+
+// Predict returns the k most probable classes for the image at path.
+func (s *SavedModel) Predict(path string, k int) (out []Prediction, err error) {
+	h, w := *s.Meta.Input.Shape[1], *s.Meta.Input.Shape[2]
+	img, err := images.Load(path, h, w, s.Meta.Input.EncodedResize)
+	if err != nil {
+		return nil, err
+	}
+	x := make([]float32, h*w*3)
+	if err := images.Preprocess(x, img, images.None, false); err != nil {
+		return nil, err
+	}
+	in, err := tensors.FromFloat32(x, 1, int64(h), int64(w), 3)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("predict: savedmodel %s: %s: tensorflow: %v", s.Dir, path, r)
+		}
+	}()
+	res := s.model.Exec([]tf.Output{s.model.Op("probabilities", 0)}, map[tf.Output]*tf.Tensor{s.model.Op("images", 0): in})
+	probs, err := tensors.Float32s(res[0])
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) != len(s.Classes) {
+		return nil, fmt.Errorf("predict: savedmodel %s: %d probabilities for %d classes in %s", s.Dir, len(probs), len(s.Classes), export.LabelsFile)
+	}
+	out = make([]Prediction, len(probs))
+	for i, v := range probs {
+		out[i] = Prediction{s.Classes[i], float64(v)}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Prob > out[j].Prob })
+	return out[:min(k, len(out))], nil
+}
