@@ -2,12 +2,12 @@
 """Use a SavedModel written by `pipeline export` the way a Python user would,
 with no code from this project: only TensorFlow and Keras.
 
-  check_export.py probs DIR IMAGES.npy OUT.npy
+  check_export.py probs DIR IMAGES.npy OUT.npy [DIR IMAGES.npy OUT.npy ...]
       IMAGES.npy: float32 [N, H, W, 3] (or flat), RGB 0..255. Runs
       tf.saved_model.load(DIR).signatures["serving_default"] and, in a fresh
       Keras model, keras.layers.TFSMLayer(DIR, call_endpoint="serving_default").
       Writes the probabilities of both to OUT.npy ([2, N, classes]) and prints
-      the top-1 classes of the signature as JSON.
+      the top-1 classes of the signature as JSON, one line per DIR.
 
   check_export.py accuracy DIR MANIFEST.csv
       Test accuracy recomputed from the export: every test row of a run's
@@ -63,4 +63,8 @@ def accuracy(export_dir, manifest):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"probs": probs, "accuracy": accuracy}[cmd](*args)
+    if cmd == "probs":
+        for i in range(0, len(args), 3):
+            probs(*args[i : i + 3])
+    else:
+        accuracy(*args)

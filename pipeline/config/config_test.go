@@ -184,6 +184,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// export.savedmodel is written only when off, so configs written before
+// the key existed keep their hash (and run folder).
+func TestMarshalExportOnlyWhenOff(t *testing.T) {
+	for _, set := range []string{"export.savedmodel=true", "export.savedmodel=false"} {
+		c, err := Parse("m.yaml", []byte(minimal), []string{set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Contains(string(out), "export:\n  savedmodel: false\n"), strings.HasSuffix(set, "false"); got != want {
+			t.Errorf("%s: marshalled config mentions export.savedmodel: %v, want %v:\n%s", set, got, want, out)
+		}
+		if strings.HasSuffix(set, "true") && strings.Contains(string(out), "export") {
+			t.Errorf("%s: the default is written:\n%s", set, out)
+		}
+	}
+}
+
 func TestMarshalWritesEveryKey(t *testing.T) {
 	c, err := Parse("m.yaml", []byte(minimal), nil)
 	if err != nil {

@@ -73,8 +73,10 @@ type Model struct {
 	Resize        string // "nearest" or "bilinear": classify_encoded's resize
 	Classes       []string
 	TopK          int
-	// Source describes where the model came from, for metadata.json.
+	// Source and Test are where the model came from and how it scored,
+	// for metadata.json.
 	Source Source
+	Test   *evaluate.Metrics
 }
 
 // Backbone is a backbone SavedModel and the endpoint the top reads.
@@ -83,11 +85,10 @@ type Backbone struct {
 	Endpoint string
 }
 
-// Source is the provenance metadata.json records.
+// Source is the run a model was exported from.
 type Source struct {
-	Run          string            `json:"run"`
-	ConfigSHA256 string            `json:"config_sha256"`
-	Test         *evaluate.Metrics `json:"-"`
+	Run          string `json:"run"`
+	ConfigSHA256 string `json:"config_sha256"` // of the run's config.yaml
 }
 
 // Metadata is metadata.json.
@@ -320,7 +321,7 @@ func metadata(m Model, b *built, bb backbone.Metadata) Metadata {
 		md.Backbone = &BackboneInfo{SavedModel: m.Backbone.Dir, Endpoint: m.Backbone.Endpoint,
 			Architecture: bb.Architecture, Weights: bb.Weights, Versions: bb.Versions}
 	}
-	if t := m.Source.Test; t != nil {
+	if t := m.Test; t != nil {
 		md.Test = &TestMetrics{Examples: t.N, Accuracy: t.Accuracy, Loss: t.Loss, K: t.K, TopK: t.TopK}
 	}
 	return md

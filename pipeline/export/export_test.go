@@ -205,7 +205,11 @@ func TestRunAndExportAgree(t *testing.T) {
 func TestPythonLoadsExport(t *testing.T) {
 	f := setup(t)
 	py := testenv.Python(t)
-	for _, name := range []string{"top", "scratch"} {
+	names := []string{"top", "scratch"}
+	args := []string{filepath.Join(testenv.Root(t), "scripts", "check_export.py"), "probs"}
+	want := map[string][][]predict.Prediction{}
+	outs := map[string]string{}
+	for _, name := range names {
 		dir := exportDir(f, name)
 		run, err := predict.Open(f.run, name)
 		if err != nil {
@@ -218,7 +222,6 @@ func TestPythonLoadsExport(t *testing.T) {
 		}
 		h, w := *exp.Meta.Input.Shape[1], *exp.Meta.Input.Shape[2]
 		var x []float32
-		var want [][]predict.Prediction
 		for _, e := range f.test {
 			img, err := images.Load(e.Path, h, w, "nearest")
 			if err != nil {
@@ -231,7 +234,7 @@ func TestPythonLoadsExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = append(want, p)
+			want[name] = append(want[name], p)
 		}
 		tmp := t.TempDir()
 		in, out := filepath.Join(tmp, "x.npy"), filepath.Join(tmp, "p.npy")
@@ -243,26 +246,34 @@ func TestPythonLoadsExport(t *testing.T) {
 			t.Fatal(err)
 		}
 		fx.Close()
-		cmd := exec.Command(py, filepath.Join(testenv.Root(t), "scripts", "check_export.py"), "probs", dir, in, out)
-		res, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("%s: check_export.py: %v\n%s", name, err, stderr(err))
-		}
+		args = append(args, dir, in, out)
+		outs[name] = out
+	}
+	res, err := exec.Command(py, args...).Output()
+	if err != nil {
+		t.Fatalf("check_export.py: %v\n%s", err, stderr(err))
+	}
+	lines := bytes.Split(bytes.TrimSpace(res), []byte("\n"))
+	if len(lines) < len(names) {
+		t.Fatalf("check_export.py printed %q, want one line per model", res)
+	}
+	lines = lines[len(lines)-len(names):]
+	for k, name := range names {
 		var top struct{ Top1 []string }
-		if err := json.Unmarshal(lastLine(res), &top); err != nil {
+		if err := json.Unmarshal(lines[k], &top); err != nil {
 			t.Fatalf("%s: %v: %s", name, err, res)
 		}
-		got, shape := testenv.ReadNpy(t, out)
+		got, shape := testenv.ReadNpy(t, outs[name])
 		n, c := len(f.test), len(f.classes)
-		if len(shape) != 3 || shape[0] != 2 || shape[1] != n || shape[2] != c {
-			t.Fatalf("%s: Python's probabilities have shape %v, want [2 %d %d]", name, shape, n, c)
+		if len(shape) != 3 || shape[0] != 2 || shape[1] != n || shape[2] != c || len(top.Top1) != n {
+			t.Fatalf("%s: Python's probabilities have shape %v, want [2 %d %d]; top-1 %v", name, shape, n, c, top.Top1)
 		}
 		worst := [2]float64{}
 		for i := range n {
-			if top.Top1[i] != want[i][0].Class {
-				t.Errorf("%s: image %d: Python's top_k_classes[0] %s, run's top class %s", name, i, top.Top1[i], want[i][0].Class)
+			if top.Top1[i] != want[name][i][0].Class {
+				t.Errorf("%s: image %d: Python's top_k_classes[0] %s, run's top class %s", name, i, top.Top1[i], want[name][i][0].Class)
 			}
-			pw := probsByClass(want[i])
+			pw := probsByClass(want[name][i])
 			for which := range 2 {
 				for j, class := range f.classes {
 					worst[which] = max(worst[which], math.Abs(float64(got[(which*n+i)*c+j])-pw[class]))
@@ -275,7 +286,7 @@ func TestPythonLoadsExport(t *testing.T) {
 		}
 	}
 	cli := filepath.Join(testenv.Root(t), ".venv", "bin", "saved_model_cli")
-	res, err := exec.Command(cli, "show", "--dir", exportDir(f, "top"), "--all").Output()
+	res, err = exec.Command(cli, "show", "--dir", exportDir(f, "top"), "--all").Output()
 	if err != nil {
 		t.Fatalf("saved_model_cli: %v\n%s", err, stderr(err))
 	}

@@ -184,7 +184,7 @@ func saver(s *op.Scope, vars []variable) {
 	file := named(s, "Placeholder", saverFilename, nil, map[string]any{"dtype": tf.String, "shape": tf.ScalarShape()})
 	ss := s.SubScope("saver")
 	keys := make([]string, len(vars))
-	slices_ := make([]string, len(vars))
+	specs := make([]string, len(vars)) // whole tensors
 	dtypes := make([]tf.DataType, len(vars))
 	reads := make([]tf.Output, len(vars))
 	for i, v := range vars {
@@ -192,7 +192,7 @@ func saver(s *op.Scope, vars []variable) {
 		reads[i] = op.ReadVariableOp(ss.SubScope("read"), v.handle, v.dtype)
 	}
 	names := op.Const(ss.SubScope("tensor_names"), keys)
-	shapes := op.Const(ss.SubScope("shape_and_slices"), slices_)
+	shapes := op.Const(ss.SubScope("shape_and_slices"), specs)
 	save := op.SaveV2(ss, file, names, shapes, reads)
 	named(s.WithControlDependencies(save), "Identity", saverSave, []tf.Input{file}, nil)
 	restored := op.RestoreV2(ss, file, names, shapes, dtypes)

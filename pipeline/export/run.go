@@ -63,7 +63,8 @@ func FromRun(runDir, name string) (Model, error) {
 		Resize:      cfg.Images.Resize,
 		Classes:     run.Dataset.Classes,
 		TopK:        cfg.Predict.TopK,
-		Source:      Source{Run: runDir, ConfigSHA256: hex.EncodeToString(sum[:]), Test: res.Test},
+		Source:      Source{Run: runDir, ConfigSHA256: hex.EncodeToString(sum[:])},
+		Test:        res.Test,
 	}
 	var input []int
 	if cm.Transfer() {
