@@ -154,7 +154,7 @@ func buildGraph(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string) (b
 }
 
 // preprocess applies mode's steps (images.PreprocessSteps), as Preprocess
-// does in Go, to float32 pixels.
+// does in Go, to float32 pixels, giving the same float32 values.
 func preprocess(s *op.Scope, x tf.Output, mode string, divide255 bool) (tf.Output, error) {
 	st, err := images.PreprocessSteps(mode)
 	if err != nil {
@@ -164,18 +164,28 @@ func preprocess(s *op.Scope, x tf.Output, mode string, divide255 bool) (tf.Outpu
 		x = op.ReverseV2(s.SubScope("bgr"), x, op.Const(s.SubScope("bgr_axis"), []int32{-1}))
 	}
 	if st.Div != 1 {
-		x = op.RealDiv(s.SubScope("div"), x, op.Const(s.SubScope("div_by"), st.Div))
+		x = op.RealDiv(s.SubScope("div"), x, divisor(s.SubScope("div_by"), st.Div))
 	}
 	if st.Mean != [3]float32{} {
 		x = op.Sub(s.SubScope("sub"), x, op.Const(s.SubScope("mean"), st.Mean[:]))
 	}
 	if st.Std != [3]float32{1, 1, 1} {
-		x = op.RealDiv(s.SubScope("std"), x, op.Const(s.SubScope("std_by"), st.Std[:]))
+		x = op.RealDiv(s.SubScope("std"), x, divisor(s.SubScope("std_by"), st.Std[:]))
 	}
 	if divide255 {
-		x = op.RealDiv(s.SubScope("div255"), x, op.Const(s.SubScope("by255"), float32(255)))
+		x = op.RealDiv(s.SubScope("div255"), x, divisor(s.SubScope("by255"), float32(255)))
 	}
 	return x, nil
+}
+
+// divisor is a constant divisor that TensorFlow's graph optimiser leaves
+// alone. Grappler's constant folding (ReduceDivToReciprocalMul) rewrites
+// x / Const as x * (1/Const), up to a float32 ulp off the division Go and
+// NumPy do; it applies only to "really constant" divisors, which a
+// PlaceholderWithDefault is not.
+func divisor(s *op.Scope, v any) tf.Output {
+	c := op.Const(s, v)
+	return op.PlaceholderWithDefault(s, c, c.Shape())
 }
 
 // saver adds a TF1 saver over vars: SaveV2 and RestoreV2 at the prefix fed
