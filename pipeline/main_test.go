@@ -82,6 +82,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"report"}, "pipeline report: name one or more run folders"},
 		{[]string{"report", "-x"}, "flag provided but not defined: -x"},
 		{[]string{"predict", "-run", "runs/x"}, "pipeline predict: want -run RUN and one or more image files"},
+		{[]string{"predict", "-run", "runs/x", "-savedmodel", "d", "a.png"}, "pipeline predict: want -run RUN and one or more image files (or -savedmodel DIR instead of -run)"},
+		{[]string{"export", "-run", "runs/x"}, "pipeline export: want -run RUN and -out DIR"},
+		{[]string{"export", "-run", "runs/x", "-out", "d", "extra"}, `pipeline export: unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), c.args, &stdout, &stderr)
