@@ -63,8 +63,8 @@ var commands = []command{
 	},
 	{
 		name:    "predict",
-		args:    "-run RUN [-model NAME] [-k N] IMAGE...",
-		summary: "classify images with a trained model of a run",
+		args:    "(-run RUN [-model NAME] | -savedmodel DIR) [-k N] IMAGE...",
+		summary: "classify images with a trained model of a run, or with its export",
 		example: "pipeline predict -run runs/fashion-mobilenet-db4876da data/fashion-mnist/bag/test_00105.png",
 		setup:   predictFlags,
 	},
