@@ -3,6 +3,8 @@
 //	pipeline -config FILE [-set key=value ...]   run an experiment (data, features, train, evaluate, report)
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
+//	pipeline predict -savedmodel DIR [-k N] IMAGE...
+//	pipeline export -run RUN [-model NAME] -out DIR [-force]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
 // own log lines, quiet by default. main only wires the
@@ -19,9 +21,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
+	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
@@ -62,10 +66,17 @@ var commands = []command{
 	},
 	{
 		name:    "predict",
-		args:    "-run RUN [-model NAME] [-k N] IMAGE...",
-		summary: "classify images with a trained model of a run",
+		args:    "(-run RUN [-model NAME] | -savedmodel DIR) [-k N] IMAGE...",
+		summary: "classify images with a trained model of a run, or with its export",
 		example: "pipeline predict -run runs/fashion-mobilenet-db4876da data/fashion-mnist/bag/test_00105.png",
 		setup:   predictFlags,
+	},
+	{
+		name:    "export",
+		args:    "-run RUN [-model NAME] -out DIR [-force]",
+		summary: "write a trained model of a run as one TensorFlow SavedModel (for Go, Python, Keras, TF Serving)",
+		example: "pipeline export -run runs/fashion-mobilenet-db4876da -out /tmp/fashion-classifier",
+		setup:   exportFlags,
 	},
 }
 
@@ -217,10 +228,24 @@ func reportFlags(fs *flag.FlagSet) action {
 func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
+	saved := fs.String("savedmodel", "", "a SavedModel `DIR` written by pipeline export (instead of -run)")
 	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
 	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
-		if *run == "" || len(args) == 0 {
-			return usageError("want -run RUN and one or more image files")
+		if (*run == "") == (*saved == "") || len(args) == 0 {
+			return usageError("want -run RUN and one or more image files (or -savedmodel DIR instead of -run)")
+		}
+		if *saved != "" && *model != "" {
+			return usageError("-model picks a model of a -run; a -savedmodel holds one model")
+		}
+		if *saved != "" {
+			s, err := predict.OpenSavedModel(*saved)
+			if err != nil {
+				return err
+			}
+			if *k <= 0 {
+				*k = s.TopK()
+			}
+			return predict.PredictAll(s, args, *k, stdout, stderr)
 		}
 		p, err := predict.Open(*run, *model)
 		if err != nil {
@@ -230,6 +255,31 @@ func predictFlags(fs *flag.FlagSet) action {
 		if *k <= 0 {
 			*k = p.TopK()
 		}
-		return p.PredictAll(args, *k, stdout, stderr)
+		return predict.PredictAll(p, args, *k, stdout, stderr)
+	}
+}
+
+func exportFlags(fs *flag.FlagSet) action {
+	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
+	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
+	out := fs.String("out", "", "the folder `DIR` to write the SavedModel to (must not exist, unless -force)")
+	force := fs.Bool("force", false, "replace -out if it exists")
+	return func(_ context.Context, args []string, stdout, _ io.Writer) error {
+		if *run == "" || *out == "" {
+			return usageError("want -run RUN and -out DIR")
+		}
+		if len(args) > 0 {
+			return usageError("unexpected argument %q (flags go before arguments)", args[0])
+		}
+		m, err := export.FromRun(*run, *model)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := export.Write(*out, m, export.Options{Force: *force}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
+		return nil
 	}
 }

@@ -36,7 +36,8 @@ func TestHelpExitsZero(t *testing.T) {
 			fs := flag.NewFlagSet("", flag.ContinueOnError)
 			c.setup(fs)
 			fs.VisitAll(func(f *flag.Flag) {
-				if !strings.Contains(out, "\n  -"+f.Name+" ") {
+				// "-name ARG  usage", or "-name" alone on its line for a bool flag.
+				if !strings.Contains(out, "\n  -"+f.Name+" ") && !strings.Contains(out, "\n  -"+f.Name+"\n") {
 					t.Errorf("pipeline %s: help does not list -%s:\n%s", strings.Join(args, " "), f.Name, out)
 				}
 			})
@@ -81,6 +82,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"report"}, "pipeline report: name one or more run folders"},
 		{[]string{"report", "-x"}, "flag provided but not defined: -x"},
 		{[]string{"predict", "-run", "runs/x"}, "pipeline predict: want -run RUN and one or more image files"},
+		{[]string{"predict", "-run", "runs/x", "-savedmodel", "d", "a.png"}, "pipeline predict: want -run RUN and one or more image files (or -savedmodel DIR instead of -run)"},
+		{[]string{"predict", "-savedmodel", "d", "-model", "m", "a.png"}, "pipeline predict: -model picks a model of a -run; a -savedmodel holds one model"},
+		{[]string{"export", "-run", "runs/x"}, "pipeline export: want -run RUN and -out DIR"},
+		{[]string{"export", "-run", "runs/x", "-out", "d", "extra"}, `pipeline export: unexpected argument "extra"`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), c.args, &stdout, &stderr)

@@ -27,6 +27,7 @@ type Config struct {
 	Train    Train
 	Evaluate Evaluate
 	Predict  Predict
+	Export   Export
 	Models   []Model // at least one, unique names
 }
 
@@ -132,6 +133,13 @@ type Evaluate struct {
 // Predict holds the settings of the prediction stage.
 type Predict struct {
 	TopK int // classes listed per image
+}
+
+// Export holds the settings of the export at the end of a run.
+type Export struct {
+	// SavedModel writes each model as a SavedModel into
+	// models/<name>/savedmodel/ (see pipeline/export).
+	SavedModel bool
 }
 
 // Model is one model to train.

@@ -49,6 +49,8 @@ evaluate:
   top_k: 3
 predict:
   top_k: 2
+export:
+  savedmodel: false
 models:
   - name: vgg16_transfer
     backbone:
@@ -184,6 +186,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// export.savedmodel is written only when off, so configs written before
+// the key existed keep their hash (and run folder).
+func TestMarshalExportOnlyWhenOff(t *testing.T) {
+	for _, set := range []string{"export.savedmodel=true", "export.savedmodel=false"} {
+		c, err := Parse("m.yaml", []byte(minimal), []string{set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Contains(string(out), "export:\n  savedmodel: false\n"), strings.HasSuffix(set, "false"); got != want {
+			t.Errorf("%s: marshalled config mentions export.savedmodel: %v, want %v:\n%s", set, got, want, out)
+		}
+		if strings.HasSuffix(set, "true") && strings.Contains(string(out), "export") {
+			t.Errorf("%s: the default is written:\n%s", set, out)
+		}
+	}
+}
+
 func TestMarshalWritesEveryKey(t *testing.T) {
 	c, err := Parse("m.yaml", []byte(minimal), nil)
 	if err != nil {
@@ -239,6 +262,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Evaluate: Evaluate{TopK: 5},
 		Predict:  Predict{TopK: 5},
+		Export:   Export{SavedModel: true},
 		Models: []Model{{
 			Name:   "m",
 			Layers: []layers.Layer{&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}},
@@ -357,7 +381,7 @@ func TestErrors(t *testing.T) {
 		want string // the whole error, or its start when it ends in "..."
 	}{
 		{"unknown top key", minimal + "epocs: 3\n", nil,
-			"t.yaml:8: epocs: unknown key (known: data, evaluate, features, images, models, name, predict, runs_dir, seed, train)"},
+			"t.yaml:8: epocs: unknown key (known: data, evaluate, export, features, images, models, name, predict, runs_dir, seed, train)"},
 		{"unknown nested key", minimal + "train:\n  epocs: 3\n", nil,
 			"t.yaml:9: train.epocs: unknown key (known: batch_size, early_stopping, epochs, loss, optimizer, shuffle)"},
 		{"unknown deep key", minimal + "  split: {train: 0.7, val: 0.15, test: 0.15, tset: 0}\n", nil,
@@ -582,8 +606,8 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("Flatten()[%q] = %q, want %q", k, flat[k], v)
 		}
 	}
-	if len(flat) != 64 {
-		t.Errorf("Flatten() has %d leaves, want 64", len(flat))
+	if len(flat) != 65 { // 64, and export.savedmodel (written because it is off)
+		t.Errorf("Flatten() has %d leaves, want 65", len(flat))
 	}
 
 	// Each leaf, given back as an override, leaves the config unchanged.

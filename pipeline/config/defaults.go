@@ -35,6 +35,7 @@ func Default() *Config {
 		},
 		Evaluate: Evaluate{TopK: 5},
 		Predict:  Predict{TopK: 5},
+		Export:   Export{SavedModel: true},
 	}
 }
 

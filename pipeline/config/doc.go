@@ -75,6 +75,8 @@
 //	  top_k: 5
 //	predict:
 //	  top_k: 5
+//	export:
+//	  savedmodel: true       # export each model as a SavedModel into models/<name>/savedmodel/
 //	models:                  # required; at least one, unique names
 //	  - name: vgg16_transfer # required; [A-Za-z0-9._-]+
 //	    backbone:            # optional: train on features of a frozen backbone

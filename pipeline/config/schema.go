@@ -28,6 +28,11 @@ type key struct {
 	custom  *custom  // a value of its own form (optimizer, early_stopping, models)
 	doc     string   // for the documentation: what it means
 	example string   // for the documentation: a value for a required key
+	// omit, when set and true, leaves the key out of what Marshal and
+	// Flatten write (a section whose keys are all left out goes too).
+	// For a key added after run folders existed: written only away from
+	// its default, older configs keep their hash and their folder.
+	omit func() bool
 }
 
 // rule checks a decoded value; path is its dotted key path.
@@ -92,6 +97,7 @@ func (c *Config) schema() []key {
 		}},
 		{name: "evaluate", keys: []key{{name: "top_k", val: &c.Evaluate.TopK, check: atLeast(&c.Evaluate.TopK, 1)}}},
 		{name: "predict", keys: []key{{name: "top_k", val: &c.Predict.TopK, check: atLeast(&c.Predict.TopK, 1)}}},
+		{name: "export", keys: []key{{name: "savedmodel", val: &c.Export.SavedModel, omit: func() bool { return c.Export.SavedModel }, doc: "export each model as a SavedModel into models/<name>/savedmodel/"}}},
 		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
 	}
 }
@@ -337,23 +343,30 @@ func (d *decoder) check(keys []key, path string) {
 	}
 }
 
-// nodeOf returns keys as the YAML map Marshal writes.
+// nodeOf returns keys as the YAML map Marshal writes, less the keys
+// left out (see key.omit).
 func nodeOf(keys []key) *yaml.Node {
-	entries := make([]kv, len(keys))
-	for i, k := range keys {
+	entries := make([]kv, 0, len(keys))
+	for _, k := range keys {
+		if k.omit != nil && k.omit() {
+			continue
+		}
 		var n *yaml.Node
 		switch {
 		case k.custom != nil:
 			n = k.custom.node()
 		case k.keys != nil:
 			n = nodeOf(k.keys)
+			if len(n.Content) == 0 && len(k.keys) > 0 {
+				continue // every key of the section left out
+			}
 			if k.flow {
 				n.Style = yaml.FlowStyle
 			}
 		default:
 			n = leafNode(k.val)
 		}
-		entries[i] = kv{k.name, n}
+		entries = append(entries, kv{k.name, n})
 	}
 	return mapNode(entries)
 }

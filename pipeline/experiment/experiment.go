@@ -1,5 +1,6 @@
 // Package experiment runs a config's stages in order: data (scan, split,
-// manifest), features (frozen backbone, cached), train, evaluate, report.
+// manifest), features (frozen backbone, cached), train, evaluate, report,
+// export (each model as a SavedModel, unless export.savedmodel is off).
 // Each stage reads the previous stage's output and writes its own into the
 // run folder, runs/<name>-<hash of the effective config>, so rerunning the
 // same config resumes or reuses it, and any other config gets a folder of
@@ -23,6 +24,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
@@ -160,10 +162,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := report.Write(dir, run); err != nil {
 		return dir, err
 	}
+	stage("report", t0)
+	if cfg.Export.SavedModel {
+		t0 = time.Now()
+		if err := exportModels(dir, cfg, logf); err != nil {
+			return dir, err
+		}
+		stage("export", t0)
+	}
 	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
 		fsutil.WriteFile(filepath.Join(dir, rundir.TimingFile), append(b, '\n'))
 	}
-	stage("report", t0)
 	for _, m := range run.Models {
 		if m.Test == nil {
 			logf("%s: no results (%s)", m.Name, m.Failed)
@@ -262,6 +271,34 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}
 	timing.Models[m.Name] = entry
 	return res, nil
+}
+
+// exportModels writes each model of the finished run in dir as a
+// SavedModel into models/<name>/savedmodel/, unless it is there already
+// (a rerun of a finished run). A model without usable weights (diverged)
+// is skipped with a log line; the run reports it already.
+func exportModels(dir string, cfg *config.Config, logf func(string, ...any)) error {
+	for _, m := range cfg.Models {
+		out := filepath.Join(rundir.Model(dir, m.Name), rundir.SavedModelDir)
+		if _, err := os.Stat(out); err == nil {
+			logf("%s: already exported to %s", m.Name, out)
+			continue
+		}
+		t0 := time.Now()
+		em, err := export.FromRun(dir, m.Name)
+		if errors.Is(err, export.ErrUntrained) {
+			logf("%s: not exported: %v", m.Name, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := export.Write(out, em, export.Options{}); err != nil {
+			return err
+		}
+		logf("%s: exported as a SavedModel to %s (%.1fs)", m.Name, out, time.Since(t0).Seconds())
+	}
+	return nil
 }
 
 // plots draws the notebook's figures: the models' validation curves on

@@ -97,6 +97,13 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 		t.Error("tiny's random weights not flagged: results.md would not warn")
 	}
 	checkImageLinks(t, dir, 2)
+	// Every model is exported at the end of the run (pipeline/export tests
+	// what the exports compute).
+	for _, m := range []string{"top", "scratch"} {
+		if _, err := os.Stat(filepath.Join(rundir.Model(dir, m), rundir.SavedModelDir, "saved_model.pb")); err != nil {
+			t.Errorf("model %s not exported: %v\n%s", m, err, log)
+		}
+	}
 	first := map[string][]byte{}
 	for _, f := range metricsFiles {
 		if first[f], err = os.ReadFile(filepath.Join(dir, f)); err != nil {
@@ -127,10 +134,14 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 		t.Errorf("second run recomputed features:\n%s", log2)
 	}
 
-	// Another top on the same data and backbone: cache hit, new run folder.
-	dir3, log3, err := run(t, testConfig(t, root, "models.0.layers.0.dense.units=8"))
+	// Another top on the same data and backbone: cache hit, new run folder;
+	// with export.savedmodel off, nothing is exported.
+	dir3, log3, err := run(t, testConfig(t, root, "models.0.layers.0.dense.units=8", "export.savedmodel=false"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if saved, _ := filepath.Glob(filepath.Join(dir3, rundir.ModelsDir, "*", rundir.SavedModelDir)); len(saved) > 0 {
+		t.Errorf("export.savedmodel=false, yet the run exported %v", saved)
 	}
 	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 recomputed (bad entry), 0 computed") {
 		t.Errorf("other top: run %s (first %s), log:\n%s", dir3, dir, log3)

@@ -175,6 +175,13 @@ func TestDivergenceStopsClearly(t *testing.T) {
 			if m.Test != nil || !strings.Contains(m.Failed, "diverged") {
 				t.Errorf("try %d: model %s: failed %q, test %+v", try, m.Name, m.Failed, m.Test)
 			}
+			// The end-of-run export skips it, saying why, and exports the rest.
+			if _, err := os.Stat(filepath.Join(rundir.Model(dir, m.Name), rundir.SavedModelDir)); err == nil {
+				t.Errorf("try %d: diverged model %s was exported", try, m.Name)
+			}
+			if !strings.Contains(log, m.Name+": not exported: ") {
+				t.Errorf("try %d: the log does not say model %s was not exported:\n%s", try, m.Name, log)
+			}
 		}
 	}
 }

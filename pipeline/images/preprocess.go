@@ -94,3 +94,33 @@ func preprocess(dst []float32, pix []uint8, mode string, divide255 bool) {
 		}
 	}
 }
+
+// Steps is Preprocess's arithmetic for one mode as data, so that the same
+// preprocessing can be built elsewhere (as TensorFlow ops in an exported
+// model) and give the same float32 values. Applied in this order, each
+// step to every pixel, a step left out where it would change nothing:
+// reverse the channels to BGR if BGR; x /= Div; x[c] -= Mean[c];
+// x[c] /= Std[c]; then x /= 255 if the run divides by 255.
+type Steps struct {
+	BGR  bool
+	Div  float32    // 1: no division
+	Mean [3]float32 // per channel, in the output's channel order; zeros: none
+	Std  [3]float32 // per channel; ones: none
+}
+
+// PreprocessSteps returns the steps of mode.
+func PreprocessSteps(mode string) (Steps, error) {
+	if err := checkMode(mode); err != nil {
+		return Steps{}, err
+	}
+	s := Steps{Div: 1, Std: [3]float32{1, 1, 1}}
+	switch mode {
+	case Caffe:
+		s.BGR, s.Mean = true, caffeMean
+	case TF:
+		s.Div, s.Mean = 127.5, [3]float32{1, 1, 1}
+	case Torch:
+		s.Div, s.Mean, s.Std = 255, torchMean, torchStd
+	}
+	return s, nil
+}

@@ -91,6 +91,7 @@ type Network struct {
 	train, assign, restore  *tf.Operation
 	save                    *tf.Operation
 	prefix                  tf.Output
+	sharedPrefix            string // prefix of the variables' resource names (see Inference)
 	inputSize, classesOut   int
 }
 
@@ -114,39 +115,9 @@ func Build(spec Spec) (n *Network, err error) {
 	n.labels = op.Placeholder(s.SubScope("labels"), tf.Int32, op.PlaceholderShape(tf.MakeShape(-1)))
 	n.seed = op.Placeholder(s.SubScope("dropout_seed"), tf.Int64, op.PlaceholderShape(tf.MakeShape(2)))
 
-	// Variables and per-layer shapes first; the forward pass is built twice
-	// (training with dropout, inference without) over the same variables.
-	shapes, bad, err := layers.Infer(spec.Layers, spec.Input, spec.Classes)
-	names := layers.Names(spec.Layers)
+	st, err := n.layers(s)
 	if err != nil {
-		return nil, fmt.Errorf("nn: layer %d (%s): %w", bad+1, names[bad], err)
-	}
-	ws := make([][]tf.Output, len(spec.Layers))
-	inputs := make([]layers.Shape, len(spec.Layers)) // each layer's input shape
-	in := spec.Input
-	for i, l := range spec.Layers {
-		inputs[i] = in
-		info := LayerInfo{Name: names[i], Kind: l.Kind(), Class: l.KerasClass(), Output: slices.Clone(shapes[i])}
-		for _, w := range l.Weights(in, spec.Classes) {
-			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
-			ws[i] = append(ws[i], v.read)
-			info.Params += v.Size()
-		}
-		n.Layers = append(n.Layers, info)
-		in = shapes[i]
-	}
-	if last := spec.Layers[len(spec.Layers)-1]; !layers.Classifier(last) || in[0] != spec.Classes {
-		return nil, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind(), in)
-	}
-
-	// forward returns the logits of the last layer (before its softmax).
-	forward := func(s *op.Scope, training bool) tf.Output {
-		h := n.x
-		for i, l := range spec.Layers {
-			g := &graph{s: s.SubScope(names[i]), seed: n.seed, layer: i, training: training}
-			h = l.Forward(g, h, inputs[i], tensorsOf(ws[i]), i == len(spec.Layers)-1).(tf.Output)
-		}
-		return h
+		return nil, err
 	}
 	onehot := op.OneHot(at(s, "OneHot"), n.labels, op.Const(at(s, "Const"), int32(spec.Classes)), op.Const(at(s, "Const"), float32(1)), op.Const(at(s, "Const"), float32(0)))
 	correct := func(s *op.Scope, logits tf.Output) tf.Output {
@@ -155,13 +126,13 @@ func Build(spec Spec) (n *Network, err error) {
 	}
 
 	ts := s.SubScope("train")
-	logits := forward(ts, true)
+	logits := n.forward(ts, st, true)
 	perExample, _ := op.SoftmaxCrossEntropyWithLogits(at(ts, "SoftmaxCrossEntropyWithLogits"), logits, onehot)
 	n.trainLoss = op.Mean(at(ts, "Mean"), perExample, op.Const(at(ts, "Const"), int32(0)))
 	n.trainCorrect = correct(ts, logits)
 
 	is := s.SubScope("infer")
-	inferLogits := forward(is, false)
+	inferLogits := n.forward(is, st, false)
 	n.probs = op.Softmax(at(is, "Softmax"), inferLogits)
 	n.exampleLoss, _ = op.SoftmaxCrossEntropyWithLogits(at(is, "SoftmaxCrossEntropyWithLogits"), inferLogits, onehot)
 
@@ -228,6 +199,88 @@ func Build(spec Spec) (n *Network, err error) {
 	return n, nil
 }
 
+// stack is a network's layers as built: each layer's Keras name, input
+// shape and weights (the variables' reads, in the layer's order).
+type stack struct {
+	names   []string
+	inputs  []layers.Shape
+	weights [][]tf.Output
+}
+
+// layers creates the variables of n.Spec's layers, checks the stack and
+// records each layer's output shape in n.Layers. The forward pass is then
+// built over the same variables once per mode (training with dropout,
+// inference without).
+func (n *Network) layers(s *op.Scope) (stack, error) {
+	spec := n.Spec
+	shapes, bad, err := layers.Infer(spec.Layers, spec.Input, spec.Classes)
+	names := layers.Names(spec.Layers)
+	if err != nil {
+		return stack{}, fmt.Errorf("nn: layer %d (%s): %w", bad+1, names[bad], err)
+	}
+	st := stack{names: names, inputs: make([]layers.Shape, len(spec.Layers)), weights: make([][]tf.Output, len(spec.Layers))}
+	in := spec.Input
+	for i, l := range spec.Layers {
+		st.inputs[i] = in
+		info := LayerInfo{Name: names[i], Kind: l.Kind(), Class: l.KerasClass(), Output: slices.Clone(shapes[i])}
+		for _, w := range l.Weights(in, spec.Classes) {
+			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
+			st.weights[i] = append(st.weights[i], v.read)
+			info.Params += v.Size()
+		}
+		n.Layers = append(n.Layers, info)
+		in = shapes[i]
+	}
+	if last := spec.Layers[len(spec.Layers)-1]; !layers.Classifier(last) || in[0] != spec.Classes {
+		return stack{}, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind(), in)
+	}
+	return st, nil
+}
+
+// forward builds each layer's Forward over n.x and returns the logits of
+// the last layer (before its softmax). Dropout is active only when
+// training.
+func (n *Network) forward(s *op.Scope, st stack, training bool) tf.Output {
+	h := n.x
+	for i, l := range n.Spec.Layers {
+		g := &graph{s: s.SubScope(st.names[i]), seed: n.seed, layer: i, training: training}
+		h = l.Forward(g, h, st.inputs[i], tensorsOf(st.weights[i]), i == len(n.Spec.Layers)-1).(tf.Output)
+	}
+	return h
+}
+
+// Inference adds spec's layers in inference mode (dropout off) to the
+// graph of s, reading x (a batch of spec.Input), and returns the class
+// probabilities and the layers' variables. The variables are named as
+// Save names them ("dense/kernel"), so a checkpoint written by Save
+// restores them; their resources are shared under prefix+name, which keeps
+// them apart from other variables in the same graph. It is how a trained
+// top is put into another graph, such as an exported SavedModel's.
+func Inference(s *op.Scope, x tf.Output, spec Spec, prefix string) (probs tf.Output, vars []*Variable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("nn: building inference graph: %v", r)
+		}
+	}()
+	n := &Network{Spec: spec, x: x, sharedPrefix: prefix}
+	st, err := n.layers(s)
+	if err != nil {
+		return tf.Output{}, nil, err
+	}
+	probs = op.Softmax(at(s, "Softmax"), n.forward(s, st, false))
+	if err := s.Err(); err != nil {
+		return tf.Output{}, nil, fmt.Errorf("nn: building inference graph: %w", err)
+	}
+	return probs, n.Vars, nil
+}
+
+// Handle is the variable's resource handle, for ops that assign, save or
+// restore it.
+func (v *Variable) Handle() tf.Output { return v.handle }
+
+// Value is the variable's value (its ReadVariableOp).
+func (v *Variable) Value() tf.Output { return v.read }
+
 // slot adds one of Adam's zero-initialised moment variables for v.
 func (n *Network) slot(s *op.Scope, v *Variable, name string) *Variable {
 	slot := n.variable(s, v.Name+"/"+name, toInt(v.Shape), false, 0, 0)
@@ -240,7 +293,7 @@ func (n *Network) variable(s *op.Scope, name string, shape []int, kernel bool, f
 	vs := s.SubScope(strings.ReplaceAll(name, "/", "_"))
 	sh := toInt64(shape)
 	v := &Variable{Name: name, Shape: sh, Trainable: true, Kernel: kernel, FanIn: fanIn, FanOut: fanOut}
-	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(name))
+	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(n.sharedPrefix+name))
 	v.read = op.ReadVariableOp(at(vs, "ReadVariableOp"), v.handle, tf.Float)
 	v.init = op.Placeholder(vs.SubScope("init"), tf.Float, op.PlaceholderShape(tf.MakeShape(sh...)))
 	n.Vars = append(n.Vars, v)

@@ -1,28 +1,46 @@
 // Package predict classifies single images with a model a run trained:
-// image → (frozen backbone →) new top → class probabilities. It reads
-// everything from the run folder: the effective config, the class names and
-// the final weights.
+// image → (frozen backbone →) new top → class probabilities. Predictor
+// reads everything from the run folder: the effective config, the class
+// names and the final weights; SavedModel uses a model exported from a run
+// (pipeline/export), loaded as any Go program would load it.
 package predict
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	tg "github.com/galeone/tfgo"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/tensors"
 )
 
 // Prediction is one class and its probability.
 type Prediction struct {
 	Class string
 	Prob  float64
+}
+
+// Classifier is a trained model that classifies image files: a run's
+// model (Predictor) or its export (SavedModel).
+type Classifier interface {
+	// Predict returns the k most probable classes for the image at path.
+	Predict(path string, k int) ([]Prediction, error)
+	// Name names the model in PredictAll's output.
+	Name() string
 }
 
 // Predictor holds one trained model of a run.
@@ -48,28 +66,8 @@ func Open(runDir, name string) (*Predictor, error) {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	p := &Predictor{cfg: cfg, Classes: run.Dataset.Classes}
-	if name == "" {
-		name = cfg.Models[0].Name
-		for _, m := range cfg.Models {
-			if m.Transfer() {
-				name = m.Name
-				break
-			}
-		}
-	}
-	found := false
-	for _, m := range cfg.Models {
-		if m.Name == name {
-			p.Model, found = m, true
-			break
-		}
-	}
-	if !found {
-		var names []string
-		for _, m := range cfg.Models {
-			names = append(names, m.Name)
-		}
-		return nil, fmt.Errorf("predict: run %s has no model %q (have %v)", runDir, name, names)
+	if p.Model, err = rundir.PickModel(runDir, cfg, name); err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
 	}
 	var features []int
 	if p.Model.Transfer() {
@@ -122,31 +120,43 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 	if err != nil {
 		return nil, err
 	}
+	return rank(path, p.Model.Name, probs, p.Classes, k)
+}
+
+// Name is the model's name in the run.
+func (p *Predictor) Name() string { return p.Model.Name }
+
+// rank returns the k most probable of classes, refusing probabilities
+// that are not all finite (a diverged model ranks nothing meaningfully).
+func rank(path, model string, probs []float32, classes []string, k int) ([]Prediction, error) {
+	if len(probs) != len(classes) {
+		return nil, fmt.Errorf("predict: %s: model %s gave %d probabilities for %d classes", path, model, len(probs), len(classes))
+	}
 	if !evaluate.Finite(probs) {
-		return nil, fmt.Errorf("predict: %s: model %s gave non-finite probabilities %v: its weights have diverged; retrain it with a lower learning rate", path, p.Model.Name, probs)
+		return nil, fmt.Errorf("predict: %s: model %s gave non-finite probabilities %v: its weights have diverged; retrain it with a lower learning rate", path, model, probs)
 	}
 	out := make([]Prediction, len(probs))
 	for i, v := range probs {
-		out[i] = Prediction{p.Classes[i], float64(v)}
+		out[i] = Prediction{classes[i], float64(v)}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Prob > out[j].Prob })
 	return out[:min(k, len(out))], nil
 }
 
-// PredictAll predicts every image of paths, writing each image's k most
-// probable classes to out and each failure to errs, and returns an error
-// counting the failures if there were any: one bad file does not hide the
-// others' predictions.
-func (p *Predictor) PredictAll(paths []string, k int, out, errs io.Writer) error {
+// PredictAll predicts every image of paths with c, writing each image's k
+// most probable classes to out and each failure to errs, and returns an
+// error counting the failures if there were any: one bad file does not
+// hide the others' predictions.
+func PredictAll(c Classifier, paths []string, k int, out, errs io.Writer) error {
 	failed := 0
 	for _, path := range paths {
-		preds, err := p.Predict(path, k)
+		preds, err := c.Predict(path, k)
 		if err != nil {
 			failed++
 			fmt.Fprintf(errs, "pipeline: %v\n", err)
 			continue
 		}
-		fmt.Fprintf(out, "%s (%s):\n", path, p.Model.Name)
+		fmt.Fprintf(out, "%s (%s):\n", path, c.Name())
 		for _, pr := range preds {
 			fmt.Fprintf(out, "  %6.2f%%  %s\n", 100*pr.Prob, pr.Class)
 		}
@@ -162,3 +172,78 @@ func (p *Predictor) Close() error { return p.net.Close() }
 
 // TopK is the number of classes the run's config asks predictions to show.
 func (p *Predictor) TopK() int { return p.cfg.Predict.TopK }
+
+// SavedModel is a model written by `pipeline export`, loaded the way any Go
+// program would load it: tfgo's LoadModel with the "serve" tag, images fed
+// to images:0, probabilities fetched from probabilities:0. Only decoding
+// and resizing happen here, as in the run (Pillow's nearest); the
+// preprocessing, backbone and top are the export's graph.
+type SavedModel struct {
+	Dir     string
+	Meta    export.Metadata
+	Classes []string
+	model   *tg.Model
+}
+
+// OpenSavedModel loads the export in dir.
+func OpenSavedModel(dir string) (s *SavedModel, err error) {
+	fail := func(err error) (*SavedModel, error) { return nil, fmt.Errorf("predict: savedmodel %s: %w", dir, err) }
+	raw, err := os.ReadFile(filepath.Join(dir, export.MetadataFile))
+	if err != nil {
+		return fail(fmt.Errorf("%w; export one with: pipeline export -run RUN -out DIR", err))
+	}
+	s = &SavedModel{Dir: dir}
+	if err := json.Unmarshal(raw, &s.Meta); err != nil {
+		return fail(fmt.Errorf("%s: %w", export.MetadataFile, err))
+	}
+	if s.Meta.Format != export.Format || len(s.Meta.Input.Shape) != 4 || s.Meta.Input.Shape[1] == nil || s.Meta.Input.Shape[2] == nil {
+		return fail(fmt.Errorf("%s: format %q, want %q with an input shape [null, H, W, 3]", export.MetadataFile, s.Meta.Format, export.Format))
+	}
+	labels, err := os.ReadFile(filepath.Join(dir, "assets", export.LabelsFile))
+	if err != nil {
+		return fail(err)
+	}
+	s.Classes = strings.Split(strings.TrimSuffix(string(labels), "\n"), "\n")
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = fail(fmt.Errorf("tensorflow: %v", r))
+		}
+	}()
+	s.model = tg.LoadModel(dir, []string{export.Tag}, nil)
+	return s, nil
+}
+
+// Name names the exported model and says it is an export.
+func (s *SavedModel) Name() string { return s.Meta.Model + ", exported" }
+
+// TopK is the number of classes the source run's config asks predictions
+// to show.
+func (s *SavedModel) TopK() int { return s.Meta.TopK }
+
+// Predict returns the k most probable classes for the image at path.
+func (s *SavedModel) Predict(path string, k int) (out []Prediction, err error) {
+	h, w := *s.Meta.Input.Shape[1], *s.Meta.Input.Shape[2]
+	img, err := images.Load(path, h, w, s.Meta.Input.EncodedResize)
+	if err != nil {
+		return nil, err
+	}
+	x := make([]float32, h*w*3)
+	if err := images.Preprocess(x, img, images.None, false); err != nil {
+		return nil, err
+	}
+	in, err := tensors.FromFloat32(x, 1, int64(h), int64(w), 3)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("predict: savedmodel %s: %s: tensorflow: %v", s.Dir, path, r)
+		}
+	}()
+	res := s.model.Exec([]tf.Output{s.model.Op("probabilities", 0)}, map[tf.Output]*tf.Tensor{s.model.Op("images", 0): in})
+	probs, err := tensors.Float32s(res[0])
+	if err != nil {
+		return nil, err
+	}
+	return rank(path, s.Name(), probs, s.Classes, k)
+}

@@ -109,7 +109,7 @@ models:
 		// each failure is reported, and the call fails at the end.
 		var out, errs bytes.Buffer
 		good := filepath.Join(root, "data", "class_0", "img_000.png")
-		err = p.PredictAll([]string{good, bad, img}, 2, &out, &errs)
+		err = PredictAll(p, []string{good, bad, img}, 2, &out, &errs)
 		if err == nil || !strings.Contains(err.Error(), "1 of 3") {
 			t.Errorf("%s: good, bad, good: error %v; want one saying 1 of 3 failed", name, err)
 		}

@@ -6,13 +6,16 @@
 //	history.png  samples.png
 //	models/<model>/  history.csv  confusion.csv  per_class.csv  confusion.png
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
+//	                 savedmodel/  (the model exported as a SavedModel)
 //	                 train/  state.json  last.*  best.*
 package rundir
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
 )
@@ -35,8 +38,9 @@ const (
 	ConfusionFile = "confusion.csv"
 	PerClassFile  = "per_class.csv"
 	ConfusionPlot = "confusion.png"
-	Weights       = "weights" // checkpoint prefix of the final weights
-	TrainDir      = "train"   // training state, for resume
+	Weights       = "weights"    // checkpoint prefix of the final weights
+	TrainDir      = "train"      // training state, for resume
+	SavedModelDir = "savedmodel" // the model exported as a SavedModel (unless export.savedmodel is off)
 )
 
 // Files of a model's training folder, models/<model>/train/.
@@ -60,3 +64,28 @@ func For(cfg *config.Config) (dir string, effective []byte, err error) {
 
 // Model returns the folder of the model named name in run folder dir.
 func Model(dir, name string) string { return filepath.Join(dir, ModelsDir, name) }
+
+// PickModel returns the model of run folder dir's config cfg named name.
+// An empty name picks the first transfer model (the notebook's "new
+// model"), or the first model if there is none. Every command that takes
+// a run's -model (predict, export) picks through here.
+func PickModel(dir string, cfg *config.Config, name string) (config.Model, error) {
+	if name == "" {
+		for _, m := range cfg.Models {
+			if m.Transfer() {
+				return m, nil
+			}
+		}
+		if len(cfg.Models) > 0 {
+			return cfg.Models[0], nil
+		}
+	}
+	names := make([]string, len(cfg.Models))
+	for i, m := range cfg.Models {
+		if m.Name == name {
+			return m, nil
+		}
+		names[i] = m.Name
+	}
+	return config.Model{}, fmt.Errorf("run %s has no model %q (have %s)", dir, name, strings.Join(names, ", "))
+}

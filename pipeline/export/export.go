@@ -1,0 +1,365 @@
+// Package export writes a trained classifier as one TensorFlow SavedModel
+// that any TensorFlow user can load: Python's tf.saved_model.load, Keras'
+// TFSMLayer, TensorFlow Serving, or a Go program through tfgo.
+//
+// The SavedModel is TF1-style: one MetaGraphDef (tag "serve") whose graph
+// holds the preprocessing, the backbone's graph imported from its own
+// SavedModel (with its function library), the trained top built by nn, and
+// a saver (SaveV2/RestoreV2 over every variable) that loaders run through
+// the MetaGraph's SaverDef. It has no object graph, so loaders take their
+// TF1 path: signatures from signature_def, variables from variables/.
+// Everything is written from Go through TensorFlow's C API; no Python.
+//
+// Signatures (README documents them):
+//
+//	serving_default   images      float32 [N, H, W, 3] RGB 0..255 at the input size
+//	classify_encoded  image_bytes string [N] (JPEG, PNG, GIF, BMP)
+//	both return       probabilities [N, classes], top_k_classes string [N, k], top_k_scores [N, k]
+//
+// Beside them: assets/labels.txt (class names in label order) and
+// metadata.json (source run, config hash, backbone provenance, input
+// contract, test metrics).
+package export
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	graphpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
+	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
+	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+)
+
+// Signature keys, input and output names, files and the format tag.
+const (
+	ServingKey    = "serving_default"
+	EncodedKey    = "classify_encoded"
+	ImagesInput   = "images"
+	BytesInput    = "image_bytes"
+	ProbsOutput   = "probabilities"
+	ClassesOutput = "top_k_classes"
+	ScoresOutput  = "top_k_scores"
+	Tag           = "serve"
+	LabelsFile    = "labels.txt"
+	MetadataFile  = "metadata.json"
+	Format        = "gotransfer.savedmodel/v1"
+)
+
+// Model is everything an export needs, as plain values.
+type Model struct {
+	Name    string
+	Top     nn.Spec // the trained layers; Top.Input is the backbone endpoint's output shape, or [H W 3]
+	Weights string  // checkpoint prefix of the trained top (nn.Network.Save)
+	// Backbone is the frozen model under the top; nil for a model trained
+	// from scratch on pixels.
+	Backbone      *Backbone
+	Height, Width int    // input size
+	Preprocess    string // images.Caffe, images.TF, images.Torch or images.None
+	DivideBy255   bool
+	Resize        string // "nearest" or "bilinear": classify_encoded's resize
+	Classes       []string
+	TopK          int
+	// Source and Test are where the model came from and how it scored,
+	// for metadata.json.
+	Source Source
+	Test   *evaluate.Metrics
+}
+
+// Backbone is a backbone SavedModel and the endpoint the top reads.
+type Backbone struct {
+	Dir      string
+	Endpoint string
+}
+
+// Source is the run a model was exported from.
+type Source struct {
+	Run          string `json:"run"`
+	ConfigSHA256 string `json:"config_sha256"` // of the run's config.yaml
+}
+
+// Metadata is metadata.json.
+type Metadata struct {
+	Format     string         `json:"format"`
+	Model      string         `json:"model"`
+	Kind       string         `json:"kind"` // "transfer" or "scratch"
+	Source     Source         `json:"source"`
+	Classes    []string       `json:"classes"`
+	Input      Input          `json:"input"`
+	Signatures map[string]Sig `json:"signatures"`
+	TopK       int            `json:"top_k"`
+	Backbone   *BackboneInfo  `json:"backbone,omitempty"`
+	Test       *TestMetrics   `json:"test,omitempty"`
+	TensorFlow string         `json:"tensorflow"`
+	ExportedBy string         `json:"exported_by"`
+}
+
+// Input is the input contract of serving_default.
+type Input struct {
+	DType         string `json:"dtype"`
+	Shape         []*int `json:"shape"` // [null, H, W, 3]
+	Values        string `json:"values"`
+	Preprocessing string `json:"preprocessing"` // done inside the graph
+	DivideBy255   bool   `json:"divide_by_255"`
+	EncodedResize string `json:"encoded_resize"`
+}
+
+// Sig lists one signature's input and outputs by key.
+type Sig struct {
+	Inputs  map[string]string `json:"inputs"`
+	Outputs map[string]string `json:"outputs"`
+}
+
+// BackboneInfo is the backbone's provenance, from its metadata.json.
+type BackboneInfo struct {
+	SavedModel   string            `json:"savedmodel"`
+	Endpoint     string            `json:"endpoint"`
+	Architecture string            `json:"architecture"`
+	Weights      backbone.Weights  `json:"weights"`
+	Versions     map[string]string `json:"versions"`
+}
+
+// TestMetrics are the run's test results for this model.
+type TestMetrics struct {
+	Examples int     `json:"examples"`
+	Accuracy float64 `json:"accuracy"`
+	Loss     float64 `json:"loss"`
+	K        int     `json:"k"`
+	TopK     float64 `json:"top_k_accuracy"`
+}
+
+// Options control Write.
+type Options struct {
+	// Force replaces an existing dir; without it Write refuses.
+	Force bool
+}
+
+// Write exports m as a SavedModel in dir. It builds everything in a
+// temporary folder beside dir and renames it into place at the end, so a
+// failure (a full disk, Ctrl-C) leaves no half-written dir.
+func Write(dir string, m Model, opts Options) (err error) {
+	fail := func(err error) error { return fmt.Errorf("export %s to %s: %w", m.Name, dir, err) }
+	if err := check(m); err != nil {
+		return fail(err)
+	}
+	if _, err := os.Stat(dir); err == nil && !opts.Force {
+		return fail(fmt.Errorf("%s already exists; choose another folder or pass -force to replace it", dir))
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fail(err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".*.tmp")
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := write(tmp, m); err != nil {
+		return fail(err)
+	}
+	if opts.Force {
+		old := tmp + ".old"
+		if err := os.Rename(dir, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fail(err)
+		}
+		if err := os.Rename(tmp, dir); err != nil {
+			os.Rename(old, dir)
+			return fail(err)
+		}
+		os.RemoveAll(old)
+		return nil
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// write fills the empty folder dir.
+func write(dir string, m Model) error {
+	var bbGraph *graphpb.GraphDef
+	var bbSaver *corepb.SaverDef
+	var bbIn, bbOut string
+	var bbMeta backbone.Metadata
+	if m.Backbone != nil {
+		var err error
+		if bbMeta, err = backbone.ReadMetadata(m.Backbone.Dir); err != nil {
+			return err
+		}
+		mg, err := readMetaGraph(m.Backbone.Dir)
+		if err != nil {
+			return err
+		}
+		sig, ok := mg.GetSignatureDef()[m.Backbone.Endpoint]
+		if !ok {
+			return fmt.Errorf("backbone %s has no endpoint %q", m.Backbone.Dir, m.Backbone.Endpoint)
+		}
+		in, ok := sig.GetInputs()[bbMeta.Input.SignatureKey]
+		if !ok || len(sig.GetOutputs()) != 1 {
+			return fmt.Errorf("backbone %s: endpoint %s: want input %q and one output", m.Backbone.Dir, m.Backbone.Endpoint, bbMeta.Input.SignatureKey)
+		}
+		bbIn = in.GetName()
+		for _, o := range sig.GetOutputs() {
+			bbOut = o.GetName()
+		}
+		if mg.GetSaverDef().GetRestoreOpName() == "" {
+			return fmt.Errorf("backbone %s has no saver to restore its variables with", m.Backbone.Dir)
+		}
+		bbGraph, bbSaver = mg.GetGraphDef(), mg.GetSaverDef()
+	}
+	b, err := buildGraph(m, bbGraph, bbIn, bbOut)
+	if err != nil {
+		return err
+	}
+	if err := initialise(b, m, bbSaver, filepath.Join(dir, "variables", "variables")); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(filepath.Join(dir, "assets", LabelsFile), []byte(strings.Join(m.Classes, "\n")+"\n")); err != nil {
+		return err
+	}
+	pb, err := savedModel(b, m)
+	if err != nil {
+		return err
+	}
+	if err := fsutil.WriteFile(filepath.Join(dir, "saved_model.pb"), pb); err != nil {
+		return err
+	}
+	meta, err := json.MarshalIndent(metadata(m, b, bbMeta), "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(filepath.Join(dir, MetadataFile), append(meta, '\n'))
+}
+
+// savedModel is saved_model.pb: one MetaGraphDef with the graph, the
+// saver, both signatures and the labels asset.
+func savedModel(b *built, m Model) ([]byte, error) {
+	var gd graphpb.GraphDef
+	if err := proto.Unmarshal(b.graphDef, &gd); err != nil {
+		return nil, err
+	}
+	info := func(name string, dt typespb.DataType, dims ...int64) *corepb.TensorInfo {
+		s := &shapepb.TensorShapeProto{}
+		for _, d := range dims {
+			s.Dim = append(s.Dim, &shapepb.TensorShapeProto_Dim{Size: d})
+		}
+		return &corepb.TensorInfo{Encoding: &corepb.TensorInfo_Name{Name: name}, Dtype: dt, TensorShape: s}
+	}
+	k, c := int64(b.k), int64(len(m.Classes))
+	outputs := map[string]*corepb.TensorInfo{
+		ProbsOutput:   info(ProbsTensor, typespb.DataType_DT_FLOAT, -1, c),
+		ClassesOutput: info(ClassesTensor, typespb.DataType_DT_STRING, -1, k),
+		ScoresOutput:  info(ScoresTensor, typespb.DataType_DT_FLOAT, -1, k),
+	}
+	const predict = "tensorflow/serving/predict"
+	mg := &corepb.MetaGraphDef{
+		MetaInfoDef: &corepb.MetaGraphDef_MetaInfoDef{Tags: []string{Tag}, TensorflowVersion: tf.Version()},
+		GraphDef:    &gd,
+		SaverDef: &corepb.SaverDef{
+			FilenameTensorName:        saverFilename + ":0",
+			SaveTensorName:            saverSave + ":0",
+			RestoreOpName:             saverRestore,
+			MaxToKeep:                 5,
+			KeepCheckpointEveryNHours: 10000,
+			Version:                   corepb.SaverDef_V2,
+		},
+		SignatureDef: map[string]*corepb.SignatureDef{
+			ServingKey: {
+				Inputs:     map[string]*corepb.TensorInfo{ImagesInput: info(ImagesTensor, typespb.DataType_DT_FLOAT, -1, int64(m.Height), int64(m.Width), 3)},
+				Outputs:    outputs,
+				MethodName: predict,
+			},
+			EncodedKey: {
+				Inputs:     map[string]*corepb.TensorInfo{BytesInput: info(BytesTensor, typespb.DataType_DT_STRING, -1)},
+				Outputs:    outputs,
+				MethodName: predict,
+			},
+		},
+		AssetFileDef: []*corepb.AssetFileDef{{TensorInfo: info(labelsAsset+":0", typespb.DataType_DT_STRING), Filename: LabelsFile}},
+	}
+	return proto.Marshal(&corepb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*corepb.MetaGraphDef{mg}})
+}
+
+func metadata(m Model, b *built, bb backbone.Metadata) Metadata {
+	h, w, three := m.Height, m.Width, 3
+	sig := func(in string) Sig {
+		return Sig{Inputs: map[string]string{in: map[string]string{ImagesInput: ImagesTensor, BytesInput: BytesTensor}[in]},
+			Outputs: map[string]string{ProbsOutput: ProbsTensor, ClassesOutput: ClassesTensor, ScoresOutput: ScoresTensor}}
+	}
+	md := Metadata{
+		Format: Format, Model: m.Name, Kind: "scratch", Source: m.Source, Classes: m.Classes, TopK: b.k,
+		Input: Input{
+			DType: "float32", Shape: []*int{nil, &h, &w, &three},
+			Values:        "RGB pixel values 0..255, already at the input size (classify_encoded resizes)",
+			Preprocessing: m.Preprocess, DivideBy255: m.DivideBy255, EncodedResize: m.Resize,
+		},
+		Signatures: map[string]Sig{ServingKey: sig(ImagesInput), EncodedKey: sig(BytesInput)},
+		TensorFlow: tf.Version(),
+		ExportedBy: "gotransfer pipeline export (Go, TensorFlow C API)",
+	}
+	if m.Backbone != nil {
+		md.Kind = "transfer"
+		md.Backbone = &BackboneInfo{SavedModel: m.Backbone.Dir, Endpoint: m.Backbone.Endpoint,
+			Architecture: bb.Architecture, Weights: bb.Weights, Versions: bb.Versions}
+	}
+	if t := m.Test; t != nil {
+		md.Test = &TestMetrics{Examples: t.N, Accuracy: t.Accuracy, Loss: t.Loss, K: t.K, TopK: t.TopK}
+	}
+	return md
+}
+
+// check rejects a Model that cannot be exported, before any work.
+func check(m Model) error {
+	switch {
+	case len(m.Classes) < 2:
+		return fmt.Errorf("%d classes; need at least 2", len(m.Classes))
+	case m.Height <= 0 || m.Width <= 0:
+		return fmt.Errorf("input size %d×%d", m.Height, m.Width)
+	case m.TopK <= 0:
+		return fmt.Errorf("top_k %d; want at least 1", m.TopK)
+	case !slices.Contains([]string{"nearest", "bilinear"}, m.Resize):
+		return fmt.Errorf("resize %q; want nearest or bilinear", m.Resize)
+	}
+	if _, err := os.Stat(m.Weights + ".index"); err != nil {
+		return fmt.Errorf("no trained weights at %s (%w); has the run finished?", m.Weights, err)
+	}
+	return nil
+}
+
+// readMetaGraph reads the "serve" MetaGraphDef of the SavedModel in dir.
+func readMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
+	path := filepath.Join(dir, "saved_model.pb")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sm corepb.SavedModel
+	if err := proto.Unmarshal(raw, &sm); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, mg := range sm.GetMetaGraphs() {
+		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
+			return mg, nil
+		}
+	}
+	return nil, fmt.Errorf("%s has no meta graph tagged %q", path, Tag)
+}

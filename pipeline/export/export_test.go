@@ -1,0 +1,490 @@
+package export_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"codeberg.org/sbinet/npyio"
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+	tg "github.com/galeone/tfgo"
+
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/experiment"
+	"github.com/gotransfer/gotransfer/pipeline/export"
+	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/predict"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
+)
+
+// childEnv makes the test binary act as a separate program (see TestMain).
+const childEnv = "GOTRANSFER_EXPORT_CHILD"
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(childEnv) {
+	case "classify":
+		os.Exit(classifyChild(os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]))
+	case "fsize":
+		os.Exit(fsizeChild(os.Args[len(os.Args)-3], os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]))
+	}
+	code := m.Run()
+	if fix.root != "" {
+		os.RemoveAll(fix.root)
+	}
+	os.Exit(code)
+}
+
+// classifyChild is a user's Go program that knows only the export's path:
+// tfgo's LoadModel with the serve tag, the image file's bytes fed to
+// image_bytes:0 (classify_encoded), the top class fetched by name.
+func classifyChild(dir, image string) int {
+	b, err := os.ReadFile(image)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	model := tg.LoadModel(dir, []string{"serve"}, nil)
+	in, _ := tf.NewTensor([]string{string(b)})
+	res := model.Exec([]tf.Output{model.Op("top_k_classes", 0), model.Op("top_k_scores", 0)},
+		map[tf.Output]*tf.Tensor{model.Op("image_bytes", 0): in})
+	fmt.Println(res[0].Value().([][]string)[0][0], res[1].Value().([][]float32)[0][0])
+	return 0
+}
+
+// fsizeChild exports with a file size limit, so that writing fails with
+// EFBIG part-way, as on a full disk.
+func fsizeChild(run, model, out string) int {
+	signal.Ignore(syscall.SIGXFSZ)
+	lim := syscall.Rlimit{Cur: 20 << 10, Max: 20 << 10}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		fmt.Println("setrlimit:", err)
+		return 2
+	}
+	m, err := export.FromRun(run, model)
+	if err != nil {
+		fmt.Println("from run:", err)
+		return 2
+	}
+	err = export.Write(out, m, export.Options{})
+	fmt.Println("write error:", err)
+	if err == nil {
+		return 3
+	}
+	return 0
+}
+
+// fixture is one finished run (a transfer model on savedmodels/tiny and a
+// scratch model) with its exports, shared by the tests.
+type fixture struct {
+	root, run string
+	test      []dataset.Example
+	classes   []string
+}
+
+var (
+	fixOnce sync.Once
+	fix     fixture
+	fixErr  error
+)
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	tiny := testenv.SavedModel(t, "tiny")
+	fixOnce.Do(func() {
+		root, err := os.MkdirTemp("", "export-test-")
+		if err != nil {
+			fixErr = err
+			return
+		}
+		testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 4)
+		cfg, err := config.Parse("e.yaml", []byte(fmt.Sprintf(`
+name: e
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
+features: {cache_dir: %[1]s/cache}
+train: {batch_size: 8, epochs: 2}
+predict: {top_k: 2}
+models:
+  - name: top
+    backbone: {savedmodel: %[2]s, endpoint: fc2}
+    layers: [{dense: {units: 16, activation: relu}}, {dropout: {rate: 0.5}}, {dense: {units: classes, activation: softmax}}]
+  - name: scratch
+    image_size: [12, 12]
+    layers: [{conv2d: {filters: 4, kernel_size: 3, activation: relu}}, {max_pool: {}}, {flatten: {}}, {dense: {units: classes, activation: softmax}}]
+`, root, tiny)), nil)
+		if err != nil {
+			fixErr = err
+			return
+		}
+		var log bytes.Buffer
+		dir, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
+		if err != nil {
+			fixErr = fmt.Errorf("%v\n%s", err, log.String())
+			return
+		}
+		ds, err := dataset.ReadManifest(filepath.Join(dir, rundir.ManifestFile))
+		if err != nil {
+			fixErr = err
+			return
+		}
+		fix = fixture{root: root, run: dir, test: ds.Split(dataset.Test), classes: ds.Classes}
+	})
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+	return fix
+}
+
+func exportDir(f fixture, model string) string {
+	return filepath.Join(rundir.Model(f.run, model), rundir.SavedModelDir)
+}
+
+// probsByClass maps class names to probabilities.
+func probsByClass(preds []predict.Prediction) map[string]float64 {
+	m := map[string]float64{}
+	for _, p := range preds {
+		m[p.Class] = p.Prob
+	}
+	return m
+}
+
+// TestRunAndExportAgree: the run's own predict and predict on the run's
+// export (models/<name>/savedmodel, written at the end of the run) give the
+// same probabilities on every test image.
+func TestRunAndExportAgree(t *testing.T) {
+	f := setup(t)
+	for _, name := range []string{"top", "scratch"} {
+		run, err := predict.Open(f.run, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		exp, err := predict.OpenSavedModel(exportDir(f, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		worst := 0.0
+		for _, e := range f.test {
+			a, err := run.Predict(e.Path, len(f.classes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := exp.Predict(e.Path, len(f.classes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pb := probsByClass(b)
+			for _, p := range a {
+				worst = max(worst, math.Abs(p.Prob-pb[p.Class]))
+			}
+		}
+		t.Logf("%s: %d test images, max |run - export| = %.2g", name, len(f.test), worst)
+		if worst > 1e-5 {
+			t.Errorf("%s: run and export differ by %g, want ≤ 1e-5", name, worst)
+		}
+		// predict -savedmodel keeps going over a bad image, as -run does.
+		bad := filepath.Join(t.TempDir(), "bad.jpg")
+		os.WriteFile(bad, []byte("junk"), 0o644)
+		good := f.test[0].Path
+		var out, errs bytes.Buffer
+		err = predict.PredictAll(exp, []string{good, bad, good}, 2, &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), "1 of 3") {
+			t.Errorf("%s export: good, bad, good: error %v; want one saying 1 of 3 failed", name, err)
+		}
+		if got := strings.Count(out.String(), good+" ("+name+", exported):"); got != 2 {
+			t.Errorf("%s export: %d of 2 good images predicted:\n%s", name, got, out.String())
+		}
+		if !strings.Contains(errs.String(), "bad.jpg") {
+			t.Errorf("%s export: the bad image's failure is not reported: %q", name, errs.String())
+		}
+	}
+}
+
+// TestPythonLoadsExport: Python with only TensorFlow and Keras loads the
+// export (tf.saved_model.load, keras.layers.TFSMLayer) and computes the
+// run's probabilities; saved_model_cli lists both signatures.
+func TestPythonLoadsExport(t *testing.T) {
+	f := setup(t)
+	py := testenv.Python(t)
+	names := []string{"top", "scratch"}
+	args := []string{filepath.Join(testenv.Root(t), "scripts", "check_export.py"), "probs"}
+	want := map[string][][]predict.Prediction{}
+	outs := map[string]string{}
+	for _, name := range names {
+		dir := exportDir(f, name)
+		run, err := predict.Open(f.run, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		exp, err := predict.OpenSavedModel(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, w := *exp.Meta.Input.Shape[1], *exp.Meta.Input.Shape[2]
+		var x []float32
+		for _, e := range f.test {
+			img, err := images.Load(e.Path, h, w, "nearest")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range img.Pix {
+				x = append(x, float32(v))
+			}
+			p, err := run.Predict(e.Path, len(f.classes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[name] = append(want[name], p)
+		}
+		tmp := t.TempDir()
+		in, out := filepath.Join(tmp, "x.npy"), filepath.Join(tmp, "p.npy")
+		fx, err := os.Create(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := npyio.Write(fx, x); err != nil {
+			t.Fatal(err)
+		}
+		fx.Close()
+		args = append(args, dir, in, out)
+		outs[name] = out
+	}
+	res, err := exec.Command(py, args...).Output()
+	if err != nil {
+		t.Fatalf("check_export.py: %v\n%s", err, stderr(err))
+	}
+	lines := bytes.Split(bytes.TrimSpace(res), []byte("\n"))
+	if len(lines) < len(names) {
+		t.Fatalf("check_export.py printed %q, want one line per model", res)
+	}
+	lines = lines[len(lines)-len(names):]
+	for k, name := range names {
+		var top struct{ Top1 []string }
+		if err := json.Unmarshal(lines[k], &top); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, res)
+		}
+		got, shape := testenv.ReadNpy(t, outs[name])
+		n, c := len(f.test), len(f.classes)
+		if len(shape) != 3 || shape[0] != 2 || shape[1] != n || shape[2] != c || len(top.Top1) != n {
+			t.Fatalf("%s: Python's probabilities have shape %v, want [2 %d %d]; top-1 %v", name, shape, n, c, top.Top1)
+		}
+		worst := [2]float64{}
+		for i := range n {
+			if top.Top1[i] != want[name][i][0].Class {
+				t.Errorf("%s: image %d: Python's top_k_classes[0] %s, run's top class %s", name, i, top.Top1[i], want[name][i][0].Class)
+			}
+			pw := probsByClass(want[name][i])
+			for which := range 2 {
+				for j, class := range f.classes {
+					worst[which] = max(worst[which], math.Abs(float64(got[(which*n+i)*c+j])-pw[class]))
+				}
+			}
+		}
+		t.Logf("%s: max |Go run - Python| = %.2g (signature), %.2g (TFSMLayer in a Keras model)", name, worst[0], worst[1])
+		if worst[0] > 1e-5 || worst[1] > 1e-5 {
+			t.Errorf("%s: Python differs from the run by %g (signature), %g (TFSMLayer); want ≤ 1e-5", name, worst[0], worst[1])
+		}
+	}
+	cli := filepath.Join(testenv.Root(t), ".venv", "bin", "saved_model_cli")
+	res, err = exec.Command(cli, "show", "--dir", exportDir(f, "top"), "--all").Output()
+	if err != nil {
+		t.Fatalf("saved_model_cli: %v\n%s", err, stderr(err))
+	}
+	for _, s := range []string{"signature_def['serving_default']", "signature_def['classify_encoded']", "inputs['images']", "inputs['image_bytes']", "outputs['probabilities']", "outputs['top_k_classes']", "outputs['top_k_scores']"} {
+		if !bytes.Contains(res, []byte(s)) {
+			t.Errorf("saved_model_cli show --all does not list %s:\n%s", s, res)
+		}
+	}
+}
+
+// TestFreshGoProcess: a separate Go process that knows only the export's
+// path classifies an image as the run does.
+func TestFreshGoProcess(t *testing.T) {
+	f := setup(t)
+	run, err := predict.Open(f.run, "top")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	img := atInputSize(t, f.test[0].Path, 32, 32)
+	want, err := run.Predict(img, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$", exportDir(f, "top"), img)
+	cmd.Env = append(os.Environ(), childEnv+"=classify")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr(err))
+	}
+	fields := strings.Fields(string(lastLine(out)))
+	if len(fields) != 2 || fields[0] != want[0].Class {
+		t.Fatalf("fresh process printed %q, want the run's top class %s (%.4f)", out, want[0].Class, want[0].Prob)
+	}
+	t.Logf("fresh process: %s", lastLine(out))
+}
+
+// TestClassifyEncoded: classify_encoded's top-1 against the run's own
+// prediction on every test image: as stored (TensorFlow decodes and
+// resizes), and saved as PNG at the input size (no resize: must agree).
+func TestClassifyEncoded(t *testing.T) {
+	f := setup(t)
+	for _, name := range []string{"top", "scratch"} {
+		dir := exportDir(f, name)
+		run, err := predict.Open(f.run, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		exp, err := predict.OpenSavedModel(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, w := *exp.Meta.Input.Shape[1], *exp.Meta.Input.Shape[2]
+		model := tg.LoadModel(dir, []string{export.Tag}, nil)
+		var orig, sized int
+		for _, e := range f.test {
+			want, err := run.Predict(e.Path, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if encodedTop1(t, model, e.Path) == want[0].Class {
+				orig++
+			}
+			if encodedTop1(t, model, atInputSize(t, e.Path, h, w)) == want[0].Class {
+				sized++
+			}
+		}
+		n := len(f.test)
+		t.Logf("%s: classify_encoded top-1 agrees with the run's prediction on %d/%d test images as stored (%.1f%%, TensorFlow's decode and resize), %d/%d at the input size (%.1f%%)",
+			name, orig, n, 100*float64(orig)/float64(n), sized, n, 100*float64(sized)/float64(n))
+		if sized != n {
+			t.Errorf("%s: images at the input size: classify_encoded agrees on %d/%d, want all", name, sized, n)
+		}
+	}
+}
+
+func encodedTop1(t *testing.T, model *tg.Model, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, _ := tf.NewTensor([]string{string(b)})
+	res := model.Exec([]tf.Output{model.Op("top_k_classes", 0)}, map[tf.Output]*tf.Tensor{model.Op("image_bytes", 0): in})
+	return res[0].Value().([][]string)[0][0]
+}
+
+// atInputSize writes the image at path, decoded and resized as the run
+// does, as a PNG of h×w, and returns its path.
+func atInputSize(t *testing.T, path string, h, w int) string {
+	t.Helper()
+	img, err := images.Load(path, h, w, "nearest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range h * w {
+		out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2], out.Pix[4*i+3] = img.Pix[3*i], img.Pix[3*i+1], img.Pix[3*i+2], 255
+	}
+	p := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))+".png")
+	fh, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if err := png.Encode(fh, out); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBadInput(t *testing.T) {
+	f := setup(t)
+	// An unfinished run: config and weights, no results.
+	unfinished := filepath.Join(t.TempDir(), "run")
+	os.MkdirAll(unfinished, 0o755)
+	cfg, _ := os.ReadFile(filepath.Join(f.run, rundir.ConfigFile))
+	os.WriteFile(filepath.Join(unfinished, rundir.ConfigFile), cfg, 0o644)
+	if _, err := export.FromRun(unfinished, "top"); err == nil || !strings.Contains(err.Error(), "not finished") {
+		t.Errorf("unfinished run: %v", err)
+	}
+	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch)`) {
+		t.Errorf("unknown model: %v", err)
+	}
+	m, err := export.FromRun(f.run, "scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An existing folder is refused without Force, replaced with it.
+	out := filepath.Join(t.TempDir(), "out")
+	os.MkdirAll(out, 0o755)
+	os.WriteFile(filepath.Join(out, "keep"), []byte("x"), 0o644)
+	if err := export.Write(out, m, export.Options{}); err == nil || !strings.Contains(err.Error(), "-force") {
+		t.Errorf("existing output: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "keep")); err != nil {
+		t.Errorf("refused export touched the folder: %v", err)
+	}
+	if err := export.Write(out, m, export.Options{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "keep")); err == nil {
+		t.Error("forced export kept the old folder's file")
+	}
+	if _, err := os.Stat(filepath.Join(out, "saved_model.pb")); err != nil {
+		t.Error(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".*"))
+	if len(left) > 0 {
+		t.Errorf("temporary folders left beside the export: %v", left)
+	}
+
+	// A write that fails part-way (a file size limit: EFBIG, as a full disk
+	// gives ENOSPC) leaves nothing at the destination, nor beside it.
+	failed := filepath.Join(t.TempDir(), "failed")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", f.run, "top", failed)
+	cmd.Env = append(os.Environ(), childEnv+"=fsize")
+	res, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, res)
+	}
+	for _, l := range strings.Split(string(res), "\n") {
+		if strings.HasPrefix(l, "write error:") {
+			t.Logf("export under a 20 KiB file size limit: %s", l)
+		}
+	}
+	if !strings.Contains(strings.ToLower(string(res)), "file too large") {
+		t.Errorf("want a write error, got %s", res)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(failed)); len(entries) > 0 {
+		t.Errorf("failed export left %v", entries)
+	}
+}
+
+func lastLine(b []byte) []byte {
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	return lines[len(lines)-1]
+}
+
+func stderr(err error) string {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(ee.Stderr)
+	}
+	return ""
+}

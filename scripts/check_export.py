@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Use a SavedModel written by `pipeline export` the way a Python user would,
+with no code from this project: only TensorFlow and Keras.
+
+  check_export.py probs DIR IMAGES.npy OUT.npy [DIR IMAGES.npy OUT.npy ...]
+      IMAGES.npy: float32 [N, H, W, 3] (or flat), RGB 0..255. Runs
+      tf.saved_model.load(DIR).signatures["serving_default"] and, in a fresh
+      Keras model, keras.layers.TFSMLayer(DIR, call_endpoint="serving_default").
+      Writes the probabilities of both to OUT.npy ([2, N, classes]) and prints
+      the top-1 classes of the signature as JSON, one line per DIR.
+
+  check_export.py accuracy DIR MANIFEST.csv
+      Test accuracy recomputed from the export: every test row of a run's
+      manifest, loaded as Keras' load_img does (PIL, nearest, the model's
+      input size), through serving_default. Prints JSON.
+"""
+
+import csv
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def probs(export_dir, images_path, out_path):
+    import keras
+
+    sig = tf.saved_model.load(export_dir).signatures["serving_default"]
+    h, w = sig.structured_input_signature[1]["images"].shape[1:3]
+    x = np.load(images_path).astype(np.float32).reshape(-1, h, w, 3)
+    out = sig(images=tf.constant(x))
+    p_sig = out["probabilities"].numpy()
+    top = [c.decode() for c in out["top_k_classes"].numpy()[:, 0]]
+
+    inp = keras.Input(shape=x.shape[1:], name="images")
+    layer = keras.layers.TFSMLayer(export_dir, call_endpoint="serving_default")
+    model = keras.Model(inp, layer(inp))
+    p_keras = np.asarray(model.predict(x, verbose=0)["probabilities"])
+    np.save(out_path, np.stack([p_sig, p_keras]).astype(np.float32))
+    print(json.dumps({"top1": top}))
+
+
+def accuracy(export_dir, manifest):
+    from keras.utils import img_to_array, load_img
+
+    sig = tf.saved_model.load(export_dir).signatures["serving_default"]
+    h, w = sig.structured_input_signature[1]["images"].shape[1:3]
+    with open(os.path.join(export_dir, "assets", "labels.txt")) as f:
+        labels = f.read().split("\n")[:-1]
+    rows = [r for r in csv.DictReader(open(manifest)) if r["split"] == "test"]
+    hits = 0
+    for i in range(0, len(rows), 64):
+        batch = rows[i : i + 64]
+        x = np.stack([img_to_array(load_img(r["path"], target_size=(h, w))) for r in batch])
+        p = sig(images=tf.constant(x, tf.float32))["probabilities"].numpy()
+        hits += sum(labels[j] == r["class"] for j, r in zip(p.argmax(1), batch))
+    print(json.dumps({"examples": len(rows), "correct": int(hits), "accuracy": hits / len(rows)}))
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "probs":
+        for i in range(0, len(args), 3):
+            probs(*args[i : i + 3])
+    else:
+        accuracy(*args)
