@@ -76,7 +76,7 @@
 //	predict:
 //	  top_k: 5
 //	export:
-//	  savedmodel: true       # export each model as a SavedModel into models/<name>/savedmodel/
+//	  savedmodel: true       # export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false
 //	models:                  # required; at least one, unique names
 //	  - name: vgg16_transfer # required; [A-Za-z0-9._-]+
 //	    backbone:            # optional: train on features of a frozen backbone

@@ -97,7 +97,7 @@ func (c *Config) schema() []key {
 		}},
 		{name: "evaluate", keys: []key{{name: "top_k", val: &c.Evaluate.TopK, check: atLeast(&c.Evaluate.TopK, 1)}}},
 		{name: "predict", keys: []key{{name: "top_k", val: &c.Predict.TopK, check: atLeast(&c.Predict.TopK, 1)}}},
-		{name: "export", keys: []key{{name: "savedmodel", val: &c.Export.SavedModel, omit: func() bool { return c.Export.SavedModel }, doc: "export each model as a SavedModel into models/<name>/savedmodel/"}}},
+		{name: "export", keys: []key{{name: "savedmodel", val: &c.Export.SavedModel, omit: func() bool { return c.Export.SavedModel }, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"}}},
 		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
 	}
 }
