@@ -409,6 +409,37 @@ func (n *Network) Weights() (map[string][]float32, error) {
 	return out, nil
 }
 
+// Weight is the current value of one layer weight.
+type Weight struct {
+	Name   string // as in checkpoints: "dense/kernel"
+	Shape  []int64
+	Values []float32
+}
+
+// TrainableWeights returns the current value of every layer weight (not
+// the optimizer's slots), in layer order: Keras' model.trainable_weights.
+func (n *Network) TrainableWeights() ([]Weight, error) {
+	var vars []*Variable
+	var fetch []tf.Output
+	for _, v := range n.Vars {
+		if v.Trainable {
+			vars, fetch = append(vars, v), append(fetch, v.read)
+		}
+	}
+	res, err := n.sess.Run(nil, fetch, nil)
+	if err != nil {
+		return nil, fmt.Errorf("nn: reading weights: %w", err)
+	}
+	out := make([]Weight, len(vars))
+	for i, v := range vars {
+		out[i] = Weight{Name: v.Name, Shape: slices.Clone(v.Shape)}
+		if out[i].Values, err = tensors.Float32s(res[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // TrainBatch runs one Adam step on a batch and returns the batch's mean loss
 // and number of correct predictions, both computed (as Keras does) from the
 // training-mode forward pass before the update. step counts the updates

@@ -163,6 +163,17 @@ func loadRun(dir string) (*loadedRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	keys, err := ConfigKeys(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cpath, err)
+	}
+	return &loadedRun{base: filepath.Base(filepath.Clean(dir)), run: run, keys: keys}, nil
+}
+
+// ConfigKeys flattens cfg into the keys Compare compares: dotted paths
+// with their YAML values, models.<i>.<rest> renamed models[<name>].<rest>
+// (models[<name>].name left out), and without the run name and runs_dir.
+func ConfigKeys(cfg *config.Config) (map[string]string, error) {
 	keys := make(map[string]string)
 	for k, v := range cfg.Flatten() {
 		if ignoredKeys[k] {
@@ -172,7 +183,7 @@ func loadRun(dir string) (*loadedRun, error) {
 			idx, sub, _ := strings.Cut(rest, ".")
 			i, err := strconv.Atoi(idx)
 			if err != nil || i < 0 || i >= len(cfg.Models) {
-				return nil, fmt.Errorf("%s: config key %s names no model", cpath, k)
+				return nil, fmt.Errorf("config key %s names no model", k)
 			}
 			if sub == "name" {
 				continue
@@ -181,7 +192,7 @@ func loadRun(dir string) (*loadedRun, error) {
 		}
 		keys[k] = v
 	}
-	return &loadedRun{base: filepath.Base(filepath.Clean(dir)), run: run, keys: keys}, nil
+	return keys, nil
 }
 
 // fullFloat formats v with full precision: the shortest decimal that

@@ -47,6 +47,21 @@ type Options struct {
 	Dir string
 	// Log receives one line per epoch (nil: silent).
 	Log func(format string, args ...any)
+	// Callbacks hear about training as it goes, in order.
+	Callbacks []Callback
+}
+
+// Callback is told about training as it happens, in the shape of Keras'
+// callbacks. An error from a callback stops Fit; the epoch's checkpoint is
+// already saved, so a rerun resumes after it.
+type Callback interface {
+	// OnTrainBegin is called once, before any new epoch, with the epochs
+	// already finished (by an earlier, interrupted or finished run; none
+	// for a fresh one).
+	OnTrainBegin(done []history.Epoch) error
+	// OnEpochEnd is called after each epoch, once its checkpoint and state
+	// are saved, with the network holding that epoch's weights.
+	OnEpochEnd(e history.Epoch, net *nn.Network) error
 }
 
 // State is what Fit persists after each epoch (state.json).
@@ -91,6 +106,11 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			logf("already trained: %d epochs (%s)", len(st.History), opts.Dir)
 		} else {
 			logf("resuming after epoch %d of %d (%s)", len(st.History), opts.Epochs, opts.Dir)
+		}
+	}
+	for _, cb := range opts.Callbacks {
+		if err := cb.OnTrainBegin(st.History); err != nil {
+			return st, fmt.Errorf("train: %w", err)
 		}
 	}
 	es := opts.EarlyStopping
@@ -155,6 +175,11 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		st.Done = st.StoppedEarly || epoch == opts.Epochs
 		if err := checkpoint(net, opts.Dir, st, improved); err != nil {
 			return st, err
+		}
+		for _, cb := range opts.Callbacks {
+			if err := cb.OnEpochEnd(e, net); err != nil {
+				return st, fmt.Errorf("train: after epoch %d: %w", epoch, err)
+			}
 		}
 		if st.StoppedEarly {
 			logf("early stopping: %s has not improved for %d epoch(s); best epoch %d", es.Monitor, st.Wait, st.BestEpoch)

@@ -3,10 +3,14 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 )
@@ -167,5 +171,66 @@ func TestEarlyStopping(t *testing.T) {
 	}
 	if want := st.History[st.BestEpoch-1].ValAccuracy; r.Accuracy != want {
 		t.Errorf("restored weights give val accuracy %.4f, best epoch had %.4f", r.Accuracy, want)
+	}
+}
+
+// recorder is a Callback that notes what it is told.
+type recorder struct {
+	calls   []string
+	weights []int // trainable values seen at each epoch end
+	failAt  int   // OnEpochEnd fails at this epoch
+}
+
+func (r *recorder) OnTrainBegin(h []history.Epoch) error {
+	r.calls = append(r.calls, fmt.Sprintf("begin %d", len(h)))
+	return nil
+}
+
+func (r *recorder) OnEpochEnd(e history.Epoch, net *nn.Network) error {
+	r.calls = append(r.calls, fmt.Sprintf("end %d", e.Epoch))
+	ws, err := net.TrainableWeights()
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, w := range ws {
+		n += len(w.Values)
+	}
+	r.weights = append(r.weights, n)
+	if e.Epoch == r.failAt {
+		return errors.New("callback failed")
+	}
+	return nil
+}
+
+// TestCallbacks: a callback hears the start (with the epochs already done)
+// and each new epoch after its checkpoint; its error stops training with
+// that epoch kept; a finished run calls only OnTrainBegin.
+func TestCallbacks(t *testing.T) {
+	tr, val := blobs(48, 6, 3, 1), blobs(12, 6, 3, 2)
+	rec := &recorder{failAt: 2}
+	opts := Options{BatchSize: 16, Epochs: 3, Seed: 1, Dir: t.TempDir(), Callbacks: []Callback{rec}}
+	if _, err := Fit(context.Background(), newNet(t), tr, val, opts); err == nil || !strings.Contains(err.Error(), "callback failed") {
+		t.Fatalf("a failing callback gave %v", err)
+	}
+	if st, _ := loadState(opts.Dir); len(st.History) != 2 {
+		t.Fatalf("after the callback failed at epoch 2, %d epochs are saved; want 2", len(st.History))
+	}
+	rec.failAt = 0
+	if _, err := Fit(context.Background(), newNet(t), tr, val, opts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Fit(context.Background(), newNet(t), tr, val, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"begin 0", "end 1", "end 2", "begin 2", "end 3", "begin 3"}
+	if !slices.Equal(rec.calls, want) {
+		t.Errorf("calls %v, want %v", rec.calls, want)
+	}
+	// 6×12+12 + 12×3+3 trainable values: the layers' weights, not Adam's slots.
+	for _, n := range rec.weights {
+		if n != 123 {
+			t.Errorf("OnEpochEnd saw %d trainable values, want 123", n)
+		}
 	}
 }
