@@ -31,6 +31,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
@@ -134,12 +135,19 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		Skipped: bad,
 	}}
 	var failed []error
+	var boards []*tensorboard.Model
 	for i, m := range cfg.Models {
+		tb, err := openTensorBoard(cfg, dir, m.Name)
+		if err != nil {
+			return dir, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		defer tb.Close()
+		boards = append(boards, tb)
 		var bb *backbone.Model
 		if m.Transfer() {
 			bb = models[m.Backbone.SavedModel]
 		}
-		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing)
+		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing, tb)
 		var div *train.DivergedError
 		if errors.As(err, &div) {
 			// The other models still train, and the report says
@@ -154,11 +162,16 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	}
 
 	t0 = time.Now()
-	// Plots first: results.md links them, and metrics.json, written last
-	// by report.Write, marks a finished run.
+	// Plots first: results.md links them and TensorBoard shows them;
+	// metrics.json, written last by report.Write, marks a finished run.
 	if err := plots(dir, run, ds, cfg.Seed); err != nil {
 		return dir, err
 	}
+	stage("report", t0)
+	if err := endTensorBoard(dir, run, boards); err != nil {
+		return dir, err
+	}
+	t0 = time.Now()
 	if err := report.Write(dir, run); err != nil {
 		return dir, err
 	}
@@ -169,6 +182,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 			return dir, err
 		}
 		stage("export", t0)
+	}
+	// Summaries are written during training too: their time is counted
+	// here, not in the train stage, so the stages add up to the run.
+	for _, tb := range boards {
+		timing.Stages["tensorboard"] += tb.Spent().Seconds()
 	}
 	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
 		fsutil.WriteFile(filepath.Join(dir, rundir.TimingFile), append(b, '\n'))
@@ -181,13 +199,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
 	}
 	logf("results: %s", filepath.Join(dir, rundir.ResultsFile))
+	logf("tensorboard: %s (view: .venv/bin/tensorboard --logdir %s)", filepath.Join(dir, rundir.TensorBoardDir), cfg.RunsDir)
 	return dir, errors.Join(failed...)
 }
 
 // runModel trains and evaluates one model of the config.
 // bb is its backbone, loaded and checked (nil for a scratch model).
 func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, ds *dataset.Dataset, dir string,
-	prog io.Writer, logf func(string, ...any), timing *Timing) (*report.Model, error) {
+	prog io.Writer, logf func(string, ...any), timing *Timing, tb *tensorboard.Model) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
 	t0 := time.Now()
@@ -238,10 +257,12 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
 		m.Name, res.Params, cfg.Train.Epochs, cfg.Train.BatchSize, trainD.Len(), valD.Len())
 	t0 = time.Now()
+	tbBefore := tb.Spent()
 	st, err := train.Fit(ctx, net, trainD, valD, train.Options{
 		BatchSize: cfg.Train.BatchSize, Epochs: cfg.Train.Epochs, Shuffle: cfg.Train.Shuffle,
 		Seed: ModelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
 		Dir: filepath.Join(mdir, rundir.TrainDir), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
+		Callbacks: []train.Callback{tb},
 	})
 	if err != nil {
 		if st != nil {
@@ -249,7 +270,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		}
 		return res, err
 	}
-	timing.Stages["train"] += time.Since(t0).Seconds()
+	timing.Stages["train"] += time.Since(t0).Seconds() - (tb.Spent() - tbBefore).Seconds()
 	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
 		return nil, err
 	}
@@ -297,6 +318,55 @@ func exportModels(dir string, cfg *config.Config, logf func(string, ...any)) err
 			return err
 		}
 		logf("%s: exported as a SavedModel to %s (%.1fs)", m.Name, out, time.Since(t0).Seconds())
+	}
+	return nil
+}
+
+// hparams are the run's config values for the HParams dashboard, as
+// `pipeline report` compares them: the run's keys and the model's own.
+func hparams(cfg *config.Config, model string) (map[string]string, error) {
+	keys, err := report.ConfigKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	own := "models[" + model + "]."
+	for k := range keys {
+		if strings.HasPrefix(k, "models[") && !strings.HasPrefix(k, own) {
+			delete(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// openTensorBoard opens the event files of a model of the run.
+func openTensorBoard(cfg *config.Config, dir, model string) (*tensorboard.Model, error) {
+	hp, err := hparams(cfg, model)
+	if err != nil {
+		return nil, err
+	}
+	return tensorboard.Open(tensorboard.Options{
+		Dir: rundir.TensorBoard(dir, model), LearningRate: cfg.Train.Optimizer.Adam.LearningRate, HParams: hp,
+	})
+}
+
+// endTensorBoard ends each model's TensorBoard session with its test
+// metrics, confusion matrix and the sample strip (drawn by plots); a model
+// that failed (diverged) ends its session as failed, without results.
+func endTensorBoard(dir string, run *report.Run, boards []*tensorboard.Model) error {
+	for i, m := range run.Models {
+		f := tensorboard.Final{Epochs: len(m.History), Failed: m.Test == nil,
+			Images: []tensorboard.Image{{Tag: "train/samples", Path: filepath.Join(dir, rundir.SamplesPlot)}}}
+		if m.Test != nil {
+			f.TestLoss, f.TestAccuracy = m.Test.Loss, m.Test.Accuracy
+			f.Images = append(f.Images, tensorboard.Image{Tag: "test/confusion_matrix", Path: filepath.Join(rundir.Model(dir, m.Name), rundir.ConfusionPlot)})
+		}
+		err := boards[i].End(f)
+		if err == nil {
+			err = boards[i].Close()
+		}
+		if err != nil {
+			return fmt.Errorf("model %s: %w", m.Name, err)
+		}
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 )
 
 // testConfig is a small two-model experiment on generated images and the
@@ -195,6 +196,19 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s: resumed run\n%s\nuninterrupted run\n%s", f, a, b)
 		}
+	}
+	// TensorBoard: the resume appended epochs 3 and 4, each step once.
+	trainDir := filepath.Join(rundir.TensorBoard(dir, "top"), tensorboard.TrainDir)
+	var steps []int
+	for _, p := range testenv.TensorBoard(t, trainDir)[trainDir].Scalars[tensorboard.TagLoss] {
+		steps = append(steps, int(p[0]))
+	}
+	slices.Sort(steps) // the two processes' files may sort either way within one second
+	if !slices.Equal(steps, []int{0, 1, 2, 3}) {
+		t.Errorf("resumed run's epoch_loss steps %v, want [0 1 2 3]", steps)
+	}
+	if files, _ := filepath.Glob(filepath.Join(trainDir, "events.out.tfevents.*")); len(files) != 2 {
+		t.Errorf("event files %v, want 2: the interrupted run's and the resumed run's", files)
 	}
 }
 

@@ -8,6 +8,7 @@
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
 //	                 savedmodel/  (the model exported as a SavedModel)
 //	                 train/  state.json  last.*  best.*
+//	tensorboard/<model>/  train/  validation/  (TensorBoard event files)
 package rundir
 
 import (
@@ -30,6 +31,9 @@ const (
 	HistoryPlot  = "history.png"
 	SamplesPlot  = "samples.png"
 	ModelsDir    = "models" // one folder per model, named after it
+	// TensorBoardDir holds one folder of event files per model (package
+	// tensorboard lays out its inside, as Keras' callback does).
+	TensorBoardDir = "tensorboard"
 )
 
 // Files of a model's folder, models/<model>/.
@@ -89,3 +93,7 @@ func PickModel(dir string, cfg *config.Config, name string) (config.Model, error
 	}
 	return config.Model{}, fmt.Errorf("run %s has no model %q (have %s)", dir, name, strings.Join(names, ", "))
 }
+
+// TensorBoard returns the event-file folder of the model named name in run
+// folder dir.
+func TensorBoard(dir, name string) string { return filepath.Join(dir, TensorBoardDir, name) }
