@@ -82,6 +82,11 @@ type Images struct {
 type Features struct {
 	CacheDir  string // where features are cached
 	BatchSize int    // images per backbone call
+	// Precision is what the backbone computes in: "float32", "bfloat16"
+	// (oneDNN's bfloat16 rewrite), or "auto": bfloat16 where the CPU has
+	// bfloat16 units and a short probe, remembered per backbone and
+	// machine, measured it faster; float32 otherwise.
+	Precision string
 }
 
 // Train holds the Keras compile and fit settings.

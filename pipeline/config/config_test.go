@@ -33,6 +33,7 @@ images:
 features:
   cache_dir: /tmp/features
   batch_size: 16
+  precision: bfloat16
 train:
   optimizer:
     adam: {learning_rate: 0.0005, beta_1: 0.8, beta_2: 0.99, epsilon: 1.0e-8}
@@ -89,7 +90,7 @@ func fullWant() *Config {
 			OnBadImage:  "skip",
 		},
 		Images:   Images{Size: [2]int{200, 180}, Resize: "bilinear", Preprocess: "tf", DivideBy255: true, Workers: 3},
-		Features: Features{CacheDir: "/tmp/features", BatchSize: 16},
+		Features: Features{CacheDir: "/tmp/features", BatchSize: 16, Precision: "bfloat16"},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.0005, Beta1: 0.8, Beta2: 0.99, Epsilon: 1e-8}},
 			Loss:      "categorical_crossentropy",
@@ -252,7 +253,7 @@ func TestDefaults(t *testing.T) {
 			OnBadImage: "error",
 		},
 		Images:   Images{Size: [2]int{224, 224}, Resize: "nearest", Preprocess: "caffe"},
-		Features: Features{CacheDir: "cache/features", BatchSize: 8},
+		Features: Features{CacheDir: "cache/features", BatchSize: 8, Precision: "auto"},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}},
 			Loss:      "categorical_crossentropy",
@@ -438,6 +439,8 @@ func TestErrors(t *testing.T) {
 			"t.yaml:8: data.split.test: must be > 0"},
 		{"bad enum", minimal + "images: {resize: cubic}\n", nil,
 			`t.yaml:8: images.resize: want one of nearest, bilinear; got "cubic"`},
+		{"bad precision", minimal + "features: {precision: fp16}\n", nil,
+			`t.yaml:8: features.precision: want one of auto, float32, bfloat16; got "fp16"`},
 		{"bad extension", minimal + "  extensions: [jpg]\n", nil,
 			`t.yaml:8: data.extensions.0: want an extension starting with ".", such as .jpg, got "jpg"`},
 		{"bad name", strings.Replace(minimal, "name: t", "name: my run", 1), nil,
@@ -606,8 +609,8 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("Flatten()[%q] = %q, want %q", k, flat[k], v)
 		}
 	}
-	if len(flat) != 65 { // 64, and export.savedmodel (written because it is off)
-		t.Errorf("Flatten() has %d leaves, want 65", len(flat))
+	if len(flat) != 66 { // 64, export.savedmodel (written because it is off) and features.precision
+		t.Errorf("Flatten() has %d leaves, want 66", len(flat))
 	}
 
 	// Each leaf, given back as an override, leaves the config unchanged.

@@ -25,6 +25,7 @@ func Default() *Config {
 		Features: Features{
 			CacheDir:  "cache/features",
 			BatchSize: 8, // on CPU small batches are as fast and hold far less memory (see README)
+			Precision: "auto",
 		},
 		Train: Train{
 			Optimizer: Optimizer{Adam: defaultAdam()},
@@ -57,6 +58,7 @@ var (
 	badImageActions = []string{string(BadImageError), string(BadImageSkip)}
 	resizeMethods   = []string{"nearest", "bilinear"}
 	preprocessModes = []string{"caffe", "tf", "torch", "none"}
+	precisions      = []string{"auto", "float32", "bfloat16"}
 	losses          = []string{"categorical_crossentropy"}
 	monitors        = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
 	optimizerNames  = []string{"adam"}

@@ -78,6 +78,7 @@ func (c *Config) schema() []key {
 		{name: "features", keys: []key{
 			{name: "cache_dir", val: &c.Features.CacheDir, check: nonEmpty(&c.Features.CacheDir)},
 			{name: "batch_size", val: &c.Features.BatchSize, check: atLeast(&c.Features.BatchSize, 1), doc: "backbone batch size (8: as fast as 32 on CPU, a third of the memory)"},
+			{name: "precision", val: &c.Features.Precision, oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a remembered probe measured it faster"},
 		}},
 		{name: "train", keys: []key{
 			{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&tr.Optimizer), check: func(d *decoder, path string) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
@@ -33,6 +34,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 	"github.com/gotransfer/gotransfer/pipeline/train"
+	"github.com/gotransfer/gotransfer/pipeline/tune"
 )
 
 // Options control Run.
@@ -95,7 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	models, err := loadBackbones(cfg)
+	models, err := loadBackbones(cfg, logf)
 	if err != nil {
 		return "", err
 	}
@@ -145,7 +147,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		boards = append(boards, tb)
 		var bb *backbone.Model
 		if m.Transfer() {
-			bb = models[m.Backbone.SavedModel]
+			bb = models[m.Name]
 		}
 		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing, tb)
 		var div *train.DivergedError
@@ -213,6 +215,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	var rate float64
 	if m.Transfer() {
 		res.Kind = report.KindTransfer
+		res.Precision = bb.Precision.String()
 		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
 		res.Weights = bb.Meta.Weights.String()
 		res.RandomWeights = !bb.Meta.Weights.Pretrained()
@@ -440,25 +443,37 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
 	return metas, nil
 }
 
-// loadBackbones loads every transfer model's SavedModel (each once) and
-// runs one image through each endpoint used, so that a broken backbone
-// (no weights, a graph that does not run) stops the run before any model
-// trains, not after the others have. It returns the models by folder.
-func loadBackbones(cfg *config.Config) (map[string]*backbone.Model, error) {
+// loadBackbones loads every transfer model's SavedModel (each once per
+// precision) in the precision features.precision resolves to for it (see
+// tune.Choose; logged with the reason), and runs one image through each
+// endpoint used, so that a broken backbone (no weights, a graph that does
+// not run) stops the run before any model trains, not after the others
+// have. It returns the models by transfer model name.
+func loadBackbones(cfg *config.Config, logf func(string, ...any)) (map[string]*backbone.Model, error) {
+	loaded := map[string]*backbone.Model{}
 	models := map[string]*backbone.Model{}
 	for _, m := range cfg.Models {
 		if !m.Transfer() {
 			continue
 		}
 		dir := m.Backbone.SavedModel
-		bb, ok := models[dir]
+		choice, err := tune.Choose(tune.Request{
+			Want: cfg.Features.Precision, SavedModel: dir, Endpoint: m.Backbone.Endpoint,
+			Batch: cfg.Features.BatchSize, CPU: cpuinfo.Read(), MemoDir: filepath.Join(cfg.Features.CacheDir, "probes"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		logf("%s: backbone in %s (%s)", m.Name, choice.Precision, choice.Why)
+		key := dir + "\x00" + choice.Precision.String()
+		bb, ok := loaded[key]
 		if !ok {
-			var err error
-			if bb, err = backbone.Load(dir); err != nil {
+			if bb, err = backbone.LoadPrecision(dir, choice.Precision); err != nil {
 				return nil, fmt.Errorf("model %s: %w", m.Name, err)
 			}
-			models[dir] = bb
+			loaded[key] = bb
 		}
+		models[m.Name] = bb
 		h, w, c := bb.InputSize()
 		if _, err := bb.Run(m.Backbone.Endpoint, make([]float32, h*w*c), 1); err != nil {
 			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, m.Backbone.Endpoint, err, backbone.ExportHint)

@@ -91,6 +91,11 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if r.Dataset.Train+r.Dataset.Val+r.Dataset.Test != 30 {
 		t.Errorf("split sizes %+v do not add up to 30", r.Dataset)
 	}
+	// features.precision defaults to auto: the log says what it chose and
+	// why, metrics.json records it for predict.
+	if p := r.Models[0].Precision; (p != "float32" && p != "bfloat16") || !strings.Contains(log, "top: backbone in "+p+" (auto: CPU ") {
+		t.Errorf("precision %q; log:\n%s", p, log)
+	}
 	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
 		t.Errorf("tiny's random weights not reported: %q", r.Models[0].Weights)
 	}
@@ -159,7 +164,10 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 func TestRunResumesAfterInterrupt(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 2)
-	cfg := testConfig(t, root, "train.epochs=4")
+	// float32, not auto: the uninterrupted run below has a cache of its own,
+	// hence a probe of its own, which could choose the other precision.
+	const prec = "features.precision=float32"
+	cfg := testConfig(t, root, "train.epochs=4", prec)
 	ctx, cancel := context.WithCancel(context.Background())
 	var log bytes.Buffer
 	w := writerFunc(func(p []byte) (int, error) {
@@ -176,7 +184,7 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, rundir.MetricsFile)); !os.IsNotExist(err) {
 		t.Fatalf("an interrupted run wrote %s", rundir.MetricsFile)
 	}
-	dir2, log2, err := run(t, testConfig(t, root, "train.epochs=4"))
+	dir2, log2, err := run(t, testConfig(t, root, "train.epochs=4", prec))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log2)
 	}
@@ -186,7 +194,7 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 	// The resumed run equals an uninterrupted one.
 	fresh := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(fresh, "data"), 3, 10, 2)
-	dir3, _, err := run(t, testConfig(t, fresh, "train.epochs=4"))
+	dir3, _, err := run(t, testConfig(t, fresh, "train.epochs=4", prec))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,9 @@
 //
 // A cache is a folder per backbone setting, cache/features/<key>/, where key
 // hashes everything that changes a feature: the model's weights and graph
-// fingerprints, the endpoint, the input size, resize method, preprocessing
-// and the notebook's ÷255 option. Inside it, one raw float32 file per image,
+// fingerprints, the endpoint, the input size, resize method, preprocessing,
+// the notebook's ÷255 option, the precision the backbone computes in and
+// TensorFlow's version (its kernels make the bits). Inside it, one raw float32 file per image,
 // named by the sha256 of the image's bytes: a changed image misses, a moved
 // or renamed one hits. key.json in the folder says what the key stands for.
 package features
@@ -22,6 +23,8 @@ import (
 	"path/filepath"
 	"time"
 	"unsafe"
+
+	tf "github.com/galeone/tensorflow/tensorflow/go"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/cache"
@@ -52,8 +55,10 @@ type Key struct {
 	// features move by up to 1e-5), so it changes the bits. Batches are
 	// always full (the last is padded), so nothing else about how the
 	// cache was filled does.
-	BatchSize int    `json:"batch_size"`
-	Source    string `json:"savedmodel"` // informational: where it was first computed from
+	BatchSize  int    `json:"batch_size"`
+	Precision  string `json:"precision"`  // float32 or bfloat16: never mixed in one folder
+	TensorFlow string `json:"tensorflow"` // the runtime's version
+	Source     string `json:"savedmodel"` // informational: where it was first computed from
 }
 
 // Hash is the folder name for k (everything but Source).
@@ -75,7 +80,8 @@ type Store struct {
 // Open returns the store for features of model's endpoint computed from
 // images resized with resize (and divided by 255 after preprocessing if
 // divide255, the notebook's bug), batch images per backbone call. Input
-// size and preprocessing come from the model's metadata.
+// size and preprocessing come from the model's metadata, the precision from
+// how it was loaded.
 func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divide255 bool, batch int) (*Store, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("features: batch size %d: must be positive", batch)
@@ -84,17 +90,16 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 	if err != nil {
 		return nil, err
 	}
-	fp, err := os.ReadFile(filepath.Join(model.Dir, "fingerprint.pb"))
+	fp, err := backbone.Fingerprint(model.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("features: backbone %s: %w (re-export it)", model.Dir, err)
+		return nil, fmt.Errorf("features: %w", err)
 	}
-	fph := sha256.Sum256(fp)
 	h, w, _ := model.InputSize()
 	k := Key{
 		Version:      version,
 		Architecture: model.Meta.Architecture,
 		Weights:      model.Meta.Weights.SHA256,
-		Graph:        hex.EncodeToString(fph[:]),
+		Graph:        fp,
 		Endpoint:     endpoint,
 		Shape:        ep.Shape,
 		Size:         [2]int{h, w},
@@ -102,6 +107,8 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 		Preprocess:   model.Meta.Input.Preprocessing.Mode,
 		Divide255:    divide255,
 		BatchSize:    batch,
+		Precision:    model.Precision.String(),
+		TensorFlow:   tf.Version(),
 		Source:       model.Dir,
 	}
 	s := &Store{Store: cache.Store{Dir: filepath.Join(cacheDir, k.Hash()), Ext: ".f32", Size: 4 * ep.Size()}, Key: k, Dim: ep.Size(), model: model}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
@@ -90,6 +91,13 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 		"resize":     func() (*Store, error) { return Open(cache, m, "fc2", "bilinear", false, 8) },
 		"divide255":  func() (*Store, error) { return Open(cache, m, "fc2", "nearest", true, 8) },
 		"batch size": func() (*Store, error) { return Open(cache, m, "fc2", "nearest", false, 5) },
+		"precision": func() (*Store, error) {
+			bf, err := backbone.LoadPrecision(m.Dir, backbone.BFloat16)
+			if err != nil {
+				return nil, err
+			}
+			return Open(cache, bf, "fc2", "nearest", false, 8)
+		},
 	} {
 		s, err := other()
 		if err != nil {
@@ -97,6 +105,9 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 		}
 		if s.Dir == base.Dir {
 			t.Errorf("changing %s kept the cache folder %s", name, s.Dir)
+		}
+		if name == "precision" && (s.Key.Precision != "bfloat16" || base.Key.Precision != "float32") {
+			t.Errorf("key precision: %q and %q, want bfloat16 and float32", s.Key.Precision, base.Key.Precision)
 		}
 	}
 	// The same setting opened again (another run, another top) shares it.
@@ -229,5 +240,50 @@ func TestCorruptCacheEntryRecomputed(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("recomputed entry differs at %d: %v vs %v", i, got[i], want[i])
 		}
+	}
+}
+
+// Features computed in bfloat16 are the float32 ones moved by bfloat16's
+// rounding (the rewrite is applied through the whole stage), and land in
+// their own folder.
+func TestBFloat16Features(t *testing.T) {
+	if ok, why := cpuinfo.Read().BFloat16(); !ok {
+		t.Skipf("TensorFlow skips the bfloat16 rewrite here: %s", why)
+	}
+	m, ds, cache := setup(t)
+	bf, err := backbone.LoadPrecision(m.Dir, backbone.BFloat16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(m *backbone.Model) []float32 {
+		s, err := Open(cache, m, "fc2", "nearest", false, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Extract(context.Background(), ds.Examples, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		idx := make([]int, len(ds.Examples))
+		for i := range idx {
+			idx[i] = i
+		}
+		x := make([]float32, len(idx)*s.Dim)
+		if err := s.Split(ds.Examples).Read(idx, x); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	f32, b16 := rows(m), rows(bf)
+	var scale, worst float64
+	for i := range f32 {
+		scale = max(scale, math.Abs(float64(f32[i])))
+		worst = max(worst, math.Abs(float64(b16[i]-f32[i])))
+	}
+	t.Logf("bfloat16 vs float32 features: max |diff| %.3g of scale %.3g", worst/scale, scale)
+	if worst == 0 {
+		t.Error("bfloat16 features equal float32's: the rewrite was not applied")
+	}
+	if worst > 0.02*scale {
+		t.Errorf("bfloat16 features differ from float32's by %.3g of their scale, want <= 2%%", worst/scale)
 	}
 }

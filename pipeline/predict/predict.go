@@ -71,7 +71,17 @@ func Open(runDir, name string) (*Predictor, error) {
 	}
 	var features []int
 	if p.Model.Transfer() {
-		if p.bb, err = backbone.Load(p.Model.Backbone.SavedModel); err != nil {
+		prec := backbone.Float32
+		for _, m := range run.Models {
+			if m.Name == p.Model.Name && m.Precision != "" {
+				if prec, err = backbone.ParsePrecision(m.Precision); err != nil {
+					return nil, fmt.Errorf("predict: %s: model %s: %w", runDir, m.Name, err)
+				}
+			}
+		}
+		// The features the model was trained on were computed in prec:
+		// a new image's must be too.
+		if p.bb, err = backbone.LoadPrecision(p.Model.Backbone.SavedModel, prec); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
 		ep, err := p.bb.Endpoint(p.Model.Backbone.Endpoint)

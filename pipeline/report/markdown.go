@@ -207,6 +207,9 @@ func backboneText(m *Model) string {
 	if m.Backbone != "" {
 		parts = append(parts, "`"+m.Backbone+"`")
 	}
+	if m.Precision != "" {
+		parts = append(parts, m.Precision)
+	}
 	if w := m.Weights; w != "" {
 		if m.RandomWeights {
 			w = "**" + w + "**"
