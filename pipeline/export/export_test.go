@@ -111,11 +111,14 @@ func setup(t *testing.T) fixture {
 			return
 		}
 		testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 4)
+		// precision float32, not auto: the export holds the backbone's
+		// float32 graph, and auto may choose bfloat16 for the run's
+		// features (within 1%, not 1e-5, of float32's).
 		cfg, err := config.Parse("e.yaml", []byte(fmt.Sprintf(`
 name: e
 runs_dir: %[1]s/runs
 data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
-features: {cache_dir: %[1]s/cache}
+features: {cache_dir: %[1]s/cache, precision: float32}
 train: {batch_size: 8, epochs: 2}
 predict: {top_k: 2}
 models:
