@@ -80,14 +80,22 @@ type Images struct {
 
 // Features says how backbone features are computed and cached.
 type Features struct {
-	CacheDir  string // where features are cached
-	BatchSize int    // images per backbone call
+	CacheDir string // where features are cached
+	// BatchSize is the images per backbone call, or AutoBatch ("auto" in
+	// YAML): chosen by measurement within MemoryBudgetMiB.
+	BatchSize int
+	// MemoryBudgetMiB bounds the process's peak RSS while the backbone
+	// runs at an auto batch size.
+	MemoryBudgetMiB int
 	// Precision is what the backbone computes in: "float32", "bfloat16"
 	// (oneDNN's bfloat16 rewrite), or "auto": bfloat16 where the CPU has
 	// bfloat16 units and a short probe, remembered per backbone and
 	// machine, measured it faster; float32 otherwise.
 	Precision string
 }
+
+// AutoBatch is Features.BatchSize when the config says "auto".
+const AutoBatch = 0
 
 // Train holds the Keras compile and fit settings.
 type Train struct {

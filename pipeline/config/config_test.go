@@ -90,7 +90,7 @@ func fullWant() *Config {
 			OnBadImage:  "skip",
 		},
 		Images:   Images{Size: [2]int{200, 180}, Resize: "bilinear", Preprocess: "tf", DivideBy255: true, Workers: 3},
-		Features: Features{CacheDir: "/tmp/features", BatchSize: 16, Precision: "bfloat16"},
+		Features: Features{CacheDir: "/tmp/features", BatchSize: 16, MemoryBudgetMiB: 1024, Precision: "bfloat16"},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.0005, Beta1: 0.8, Beta2: 0.99, Epsilon: 1e-8}},
 			Loss:      "categorical_crossentropy",
@@ -253,7 +253,7 @@ func TestDefaults(t *testing.T) {
 			OnBadImage: "error",
 		},
 		Images:   Images{Size: [2]int{224, 224}, Resize: "nearest", Preprocess: "caffe"},
-		Features: Features{CacheDir: "cache/features", BatchSize: 8, Precision: "auto"},
+		Features: Features{CacheDir: "cache/features", BatchSize: AutoBatch, MemoryBudgetMiB: 1024, Precision: "auto"},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}},
 			Loss:      "categorical_crossentropy",
@@ -439,6 +439,10 @@ func TestErrors(t *testing.T) {
 			"t.yaml:8: data.split.test: must be > 0"},
 		{"bad enum", minimal + "images: {resize: cubic}\n", nil,
 			`t.yaml:8: images.resize: want one of nearest, bilinear; got "cubic"`},
+		{"batch size zero", minimal + "features: {batch_size: 0}\n", nil,
+			`t.yaml:8: features.batch_size: want a positive integer or auto, got "0"`},
+		{"batch size word", minimal + "features: {batch_size: big}\n", nil,
+			`t.yaml:8: features.batch_size: want a positive integer or auto, got "big"`},
 		{"bad precision", minimal + "features: {precision: fp16}\n", nil,
 			`t.yaml:8: features.precision: want one of auto, float32, bfloat16; got "fp16"`},
 		{"bad extension", minimal + "  extensions: [jpg]\n", nil,
@@ -609,8 +613,8 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("Flatten()[%q] = %q, want %q", k, flat[k], v)
 		}
 	}
-	if len(flat) != 66 { // 64, export.savedmodel (written because it is off) and features.precision
-		t.Errorf("Flatten() has %d leaves, want 66", len(flat))
+	if len(flat) != 67 { // 64, export.savedmodel (written because it is off), features.precision and memory_budget_mib
+		t.Errorf("Flatten() has %d leaves, want 67", len(flat))
 	}
 
 	// Each leaf, given back as an override, leaves the config unchanged.
@@ -775,5 +779,28 @@ func TestDocShowsTheSchema(t *testing.T) {
 	}
 	if body != want.String() {
 		t.Errorf("doc.go's schema is out of date; replace it with:\n%s", want.String())
+	}
+}
+
+// batch_size takes "auto" (the default) or a positive integer, and writes
+// back what it read.
+func TestBatchSizeAuto(t *testing.T) {
+	for _, c := range []struct {
+		set  []string
+		want int
+		text string
+	}{{nil, AutoBatch, "batch_size: auto"}, {[]string{"features.batch_size=32"}, 32, "batch_size: 32"}, {[]string{"features.batch_size=auto"}, AutoBatch, "batch_size: auto"}} {
+		cfg, err := Parse("t.yaml", []byte(minimal), c.set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := cfg.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse("again.yaml", b, nil)
+		if cfg.Features.BatchSize != c.want || !strings.Contains(string(b), c.text) || err != nil || again.Features.BatchSize != c.want {
+			t.Errorf("%v: batch %d, marshalled %q, reparsed %v (%v)", c.set, cfg.Features.BatchSize, c.text, again, err)
+		}
 	}
 }

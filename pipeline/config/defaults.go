@@ -23,9 +23,10 @@ func Default() *Config {
 			Preprocess: "caffe",          // what keras.applications.vgg16 does
 		},
 		Features: Features{
-			CacheDir:  "cache/features",
-			BatchSize: 8, // on CPU small batches are as fast and hold far less memory (see README)
-			Precision: "auto",
+			CacheDir:        "cache/features",
+			BatchSize:       AutoBatch,
+			MemoryBudgetMiB: 1024, // the default run's whole pipeline stays under 1 GiB (see BENCHMARK.md)
+			Precision:       "auto",
 		},
 		Train: Train{
 			Optimizer: Optimizer{Adam: defaultAdam()},

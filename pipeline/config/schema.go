@@ -77,7 +77,8 @@ func (c *Config) schema() []key {
 		}},
 		{name: "features", keys: []key{
 			{name: "cache_dir", val: &c.Features.CacheDir, check: nonEmpty(&c.Features.CacheDir)},
-			{name: "batch_size", val: &c.Features.BatchSize, check: atLeast(&c.Features.BatchSize, 1), doc: "backbone batch size (8: as fast as 32 on CPU, a third of the memory)"},
+			{name: "batch_size", custom: batchSize(&c.Features.BatchSize), doc: "auto: the fastest of 8, 16, 32 (the smallest within 5%) that fits memory_budget_mib, measured and remembered"},
+			{name: "memory_budget_mib", val: &c.Features.MemoryBudgetMiB, check: atLeast(&c.Features.MemoryBudgetMiB, 1), doc: "peak RSS an auto batch size may reach while the backbone runs"},
 			{name: "precision", val: &c.Features.Precision, oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a remembered probe measured it faster"},
 		}},
 		{name: "train", keys: []key{
@@ -230,6 +231,30 @@ func optimizer(o *Optimizer) *custom {
 
 // earlyStopping is train.early_stopping: null (off) or a map whose keys
 // left out take Keras' defaults.
+// batchSize is features.batch_size: a positive integer, or "auto"
+// (AutoBatch).
+func batchSize(p *int) *custom {
+	return &custom{
+		decode: func(d *decoder, n *yaml.Node, path string) {
+			var v int
+			switch {
+			case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "auto":
+				*p = AutoBatch
+			case n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil || v < 1:
+				d.errorf(path, "want a positive integer or auto, got %s", describe(n))
+			default:
+				*p = v
+			}
+		},
+		node: func() *yaml.Node {
+			if *p == AutoBatch {
+				return str("auto")
+			}
+			return integer(int64(*p))
+		},
+	}
+}
+
 func earlyStopping(p **EarlyStopping, s *Split) *custom {
 	return &custom{
 		decode: func(d *decoder, n *yaml.Node, path string) {

@@ -214,15 +214,25 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	t0 := time.Now()
 	var rate float64
 	if m.Transfer() {
+		batch := cfg.Features.BatchSize
+		if batch == config.AutoBatch {
+			bc, err := tune.ChooseBatch(tune.BatchRequest{Model: bb, Endpoint: m.Backbone.Endpoint,
+				BudgetMiB: cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg)})
+			if err != nil {
+				return nil, err
+			}
+			batch = bc.Batch
+			logf("%s: backbone batch %d (%s)", m.Name, batch, bc.Why)
+		}
 		res.Kind = report.KindTransfer
-		res.Precision = bb.Precision.String()
+		res.Precision, res.FeatureBatch = bb.Precision.String(), batch
 		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
 		res.Weights = bb.Meta.Weights.String()
 		res.RandomWeights = !bb.Meta.Weights.Pretrained()
 		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
-		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, cfg.Features.BatchSize)
+		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -457,9 +467,13 @@ func loadBackbones(cfg *config.Config, logf func(string, ...any)) (map[string]*b
 			continue
 		}
 		dir := m.Backbone.SavedModel
+		batch := cfg.Features.BatchSize
+		if batch == config.AutoBatch {
+			batch = tune.BatchSizes[0] // the precision probe's; the batch is chosen in runModel, in that precision
+		}
 		choice, err := tune.Choose(tune.Request{
 			Want: cfg.Features.Precision, SavedModel: dir, Endpoint: m.Backbone.Endpoint,
-			Batch: cfg.Features.BatchSize, CPU: cpuinfo.Read(), MemoDir: filepath.Join(cfg.Features.CacheDir, "probes"),
+			Batch: batch, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
@@ -509,3 +523,7 @@ func ModelSeed(seed int64, name string) int64 {
 func splitCounts(ds *dataset.Dataset) string {
 	return fmt.Sprintf("train %d, val %d, test %d", len(ds.Split(dataset.Train)), len(ds.Split(dataset.Val)), len(ds.Split(dataset.Test)))
 }
+
+// probesDir is where tune remembers its measurements: beside the features
+// they are about.
+func probesDir(cfg *config.Config) string { return filepath.Join(cfg.Features.CacheDir, "probes") }

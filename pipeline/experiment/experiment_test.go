@@ -309,3 +309,20 @@ func checkImageLinks(t *testing.T, dir string, models int) {
 			len(links), slices.Sorted(maps.Keys(seen)), rundir.HistoryPlot, rundir.SamplesPlot, models)
 	}
 }
+
+// features.batch_size: auto measures the backbone at each candidate size
+// and logs every size's rate and peak RSS with the choice.
+func TestAutoBatchLogged(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 4, 3)
+	_, log, err := run(t, testConfig(t, root, "features.batch_size=auto", "features.precision=float32", "train.epochs=1"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if !strings.Contains(log, "top: backbone batch ") || !strings.Contains(log, "32: ") || !strings.Contains(log, "peak RSS") {
+		t.Errorf("no batch choice in the log:\n%s", log)
+	}
+	if probes, _ := filepath.Glob(filepath.Join(root, "cache", "probes", "batch-probe-*.json")); len(probes) != 1 {
+		t.Errorf("batch probes remembered: %v, want one", probes)
+	}
+}

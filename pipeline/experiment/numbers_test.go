@@ -194,13 +194,15 @@ func TestDivergenceStopsClearly(t *testing.T) {
 func TestBitsIndependentOfCacheHistory(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 6, 2)
+	// precision float32, not auto: the cache is deleted below, and with
+	// it auto's remembered probe, which a new probe could decide otherwise.
 	cfgFor := func(extra ...string) *config.Config {
 		yaml := fmt.Sprintf(`
 name: bits
 seed: 1
 runs_dir: %[1]s/runs
 data: {dir: %[1]s/data, split: {train: 0.5, val: 0.25, test: 0.25}}
-features: {cache_dir: %[1]s/cache, batch_size: 8}
+features: {cache_dir: %[1]s/cache, batch_size: 8, precision: float32}
 train: {batch_size: 4, epochs: 3}
 models:
   - name: top

@@ -49,6 +49,7 @@ type Predictor struct {
 	Classes []string
 	cfg     *config.Config
 	bb      *backbone.Model // nil for a scratch model
+	batch   int             // the backbone batch size the features were computed at
 	net     *nn.Network
 	h, w    int
 	mode    string
@@ -72,15 +73,25 @@ func Open(runDir, name string) (*Predictor, error) {
 	var features []int
 	if p.Model.Transfer() {
 		prec := backbone.Float32
+		p.batch = cfg.Features.BatchSize
 		for _, m := range run.Models {
-			if m.Name == p.Model.Name && m.Precision != "" {
+			if m.Name != p.Model.Name {
+				continue
+			}
+			if m.Precision != "" {
 				if prec, err = backbone.ParsePrecision(m.Precision); err != nil {
 					return nil, fmt.Errorf("predict: %s: model %s: %w", runDir, m.Name, err)
 				}
 			}
+			if m.FeatureBatch > 0 {
+				p.batch = m.FeatureBatch
+			}
 		}
-		// The features the model was trained on were computed in prec:
-		// a new image's must be too.
+		if p.batch <= 0 {
+			return nil, fmt.Errorf("predict: %s: model %s: metrics.json does not say which batch size its features were computed at; rerun it", runDir, p.Model.Name)
+		}
+		// The features the model was trained on were computed in prec,
+		// at batch size p.batch: a new image's must be too.
 		if p.bb, err = backbone.LoadPrecision(p.Model.Backbone.SavedModel, prec); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
@@ -122,7 +133,7 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 	if p.bb != nil {
 		// At the batch size the features were cached at, so that the
 		// image gets the bits evaluation saw (see backbone.RunBatch).
-		if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, x, 1, p.cfg.Features.BatchSize); err != nil {
+		if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, x, 1, p.batch); err != nil {
 			return nil, err
 		}
 	}

@@ -81,6 +81,10 @@ type Model struct {
 	// or "bfloat16"); "" for scratch models and runs from before it was
 	// recorded (float32). predict runs the backbone the same way.
 	Precision string `json:"precision,omitempty"`
+	// FeatureBatch is the backbone batch size the features were computed
+	// at (the bits depend on it; features.batch_size may be auto); 0 for
+	// scratch models and older runs.
+	FeatureBatch int `json:"feature_batch,omitempty"`
 	// Weights describes the backbone weights in words, e.g. "imagenet
 	// weights (sha256 0123456789ab)" or "RANDOM weights (seed 0, not
 	// pretrained; ...)".
@@ -132,6 +136,7 @@ type modelJSON struct {
 	Kind         string            `json:"kind"`
 	Backbone     string            `json:"backbone"`
 	Precision    string            `json:"precision,omitempty"`
+	FeatureBatch int               `json:"feature_batch,omitempty"`
 	Weights      string            `json:"weights"`
 	Random       bool              `json:"random_weights,omitempty"`
 	Params       int               `json:"params"`
@@ -188,7 +193,7 @@ func toJSON(r *Run) runJSON {
 	}
 	for i, m := range r.Models {
 		mj := modelJSON{
-			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
+			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
 			Failed: m.Failed,
@@ -213,7 +218,7 @@ func fromJSON(j *runJSON) *Run {
 	}
 	for _, mj := range j.Models {
 		m := Model{
-			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
+			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
 			Failed: mj.Failed,
 		}

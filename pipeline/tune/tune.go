@@ -74,7 +74,10 @@ type ProbeKey struct {
 	Architecture string   `json:"architecture"`
 	Fingerprint  string   `json:"savedmodel_fingerprint_sha256"`
 	Endpoint     string   `json:"endpoint"`
-	Batch        int      `json:"batch"`
+	Batch        int      `json:"batch,omitempty"`             // precision probe: the batch size it ran
+	Precision    string   `json:"precision,omitempty"`         // batch probe: the precision it ran in
+	BudgetMiB    int      `json:"memory_budget_mib,omitempty"` // batch probe
+	Batches      []int    `json:"batch_sizes,omitempty"`       // batch probe: the sizes tried
 	CPU          string   `json:"cpu"`
 	Flags        []string `json:"cpu_flags"`
 	Cores        int      `json:"cores"`
