@@ -19,6 +19,16 @@
       (DIR/order.npy), so the two runs differ only in where the backbone's
       output comes from. Prints {"seconds": ..., "test_accuracy": ..., ...}.
 
+  keras_bench.py session MANIFEST SAVEDMODEL ENDPOINT --precision P [--batch N] [--limit N]
+      Feature extraction with the session settings the Go side uses: a
+      TF1 session over the SavedModel created with a ConfigProto that turns
+      oneDNN's bfloat16 rewrite on (P = bfloat16) or leaves TensorFlow's
+      defaults (P = float32). One warm-up call on zeros (where the graph is
+      optimized), then load_img + preprocessing + session.run per batch;
+      also the session alone on the already decoded batches.
+      Prints {"images": n, "seconds": s, "images_per_second": r,
+      "backbone_images_per_second": r2}.
+
 Peak memory is measured by the caller (rusage of this process).
 """
 
@@ -117,6 +127,45 @@ def features(args):
     json.dump({"images": n, "seconds": s, "images_per_second": n / s}, sys.stdout)
 
 
+def session(args):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.protobuf import rewriter_config_pb2
+
+    rows, _ = read_manifest(args.manifest)
+    if args.limit:
+        rows = rows[: args.limit]
+    with open(os.path.join(args.savedmodel, "metadata.json")) as f:
+        meta = json.load(f)
+    size = tuple(meta["input"]["shape"][1:3])
+    prep = meta["input"]["preprocessing"]
+    cfg = tf.compat.v1.ConfigProto()
+    if args.precision == "bfloat16":
+        cfg.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = rewriter_config_pb2.RewriterConfig.ON
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph, config=cfg) as sess:
+        mg = tf.compat.v1.saved_model.loader.load(sess, ["serve"], args.savedmodel)
+        sig = mg.signature_def[args.endpoint]
+        inp = sig.inputs[meta["input"]["signature_key"]].name
+        out = next(iter(sig.outputs.values())).name
+        sess.run(out, {inp: np.zeros((args.batch,) + size + (3,), np.float32)})
+        paths = [r["path"] for r in rows]
+        batches = []
+        start = time.time()
+        for b in range(0, len(paths), args.batch):
+            x = load(paths[b : b + args.batch], size, prep, keras, np)
+            sess.run(out, {inp: x})
+            batches.append(x)
+        s = time.time() - start
+        start = time.time()
+        for x in batches:
+            sess.run(out, {inp: x})
+        alone = time.time() - start
+    n = len(paths)
+    json.dump({"images": n, "seconds": s, "images_per_second": n / s, "backbone_images_per_second": n / alone}, sys.stdout)
+
+
 def notebook(args):
     import keras
     import numpy as np
@@ -182,17 +231,20 @@ def main():
     sub = p.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("features")
     n = sub.add_parser("notebook")
-    for q in (f, n):
+    se = sub.add_parser("session")
+    for q in (f, n, se):
         q.add_argument("manifest")
         q.add_argument("savedmodel")
         q.add_argument("endpoint")
         q.add_argument("--batch", type=int, default=32)
     f.add_argument("--limit", type=int, default=0)
+    se.add_argument("--limit", type=int, default=0)
+    se.add_argument("--precision", choices=["float32", "bfloat16"], required=True)
     n.add_argument("--epochs", type=int, default=10)
     n.add_argument("--seed", type=int, default=0)
     n.add_argument("--init", help="folder with the Go run's init/ weights and order.npy")
     args = p.parse_args()
-    {"features": features, "notebook": notebook}[args.cmd](args)
+    {"features": features, "notebook": notebook, "session": session}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,15 @@
 //     way (whole dataset in RAM, frozen backbone recomputed every epoch):
 //     wall time, test accuracy, peak RSS;
 //   - time per epoch of the scratch CNN: Go vs Keras fit, same data;
-//   - the Go pipeline's peak RSS on the full 6,000-image dataset.
+//   - the Go pipeline's peak RSS on the full 6,000-image dataset;
+//   - feature extraction in float32 and bfloat16 (oneDNN's rewrite), VGG16
+//     and MobileNet, Go vs TF-Python with the same session settings,
+//     decoding included and the backbone alone.
 //
-// Usage: go run ./pipeline/bench [-per-class 100] [-out bench] (make bench).
+// Usage: go run ./pipeline/bench [-per-class 100] [-out bench] (make bench);
+// go run ./pipeline/bench -only precision for the last part alone.
+// The CPU's model and flags head the results: bfloat16's gain depends on
+// them (AMX, AVX512-BF16, neither).
 // Each side runs as its own process, so wall time and peak RSS (rusage) are
 // measured the same way for both.
 package main
@@ -29,8 +35,11 @@ import (
 	"syscall"
 	"time"
 
+	tf "github.com/galeone/tensorflow/tensorflow/go"
+
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
 	"github.com/gotransfer/gotransfer/pipeline/features"
@@ -51,6 +60,12 @@ type options struct {
 	vggImages int    // images for the VGG16 comparison; 0 skips it
 	fullRSS   bool   // also measure the Go pipeline on all 6,000 images
 	python    string // the venv's Python
+
+	only          string // "precision": that part alone; "": all
+	precBatches   string // batch sizes for the precision comparison, "8,32"
+	precVGG       int    // images for its VGG16 part; 0 skips it
+	precMobileNet int    // images for its MobileNet part; 0 skips it
+	precRounds    int    // interleaved rounds; the best counts
 }
 
 // parseFlags reads the options from args (without the program name).
@@ -62,11 +77,22 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction); empty: all`)
+	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
+	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
+	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
+	fs.IntVar(&o.precRounds, "precision-rounds", 3, "interleaved rounds of the precision comparison; the best counts")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.only != "" && o.only != "precision" {
+		return nil, fmt.Errorf("-only %q: want \"precision\" or nothing", o.only)
+	}
+	if o.precRounds < 1 {
+		return nil, fmt.Errorf("-precision-rounds %d: want at least 1", o.precRounds)
 	}
 	return o, nil
 }
@@ -180,6 +206,10 @@ func (o *options) run() error {
 	}
 	res := &results{Machine: machine(), Raw: map[string]any{}}
 	add := func(what, g, k, ratio string) { res.Rows = append(res.Rows, [4]string{what, g, k, ratio}) }
+	fmt.Fprintf(os.Stderr, "bench: machine: %s\n", res.Machine)
+	if o.only == "precision" {
+		return o.writeResults(res, fmt.Sprintf("# Benchmark\n\nMachine: %s.\n", res.Machine))
+	}
 
 	bin := filepath.Join(o.out, "pipeline")
 	if b, err := exec.Command("go", "build", "-o", bin, "./pipeline").CombinedOutput(); err != nil {
@@ -281,7 +311,18 @@ func (o *options) run() error {
 		res.Raw["full_go"] = full
 	}
 
-	md := markdown(res)
+	return o.writeResults(res, markdown(res))
+}
+
+// writeResults runs the precision comparison, adds it after md (the other
+// parts' table, if they ran) and writes the results.
+func (o *options) writeResults(res *results, md string) error {
+	rows, err := o.precisionBench()
+	if err != nil {
+		return err
+	}
+	res.Raw["precision"] = rows
+	md += o.precisionMarkdown(rows)
 	fmt.Print(md)
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -337,11 +378,17 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 		return "", err
 	}
 	m := cfg.Models[0]
-	bb, err := backbone.Load(m.Backbone.SavedModel)
+	// The features the run cached: its precision and batch size, which
+	// features.precision and batch_size (auto) may have chosen.
+	prec, err := backbone.ParsePrecision(run.Models[0].Precision)
+	if err != nil {
+		return "", fmt.Errorf("%s: model %s: %w", dir, m.Name, err)
+	}
+	bb, err := backbone.LoadPrecision(m.Backbone.SavedModel, prec)
 	if err != nil {
 		return "", err
 	}
-	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, cfg.Features.BatchSize)
+	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, run.Models[0].FeatureBatch)
 	if err != nil {
 		return "", err
 	}
@@ -448,17 +495,15 @@ func markdown(r *results) string {
 	return b.String()
 }
 
+// machine describes the CPU (model and the flags that matter to
+// TensorFlow's speed, AMX or not) and TensorFlow's version.
 func machine() string {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				model = strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
-				break
-			}
-		}
+	c := cpuinfo.Read()
+	amx := "no AMX"
+	if c.Has("amx_bf16") {
+		amx = "AMX"
 	}
-	return fmt.Sprintf("%d CPUs (%s), %s/%s, no GPU", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH)
+	return fmt.Sprintf("%s (%s), %s/%s, TensorFlow %s, no GPU", c, amx, runtime.GOOS, runtime.GOARCH, tf.Version())
 }
 
 // readTiming reads a run's timing.json: a missing or unreadable file is an

@@ -15,7 +15,8 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *o != (options{out: "bench", perClass: 100, vggImages: 48, fullRSS: true, python: ".venv/bin/python"}) {
+	if *o != (options{out: "bench", perClass: 100, vggImages: 48, fullRSS: true, python: ".venv/bin/python",
+		precBatches: "8,32", precVGG: 32, precMobileNet: 100, precRounds: 3}) {
 		t.Errorf("defaults = %+v", *o)
 	}
 	o, err = parseFlags([]string{"-out", "x", "-per-class", "7", "-full=false"})
@@ -27,6 +28,9 @@ func TestParseFlags(t *testing.T) {
 	}
 	if !strings.Contains(o.benchConfig("e2e", o.perClass, transferModel), "runs_dir: x/runs\ndata: {dir: data/fashion-mnist, max_per_class: 7,") {
 		t.Errorf("benchConfig does not use the options:\n%s", o.benchConfig("e2e", o.perClass, transferModel))
+	}
+	if _, err := parseFlags([]string{"-only", "vgg"}); err == nil || !strings.Contains(err.Error(), `want "precision"`) {
+		t.Errorf("-only vgg: %v", err)
 	}
 	if _, err := parseFlags([]string{"extra"}); err == nil {
 		t.Error("a stray argument was accepted")
