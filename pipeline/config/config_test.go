@@ -253,7 +253,7 @@ func TestDefaults(t *testing.T) {
 			OnBadImage: "error",
 		},
 		Images:   Images{Size: [2]int{224, 224}, Resize: "nearest", Preprocess: "caffe"},
-		Features: Features{CacheDir: "cache/features", BatchSize: AutoBatch, MemoryBudgetMiB: 1024, Precision: "auto"},
+		Features: Features{CacheDir: "cache/features", BatchSize: 8, MemoryBudgetMiB: 1024, Precision: "float32"},
 		Train: Train{
 			Optimizer: Optimizer{Adam: &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}},
 			Loss:      "categorical_crossentropy",
@@ -782,14 +782,14 @@ func TestDocShowsTheSchema(t *testing.T) {
 	}
 }
 
-// batch_size takes "auto" (the default) or a positive integer, and writes
+// batch_size takes a positive integer (8 by default) or "auto", and writes
 // back what it read.
 func TestBatchSizeAuto(t *testing.T) {
 	for _, c := range []struct {
 		set  []string
 		want int
 		text string
-	}{{nil, AutoBatch, "batch_size: auto"}, {[]string{"features.batch_size=32"}, 32, "batch_size: 32"}, {[]string{"features.batch_size=auto"}, AutoBatch, "batch_size: auto"}} {
+	}{{nil, 8, "batch_size: 8"}, {[]string{"features.batch_size=32"}, 32, "batch_size: 32"}, {[]string{"features.batch_size=auto"}, AutoBatch, "batch_size: auto"}} {
 		cfg, err := Parse("t.yaml", []byte(minimal), c.set)
 		if err != nil {
 			t.Fatal(err)

@@ -62,9 +62,9 @@
 //	  workers: 0             # decode goroutines, 0 = runtime.NumCPU()
 //	features:
 //	  cache_dir: cache/features
-//	  batch_size: auto       # auto: the fastest of 8, 16, 32 (the smallest within 5%) that fits memory_budget_mib, measured and remembered
+//	  batch_size: 8          # images per backbone call; auto: the fastest of 8, 16, 32 that fits memory_budget_mib, measured
 //	  memory_budget_mib: 1024 # peak RSS an auto batch size may reach while the backbone runs
-//	  precision: auto        # auto: bfloat16 where the CPU has it and a remembered probe measured it faster; one of auto, float32, bfloat16
+//	  precision: float32     # auto: bfloat16 where the CPU has it and a probe measured it faster; one of auto, float32, bfloat16
 //	train:
 //	  optimizer: {adam: {learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}} # exactly one key naming the optimizer
 //	  loss: categorical_crossentropy # one of categorical_crossentropy

@@ -77,9 +77,9 @@ func (c *Config) schema() []key {
 		}},
 		{name: "features", keys: []key{
 			{name: "cache_dir", val: &c.Features.CacheDir, check: nonEmpty(&c.Features.CacheDir)},
-			{name: "batch_size", custom: batchSize(&c.Features.BatchSize), doc: "auto: the fastest of 8, 16, 32 (the smallest within 5%) that fits memory_budget_mib, measured and remembered"},
+			{name: "batch_size", custom: batchSize(&c.Features.BatchSize), doc: "images per backbone call; auto: the fastest of 8, 16, 32 that fits memory_budget_mib, measured"},
 			{name: "memory_budget_mib", val: &c.Features.MemoryBudgetMiB, check: atLeast(&c.Features.MemoryBudgetMiB, 1), doc: "peak RSS an auto batch size may reach while the backbone runs"},
-			{name: "precision", val: &c.Features.Precision, oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a remembered probe measured it faster"},
+			{name: "precision", val: &c.Features.Precision, oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a probe measured it faster"},
 		}},
 		{name: "train", keys: []key{
 			{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&tr.Optimizer), check: func(d *decoder, path string) {

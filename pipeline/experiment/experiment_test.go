@@ -91,9 +91,9 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if r.Dataset.Train+r.Dataset.Val+r.Dataset.Test != 30 {
 		t.Errorf("split sizes %+v do not add up to 30", r.Dataset)
 	}
-	// features.precision defaults to auto: the log says what it chose and
-	// why, metrics.json records it for predict.
-	if p := r.Models[0].Precision; (p != "float32" && p != "bfloat16") || !strings.Contains(log, "top: backbone in "+p+" (auto: CPU ") {
+	// features.precision defaults to float32: the log says so and why,
+	// metrics.json records it for predict.
+	if p := r.Models[0].Precision; p != "float32" || !strings.Contains(log, "top: backbone in float32 (features.precision is float32)") {
 		t.Errorf("precision %q; log:\n%s", p, log)
 	}
 	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
