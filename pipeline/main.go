@@ -2,7 +2,7 @@
 //
 //	pipeline -config FILE [-set key=value ...]   run an experiment (data, features, train, evaluate, report)
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
-//	pipeline predict -run RUN [-model NAME] [-k N] IMAGE...
+//	pipeline predict -run RUN [-model NAME] [-k N] [-csv FILE] IMAGE|DIR...
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-force]
 //
@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -66,9 +67,9 @@ var commands = []command{
 	},
 	{
 		name:    "predict",
-		args:    "(-run RUN [-model NAME] | -savedmodel DIR) [-k N] IMAGE...",
-		summary: "classify images with a trained model of a run, or with its export",
-		example: "pipeline predict -run runs/fashion-mobilenet-db4876da data/fashion-mnist/bag/test_00105.png",
+		args:    "(-run RUN [-model NAME] [-csv FILE] | -savedmodel DIR) [-k N] IMAGE|DIR...",
+		summary: "classify images with a trained model of a run, or with its export; a folder (-run) gives a CSV row for every image below it",
+		example: "pipeline predict -run runs/fashion-mobilenet-db4876da -csv bags.csv data/fashion-mnist/bag",
 		setup:   predictFlags,
 	},
 	{
@@ -230,12 +231,17 @@ func predictFlags(fs *flag.FlagSet) action {
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	saved := fs.String("savedmodel", "", "a SavedModel `DIR` written by pipeline export (instead of -run)")
 	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
-	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	csvPath := fs.String("csv", "", "with -run: write one CSV row per image (path, top classes and probabilities, error) to `FILE`; "+
+		"with a folder and no -csv, the CSV goes to stdout")
+	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if (*run == "") == (*saved == "") || len(args) == 0 {
-			return usageError("want -run RUN and one or more image files (or -savedmodel DIR instead of -run)")
+			return usageError("want -run RUN and one or more image files or folders (or -savedmodel DIR instead of -run, and image files)")
 		}
 		if *saved != "" && *model != "" {
 			return usageError("-model picks a model of a -run; a -savedmodel holds one model")
+		}
+		if *saved != "" && *csvPath != "" {
+			return usageError("-csv works with -run")
 		}
 		if *saved != "" {
 			s, err := predict.OpenSavedModel(*saved)
@@ -255,7 +261,31 @@ func predictFlags(fs *flag.FlagSet) action {
 		if *k <= 0 {
 			*k = p.TopK()
 		}
-		return predict.PredictAll(p, args, *k, stdout, stderr)
+		paths, err := predict.ListImages(args, p.Extensions())
+		if err != nil {
+			return err
+		}
+		if *csvPath == "" && slices.Equal(paths, args) {
+			return predict.PredictAll(p, args, *k, stdout, stderr)
+		}
+		if *csvPath == "" {
+			return p.PredictCSV(ctx, paths, *k, stdout, stderr, stderr)
+		}
+		// The file appears, complete, when every image is done; each
+		// image that failed has its row too.
+		var predErr error
+		err = fsutil.Write(*csvPath, func(f *os.File) error {
+			predErr = p.PredictCSV(ctx, paths, *k, f, stderr, stderr)
+			if _, ok := errors.AsType[*predict.FailedError](predErr); ok {
+				return nil
+			}
+			return predErr
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "pipeline: %d images in %s\n", len(paths), *csvPath)
+		return predErr
 	}
 }
 

@@ -191,6 +191,10 @@ func PredictAll(c Classifier, paths []string, k int, out, errs io.Writer) error 
 // Close releases the model.
 func (p *Predictor) Close() error { return p.net.Close() }
 
+// Extensions are the image file extensions the run read (data.extensions):
+// the files a folder given to ListImages contributes.
+func (p *Predictor) Extensions() []string { return p.cfg.Data.Extensions }
+
 // TopK is the number of classes the run's config asks predictions to show.
 func (p *Predictor) TopK() int { return p.cfg.Predict.TopK }
 
