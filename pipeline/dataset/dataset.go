@@ -90,6 +90,63 @@ type Dataset struct {
 	// an error, since the same exclude list may serve several data sets,
 	// but callers should report it: it often means a typo.
 	Missing []string
+	// Ignored counts, by extension (lower case), the files in class
+	// folders that look like images but are not among the extensions
+	// scanned: a folder of mixed formats. Callers should report them.
+	Ignored map[string]int
+}
+
+// MinPerClass is the fewest images a class may have: one to train on, one
+// to validate with, one to test with. Far more are needed to learn well.
+const MinPerClass = 3
+
+// otherImageExts are the image file extensions a camera, phone or editor
+// may write besides those scanned; files with them are counted in
+// Dataset.Ignored instead of disappearing silently.
+var otherImageExts = []string{".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp",
+	".heic", ".heif", ".avif", ".jxl", ".jfif", ".svg", ".raw", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".psd"}
+
+// Readable reports whether the images package can decode files with
+// extension ext (lower case, with its dot), so that a user can be told to
+// add it to data.extensions rather than to convert the files.
+func Readable(ext string) bool {
+	switch ext {
+	case ".jpg", ".jpeg", ".jfif", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp":
+		return true
+	}
+	return false
+}
+
+// IgnoredHint says what to do about files Scan left out for their
+// extension (Dataset.Ignored), or "" when there are none.
+func IgnoredHint(ignored map[string]int) string {
+	if len(ignored) == 0 {
+		return ""
+	}
+	var exts, add, convert []string
+	n := 0
+	for e := range ignored {
+		exts = append(exts, e)
+	}
+	slices.Sort(exts)
+	var parts []string
+	for _, e := range exts {
+		n += ignored[e]
+		parts = append(parts, fmt.Sprintf("%d %s", ignored[e], e))
+		if Readable(e) {
+			add = append(add, e)
+		} else {
+			convert = append(convert, e)
+		}
+	}
+	msg := fmt.Sprintf("%d image file(s) left out for their extension (%s)", n, strings.Join(parts, ", "))
+	if len(add) > 0 {
+		msg += fmt.Sprintf("; to use them, add %s to data.extensions", strings.Join(add, " "))
+	}
+	if len(convert) > 0 {
+		msg += fmt.Sprintf("; %s cannot be read: convert them to JPEG or PNG", strings.Join(convert, " "))
+	}
+	return msg
 }
 
 // Scan lists the class folders and images under opts.Dir and splits them as
@@ -121,7 +178,7 @@ func Scan(opts Options) (*Dataset, error) {
 		excluded[name] = true
 	}
 	seen := make(map[string]bool)
-	ds := &Dataset{Dir: opts.Dir}
+	ds := &Dataset{Dir: opts.Dir, Ignored: map[string]int{}}
 	var files [][]string        // files[label] are the class's image paths
 	for _, e := range entries { // os.ReadDir sorts by name
 		name := e.Name()
@@ -132,7 +189,7 @@ func Scan(opts Options) (*Dataset, error) {
 			seen[name] = true
 			continue
 		}
-		paths, err := listImages(filepath.Join(opts.Dir, name), exts)
+		paths, err := listImages(filepath.Join(opts.Dir, name), exts, ds.Ignored)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +202,21 @@ func Scan(opts Options) (*Dataset, error) {
 		}
 	}
 	if len(ds.Classes) < 2 {
-		return nil, fmt.Errorf("dataset %s: found %d class folder(s) %q, need at least 2: put each class's images in its own subfolder", opts.Dir, len(ds.Classes), ds.Classes)
+		return nil, fewClasses(opts.Dir, ds.Classes, exts)
+	}
+	var small []string
+	for label, paths := range files {
+		n := len(paths)
+		if opts.MaxPerClass > 0 {
+			n = min(n, opts.MaxPerClass)
+		}
+		if n < MinPerClass {
+			small = append(small, fmt.Sprintf("%s (%d)", ds.Classes[label], n))
+		}
+	}
+	if len(small) > 0 {
+		return nil, fmt.Errorf("dataset %s: class folder(s) with fewer than %d images: %s: a class needs images to train on, to validate with and to test with (%d at the very least, 20 or more to learn it well): add images, or leave the class out with data.exclude",
+			opts.Dir, MinPerClass, strings.Join(small, ", "), MinPerClass)
 	}
 
 	ds.Examples = split(ds.Classes, files, opts)
@@ -227,24 +298,62 @@ func normalizeExts(exts []string) []string {
 	return out
 }
 
-// listImages returns the sorted paths of the image files directly in dir.
-func listImages(dir string, exts []string) ([]string, error) {
+// fewClasses explains a data folder with fewer than two class folders,
+// recognising the usual mistake: images directly in the folder.
+func fewClasses(dir string, classes, exts []string) error {
+	entries, _ := os.ReadDir(dir)
+	loose := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && isFile(dir, e) && slices.Contains(otherImageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			loose++
+		}
+	}
+	if loose > 0 {
+		return fmt.Errorf("dataset %s: %d image(s) directly in the folder and %d class folder(s) %q: the class of an image is the name of the folder it is in, so put each class's images in its own subfolder (%s/cat/*.jpg, %s/dog/*.jpg, ...), at least 2 classes",
+			dir, loose, len(classes), classes, dir, dir)
+	}
+	return fmt.Errorf("dataset %s: found %d class folder(s) %q, need at least 2: put each class's images in its own subfolder", dir, len(classes), classes)
+}
+
+// listImages returns the sorted paths of the image files directly in dir,
+// counting in ignored the other image files by extension.
+func listImages(dir string, exts []string, ignored map[string]int) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("dataset class folder %s: %w", dir, err)
 	}
 	var paths []string
+	here := map[string]int{} // other image files, by extension
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !slices.Contains(exts, strings.ToLower(filepath.Ext(name))) {
+		ext := strings.ToLower(filepath.Ext(name))
+		if strings.HasPrefix(name, ".") || !isFile(dir, e) {
 			continue
 		}
-		if isFile(dir, e) {
+		if slices.Contains(exts, ext) {
 			paths = append(paths, filepath.Join(dir, name))
+		} else if slices.Contains(otherImageExts, ext) {
+			here[ext]++
 		}
 	}
+	var folders []string // in case dir is one level above the classes
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") && isDir(dir, e) {
+			folders = append(folders, e.Name())
+		}
+	}
+	for e, n := range here {
+		ignored[e] += n
+	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("dataset class folder %s: no images (looked for %s, any case): add images, remove the folder or add it to the exclude list", dir, strings.Join(exts, " "))
+		hint := "add images, remove the folder or add it to data.exclude"
+		if len(here) > 0 {
+			hint = IgnoredHint(here)
+		} else if len(folders) > 0 {
+			// As unpacking an archive often leaves it: data/photos/photos/cat.
+			hint = fmt.Sprintf("it holds folders %q; if those are the classes, set data.dir=%s", folders, dir)
+		}
+		return nil, fmt.Errorf("dataset class folder %s: no images (looked for %s, any case): %s", dir, strings.Join(exts, " "), hint)
 	}
 	slices.Sort(paths)
 	return paths, nil

@@ -46,7 +46,7 @@ func TestScanFindsClassesAndImages(t *testing.T) {
 	writeFiles(t, dir,
 		"zebra/1.jpg", "zebra/2.JPG", "zebra/3.Jpeg", "zebra/4.png",
 		"zebra/notes.txt", "zebra/._5.jpg", "zebra/deeper/6.jpg",
-		"ant/b.jpg", "ant/a.jpg",
+		"ant/b.jpg", "ant/a.jpg", "ant/c.jpg",
 		"Motorbikes/m.jpg",
 		".hidden/h.jpg",
 		"top.jpg",
@@ -79,13 +79,13 @@ func TestScanFindsClassesAndImages(t *testing.T) {
 		got = append(got, e.Class+"/"+filepath.Base(e.Path))
 	}
 	slices.Sort(got)
-	want := []string{"ant/a.jpg", "ant/b.jpg", "zebra/1.jpg", "zebra/2.JPG", "zebra/3.Jpeg", "zebra/4.png"}
+	want := []string{"ant/a.jpg", "ant/b.jpg", "ant/c.jpg", "zebra/1.jpg", "zebra/2.JPG", "zebra/3.Jpeg", "zebra/4.png"}
 	if !slices.Equal(got, want) {
 		t.Errorf("examples = %q, want %q", got, want)
 	}
 	counts := ds.Counts()
-	if n := counts[Train][0] + counts[Val][0] + counts[Test][0]; n != 2 {
-		t.Errorf("ant count = %d, want 2", n)
+	if n := counts[Train][0] + counts[Val][0] + counts[Test][0]; n != 3 {
+		t.Errorf("ant count = %d, want 3", n)
 	}
 	if n := counts[Train][1] + counts[Val][1] + counts[Test][1]; n != 4 {
 		t.Errorf("zebra count = %d, want 4", n)
@@ -94,13 +94,16 @@ func TestScanFindsClassesAndImages(t *testing.T) {
 
 func TestScanExtensions(t *testing.T) {
 	dir := t.TempDir()
-	writeFiles(t, dir, "a/1.bmp", "a/2.BMP", "a/3.jpg", "b/1.Bmp", "b/2.bmp")
+	writeFiles(t, dir, "a/1.bmp", "a/2.BMP", "a/3.jpg", "a/4.bmp", "b/1.Bmp", "b/2.bmp", "b/3.bmp", "b/4.heic")
 	ds, err := Scan(Options{Dir: dir, Extensions: []string{"bmp"}, Split: Split{Train: 0.5, Test: 0.5}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ds.Examples) != 4 {
-		t.Errorf("got %d examples, want the 4 .bmp files", len(ds.Examples))
+	if len(ds.Examples) != 6 {
+		t.Errorf("got %d examples, want the 6 .bmp files", len(ds.Examples))
+	}
+	if want := map[string]int{".jpg": 1, ".heic": 1}; !reflect.DeepEqual(ds.Ignored, want) {
+		t.Errorf("Ignored = %v, want %v", ds.Ignored, want)
 	}
 }
 
@@ -128,7 +131,7 @@ func TestScanErrors(t *testing.T) {
 		{"no train", Options{Dir: good, Split: Split{0, 0.5, 0.5}}, []string{"no train or no test"}},
 		{"no test", Options{Dir: good, Split: Split{0.5, 0.5, 0}}, []string{"no train or no test"}},
 		{"max per class", Options{Dir: good, Split: notebookSplit, MaxPerClass: -1}, []string{"max per class"}},
-		{"too few", Options{Dir: makeClasses(t, 1, 1), Split: Split{0.4, 0, 0.6}}, []string{"train split is empty"}},
+		{"too few", Options{Dir: makeClasses(t, 3, 3), Split: Split{0.1, 0, 0.9}}, []string{"train split is empty"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -404,5 +407,63 @@ func TestReadManifestErrors(t *testing.T) {
 				t.Errorf("error = %v, want one naming %s and containing %q", err, path, tt.want)
 			}
 		})
+	}
+}
+
+// Issue 16: the mistakes a newcomer makes with their own photos each get
+// a message that says what is wrong and what to do.
+func TestOwnImagesMistakes(t *testing.T) {
+	loose := t.TempDir()
+	writeFiles(t, loose, "cat1.jpg", "cat2.jpg", "dog1.JPG", "notes.txt")
+	oneUp := t.TempDir()
+	writeFiles(t, oneUp, "photos/cat/1.jpg", "photos/cat/2.jpg", "photos/cat/3.jpg",
+		"photos/dog/1.jpg", "photos/dog/2.jpg", "photos/dog/3.jpg")
+	small := makeClasses(t, 10, 2, 1)
+	heic := makeClasses(t, 5, 5)
+	writeFiles(t, heic, "c02/IMG_0001.HEIC", "c02/IMG_0002.heic")
+	webp := makeClasses(t, 5, 5)
+	writeFiles(t, webp, "c02/a.webp", "c02/b.webp", "c02/c.webp")
+
+	tests := []struct {
+		name  string
+		dir   string
+		max   int
+		wants []string
+	}{
+		{"images directly in data.dir", loose, 0, []string{"3 image(s) directly in the folder", "its own subfolder", loose + "/cat/*.jpg"}},
+		{"data.dir one level too high", oneUp, 0, []string{filepath.Join(oneUp, "photos") + ": no images", `holds folders ["cat" "dog"]`, "set data.dir=" + filepath.Join(oneUp, "photos")}},
+		{"classes with 1-2 images", small, 0, []string{"fewer than 3 images: c01 (2), c02 (1)", "data.exclude", "20 or more"}},
+		{"capped below 3", makeClasses(t, 5, 5), 2, []string{"c00 (2), c01 (2)"}},
+		{"a class of HEIC photos", heic, 0, []string{filepath.Join(heic, "c02"), "no images", "2 .heic", "convert them to JPEG or PNG"}},
+		{"a class of WebP images", webp, 0, []string{"3 .webp", "add .webp to data.extensions"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Scan(Options{Dir: tt.dir, Split: notebookSplit, Stratify: true, MaxPerClass: tt.max})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+
+	// Mixed formats in one class: the others are used, the left-out ones
+	// counted with what to do about them.
+	mixed := makeClasses(t, 5, 5)
+	writeFiles(t, mixed, "c00/x.webp", "c01/y.HEIC", "c01/z.heic", "c01/notes.txt")
+	ds, err := Scan(Options{Dir: mixed, Split: notebookSplit, Stratify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds.Examples) != 10 {
+		t.Errorf("%d examples, want the 10 JPEGs", len(ds.Examples))
+	}
+	want := "3 image file(s) left out for their extension (2 .heic, 1 .webp); to use them, add .webp to data.extensions; .heic cannot be read: convert them to JPEG or PNG"
+	if got := IgnoredHint(ds.Ignored); got != want {
+		t.Errorf("IgnoredHint = %q\nwant          %q", got, want)
 	}
 }

@@ -35,7 +35,7 @@ func dataHint(cfg *config.Config) string {
 	case config.FashionMNIST:
 		return "make it with `make setup` (scripts/prepare_fashion_mnist.py, from Debian's dataset-fashion-mnist)"
 	}
-	return "create it (one folder of images per class) or set data.dir"
+	return "create it (one folder of images per class) or point data.dir at yours: -set data.dir=PATH"
 }
 
 // imageSource serves a scratch model's splits from the pixel cache.

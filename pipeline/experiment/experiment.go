@@ -93,6 +93,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	for _, m := range ds.Missing {
 		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
 	}
+	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
+		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
+	}
 	specs, err := buildSpecs(cfg, ds.NumClasses(), metas)
 	if err != nil {
 		return "", err
