@@ -28,6 +28,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/experiment"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
@@ -203,6 +204,7 @@ func runFlags(fs *flag.FlagSet) action {
 
 func reportFlags(fs *flag.FlagSet) action {
 	csvPath := fs.String("csv", "", "also write the table as CSV to `FILE` (full precision)")
+	plotPath := fs.String("plot", "", "also draw each model's test accuracy against its run's training images per class to `FILE` (PNG)")
 	return func(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) == 0 {
 			return usageError("name one or more run folders, e.g. runs/*")
@@ -214,6 +216,11 @@ func reportFlags(fs *flag.FlagSet) action {
 		fmt.Fprint(stdout, t.Markdown())
 		for _, u := range t.Unfinished {
 			fmt.Fprintf(stderr, "pipeline: not shown: %s: %s\n", u.Dir, u.Why)
+		}
+		if *plotPath != "" {
+			if err := plotTrainingSize(*plotPath, args, t.Unfinished); err != nil {
+				return err
+			}
 		}
 		if *csvPath != "" {
 			b, err := t.CSV()
@@ -312,4 +319,21 @@ func exportFlags(fs *flag.FlagSet) action {
 		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
 		return nil
 	}
+}
+
+// plotTrainingSize draws the finished runs among dirs (those not in
+// unfinished) with plot.TrainingSize.
+func plotTrainingSize(path string, dirs []string, unfinished []report.Unfinished) error {
+	var runs []report.Run
+	for _, dir := range dirs {
+		if slices.ContainsFunc(unfinished, func(u report.Unfinished) bool { return u.Dir == dir }) {
+			continue
+		}
+		r, err := report.Read(dir)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, *r)
+	}
+	return plot.TrainingSize(path, runs)
 }
