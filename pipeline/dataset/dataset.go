@@ -94,6 +94,9 @@ type Dataset struct {
 	// folders that look like images but are not among the extensions
 	// scanned: a folder of mixed formats. Callers should report them.
 	Ignored map[string]int
+	// Loose counts the image files directly in Dir, outside any class
+	// folder: they are not used, and callers should say so.
+	Loose int
 }
 
 // MinPerClass is the fewest images a class may have: one to train on, one
@@ -182,7 +185,13 @@ func Scan(opts Options) (*Dataset, error) {
 	var files [][]string        // files[label] are the class's image paths
 	for _, e := range entries { // os.ReadDir sorts by name
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !isDir(opts.Dir, e) {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if !isDir(opts.Dir, e) {
+			if isFile(opts.Dir, e) && slices.Contains(otherImageExts, strings.ToLower(filepath.Ext(name))) {
+				ds.Loose++
+			}
 			continue
 		}
 		if excluded[name] {
@@ -202,7 +211,7 @@ func Scan(opts Options) (*Dataset, error) {
 		}
 	}
 	if len(ds.Classes) < 2 {
-		return nil, fewClasses(opts.Dir, ds.Classes, exts)
+		return nil, fewClasses(opts.Dir, ds.Classes, ds.Loose)
 	}
 	var small []string
 	for label, paths := range files {
@@ -300,14 +309,7 @@ func normalizeExts(exts []string) []string {
 
 // fewClasses explains a data folder with fewer than two class folders,
 // recognising the usual mistake: images directly in the folder.
-func fewClasses(dir string, classes, exts []string) error {
-	entries, _ := os.ReadDir(dir)
-	loose := 0
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), ".") && isFile(dir, e) && slices.Contains(otherImageExts, strings.ToLower(filepath.Ext(e.Name()))) {
-			loose++
-		}
-	}
+func fewClasses(dir string, classes []string, loose int) error {
 	if loose > 0 {
 		return fmt.Errorf("dataset %s: %d image(s) directly in the folder and %d class folder(s) %q: the class of an image is the name of the folder it is in, so put each class's images in its own subfolder (%s/cat/*.jpg, %s/dog/*.jpg, ...), at least 2 classes",
 			dir, loose, len(classes), classes, dir, dir)

@@ -62,6 +62,9 @@ func TestScanFindsClassesAndImages(t *testing.T) {
 	if want := []string{"ant", "zebra"}; !slices.Equal(ds.Classes, want) {
 		t.Errorf("Classes = %q, want %q", ds.Classes, want)
 	}
+	if ds.Loose != 1 {
+		t.Errorf("Loose = %d, want 1 (top.jpg)", ds.Loose)
+	}
 	if want := []string{"Faces"}; !slices.Equal(ds.Missing, want) {
 		t.Errorf("Missing = %q, want %q", ds.Missing, want)
 	}

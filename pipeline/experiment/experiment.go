@@ -93,6 +93,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	for _, m := range ds.Missing {
 		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
 	}
+	if ds.Loose > 0 {
+		logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
+	}
 	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
 		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}

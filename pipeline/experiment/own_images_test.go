@@ -41,6 +41,8 @@ func TestOwnImagesConfig(t *testing.T) {
 	// A photo from an iPhone, which the pipeline cannot read: left out and
 	// reported, not silently dropped.
 	os.WriteFile(filepath.Join(data, "class_0", "IMG_0001.HEIC"), []byte("heic"), 0o644)
+	// And one left beside the class folders: not used, and said so.
+	os.WriteFile(filepath.Join(data, "stray.jpg"), []byte("jpeg"), 0o644)
 	var log bytes.Buffer
 	dir, err := Run(context.Background(), ownImages(t, root, data), Options{Log: &log, Progress: &log})
 	if err != nil {
@@ -51,6 +53,9 @@ func TestOwnImagesConfig(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "1 image file(s) left out for their extension (1 .heic)") {
 		t.Errorf("the HEIC file is not reported:\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "1 image file(s) directly in it are not used") {
+		t.Errorf("the stray image is not reported:\n%s", log.String())
 	}
 	run, err := report.Read(dir)
 	if err != nil {
