@@ -20,7 +20,9 @@ import (
 // (whatever its extension, so that a named file is never skipped silently),
 // a folder gives every file below it, at any depth, whose extension is one
 // of exts (compared case-insensitively), in lexical order. Hidden files and
-// folders (a name starting with ".") are left out of folders' listings.
+// folders (a name starting with ".") are left out of folders' listings. A
+// folder given as a symbolic link is listed; links to folders below it are
+// not followed.
 func ListImages(args, exts []string) ([]string, error) {
 	var out []string
 	for _, arg := range args {
@@ -30,11 +32,14 @@ func ListImages(args, exts []string) ([]string, error) {
 			continue
 		}
 		n := len(out)
-		err = filepath.WalkDir(arg, func(path string, d fs.DirEntry, err error) error {
+		// A trailing separator makes WalkDir enter a folder given as a
+		// symbolic link; links below it are not followed.
+		root := strings.TrimRight(arg, string(filepath.Separator)) + string(filepath.Separator)
+		err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if path != arg && strings.HasPrefix(d.Name(), ".") {
+			if path != root && strings.HasPrefix(d.Name(), ".") {
 				if d.IsDir() {
 					return filepath.SkipDir
 				}
