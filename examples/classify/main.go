@@ -8,7 +8,8 @@
 // Copy it into your own program. The export's classify_encoded signature
 // takes the bytes of JPEG, PNG, GIF or BMP files of any size; decoding,
 // resizing, preprocessing, the backbone and the trained top all run inside
-// the SavedModel.
+// the SavedModel. TensorFlow writes log lines to stderr, the results go to
+// stdout; TF_CPP_MIN_LOG_LEVEL=2 hides most of those lines (not Abseil's).
 package main
 
 import (
