@@ -23,7 +23,7 @@ func Default() *Config {
 			Preprocess: "caffe",          // what keras.applications.vgg16 does
 		},
 		Features: Features{
-			CacheDir:        "cache/features",
+			CacheDir: "cache/features",
 			// Fixed, not auto, by default: the features' bits (and so
 			// every metric) then never depend on a timing probe, the
 			// machine or the cache's history. auto is one key away.
