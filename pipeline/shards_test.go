@@ -329,3 +329,17 @@ func TestPickShard(t *testing.T) {
 		}
 	}
 }
+
+// The command lines a refusal prints can be pasted into a shell.
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"configs/default.yaml":     "configs/default.yaml",
+		"data.dir=/data/my photos": "'data.dir=/data/my photos'",
+		"name=it's":                `'name=it'\''s'`,
+		"":                         "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
