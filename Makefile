@@ -2,11 +2,13 @@
 #   make run    set-up, then the main job
 #   make test   set-up, then every test (Go and Python, against real TensorFlow);
 #               fails first if go.mod and go.sum are not tidy
+#   make test-cluster   set-up, then the Slurm deployment on a real single-node
+#               Slurm it starts and stops itself (root: installs slurm-wlm, munge)
 # Set-up (scripts/setup.sh) is idempotent: it skips what is already done.
 
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup run test bench purego
+.PHONY: setup run test test-cluster bench purego
 
 setup:
 	@bash scripts/setup.sh
@@ -18,6 +20,9 @@ test: setup
 	go mod tidy -diff
 	go vet ./...
 	go test -count=1 ./...
+
+test-cluster: setup
+	bash scripts/test_cluster.sh
 
 # The packages of plain Go (config, dataset, evaluate, report, plot, ...)
 # build without cgo, so without TensorFlow's C library. This is one test of

@@ -1,6 +1,7 @@
 // Command pipeline runs gotransfer's YAML-configured transfer-learning stages.
 //
-//	pipeline -config FILE [-set key=value ...]   run an experiment (data, features, train, evaluate, report)
+//	pipeline -config FILE [-set key=value ...] [-shards N]   run an experiment (data, features, train, evaluate, report)
+//	pipeline features -config FILE [-set key=value ...] [-shard I/N | -shards N]   cache one shard's features
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] [-csv FILE] IMAGE|DIR...
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
@@ -31,6 +32,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/shard"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 )
 
@@ -54,10 +56,17 @@ type action func(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // commands lists every command, the default first.
 var commands = []command{
 	{
-		args:    "-config FILE [-set key=value ...]",
+		args:    "-config FILE [-set key=value ...] [-shards N]",
 		summary: "run an experiment: data, features, training, evaluation, report and plots in a run folder",
 		example: "pipeline -config configs/default.yaml -set train.epochs=5",
 		setup:   runFlags,
+	},
+	{
+		name:    "features",
+		args:    "-config FILE [-set key=value ...] [-shard I/N | -shards N]",
+		summary: "cache the features of one shard of a run's images, one of N copies a cluster runs at once (Slurm array, Kubernetes Indexed Job)",
+		example: "pipeline features -config configs/default.yaml -shard 0/4",
+		setup:   featuresFlags,
 	},
 	{
 		name:    "report",
@@ -182,24 +191,122 @@ type sets []string
 func (s *sets) String() string     { return strings.Join(*s, " ") }
 func (s *sets) Set(v string) error { *s = append(*s, v); return nil }
 
+// configArgs are the -config and -set flags of a command.
+type configArgs struct {
+	path      *string
+	overrides sets
+}
+
+// configFlags defines -config and -set on fs.
+func configFlags(fs *flag.FlagSet) *configArgs {
+	c := &configArgs{path: fs.String("config", "", "experiment config `FILE` (YAML), e.g. configs/default.yaml")}
+	fs.Var(&c.overrides, "set", "override a config value, `key=value`, e.g. -set train.epochs=3 (repeatable)")
+	return c
+}
+
+// load loads the config the flags name; args are the arguments left
+// after the flags (none are expected).
+func (c *configArgs) load(args []string) (*config.Config, error) {
+	if *c.path == "" {
+		return nil, usageError("want -config FILE")
+	}
+	if len(args) > 0 {
+		return nil, usageError("unexpected argument %q (flags go before arguments)", args[0])
+	}
+	return config.Load(*c.path, c.overrides)
+}
+
+// flags are the flags again, as a shell command line would give them.
+func (c *configArgs) flags() string {
+	w := []string{"-config", shellQuote(*c.path)}
+	for _, o := range c.overrides {
+		w = append(w, "-set", shellQuote(o))
+	}
+	return strings.Join(w, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=/.,:@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 func runFlags(fs *flag.FlagSet) action {
-	path := fs.String("config", "", "experiment config `FILE` (YAML), e.g. configs/default.yaml")
-	var overrides sets
-	fs.Var(&overrides, "set", "override a config value, `key=value`, e.g. -set train.epochs=3 (repeatable)")
+	cfgArgs := configFlags(fs)
+	shards := fs.Int("shards", 0, "the features were cached by `N` shards (pipeline features): train only if every one is there, else name the shards to rerun")
 	return func(ctx context.Context, args []string, _, _ io.Writer) error {
-		if *path == "" {
-			return usageError("want -config FILE")
-		}
-		if len(args) > 0 {
-			return usageError("unexpected argument %q (flags go before arguments)", args[0])
-		}
-		cfg, err := config.Load(*path, overrides)
+		cfg, err := cfgArgs.load(args)
 		if err != nil {
 			return err
 		}
-		_, err = experiment.Run(ctx, cfg, experiment.Options{})
+		if *shards < 0 {
+			return usageError("-shards %d: want a positive shard count", *shards)
+		}
+		_, err = experiment.Run(ctx, cfg, experiment.Options{Shards: *shards})
+		var me *experiment.MissingError
+		if errors.As(err, &me) {
+			var b strings.Builder
+			for i, k := range me.Shards {
+				if i == 4 {
+					fmt.Fprintf(&b, "\n  ... (%d more)", len(me.Shards)-i)
+					break
+				}
+				fmt.Fprintf(&b, "\n  pipeline features %s -shard %d/%d", cfgArgs.flags(), k, me.Count)
+			}
+			return fmt.Errorf("%w:%s\n  or on Slurm: ARRAY=%s SHARDS=%d deploy/slurm/submit.sh %s",
+				err, b.String(), me.List(), me.Count, cfgArgs.flags())
+		}
 		return err
 	}
+}
+
+func featuresFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	part := fs.String("shard", "", "compute shard `I/N` (I from 0 to N-1); default: from the scheduler's "+
+		shard.SlurmIndex+" or "+shard.KubeIndex+", else every image")
+	count := fs.Int("shards", 0, "the shard count `N` when the index comes from the scheduler (needed for "+
+		shard.KubeIndex+", and for a Slurm array submitted in parts)")
+	return func(ctx context.Context, args []string, _, _ io.Writer) error {
+		cfg, err := cfgArgs.load(args)
+		if err != nil {
+			return err
+		}
+		sh, err := pickShard(*part, *count, os.Getenv)
+		if err != nil {
+			return err
+		}
+		return experiment.Features(ctx, cfg, sh, experiment.Options{})
+	}
+}
+
+// pickShard is the shard -shard names, else the scheduler's, else all.
+func pickShard(part string, count int, getenv func(string) string) (shard.Shard, error) {
+	if count < 0 {
+		return shard.Shard{}, usageError("-shards %d: want a positive shard count", count)
+	}
+	if part != "" {
+		sh, err := shard.Parse(part)
+		if err != nil {
+			return sh, usageError("-shard: %v", err)
+		}
+		if count != 0 && count != sh.Count {
+			return sh, usageError("-shard %s and -shards %d disagree on the shard count", part, count)
+		}
+		return sh, nil
+	}
+	sh, ok, err := shard.FromEnv(getenv, count)
+	switch {
+	case err != nil:
+		return sh, err
+	case ok:
+		return sh, nil
+	case count != 0:
+		return sh, usageError("-shards %d without a shard index: pass -shard I/%d, or run in a Slurm job array (%s) or a Kubernetes Indexed Job (%s)",
+			count, count, shard.SlurmIndex, shard.KubeIndex)
+	}
+	return shard.All, nil
 }
 
 func reportFlags(fs *flag.FlagSet) action {

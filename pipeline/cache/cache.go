@@ -53,6 +53,12 @@ func (s *Store) Has(h string) bool {
 	return err == nil && st.Size() == s.fileSize()
 }
 
+// Valid reports whether h's entry is there and good: read and verified
+// against its checksum.
+func (s *Store) Valid(h string) bool {
+	return s.read(h, make([]byte, s.Size)) == nil
+}
+
 // Put writes h's entry atomically.
 func (s *Store) Put(h string, b []byte) error {
 	if len(b) != s.Size {

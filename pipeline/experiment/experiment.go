@@ -26,7 +26,6 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
-	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
@@ -41,6 +40,10 @@ import (
 type Options struct {
 	Log      io.Writer // stage log lines (nil: os.Stdout)
 	Progress io.Writer // progress bars (nil: os.Stderr)
+	// Shards, when not 0, says that Features cached the features in
+	// this many shards: Run then trains only when every entry is there,
+	// and otherwise returns a *MissingError naming the shards to rerun.
+	Shards int
 }
 
 // Timing records where a run spent its time.
@@ -57,47 +60,15 @@ type ModelTiming struct {
 
 // Run runs every stage of cfg and returns the run folder.
 func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) {
-	logw := opts.Log
-	if logw == nil {
-		logw = os.Stdout
-	}
-	prog := opts.Progress
-	if prog == nil {
-		prog = os.Stderr
-	}
-	logf := func(format string, args ...any) { fmt.Fprintf(logw, format+"\n", args...) }
+	logf, prog := opts.writers()
 	timing := Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}
 	stage := func(name string, start time.Time) { timing.Stages[name] += time.Since(start).Seconds() }
 
 	// Everything cheap that can be wrong is checked before any heavy work.
 	t0 := time.Now()
-	metas, err := checkBackbones(cfg)
+	ds, metas, err := scan(ctx, cfg, logf)
 	if err != nil {
-		// Say what else is missing too, so one message lists all to fix.
-		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
-			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
-		}
 		return "", err
-	}
-	if err := ensureData(ctx, cfg, logf); err != nil {
-		return "", err
-	}
-	ds, err := dataset.Scan(dataset.Options{
-		Dir: cfg.Data.Dir, Exclude: cfg.Data.Exclude, Extensions: cfg.Data.Extensions,
-		Split:    dataset.Split{Train: cfg.Data.Split.Train, Val: cfg.Data.Split.Val, Test: cfg.Data.Split.Test},
-		Stratify: cfg.Data.Stratify, MaxPerClass: cfg.Data.MaxPerClass, Seed: cfg.Seed,
-	})
-	if err != nil {
-		return "", fmt.Errorf("data.dir: %w", err)
-	}
-	for _, m := range ds.Missing {
-		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
-	}
-	if ds.Loose > 0 {
-		logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
-	}
-	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
-		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
 	specs, err := buildSpecs(cfg, ds.NumClasses(), metas)
 	if err != nil {
@@ -134,6 +105,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), ds); err != nil {
 		return "", err
+	}
+	if opts.Shards > 0 {
+		if err := checkShards(cfg, ds, models, opts.Shards, logf); err != nil {
+			return dir, err
+		}
+		logf("features of %d shards: all cached", opts.Shards)
 	}
 	stage("data", t0)
 
@@ -211,6 +188,46 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	return dir, errors.Join(failed...)
 }
 
+// scan checks every backbone's metadata, makes sure the data is there
+// (downloading it when the config says how) and scans and splits it: the
+// start of every command that reads a config's data.
+func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, map[string]backbone.Metadata, error) {
+	metas, err := checkBackbones(cfg)
+	if err != nil {
+		// Say what else is missing too, so one message lists all to fix.
+		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
+			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
+		}
+		return nil, nil, err
+	}
+	if err := ensureData(ctx, cfg, logf); err != nil {
+		return nil, nil, err
+	}
+	ds, err := dataset.Scan(scanOptions(cfg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("data.dir: %w", err)
+	}
+	for _, m := range ds.Missing {
+		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
+	}
+	if ds.Loose > 0 {
+		logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
+	}
+	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
+		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
+	}
+	return ds, metas, nil
+}
+
+// scanOptions are the dataset options of cfg.
+func scanOptions(cfg *config.Config) dataset.Options {
+	return dataset.Options{
+		Dir: cfg.Data.Dir, Exclude: cfg.Data.Exclude, Extensions: cfg.Data.Extensions,
+		Split:    dataset.Split{Train: cfg.Data.Split.Train, Val: cfg.Data.Split.Val, Test: cfg.Data.Split.Test},
+		Stratify: cfg.Data.Stratify, MaxPerClass: cfg.Data.MaxPerClass, Seed: cfg.Seed,
+	}
+}
+
 // runModel trains and evaluates one model of the config.
 // bb is its backbone, loaded and checked (nil for a scratch model).
 func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, ds *dataset.Dataset, dir string,
@@ -220,15 +237,9 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	t0 := time.Now()
 	var rate float64
 	if m.Transfer() {
-		batch := cfg.Features.BatchSize
-		if batch == config.AutoBatch {
-			bc, err := tune.ChooseBatch(tune.BatchRequest{Model: bb, Endpoint: m.Backbone.Endpoint,
-				BudgetMiB: cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg)})
-			if err != nil {
-				return nil, err
-			}
-			batch = bc.Batch
-			logf("%s: backbone batch %d (%s)", m.Name, batch, bc.Why)
+		batch, err := featureBatch(cfg, m, bb, logf)
+		if err != nil {
+			return nil, err
 		}
 		res.Kind = report.KindTransfer
 		res.Precision, res.FeatureBatch = bb.Precision.String(), batch
@@ -238,19 +249,11 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
-		store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, batch)
-		if err != nil {
-			return nil, err
-		}
-		// Every image was checked before; one failing now (changed
-		// since) stops the run rather than change the counts.
-		r, err := store.Extract(ctx, ds.Examples, features.Options{Workers: cfg.Images.Workers, Progress: prog})
+		store, r, err := extractFeatures(ctx, cfg, m, bb, batch, ds.Examples, prog, logf)
 		if err != nil {
 			return nil, err
 		}
 		rate = r.Rate
-		logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
-			m.Name, m.Backbone.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
 		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
 	} else {
 		size := m.InputSize(cfg.Images)
@@ -528,6 +531,21 @@ func ModelSeed(seed int64, name string) int64 {
 
 func splitCounts(ds *dataset.Dataset) string {
 	return fmt.Sprintf("train %d, val %d, test %d", len(ds.Split(dataset.Train)), len(ds.Split(dataset.Val)), len(ds.Split(dataset.Test)))
+}
+
+// featureBatch is the backbone batch of transfer model m (backbone bb):
+// features.batch_size, or when it is auto the one tune picks (logged).
+func featureBatch(cfg *config.Config, m config.Model, bb *backbone.Model, logf func(string, ...any)) (int, error) {
+	if cfg.Features.BatchSize != config.AutoBatch {
+		return cfg.Features.BatchSize, nil
+	}
+	bc, err := tune.ChooseBatch(tune.BatchRequest{Model: bb, Endpoint: m.Backbone.Endpoint,
+		BudgetMiB: cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg)})
+	if err != nil {
+		return 0, err
+	}
+	logf("%s: backbone batch %d (%s)", m.Name, bc.Batch, bc.Why)
+	return bc.Batch, nil
 }
 
 // probesDir is where tune remembers its measurements: beside the features

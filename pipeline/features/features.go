@@ -175,6 +175,11 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		if b.N == 0 {
 			continue
 		}
+		if s.cachedSince(todo, b.Index) {
+			r.Hits += b.N
+			bar.Add(b.N + len(b.Skipped))
+			continue
+		}
 		out, err := s.model.RunBatch(s.Key.Endpoint, b.X[:b.N*h*w*c], b.N, s.Key.BatchSize)
 		if err != nil {
 			bar.Finish()
@@ -201,6 +206,20 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		r.Rate = float64(r.Computed) / r.Seconds
 	}
 	return r, nil
+}
+
+// cachedSince reports whether every image of a batch (todo[idx]) has a
+// good entry by now: another process (a shard running twice, the same
+// image in two shards) wrote them since Extract listed what was missing or
+// bad. Skipping such a batch keeps the work that processes sharing a cache
+// duplicate to what they had in flight.
+func (s *Store) cachedSince(todo []dataset.Example, idx []int) bool {
+	for _, i := range idx {
+		if !s.Valid(todo[i].Hash) {
+			return false
+		}
+	}
+	return true
 }
 
 // Split is a cached split for training: it reads each batch's rows from
