@@ -118,7 +118,7 @@ func fullWant() *Config {
 				Name:      "scratch",
 				ImageSize: [2]int{64, 48},
 				Layers: []layers.Layer{
-					&layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu"},
+					&layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu", UseBias: true},
 					&layers.MaxPool{PoolSize: [2]int{3, 2}, Strides: [2]int{3, 2}, Padding: "valid"},
 					&layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{1, 1}, Padding: "same"},
 					&layers.Flatten{},
@@ -456,11 +456,11 @@ func TestErrors(t *testing.T) {
 		{"last layer dropout", stack(last, "dropout: {rate: 0.1}"), nil,
 			"t.yaml:6: models.0.layers.1: the last layer must be dense ..."},
 		{"unknown layer type", stack("dence: {units: 3}", last), nil,
-			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: conv2d, dense, dropout, flatten, global_average_pooling2d, max_pool)"},
+			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, max_pool, relu)"},
 		{"two keys in layer", stack("dense: {units: 3}\n        dropout: {rate: 0.5}", last), nil,
 			"t.yaml:6: models.0.layers.0: a layer has exactly one key naming its type, got dense, dropout"},
 		{"layer not a map", stack("flatten", last), nil,
-			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (conv2d, dense, dropout, flatten, global_average_pooling2d, max_pool), got "flatten"`},
+			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, max_pool, relu), got "flatten"`},
 		{"no layers", "name: t\nmodels:\n  - name: m\n    layers: []\ndata: {dir: d}\n", nil,
 			"t.yaml:4: models.0.layers: want at least one layer"},
 		{"no models", "name: t\nmodels: []\ndata: {dir: d}\n", nil,
@@ -613,8 +613,8 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("Flatten()[%q] = %q, want %q", k, flat[k], v)
 		}
 	}
-	if len(flat) != 67 { // 64, export.savedmodel (written because it is off), features.precision and memory_budget_mib
-		t.Errorf("Flatten() has %d leaves, want 67", len(flat))
+	if len(flat) != 68 { // 64, export.savedmodel (written because it is off), features.precision and memory_budget_mib, conv2d use_bias
+		t.Errorf("Flatten() has %d leaves, want 68", len(flat))
 	}
 
 	// Each leaf, given back as an override, leaves the config unchanged.

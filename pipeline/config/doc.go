@@ -92,12 +92,15 @@
 //
 // Layer types and their keys:
 //
-//	conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), activation (linear, relu; default linear)
+//	batch_normalization: epsilon (> 0, added to the variance; default 0.001)
+//	conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), activation (linear, relu; default linear), use_bias (default true)
 //	dense: units (required; > 0 or "classes"), activation (linear, relu, softmax; default linear), use_bias (default true)
+//	depthwise_conv2d: kernel_size (required), strides (default 1), padding (valid, same; default valid), depth_multiplier (> 0; default 1), activation (linear, relu; default linear), use_bias (default true)
 //	dropout: rate (required; in [0, 1))
 //	flatten: no keys; write "- flatten: {}" or "- flatten:"
 //	global_average_pooling2d: no keys; write "- global_average_pooling2d: {}" or "- global_average_pooling2d:"
 //	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
+//	relu: max_value (0 (no cap) or 6; default 0.0)
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
 // [height, width].

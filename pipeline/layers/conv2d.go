@@ -10,10 +10,13 @@ type Conv2D struct {
 	Strides    [2]int
 	Padding    string // valid or same
 	Activation string // linear or relu
+	UseBias    bool
 }
 
 func init() {
-	register(func() Layer { return &Conv2D{Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear"} })
+	register(func() Layer {
+		return &Conv2D{Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear", UseBias: true}
+	})
 }
 
 func (*Conv2D) Kind() string       { return "conv2d" }
@@ -26,6 +29,7 @@ func (c *Conv2D) Fields() []Field {
 		{Key: "strides", Value: &c.Strides},
 		{Key: "padding", OneOf: paddings, Value: &c.Padding},
 		{Key: "activation", OneOf: []string{"linear", "relu"}, Value: &c.Activation},
+		{Key: "use_bias", Value: &c.UseBias},
 	}
 }
 
@@ -51,14 +55,17 @@ func (c *Conv2D) Output(in Shape, _ int) (Shape, error) {
 
 func (c *Conv2D) Weights(in Shape, _ int) []Weight {
 	kh, kw := c.KernelSize[0], c.KernelSize[1]
-	return []Weight{
-		{Name: "kernel", Shape: []int{kh, kw, in[2], c.Filters}, Glorot: true, FanIn: kh * kw * in[2], FanOut: kh * kw * c.Filters},
-		{Name: "bias", Shape: []int{c.Filters}},
+	w := []Weight{{Name: "kernel", Shape: []int{kh, kw, in[2], c.Filters}, Glorot: true, FanIn: kh * kw * in[2], FanOut: kh * kw * c.Filters}}
+	if c.UseBias {
+		w = append(w, Weight{Name: "bias", Shape: []int{c.Filters}})
 	}
+	return w
 }
 
 func (c *Conv2D) Forward(g Graph, x Tensor, _ Shape, w []Tensor, _ bool) Tensor {
 	h := g.Conv2D(x, w[0], c.Strides, c.Padding)
-	h = g.BiasAdd(h, w[1])
+	if c.UseBias {
+		h = g.BiasAdd(h, w[1])
+	}
 	return g.Activation(h, c.Activation)
 }

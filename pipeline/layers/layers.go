@@ -70,9 +70,14 @@ type Problem struct {
 
 // Weight is one weight tensor of a layer.
 type Weight struct {
-	Name   string // "kernel" or "bias", as Keras names it
+	Name   string // "kernel", "bias", "gamma", ..., as Keras names it
 	Shape  []int
-	Glorot bool // Glorot-uniform initialised (kernels); otherwise zeros
+	Glorot bool // Glorot-uniform initialised (kernels); otherwise zeros (or ones)
+	Ones   bool // initialised to ones (a batch normalisation's gamma and moving variance)
+	// Frozen weights are never trained: a batch normalisation's moving
+	// statistics, which Keras updates only in training mode, and this
+	// project's batch normalisation always runs in inference mode.
+	Frozen bool
 	FanIn  int
 	FanOut int
 }
@@ -113,9 +118,20 @@ type Tensor any
 type Graph interface {
 	MatMul(x, w Tensor) Tensor
 	BiasAdd(x, b Tensor) Tensor
-	// Activation applies "linear" (nothing), "relu" or "softmax".
+	// Activation applies "linear" (nothing), "relu", "relu6" (min(max(x,
+	// 0), 6)) or "softmax".
 	Activation(x Tensor, name string) Tensor
 	Conv2D(x, kernel Tensor, strides [2]int, padding string) Tensor
+	// DepthwiseConv2D convolves each channel with its own filters: kernel
+	// is [height, width, channels, depth multiplier].
+	DepthwiseConv2D(x, kernel Tensor, strides [2]int, padding string) Tensor
+	// Add, Sub and Mul are element-wise, broadcasting a per-channel vector
+	// over an image; Rsqrt is 1/sqrt(x); Scalar is a constant.
+	Add(x, y Tensor) Tensor
+	Sub(x, y Tensor) Tensor
+	Mul(x, y Tensor) Tensor
+	Rsqrt(x Tensor) Tensor
+	Scalar(v float64) Tensor
 	MaxPool(x Tensor, size, strides [2]int, padding string) Tensor
 	// Reshape gives each example the shape s.
 	Reshape(x Tensor, s Shape) Tensor
@@ -226,9 +242,18 @@ func snake(class string) string {
 	return b.String()
 }
 
+// kerasConfigurer is implemented by kinds whose Keras arguments are not
+// their fields one for one (a ReLU's max_value 0 is Keras' None).
+type kerasConfigurer interface {
+	kerasConfig() map[string]any
+}
+
 // KerasConfig returns the settings of l as keyword arguments of its Keras
 // class, with units: classes resolved to numClasses.
 func KerasConfig(l Layer, numClasses int) map[string]any {
+	if k, ok := l.(kerasConfigurer); ok {
+		return k.kerasConfig()
+	}
 	out := map[string]any{}
 	for _, f := range l.Fields() {
 		switch v := f.Value.(type) {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"conv2d", "dense", "dropout", "flatten", "global_average_pooling2d", "max_pool"}
+	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -97,7 +97,7 @@ func TestInfer(t *testing.T) {
 }
 
 func TestWeightsAndKerasConfig(t *testing.T) {
-	conv := &Conv2D{Filters: 4, KernelSize: [2]int{3, 2}, Strides: [2]int{1, 1}, Padding: "same", Activation: "relu"}
+	conv := &Conv2D{Filters: 4, KernelSize: [2]int{3, 2}, Strides: [2]int{1, 1}, Padding: "same", Activation: "relu", UseBias: true}
 	if got := conv.Weights(Shape{8, 8, 3}, 2); !reflect.DeepEqual(got, []Weight{
 		{Name: "kernel", Shape: []int{3, 2, 3, 4}, Glorot: true, FanIn: 18, FanOut: 24},
 		{Name: "bias", Shape: []int{4}},

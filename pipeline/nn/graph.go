@@ -33,6 +33,8 @@ func (g *graph) Activation(x layers.Tensor, name string) layers.Tensor {
 	switch name {
 	case "relu":
 		return op.Relu(at(g.s, "Relu"), out(x))
+	case "relu6":
+		return op.Relu6(at(g.s, "Relu6"), out(x))
 	case "softmax":
 		return op.Softmax(at(g.s, "Softmax"), out(x))
 	case "linear":
@@ -45,6 +47,18 @@ func (g *graph) Activation(x layers.Tensor, name string) layers.Tensor {
 func (g *graph) Conv2D(x, kernel layers.Tensor, strides [2]int, padding string) layers.Tensor {
 	return op.Conv2D(at(g.s, "Conv2D"), out(x), out(kernel), []int64{1, int64(strides[0]), int64(strides[1]), 1}, strings.ToUpper(padding))
 }
+
+func (g *graph) DepthwiseConv2D(x, kernel layers.Tensor, strides [2]int, padding string) layers.Tensor {
+	return op.DepthwiseConv2dNative(at(g.s, "DepthwiseConv2dNative"), out(x), out(kernel), []int64{1, int64(strides[0]), int64(strides[1]), 1}, strings.ToUpper(padding))
+}
+
+func (g *graph) Add(x, y layers.Tensor) layers.Tensor {
+	return op.AddV2(at(g.s, "AddV2"), out(x), out(y))
+}
+func (g *graph) Sub(x, y layers.Tensor) layers.Tensor { return op.Sub(at(g.s, "Sub"), out(x), out(y)) }
+func (g *graph) Mul(x, y layers.Tensor) layers.Tensor { return op.Mul(at(g.s, "Mul"), out(x), out(y)) }
+func (g *graph) Rsqrt(x layers.Tensor) layers.Tensor  { return op.Rsqrt(at(g.s, "Rsqrt"), out(x)) }
+func (g *graph) Scalar(v float64) layers.Tensor       { return op.Const(at(g.s, "Const"), float32(v)) }
 
 func (g *graph) MaxPool(x layers.Tensor, size, strides [2]int, padding string) layers.Tensor {
 	return op.MaxPool(at(g.s, "MaxPool"), out(x), []int64{1, int64(size[0]), int64(size[1]), 1},

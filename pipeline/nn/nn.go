@@ -37,20 +37,37 @@ import (
 
 // Spec is what to build.
 type Spec struct {
-	Input   layers.Shape   // shape of one example: [4096], [7 7 512] or [H W 3]
-	Layers  []layers.Layer // Keras vocabulary; the last is dense(classes, softmax)
+	Input  layers.Shape   // shape of one example: [4096], [7 7 512] or [H W 3]
+	Layers []layers.Layer // Keras vocabulary; the last is dense(classes, softmax)
+	// Names are the layers' names, the first part of their checkpoint
+	// keys; nil: Keras' default names (dense, dense_1, ...). A fine-tuned
+	// model's backbone layers keep the backbone's names (conv_pw_13, ...).
+	Names []string
+	// Frozen is how many leading layers do not train: the backbone's
+	// layers above the cut while the new top trains first.
+	Frozen  int
 	Classes int
 	Adam    config.Adam
+}
+
+// LayerNames returns the names of the layers of s (Names, or Keras' defaults).
+func (s Spec) LayerNames() []string {
+	if s.Names != nil {
+		return s.Names
+	}
+	return layers.Names(s.Layers)
 }
 
 // Variable is one weight tensor (or optimizer slot) in the graph.
 type Variable struct {
 	Name      string // checkpoint key, e.g. "dense/kernel" or "dense/kernel/m"
 	Shape     []int64
-	Trainable bool // a layer weight (not an optimizer slot)
+	Trainable bool // a layer weight Adam updates
+	Slot      bool // one of Adam's moments (not a layer weight)
 	FanIn     int  // for Glorot initialisation of kernels
 	FanOut    int
 	Kernel    bool // a kernel (Glorot uniform); otherwise zeros
+	Ones      bool // initialised to ones (batch normalisation's gamma and variance)
 	handle    tf.Output
 	read      tf.Output
 	init      tf.Output // placeholder fed by Init/SetWeights
@@ -67,11 +84,12 @@ func (v *Variable) Size() int {
 
 // LayerInfo describes a built layer for summaries (Keras' model.summary()).
 type LayerInfo struct {
-	Name   string       // Keras' name: dense, dense_1, ...
-	Kind   string       // YAML key: dense, max_pool, ...
-	Class  string       // Keras class: Dense, MaxPooling2D, ...
-	Output layers.Shape // shape of one example's output
-	Params int          // weights (all trainable: the backbone is not part of the network)
+	Name      string       // Keras' name: dense, dense_1, ...
+	Kind      string       // YAML key: dense, max_pool, ...
+	Class     string       // Keras class: Dense, MaxPooling2D, ...
+	Output    layers.Shape // shape of one example's output
+	Params    int          // weights
+	Trainable int          // of which Adam trains
 }
 
 // Network is a built graph with its session. Methods are not safe for
@@ -100,6 +118,10 @@ type Network struct {
 func Build(spec Spec) (n *Network, err error) {
 	if spec.Classes < 2 {
 		return nil, fmt.Errorf("nn: %d classes; need at least 2", spec.Classes)
+	}
+	if len(spec.Layers) == 0 || spec.Frozen < 0 || spec.Frozen >= len(spec.Layers) ||
+		(spec.Names != nil && len(spec.Names) != len(spec.Layers)) {
+		return nil, fmt.Errorf("nn: %d layers, %d names, %d frozen: need layers, a name each (or none), and the last layer trained", len(spec.Layers), len(spec.Names), spec.Frozen)
 	}
 	// The TensorFlow Go binding panics on some graph errors (an output of a
 	// failed op, for one); report them as errors.
@@ -139,10 +161,12 @@ func Build(spec Spec) (n *Network, err error) {
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("nn: building layers: %w", err)
 	}
-	layerVars := slices.Clone(n.Vars) // Adam's slots are added after them
-	reads := make([]tf.Output, len(layerVars))
-	for i, v := range layerVars {
-		reads[i] = v.read
+	var layerVars []*Variable // the trained ones; Adam's slots are added after them
+	var reads []tf.Output
+	for _, v := range n.Vars {
+		if v.Trainable {
+			layerVars, reads = append(layerVars, v), append(reads, v.read)
+		}
 	}
 	grads := op.Gradients(ts.SubScope("gradients"), []tf.Output{n.trainLoss}, reads)
 	if err := s.Err(); err != nil {
@@ -214,7 +238,7 @@ type stack struct {
 func (n *Network) layers(s *op.Scope) (stack, error) {
 	spec := n.Spec
 	shapes, bad, err := layers.Infer(spec.Layers, spec.Input, spec.Classes)
-	names := layers.Names(spec.Layers)
+	names := spec.LayerNames()
 	if err != nil {
 		return stack{}, fmt.Errorf("nn: layer %d (%s): %w", bad+1, names[bad], err)
 	}
@@ -225,8 +249,12 @@ func (n *Network) layers(s *op.Scope) (stack, error) {
 		info := LayerInfo{Name: names[i], Kind: l.Kind(), Class: l.KerasClass(), Output: slices.Clone(shapes[i])}
 		for _, w := range l.Weights(in, spec.Classes) {
 			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
+			v.Ones, v.Trainable = w.Ones, !w.Frozen && i >= spec.Frozen
 			st.weights[i] = append(st.weights[i], v.read)
 			info.Params += v.Size()
+			if v.Trainable {
+				info.Trainable += v.Size()
+			}
 		}
 		n.Layers = append(n.Layers, info)
 		in = shapes[i]
@@ -284,7 +312,7 @@ func (v *Variable) Value() tf.Output { return v.read }
 // slot adds one of Adam's zero-initialised moment variables for v.
 func (n *Network) slot(s *op.Scope, v *Variable, name string) *Variable {
 	slot := n.variable(s, v.Name+"/"+name, toInt(v.Shape), false, 0, 0)
-	slot.Trainable = false
+	slot.Trainable, slot.Slot = false, true
 	return slot
 }
 
@@ -292,7 +320,7 @@ func (n *Network) slot(s *op.Scope, v *Variable, name string) *Variable {
 func (n *Network) variable(s *op.Scope, name string, shape []int, kernel bool, fanIn, fanOut int) *Variable {
 	vs := s.SubScope(strings.ReplaceAll(name, "/", "_"))
 	sh := toInt64(shape)
-	v := &Variable{Name: name, Shape: sh, Trainable: true, Kernel: kernel, FanIn: fanIn, FanOut: fanOut}
+	v := &Variable{Name: name, Shape: sh, Kernel: kernel, FanIn: fanIn, FanOut: fanOut}
 	v.handle = op.VarHandleOp(at(vs, "VarHandleOp"), tf.Float, tf.MakeShape(sh...), op.VarHandleOpSharedName(n.sharedPrefix+name))
 	v.read = op.ReadVariableOp(at(vs, "ReadVariableOp"), v.handle, tf.Float)
 	v.init = op.Placeholder(vs.SubScope("init"), tf.Float, op.PlaceholderShape(tf.MakeShape(sh...)))
@@ -304,15 +332,15 @@ func (n *Network) variable(s *op.Scope, name string, shape []int, kernel bool, f
 func (n *Network) Params() int {
 	t := 0
 	for _, l := range n.Layers {
-		t += l.Params
+		t += l.Trainable
 	}
 	return t
 }
 
 // Summary is the table Keras' model.summary() prints: each layer's name
 // and class, output shape (batch axis as None) and parameter count, aligned
-// in columns, then the totals. Every weight of the network is trainable
-// (the frozen backbone runs before it), so non-trainable is 0.
+// in columns, then the totals: trainable weights, and non-trainable ones
+// (frozen layers above a backbone's cut, batch normalisation's statistics).
 func (n *Network) Summary() string {
 	rows := [][3]string{{"Layer (type)", "Output Shape", "Param #"}}
 	for _, l := range n.Layers {
@@ -337,8 +365,11 @@ func (n *Network) Summary() string {
 		}
 	}
 	b.WriteString(rule)
-	total := n.Params()
-	fmt.Fprintf(&b, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", thousands(total), thousands(total), thousands(0))
+	total := 0
+	for _, l := range n.Layers {
+		total += l.Params
+	}
+	fmt.Fprintf(&b, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", thousands(total), thousands(n.Params()), thousands(total-n.Params()))
 	return b.String()
 }
 
@@ -352,12 +383,18 @@ func thousands(n int) string {
 }
 
 // InitialWeights draws Keras' default initial values: Glorot uniform
-// kernels, zero biases, zero optimizer slots. The draw depends only on seed
+// kernels, zero biases, zero optimizer slots, ones for batch
+// normalisation's gamma and moving variance. The draw depends only on seed
 // and the layer stack, never on global state.
 func (n *Network) InitialWeights(seed int64) map[string][]float32 {
 	out := make(map[string][]float32, len(n.Vars))
 	for i, v := range n.Vars {
 		x := make([]float32, v.Size())
+		if v.Ones {
+			for j := range x {
+				x[j] = 1
+			}
+		}
 		if v.Kernel {
 			r := rand.New(rand.NewPCG(uint64(seed), uint64(i)+1))
 			limit := math.Sqrt(6 / float64(v.FanIn+v.FanOut))

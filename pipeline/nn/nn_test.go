@@ -38,7 +38,7 @@ func blobs(n, dim, k int, seed uint64) ([]float32, []int32) {
 func TestParamsMatchKeras(t *testing.T) {
 	// The notebook's scratch CNN on 224×224×3 with 97 classes: Keras reports
 	// 1,233,473 trainable parameters.
-	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"}
+	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu", UseBias: true}
 	pool := &layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
 	drop := func(r float64) layers.Layer { return &layers.Dropout{Rate: r} }
 	stack := []layers.Layer{conv, pool, conv, pool, drop(.25), conv, pool, conv, pool, drop(.25),
@@ -203,7 +203,7 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{Spec{Input: []int{7, 7, 512}, Layers: []layers.Layer{dense(layers.Classes, "softmax")}, Classes: 3}, "flatten"},
 		{Spec{Input: []int{8}, Layers: []layers.Layer{dense(4, "relu")}, Classes: 3}, "last layer"},
-		{Spec{Input: []int{4, 4, 3}, Layers: []layers.Layer{&layers.Conv2D{Filters: 2, KernelSize: [2]int{5, 5}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear"}}, Classes: 3}, "does not fit"},
+		{Spec{Input: []int{4, 4, 3}, Layers: []layers.Layer{&layers.Conv2D{Filters: 2, KernelSize: [2]int{5, 5}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear", UseBias: true}}, Classes: 3}, "does not fit"},
 	} {
 		if _, err := Build(tc.spec); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Build(%v): error %v, want it to mention %q", tc.spec.Layers, err, tc.want)
@@ -262,7 +262,7 @@ func TestGlobalAveragePooling2D(t *testing.T) {
 
 func TestSummaryLikeKeras(t *testing.T) {
 	stack := []layers.Layer{
-		&layers.Conv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu"},
+		&layers.Conv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu", UseBias: true},
 		&layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"},
 		&layers.Flatten{}, dense(1000, "relu"), dense(layers.Classes, "softmax"),
 	}

@@ -1,0 +1,79 @@
+package layers
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestFromKeras rebuilds layers from the get_config() a backbone's
+// exporter records, and refuses what this package would compute
+// differently.
+func TestFromKeras(t *testing.T) {
+	init := map[string]any{"class_name": "GlorotUniform", "config": map[string]any{"seed": nil}}
+	for _, tc := range []struct {
+		class string
+		cfg   map[string]any
+		want  Layer
+	}{
+		{"Conv2D", map[string]any{"name": "conv_pw_13", "filters": 1024.0, "kernel_size": []any{1.0, 1.0}, "strides": []any{1.0, 1.0},
+			"padding": "same", "activation": "linear", "use_bias": false, "data_format": "channels_last", "dilation_rate": []any{1.0, 1.0},
+			"groups": 1.0, "kernel_initializer": init, "trainable": true},
+			&Conv2D{Filters: 1024, KernelSize: [2]int{1, 1}, Strides: [2]int{1, 1}, Padding: "same", Activation: "linear"}},
+		{"DepthwiseConv2D", map[string]any{"kernel_size": []any{3.0, 3.0}, "strides": []any{1.0, 1.0}, "padding": "same",
+			"depth_multiplier": 1.0, "use_bias": false, "activation": "linear"},
+			&DepthwiseConv2D{KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", DepthMultiplier: 1, Activation: "linear"}},
+		{"BatchNormalization", map[string]any{"epsilon": 0.001, "axis": -1.0, "momentum": 0.99, "center": true, "scale": true,
+			"gamma_initializer": init, "synchronized": false}, &BatchNormalization{Epsilon: 0.001}},
+		{"ReLU", map[string]any{"max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0}, &ReLU{MaxValue: 6}},
+		{"ReLU", map[string]any{"max_value": nil}, &ReLU{}},
+		{"MaxPooling2D", map[string]any{"pool_size": []any{2.0, 2.0}, "strides": []any{2.0, 2.0}, "padding": "valid", "data_format": "channels_last"},
+			&MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}},
+		{"Dense", map[string]any{"units": 4096.0, "activation": "relu", "use_bias": true}, &Dense{Units: 4096, Activation: "relu", UseBias: true}},
+	} {
+		got, err := FromKeras(tc.class, tc.cfg)
+		if err != nil {
+			t.Errorf("%s: %v", tc.class, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, want %+v", tc.class, got, tc.want)
+		}
+	}
+	if got := KerasConfig(&ReLU{}, 2); !reflect.DeepEqual(got, map[string]any{"max_value": nil}) {
+		t.Errorf("KerasConfig(relu without cap) = %v, want max_value None", got)
+	}
+
+	for _, tc := range []struct {
+		class string
+		cfg   map[string]any
+		want  string
+	}{
+		{"ZeroPadding2D", map[string]any{}, "keras.layers.ZeroPadding2D: no layer kind of this package reproduces it"},
+		{"Conv2D", map[string]any{"filters": 8.0, "kernel_size": 3.0, "dilation_rate": []any{2.0, 2.0}}, "dilation_rate = [2 2] is not supported (only [1 1])"},
+		{"Conv2D", map[string]any{"filters": 8.0, "kernel_size": 3.0, "activation": "tanh"}, `activation: "tanh" is not supported`},
+		{"Conv2D", map[string]any{"filters": 8.0, "kernel_size": 3.0, "lora_rank": 4.0}, "setting lora_rank = 4 is not supported"},
+		{"ReLU", map[string]any{"max_value": 1.0}, "max_value: want 0 (no cap) or 6, got 1"},
+		{"BatchNormalization", map[string]any{"axis": 1.0}, "axis = 1 is not supported"},
+	} {
+		_, err := FromKeras(tc.class, tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %v: error %v, want it to say %q", tc.class, tc.cfg, err, tc.want)
+		}
+	}
+}
+
+// TestBatchNormalizationWeights: Keras' four weights in its order, the
+// statistics frozen, gamma and the variance starting at one.
+func TestBatchNormalizationWeights(t *testing.T) {
+	got := (&BatchNormalization{Epsilon: 1e-3}).Weights(Shape{7, 7, 5}, 2)
+	want := []Weight{
+		{Name: "gamma", Shape: []int{5}, Ones: true},
+		{Name: "beta", Shape: []int{5}},
+		{Name: "moving_mean", Shape: []int{5}, Frozen: true},
+		{Name: "moving_variance", Shape: []int{5}, Ones: true, Frozen: true},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("weights %+v, want %+v", got, want)
+	}
+}
