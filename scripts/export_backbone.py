@@ -45,6 +45,11 @@ FORMAT = "gotransfer.backbone/v1"
 # Endpoints every backbone exports, in order; the first is "serving_default".
 ENDPOINTS = ("predictions", "fc2", "block5_pool")
 
+# Layers fine-tuning may start from ("cuts"). Each adds an endpoint for the
+# cut's input activation, where the pipeline caches features, and
+# metadata.json describes the layers from the cut up (see fine_tune_layers).
+CUTS = ("block5_conv1",)
+
 
 def fail(msg):
     print(f"export_backbone: {msg}", file=sys.stderr)
@@ -182,6 +187,7 @@ def main():
         out,
         {name: name for name in ENDPOINTS},
         {
+            "cuts": CUTS,
             "architecture": args.arch,
             "weights": weights,
             "preprocessing": preprocessing(args.arch),
@@ -193,7 +199,7 @@ def main():
     )
     print(
         f"exported {args.arch} ({weights['source']} weights, {meta['params']:,} params, "
-        f"sha256 {weights['sha256'][:12]}) to {args.out}: endpoints {', '.join(ENDPOINTS)}"
+        f"sha256 {weights['sha256'][:12]}) to {args.out}: endpoints {', '.join(meta['endpoints'])}"
     )
 
 
@@ -207,7 +213,9 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     meta_extra: must hold "architecture", "weights" (a dict; its "sha256" is
       filled in here), "preprocessing" (the dict that goes under
       input.preprocessing; its "mode" also decides how golden inputs are
-      drawn) and "exported_by"; any other keys go into metadata.json as they are.
+      drawn), "exported_by" and "cuts" (layer names fine-tuning may start
+      from; see fine_tune_layers); any other keys go into metadata.json as
+      they are.
     golden_n: when > 0, writes golden/input.npy and golden/<endpoint>.npy,
       computed by the in-memory Keras model on a batch seeded with seed.
 
@@ -222,7 +230,12 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     meta_extra = dict(meta_extra)
     weights = meta_extra.pop("weights")
     prep = meta_extra.pop("preprocessing")
+    cuts = meta_extra.pop("cuts")
     weights["sha256"] = fingerprint(model)
+    endpoints = dict(endpoints)
+    for cut in cuts:  # the cut's input activation is an endpoint too
+        below = cut_input(model, cut)
+        endpoints.setdefault(below, below)
 
     h, w, c = model.input_shape[1:]
     spec = tf.TensorSpec([None, h, w, c], tf.float32, name="images")
@@ -247,6 +260,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     os.chmod(tmp, 0o755)
     try:
         archive.write_out(tmp, verbose=False)
+        fine_tune = fine_tune_layers(model, archive, cuts, tmp)
         meta = {
             "format": FORMAT,
             "architecture": meta_extra.pop("architecture"),
@@ -261,6 +275,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
             },
             "endpoints": meta_endpoints,
             "default_endpoint": next(iter(endpoints)),
+            "fine_tune": fine_tune,
             "tags": ["serve"],
             "versions": {
                 "tensorflow": tf.__version__,
@@ -283,6 +298,65 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return meta
+
+
+def cut_input(model, cut):
+    """The name of the layer whose output is the input of layer cut.
+
+    Fine-tuning from cut rebuilds the layers from cut up as one chain fed by
+    that activation, so the model must be a chain from there on: each layer
+    takes exactly the previous layer's output.
+    """
+    names = [l.name for l in model.layers]
+    if cut not in names:
+        fail(f"cut {cut!r}: the model has no such layer")
+    i = names.index(cut)
+    for j in range(i, len(names)):
+        inbound = model.layers[j]._inbound_nodes[0].parent_nodes
+        if len(inbound) != 1 or inbound[0].operation.name != names[j - 1]:
+            fail(f"cut {cut!r}: layer {names[j]} does not take only {names[j - 1]}'s output; "
+                 "fine-tuning needs a chain of layers above the cut")
+    return names[i - 1]
+
+
+def fine_tune_layers(model, archive, cuts, folder):
+    """metadata.json's "fine_tune": for each cut, the endpoint of its input
+    activation and every layer from the cut to the model's output, in order:
+    its Keras class, name, config (get_config()) and, for each weight, the
+    key under which the SavedModel's variables/ checkpoint holds it (Keras'
+    export names them "_all_variables/<i>/.ATTRIBUTES/VARIABLE_VALUE") and
+    whether Keras trains it.
+
+    Every key is read back from the written checkpoint and compared with the
+    layer's weight, so a wrong mapping fails the export, not a run.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    index = {id(v): i for i, v in enumerate(archive._tf_trackable._all_variables)}
+    reader = tf.train.load_checkpoint(os.path.join(folder, "variables", "variables"))
+    names = [l.name for l in model.layers]
+    out = {}
+    for cut in cuts:
+        layers = []
+        for layer in model.layers[names.index(cut):]:
+            ws = []
+            for w in layer.weights:
+                i = index.get(id(w.value))
+                if i is None:
+                    fail(f"{layer.name}/{w.name}: not among the exported variables")
+                key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+                if not np.array_equal(reader.get_tensor(key), w.numpy()):
+                    fail(f"{layer.name}/{w.name}: checkpoint key {key} holds another value")
+                ws.append({"name": w.name, "key": key, "shape": list(w.shape), "trainable": bool(w.trainable)})
+            layers.append({
+                "name": layer.name,
+                "class": type(layer).__name__,
+                "config": json.loads(json.dumps(layer.get_config(), default=str)),
+                "weights": ws,
+            })
+        out[cut] = {"input_endpoint": cut_input(model, cut), "layers": layers}
+    return out
 
 
 def endpoint_fn(name, sub):

@@ -107,6 +107,10 @@ ENDPOINTS = {  # endpoint name: Keras layer name; the first is serving_default
     "conv_pw_13_relu": "conv_pw_13_relu",
 }
 
+# Layers fine-tuning may start from (see export_backbone.fine_tune_layers):
+# the last pointwise convolution, or the last depthwise one below it.
+CUTS = ("conv_pw_13", "conv_dw_13")
+
 # Graph tensors compared against the Keras layers of the same meaning.
 GRAPH_OUTPUTS = {
     "global_pool": "MobilenetV1/Logits/AvgPool_1a/AvgPool:0",  # [N,1,1,1024]
@@ -380,6 +384,7 @@ def up_to_date(out, exported_by):
         and meta.get("weights", {}).get("file_sha256") == GRAPH_SHA256
         and meta.get("versions", {}).get("tensorflow") == tf_version
         and meta.get("versions", {}).get("keras") == md.version("keras")
+        and set(meta.get("fine_tune", {})) == set(CUTS)
         and os.path.isfile(os.path.join(out, "saved_model.pb"))
     )
 
@@ -446,6 +451,7 @@ def main():
         out,
         ENDPOINTS,
         {
+            "cuts": CUTS,
             "architecture": "mobilenet_v1_1.0_224",
             "weights": weights,
             "preprocessing": PREPROCESSING,

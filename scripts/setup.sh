@@ -118,7 +118,8 @@ export_model() { # out arch weights [extra args]
 	local out=$1 arch=$2 weights=$3
 	shift 3
 	if [ -f "$out/metadata.json" ] && grep -q "\"exported_by\": \"scripts/export_backbone.py --arch $arch --weights $weights " "$out/metadata.json" &&
-		grep -q "\"tensorflow\": \"$tfver\"" "$out/metadata.json"; then
+		grep -q "\"tensorflow\": \"$tfver\"" "$out/metadata.json" &&
+		grep -q '"fine_tune"' "$out/metadata.json"; then
 		say "model: $out up to date"
 		return 0
 	fi

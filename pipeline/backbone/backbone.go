@@ -56,8 +56,11 @@ type Metadata struct {
 	Input           Input                   `json:"input"`
 	Endpoints       map[string]EndpointInfo `json:"endpoints"`
 	DefaultEndpoint string                  `json:"default_endpoint"`
-	Versions        map[string]string       `json:"versions"`
-	ExportedBy      string                  `json:"exported_by"`
+	// FineTune lists the layers fine-tuning may start from (see Cut);
+	// nil in an export older than fine-tuning.
+	FineTune   map[string]Cut    `json:"fine_tune"`
+	Versions   map[string]string `json:"versions"`
+	ExportedBy string            `json:"exported_by"`
 }
 
 // Weights says where a model's weights came from. Source is "imagenet",

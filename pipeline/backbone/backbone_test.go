@@ -75,7 +75,7 @@ func TestEndpointsAndContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(m.Endpoints(), ","); got != "block5_pool,fc2,predictions" {
+	if got := strings.Join(m.Endpoints(), ","); got != "block4_pool,block5_pool,fc2,predictions" {
 		t.Fatalf("Endpoints() = %s", got)
 	}
 	ep, err := m.Endpoint("fc2")
