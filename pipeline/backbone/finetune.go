@@ -76,13 +76,15 @@ func (meta Metadata) Tail(from, endpoint string) (input string, tail []CutLayer,
 	return "", nil, fmt.Errorf("fine_tune_from %s is at or above endpoint %s (layer %s): fine-tuning trains the layers from the cut up to the endpoint, so the cut must be below it", from, endpoint, ep.Layer)
 }
 
-// ReadWeights reads the checkpoint keys of the SavedModel in dir
-// (variables/variables) with TensorFlow's RestoreV2 op, each as flat
-// float32 values, checking each has the given shape.
-func ReadWeights(dir string, keys []string, shapes [][]int) (out [][]float32, err error) {
+// ReadWeights reads keys from the TensorFlow checkpoint at prefix (a
+// SavedModel's is <dir>/variables/variables) with TensorFlow's RestoreV2
+// op, each as flat float32 values, checking each has the given shape (nil:
+// any).
+func ReadWeights(prefix string, keys []string, shapes [][]int) (out [][]float32, err error) {
+	dir := prefix
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("backbone %s: reading weights: %v", dir, r)
+			out, err = nil, fmt.Errorf("checkpoint %s: reading weights: %v", dir, r)
 		}
 	}()
 	s := op.NewScope()
@@ -90,36 +92,42 @@ func ReadWeights(dir string, keys []string, shapes [][]int) (out [][]float32, er
 	for i := range dtypes {
 		dtypes[i] = tf.Float
 	}
-	prefix := op.Const(s.SubScope("prefix"), filepath.Join(dir, "variables", "variables"))
+	prefixT := op.Const(s.SubScope("prefix"), prefix)
 	names := op.Const(s.SubScope("names"), keys)
 	slicesT := op.Const(s.SubScope("slices"), make([]string, len(keys)))
-	restored := op.RestoreV2(s.SubScope("restore"), prefix, names, slicesT, dtypes)
+	restored := op.RestoreV2(s.SubScope("restore"), prefixT, names, slicesT, dtypes)
 	g, err := s.Finalize()
 	if err != nil {
-		return nil, fmt.Errorf("backbone %s: reading weights: %w", dir, err)
+		return nil, fmt.Errorf("checkpoint %s: reading weights: %w", dir, err)
 	}
 	sess, err := tf.NewSession(g, nil)
 	if err != nil {
-		return nil, fmt.Errorf("backbone %s: reading weights: %w", dir, err)
+		return nil, fmt.Errorf("checkpoint %s: reading weights: %w", dir, err)
 	}
 	defer sess.Close()
 	res, err := sess.Run(nil, restored, nil)
 	if err != nil {
-		return nil, fmt.Errorf("backbone %s: reading weights %s: %w (%s)", dir, strings.Join(keys, ", "), err, ReexportHint)
+		return nil, fmt.Errorf("checkpoint %s: reading %s: %w", dir, strings.Join(keys, ", "), err)
 	}
 	for i, t := range res {
 		got := t.Shape()
+		if shapes[i] == nil {
+			shapes[i] = make([]int, len(got)) // any shape
+			for j, d := range got {
+				shapes[i][j] = int(d)
+			}
+		}
 		if len(got) != len(shapes[i]) {
-			return nil, fmt.Errorf("backbone %s: %s has shape %v, metadata.json says %v", dir, keys[i], got, shapes[i])
+			return nil, fmt.Errorf("checkpoint %s: %s has shape %v, want %v", dir, keys[i], got, shapes[i])
 		}
 		for j, d := range got {
 			if int(d) != shapes[i][j] {
-				return nil, fmt.Errorf("backbone %s: %s has shape %v, metadata.json says %v", dir, keys[i], got, shapes[i])
+				return nil, fmt.Errorf("checkpoint %s: %s has shape %v, want %v", dir, keys[i], got, shapes[i])
 			}
 		}
 		v, err := tensors.Float32s(t)
 		if err != nil {
-			return nil, fmt.Errorf("backbone %s: %s: %w", dir, keys[i], err)
+			return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, keys[i], err)
 		}
 		out = append(out, v)
 	}
@@ -191,7 +199,7 @@ func ReadTail(dir string, t *Tail) (map[string][]float32, error) {
 	for i, n := range names {
 		keys[i], shapes[i] = t.Keys[n], t.shapes[n]
 	}
-	vals, err := ReadWeights(dir, keys, shapes)
+	vals, err := ReadWeights(filepath.Join(dir, "variables", "variables"), keys, shapes)
 	if err != nil {
 		return nil, err
 	}

@@ -397,7 +397,7 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 		return "", err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val))
-	spec := nn.SpecFor(cfg, m, []int{store.Dim}, len(run.Dataset.Classes))
+	spec := nn.SpecFor(cfg, m, []int{store.Dim}, nil, len(run.Dataset.Classes))
 	net, err := nn.Build(spec)
 	if err != nil {
 		return "", err
@@ -432,7 +432,7 @@ func (o *options) scratchEpochs(dir string) (goSec, kerasSec float64, err error)
 		return 0, 0, err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train), "tf", false), store.Split(ds.Split(dataset.Val), "tf", false)
-	spec := nn.SpecFor(cfg, cfg.Models[0], nil, len(ds.Classes))
+	spec := nn.SpecFor(cfg, cfg.Models[0], nil, nil, len(ds.Classes))
 	const epochs = 3
 	net, err := nn.Build(spec)
 	if err != nil {

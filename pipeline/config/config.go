@@ -161,7 +161,23 @@ type Model struct {
 	Backbone  *Backbone      // nil for a model trained from scratch on images
 	ImageSize [2]int         // input [height, width] of a model without backbone; zero means Images.Size
 	Layers    []layers.Layer // at least one; the last is dense, units classes, softmax
+	// FineTune, with Backbone.FineTuneFrom, adds the guides' second phase:
+	// after the new top has trained on the frozen backbone, the backbone's
+	// layers from FineTuneFrom up to the endpoint train with it. nil: none.
+	FineTune *FineTune
 }
+
+// FineTune is the second training phase of a transfer model: its own
+// epochs and optimizer (a small learning rate); batch size, shuffling and
+// early stopping are train's, as when Keras' guide calls fit again with
+// the same callbacks.
+type FineTune struct {
+	Epochs    int
+	Optimizer Optimizer
+}
+
+// FineTuned reports whether m trains a backbone's upper layers too.
+func (m Model) FineTuned() bool { return m.FineTune != nil }
 
 // Transfer reports whether m is a transfer model, trained on the features
 // of a frozen backbone.
@@ -181,6 +197,10 @@ func (m Model) InputSize(images Images) [2]int {
 type Backbone struct {
 	SavedModel string // TensorFlow SavedModel folder
 	Endpoint   string // feature endpoint to cut at, such as fc2 or block5_pool
+	// FineTuneFrom is the backbone layer fine-tuning starts from, such as
+	// block5_conv1 or conv_pw_13 (its metadata.json lists the allowed
+	// ones); "" for a backbone that stays frozen.
+	FineTuneFrom string
 }
 
 // Load reads the config file at path, applies overrides and checks the

@@ -613,8 +613,8 @@ func TestFlatten(t *testing.T) {
 			t.Errorf("Flatten()[%q] = %q, want %q", k, flat[k], v)
 		}
 	}
-	if len(flat) != 68 { // 64, export.savedmodel (written because it is off), features.precision and memory_budget_mib, conv2d use_bias
-		t.Errorf("Flatten() has %d leaves, want 68", len(flat))
+	if len(flat) != 71 { // 64, export.savedmodel (written because it is off), features.precision and memory_budget_mib, conv2d use_bias, fine_tune_from, fine_tune ×2
+		t.Errorf("Flatten() has %d leaves, want 71", len(flat))
 	}
 
 	// Each leaf, given back as an override, leaves the config unchanged.
@@ -801,6 +801,53 @@ func TestBatchSizeAuto(t *testing.T) {
 		again, err := Parse("again.yaml", b, nil)
 		if cfg.Features.BatchSize != c.want || !strings.Contains(string(b), c.text) || err != nil || again.Features.BatchSize != c.want {
 			t.Errorf("%v: batch %d, marshalled %q, reparsed %v (%v)", c.set, cfg.Features.BatchSize, c.text, again, err)
+		}
+	}
+}
+
+// TestFineTune: a fine-tuned model's settings decode with their defaults,
+// survive Marshal, and the
+// three ways of half-configuring fine-tuning each fail at their key.
+func TestFineTune(t *testing.T) {
+	const head = "name: t\ndata: {dir: d}\ntrain: {early_stopping: {patience: 3}}\nmodels:\n  - name: m\n" // lines 1-5
+	const top = "    layers:\n      - dense: {units: classes, activation: softmax}\n"
+	src := head + "    backbone: {savedmodel: s, endpoint: global_pool, fine_tune_from: conv_pw_13}\n" +
+		"    fine_tune: {epochs: 4, optimizer: {adam: {learning_rate: 1.0e-4}}}\n" + top
+	c, err := Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Models[0]
+	if !m.FineTuned() || m.Backbone.FineTuneFrom != "conv_pw_13" || m.FineTune.Epochs != 4 ||
+		m.FineTune.Optimizer.Adam.LearningRate != 1e-4 || m.FineTune.Optimizer.Adam.Beta1 != 0.9 {
+		t.Fatalf("fine-tuned model decoded as %+v %+v", m.Backbone, m.FineTune)
+	}
+	y, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("again.yaml", y, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	again.Path = c.Path
+	if !reflect.DeepEqual(again, c) {
+		t.Errorf("Marshal then Parse changed the config:\n%s", y)
+	}
+
+	for _, tc := range []struct{ src, want string }{
+		{head + "    fine_tune: {epochs: 4}\n" + top,
+			"t.yaml:6: models.0.fine_tune: only for a model with a backbone"},
+		{head + "    backbone: {savedmodel: s, endpoint: global_pool}\n    fine_tune: {epochs: 4}\n" + top,
+			"t.yaml:6: models.0.backbone: fine_tune needs backbone.fine_tune_from"},
+		{head + "    backbone: {savedmodel: s, endpoint: global_pool, fine_tune_from: conv_pw_13}\n" + top,
+			"t.yaml:6: models.0.backbone.fine_tune_from: needs the model's fine_tune settings"},
+		{head + "    backbone: {savedmodel: s, endpoint: global_pool, fine_tune_from: conv_pw_13}\n    fine_tune: {epochs: 0}\n" + top,
+			"t.yaml:7: models.0.fine_tune.epochs: want an integer >= 1, got 0"},
+	} {
+		_, err := Parse("t.yaml", []byte(tc.src), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("error %v\nwant it to start %q", err, tc.want)
 		}
 	}
 }

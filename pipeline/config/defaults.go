@@ -50,6 +50,14 @@ func defaultAdam() *Adam {
 	return &Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
 }
 
+// defaultFineTune returns the fine_tune settings keys left out take: the
+// Keras guide's second phase, Adam with a learning rate of 1e-5, 10 epochs.
+func defaultFineTune() *FineTune {
+	a := defaultAdam()
+	a.LearningRate = 1e-5
+	return &FineTune{Epochs: 10, Optimizer: Optimizer{Adam: a}}
+}
+
 // defaultEarlyStopping returns Keras's EarlyStopping defaults, used for keys
 // that an early_stopping map leaves out.
 func defaultEarlyStopping() *EarlyStopping {

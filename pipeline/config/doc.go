@@ -84,7 +84,11 @@
 //	    backbone:            # optional: train on features of a frozen backbone
 //	      savedmodel: savedmodels/vgg16 # required
 //	      endpoint: fc2      # required; where to cut the backbone
+//	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
 //	    image_size: null     # [height, width] for models without backbone; default images.size
+//	    fine_tune: null      # off; or a map, these defaults for keys left out
+//	                         # (batch size, shuffle and early stopping are train's):
+//	                         # {epochs: 10, optimizer: {adam: {learning_rate: 1e-05, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}}}
 //	    layers:              # required; each item has one key naming the layer type
 //	      - dense: {units: 256, activation: relu, use_bias: true}
 //	      - dropout: {rate: 0.5}

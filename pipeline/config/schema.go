@@ -167,6 +167,28 @@ func modelKeys(m *Model) []key {
 				return pair(m.ImageSize)
 			},
 		}},
+		{name: "fine_tune", doc: "optional, with backbone.fine_tune_from: a second phase training the backbone's layers from there up with the top", custom: &custom{
+			decode: func(d *decoder, n *yaml.Node, path string) {
+				f := defaultFineTune()
+				d.mapping(n, path, d.fields(fineTuneKeys(f)))
+				m.FineTune = f
+			},
+			node: func() *yaml.Node {
+				if m.FineTune == nil {
+					return null()
+				}
+				return nodeOf(fineTuneKeys(m.FineTune))
+			},
+			doc: func(b *strings.Builder, prefix, indent, comment string) {
+				docLine(b, prefix+"fine_tune: null", "off; or a map, these defaults for keys left out")
+				docLine(b, "", "(batch size, shuffle and early stopping are train's):")
+				docLine(b, "", flowText(nodeOf(fineTuneKeys(defaultFineTune()))))
+			},
+		}, check: func(d *decoder, path string) {
+			if m.FineTune != nil {
+				d.check(fineTuneKeys(m.FineTune), path)
+			}
+		}},
 		{name: "layers", req: true, doc: "each item has one key naming the layer type", custom: &custom{
 			decode: func(d *decoder, n *yaml.Node, path string) { d.layerList(n, path, &m.Layers) },
 			node: func() *yaml.Node {
@@ -191,6 +213,19 @@ func backboneKeys(b *Backbone) []key {
 	return []key{
 		{name: "savedmodel", req: true, val: &b.SavedModel, check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
 		{name: "endpoint", req: true, val: &b.Endpoint, check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
+		{name: "fine_tune_from", val: &b.FineTuneFrom, doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
+	}
+}
+
+// fineTuneKeys are the keys of a model's fine_tune.
+func fineTuneKeys(f *FineTune) []key {
+	return []key{
+		{name: "epochs", val: &f.Epochs, check: atLeast(&f.Epochs, 1)},
+		{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&f.Optimizer), check: func(d *decoder, path string) {
+			if a := f.Optimizer.Adam; a != nil {
+				d.check(adamKeys(a), join(path, "adam"))
+			}
+		}},
 	}
 }
 

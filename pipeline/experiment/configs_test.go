@@ -33,7 +33,7 @@ func TestShippedConfigs(t *testing.T) {
 				// Shapes of the endpoints the configs use.
 				features = map[string][]int{"fc2": {4096}, "global_pool": {1024}}[m.Backbone.Endpoint]
 			}
-			net, err := nn.Build(nn.SpecFor(cfg, m, features, 97))
+			net, err := nn.Build(nn.SpecFor(cfg, m, features, nil, 97))
 			if err != nil {
 				t.Errorf("%s: model %s: %v", p, m.Name, err)
 				continue

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
@@ -66,11 +68,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 
 	// Everything cheap that can be wrong is checked before any heavy work.
 	t0 := time.Now()
-	ds, metas, err := scan(ctx, cfg, logf)
+	ds, metas, tails, err := scan(ctx, cfg, logf)
 	if err != nil {
 		return "", err
 	}
-	specs, err := buildSpecs(cfg, ds.NumClasses(), metas)
+	specs, err := buildSpecs(cfg, ds.NumClasses(), metas, tails)
 	if err != nil {
 		return "", err
 	}
@@ -132,7 +134,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		if m.Transfer() {
 			bb = models[m.Name]
 		}
-		res, err := runModel(ctx, cfg, m, specs[i], bb, ds, dir, prog, logf, &timing, tb)
+		res, err := runModel(ctx, cfg, m, specs[i], bb, tails[m.Name], ds, dir, prog, logf, &timing, tb)
 		var div *train.DivergedError
 		if errors.As(err, &div) {
 			// The other models still train, and the report says
@@ -191,21 +193,21 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 // scan checks every backbone's metadata, makes sure the data is there
 // (downloading it when the config says how) and scans and splits it: the
 // start of every command that reads a config's data.
-func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, map[string]backbone.Metadata, error) {
-	metas, err := checkBackbones(cfg)
+func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, map[string]backbone.Metadata, map[string]*backbone.Tail, error) {
+	metas, tails, err := checkBackbones(cfg)
 	if err != nil {
 		// Say what else is missing too, so one message lists all to fix.
 		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
 			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := ensureData(ctx, cfg, logf); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ds, err := dataset.Scan(scanOptions(cfg))
 	if err != nil {
-		return nil, nil, fmt.Errorf("data.dir: %w", err)
+		return nil, nil, nil, fmt.Errorf("data.dir: %w", err)
 	}
 	for _, m := range ds.Missing {
 		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
@@ -216,7 +218,7 @@ func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*
 	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
 		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
-	return ds, metas, nil
+	return ds, metas, tails, nil
 }
 
 // scanOptions are the dataset options of cfg.
@@ -229,8 +231,9 @@ func scanOptions(cfg *config.Config) dataset.Options {
 }
 
 // runModel trains and evaluates one model of the config.
-// bb is its backbone, loaded and checked (nil for a scratch model).
-func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, ds *dataset.Dataset, dir string,
+// bb is its backbone, loaded and checked (nil for a scratch model), and
+// tail the backbone's layers it fine-tunes (nil if it does not).
+func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, tail *backbone.Tail, ds *dataset.Dataset, dir string,
 	prog io.Writer, logf func(string, ...any), timing *Timing, tb *tensorboard.Model) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
@@ -248,6 +251,9 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		res.RandomWeights = !bb.Meta.Weights.Pretrained()
 		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
+		}
+		if tail != nil {
+			res.Backbone += fmt.Sprintf(", fine-tuned from %s", tail.From)
 		}
 		store, r, err := extractFeatures(ctx, cfg, m, bb, batch, ds.Examples, prog, logf)
 		if err != nil {
@@ -269,10 +275,18 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	if err != nil {
 		return nil, err
 	}
-	defer net.Close()
+	defer func() { net.Close() }()
 	res.Params = net.Params()
 	mdir := rundir.Model(dir, m.Name)
-	if err := net.SetWeights(net.InitialWeights(ModelSeed(cfg.Seed, m.Name))); err != nil {
+	init := net.InitialWeights(ModelSeed(cfg.Seed, m.Name))
+	if tail != nil {
+		pre, err := backbone.ReadTail(bb.Dir, tail)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(init, pre)
+	}
+	if err := net.SetWeights(init); err != nil {
 		return nil, err
 	}
 	logf("%s:\n%s", m.Name, strings.TrimRight(net.Summary(), "\n"))
@@ -291,6 +305,15 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 			res.History, res.BestEpoch = st.History, st.BestEpoch
 		}
 		return res, err
+	}
+	if m.FineTuned() {
+		if net, st, err = fineTune(ctx, cfg, m, net, st, trainD, valD, mdir, logf, tb); err != nil {
+			if st != nil {
+				res.History, res.BestEpoch = st.History, st.BestEpoch
+			}
+			return res, err
+		}
+		res.Params = net.Params()
 	}
 	timing.Stages["train"] += time.Since(t0).Seconds() - (tb.Spent() - tbBefore).Seconds()
 	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
@@ -393,6 +416,86 @@ func endTensorBoard(dir string, run *report.Run, boards []*tensorboard.Model) er
 	return nil
 }
 
+// fineTune runs the second phase of a fine-tuned model, as Keras'
+// transfer-learning guide does after the new top has trained on the frozen
+// backbone: every layer of net (the backbone's above the cut, and the top)
+// trains on, from phase 1's final weights, with the fine_tune optimizer
+// (fresh moments, as Keras' new compile gives) and early stopping, in its
+// own folder, so that it resumes like phase 1. TensorBoard gets its epochs
+// numbered on from phase 1's. It closes net and returns the phase 2 network
+// and a state whose history holds both phases.
+func fineTune(ctx context.Context, cfg *config.Config, m config.Model, net *nn.Network, st1 *train.State, trainD, valD train.Data, mdir string,
+	logf func(string, ...any), tb *tensorboard.Model) (*nn.Network, *train.State, error) {
+	w, err := net.Weights()
+	if err != nil {
+		return net, st1, err
+	}
+	spec := nn.FineTuneSpec(net.Spec, m.FineTune)
+	net.Close()
+	net2, err := nn.Build(spec)
+	if err != nil {
+		return nil, st1, err
+	}
+	init := net2.InitialWeights(0) // Adam's slots: zeros
+	for _, v := range net2.Vars {
+		if !v.Slot {
+			init[v.Name] = w[v.Name]
+		}
+	}
+	if err := net2.SetWeights(init); err != nil {
+		net2.Close()
+		return nil, st1, err
+	}
+	logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, learning rate %g",
+		m.Name, m.Backbone.FineTuneFrom, net2.Params(), m.FineTune.Epochs, spec.Adam.LearningRate)
+	st2, err := train.Fit(ctx, net2, trainD, valD, train.Options{
+		BatchSize: cfg.Train.BatchSize, Epochs: m.FineTune.Epochs, Shuffle: cfg.Train.Shuffle,
+		Seed: ModelSeed(cfg.Seed, m.Name+"/"+rundir.FineTuneDir), EarlyStopping: cfg.Train.EarlyStopping,
+		Dir: filepath.Join(mdir, rundir.FineTuneDir), Log: func(f string, a ...any) { logf(m.Name+": fine-tune: "+f, a...) },
+		Callbacks: []train.Callback{phase2{tb, len(st1.History)}},
+	})
+	both := &train.State{BestEpoch: st1.BestEpoch}
+	both.History = append(both.History, st1.History...)
+	if st2 != nil {
+		for _, e := range st2.History {
+			e.Epoch += len(st1.History)
+			e.Phase = history.FineTune
+			both.History = append(both.History, e)
+		}
+		both.StoppedEarly, both.Restored, both.Done = st2.StoppedEarly, st2.Restored, st2.Done
+		if st2.BestEpoch > 0 {
+			both.BestEpoch = len(st1.History) + st2.BestEpoch
+		}
+	}
+	return net2, both, err
+}
+
+// phase2 hands a fine-tuning phase's epochs to a callback numbered on
+// from the first phase's (offset epochs) and marked as fine-tuning, so
+// that both phases form one series.
+type phase2 struct {
+	cb     train.Callback
+	offset int
+}
+
+func (p phase2) shift(e history.Epoch) history.Epoch {
+	e.Epoch += p.offset
+	e.Phase = history.FineTune
+	return e
+}
+
+func (p phase2) OnTrainBegin(done []history.Epoch) error {
+	shifted := make([]history.Epoch, len(done))
+	for i, e := range done {
+		shifted[i] = p.shift(e)
+	}
+	return p.cb.OnTrainBegin(shifted)
+}
+
+func (p phase2) OnEpochEnd(e history.Epoch, net *nn.Network) error {
+	return p.cb.OnEpochEnd(p.shift(e), net)
+}
+
 // plots draws the notebook's figures: the models' validation curves on
 // shared axes, each model's confusion matrix, and a strip of 8 training
 // images with their labels.
@@ -416,7 +519,7 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 
 // buildSpecs checks that every model builds for numClasses classes before
 // any heavy work, and returns their specs.
-func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Metadata) ([]nn.Spec, error) {
+func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Metadata, tails map[string]*backbone.Tail) ([]nn.Spec, error) {
 	var specs []nn.Spec
 	for _, m := range cfg.Models {
 		var features []int
@@ -425,7 +528,11 @@ func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Me
 				features = append(features, int(*d))
 			}
 		}
-		spec := nn.SpecFor(cfg, m, features, numClasses)
+		var tail *nn.Tail
+		if t := tails[m.Name]; t != nil {
+			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
+		}
+		spec := nn.SpecFor(cfg, m, features, tail, numClasses)
 		net, err := nn.Build(spec)
 		if err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
@@ -437,17 +544,19 @@ func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Me
 }
 
 // checkBackbones makes sure each transfer model's SavedModel and endpoint
-// exist, from metadata alone (seconds, before any data work), and returns
-// the metadata by model name.
-func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
+// exist, and that a fine-tuned model's layers above its cut can be
+// rebuilt, from metadata alone (seconds, before any data work). It returns
+// the metadata and the fine-tuned models' tails by model name.
+func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, map[string]*backbone.Tail, error) {
 	metas := map[string]backbone.Metadata{}
+	tails := map[string]*backbone.Tail{}
 	for _, m := range cfg.Models {
 		if !m.Transfer() {
 			continue
 		}
 		meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 		if _, ok := meta.Endpoints[m.Backbone.Endpoint]; !ok {
 			var have []string
@@ -455,11 +564,18 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, error) {
 				have = append(have, n)
 			}
 			slices.Sort(have)
-			return nil, fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
+			return nil, nil, fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
 		}
 		metas[m.Name] = meta
+		if m.FineTuned() {
+			t, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
+			if err != nil {
+				return nil, nil, fmt.Errorf("model %s: backbone.fine_tune_from %q: %s: %w", m.Name, m.Backbone.FineTuneFrom, m.Backbone.SavedModel, err)
+			}
+			tails[m.Name] = t
+		}
 	}
-	return metas, nil
+	return metas, tails, nil
 }
 
 // loadBackbones loads every transfer model's SavedModel (each once per
@@ -498,8 +614,12 @@ func loadBackbones(cfg *config.Config, logf func(string, ...any)) (map[string]*b
 		}
 		models[m.Name] = bb
 		h, w, c := bb.InputSize()
-		if _, err := bb.Run(m.Backbone.Endpoint, make([]float32, h*w*c), 1); err != nil {
-			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, m.Backbone.Endpoint, err, backbone.ExportHint)
+		ep, err := featureEndpoint(m, bb.Meta)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+		}
+		if _, err := bb.Run(ep, make([]float32, h*w*c), 1); err != nil {
+			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, ep, err, backbone.ExportHint)
 		}
 	}
 	return models, nil

@@ -30,11 +30,11 @@ func Features(ctx context.Context, cfg *config.Config, sh shard.Shard, opts Opti
 		return err
 	}
 	logf, prog := opts.writers()
-	ds, metas, err := scan(ctx, cfg, logf)
+	ds, metas, tails, err := scan(ctx, cfg, logf)
 	if err != nil {
 		return err
 	}
-	if _, err := buildSpecs(cfg, ds.NumClasses(), metas); err != nil {
+	if _, err := buildSpecs(cfg, ds.NumClasses(), metas, tails); err != nil {
 		return err
 	}
 	models, err := loadBackbones(cfg, logf)
@@ -107,14 +107,32 @@ func extractFeatures(ctx context.Context, cfg *config.Config, m config.Model, bb
 		return nil, nil, err
 	}
 	logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
-		m.Name, m.Backbone.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
+		m.Name, store.Key.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
 	return store, r, nil
 }
 
 // openFeatures opens the feature cache of transfer model m (backbone bb,
-// run in batches of batch).
+// run in batches of batch), at its featureEndpoint.
 func openFeatures(cfg *config.Config, m config.Model, bb *backbone.Model, batch int) (*features.Store, error) {
-	return features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, batch)
+	ep, err := featureEndpoint(m, bb.Meta)
+	if err != nil {
+		return nil, err
+	}
+	return features.Open(cfg.Features.CacheDir, bb, ep, cfg.Images.Resize, cfg.Images.DivideBy255, batch)
+}
+
+// featureEndpoint is where transfer model m's features are cached: its
+// backbone endpoint, or for a fine-tuned model the input of its cut, since
+// the layers above it train.
+func featureEndpoint(m config.Model, meta backbone.Metadata) (string, error) {
+	if !m.FineTuned() {
+		return m.Backbone.Endpoint, nil
+	}
+	t, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
+	if err != nil {
+		return "", err
+	}
+	return t.Input, nil
 }
 
 // MissingError is Run's refusal to train on features that shards have not

@@ -67,6 +67,7 @@ func FromRun(runDir, name string) (Model, error) {
 		Test:        res.Test,
 	}
 	var features []int
+	var tail *nn.Tail
 	if cm.Transfer() {
 		meta, err := backbone.ReadMetadata(cm.Backbone.SavedModel)
 		if err != nil {
@@ -80,12 +81,25 @@ func FromRun(runDir, name string) (Model, error) {
 			features = append(features, int(*d))
 		}
 		m.Backbone = &Backbone{Dir: cm.Backbone.SavedModel, Endpoint: cm.Backbone.Endpoint}
+		if cm.FineTuned() {
+			// The backbone runs to the cut; the tuned layers above it
+			// are part of the top, with the weights training left.
+			t, err := meta.TailFor(cm.Backbone.FineTuneFrom, cm.Backbone.Endpoint)
+			if err != nil {
+				return fail(fmt.Errorf("model %s: %w", cm.Name, err))
+			}
+			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
+			m.Backbone.Endpoint = t.Input
+		}
 		m.Height, m.Width = int(*meta.Input.Shape[1]), int(*meta.Input.Shape[2])
 		m.Preprocess = meta.Input.Preprocessing.Mode
 	} else {
 		s := cm.InputSize(cfg.Images)
 		m.Height, m.Width, m.Preprocess = s[0], s[1], cfg.Images.Preprocess
 	}
-	m.Top = nn.SpecFor(cfg, cm, features, len(m.Classes))
+	m.Top = nn.SpecFor(cfg, cm, features, tail, len(m.Classes))
+	if cm.FineTuned() {
+		m.Top = nn.FineTuneSpec(m.Top, cm.FineTune)
+	}
 	return m, nil
 }

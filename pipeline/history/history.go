@@ -17,7 +17,14 @@ type Epoch struct {
 	ValLoss     float64 `json:"val_loss"`
 	ValAccuracy float64 `json:"val_accuracy"`
 	Seconds     float64 `json:"seconds"`
+	// Phase is "" for the (first) training of a model, FineTune for the
+	// epochs of a fine-tuned model's second phase, numbered on from the
+	// first phase's.
+	Phase string `json:"phase,omitempty"`
 }
+
+// FineTune is the Phase of a fine-tuning epoch.
+const FineTune = "fine_tune"
 
 // epochJSON is Epoch on disk: NaN (no validation split) as null, which
 // JSON can hold.
@@ -28,6 +35,7 @@ type epochJSON struct {
 	ValLoss     *float64 `json:"val_loss"`
 	ValAccuracy *float64 `json:"val_accuracy"`
 	Seconds     float64  `json:"seconds"`
+	Phase       string   `json:"phase,omitempty"`
 }
 
 // MarshalJSON writes non-finite metrics (NaN validation metrics when there
@@ -40,7 +48,7 @@ func (e Epoch) MarshalJSON() ([]byte, error) {
 		}
 		return &v
 	}
-	return json.Marshal(epochJSON{e.Epoch, opt(e.Loss), opt(e.Accuracy), opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds})
+	return json.Marshal(epochJSON{e.Epoch, opt(e.Loss), opt(e.Accuracy), opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds, e.Phase})
 }
 
 // UnmarshalJSON reads null validation metrics as NaN.
@@ -55,7 +63,7 @@ func (e *Epoch) UnmarshalJSON(b []byte) error {
 		}
 		return *p
 	}
-	*e = Epoch{j.Epoch, val(j.Loss), val(j.Accuracy), val(j.ValLoss), val(j.ValAccuracy), j.Seconds}
+	*e = Epoch{j.Epoch, val(j.Loss), val(j.Accuracy), val(j.ValLoss), val(j.ValAccuracy), j.Seconds, j.Phase}
 	return nil
 }
 

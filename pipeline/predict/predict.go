@@ -50,9 +50,12 @@ type Predictor struct {
 	cfg     *config.Config
 	bb      *backbone.Model // nil for a scratch model
 	batch   int             // the backbone batch size the features were computed at
-	net     *nn.Network
-	h, w    int
-	mode    string
+	// endpoint is where the backbone's part ends: the model's endpoint,
+	// or a fine-tuned model's cut input (the layers above are in net).
+	endpoint string
+	net      *nn.Network
+	h, w     int
+	mode     string
 }
 
 // Open loads model name from runDir; an empty name picks the run's first
@@ -71,6 +74,7 @@ func Open(runDir, name string) (*Predictor, error) {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	var features []int
+	var tail *nn.Tail
 	if p.Model.Transfer() {
 		prec := backbone.Float32
 		p.batch = cfg.Features.BatchSize
@@ -95,7 +99,16 @@ func Open(runDir, name string) (*Predictor, error) {
 		if p.bb, err = backbone.LoadPrecision(p.Model.Backbone.SavedModel, prec); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
-		ep, err := p.bb.Endpoint(p.Model.Backbone.Endpoint)
+		p.endpoint = p.Model.Backbone.Endpoint
+		if p.Model.FineTuned() {
+			t, err := p.bb.Meta.TailFor(p.Model.Backbone.FineTuneFrom, p.endpoint)
+			if err != nil {
+				return nil, fmt.Errorf("predict: model %s: %w", p.Model.Name, err)
+			}
+			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
+			p.endpoint = t.Input // the tail runs in the network
+		}
+		ep, err := p.bb.Endpoint(p.endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
@@ -108,7 +121,11 @@ func Open(runDir, name string) (*Predictor, error) {
 		s := p.Model.InputSize(cfg.Images)
 		p.h, p.w, p.mode = s[0], s[1], cfg.Images.Preprocess
 	}
-	p.net, err = nn.Build(nn.SpecFor(cfg, p.Model, features, len(p.Classes)))
+	spec := nn.SpecFor(cfg, p.Model, features, tail, len(p.Classes))
+	if p.Model.FineTuned() {
+		spec = nn.FineTuneSpec(spec, p.Model.FineTune)
+	}
+	p.net, err = nn.Build(spec)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
@@ -133,7 +150,7 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 	if p.bb != nil {
 		// At the batch size the features were cached at, so that the
 		// image gets the bits evaluation saw (see backbone.RunBatch).
-		if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, x, 1, p.batch); err != nil {
+		if x, err = p.bb.RunBatch(p.endpoint, x, 1, p.batch); err != nil {
 			return nil, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
@@ -150,6 +151,9 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		b.WriteString("|--:|--:|--:|--:|--:|\n")
 		for _, e := range m.History {
 			epoch := strconv.Itoa(e.Epoch)
+			if e.Phase == history.FineTune {
+				epoch += " (fine-tune)"
+			}
 			if e.Epoch == m.BestEpoch {
 				epoch += " (best)"
 			}

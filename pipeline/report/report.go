@@ -22,6 +22,7 @@ package report
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -128,6 +129,7 @@ type epochJSON struct {
 	Accuracy    jsonFloat `json:"accuracy"`
 	ValLoss     jsonFloat `json:"val_loss"`
 	ValAccuracy jsonFloat `json:"val_accuracy"`
+	Phase       string    `json:"phase,omitempty"` // history.FineTune for a fine-tuning epoch
 }
 
 // modelJSON is Model as metrics.json stores it.
@@ -201,7 +203,7 @@ func toJSON(r *Run) runJSON {
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
 				Epoch: e.Epoch, Loss: jsonFloat(e.Loss), Accuracy: jsonFloat(e.Accuracy),
-				ValLoss: jsonFloat(e.ValLoss), ValAccuracy: jsonFloat(e.ValAccuracy),
+				ValLoss: jsonFloat(e.ValLoss), ValAccuracy: jsonFloat(e.ValAccuracy), Phase: e.Phase,
 			}
 		}
 		out.Models[i] = mj
@@ -225,7 +227,7 @@ func fromJSON(j *runJSON) *Run {
 		for _, e := range mj.History {
 			m.History = append(m.History, history.Epoch{
 				Epoch: e.Epoch, Loss: float64(e.Loss), Accuracy: float64(e.Accuracy),
-				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy),
+				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy), Phase: e.Phase,
 			})
 		}
 		r.Models = append(r.Models, m)
@@ -316,14 +318,26 @@ func checkName(name string) error {
 
 // writeHistory writes "epoch,loss,accuracy,val_loss,val_accuracy" with 6
 // decimals; a NaN (no val split) is an empty cell.
-func writeHistory(path string, history []history.Epoch) error {
+//
+// A fine-tuned model's history has a last column, phase: "train" for the
+// epochs that trained the new top on the frozen backbone, "fine_tune" for
+// the second phase's.
+func writeHistory(path string, epochs []history.Epoch) error {
 	var b bytes.Buffer
-	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy\n")
-	for _, e := range history {
+	phases := slices.ContainsFunc(epochs, func(e history.Epoch) bool { return e.Phase != "" })
+	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy")
+	if phases {
+		b.WriteString(",phase")
+	}
+	b.WriteByte('\n')
+	for _, e := range epochs {
 		b.WriteString(strconv.Itoa(e.Epoch))
 		for _, v := range []float64{e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy} {
 			b.WriteByte(',')
 			b.WriteString(csvFloat(v))
+		}
+		if phases {
+			b.WriteString("," + cmp.Or(e.Phase, "train"))
 		}
 		b.WriteByte('\n')
 	}

@@ -45,6 +45,7 @@ const (
 	Weights       = "weights"    // checkpoint prefix of the final weights
 	TrainDir      = "train"      // training state, for resume
 	SavedModelDir = "savedmodel" // the model exported as a SavedModel (unless export.savedmodel is off)
+	FineTuneDir   = "fine_tune"  // a fine-tuned model's second phase: state and checkpoints, as TrainDir
 )
 
 // Files of a model's training folder, models/<model>/train/.

@@ -1,0 +1,184 @@
+package experiment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
+)
+
+// fineTuneConfig is one model fine-tuned from the tiny backbone's
+// block5_conv1 (block 5, fc1 and fc2 train in phase 2).
+func fineTuneConfig(t *testing.T, root, savedmodel string, extra ...string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("ft.yaml", []byte(fmt.Sprintf(`
+name: ft
+seed: 3
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
+features: {cache_dir: %[1]s/cache}
+train: {batch_size: 8, epochs: 2}
+models:
+  - name: tuned
+    backbone: {savedmodel: %[2]s, endpoint: fc2, fine_tune_from: block5_conv1}
+    fine_tune: {epochs: 3, optimizer: {adam: {learning_rate: 1.0e-4}}}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, savedmodel)), extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestFineTuneTwoPhasesAndResume: the new top trains on the frozen
+// backbone layers first (they keep the SavedModel's weights), then the
+// layers from the cut train with it; the history holds both phases; an
+// interrupt in the second phase resumes there and ends byte-identical to
+// an uninterrupted run.
+func TestFineTuneTwoPhasesAndResume(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 4)
+	tiny := testenv.SavedModel(t, "tiny")
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		if strings.Contains(string(p), "fine-tune: epoch 2/3") {
+			cancel()
+		}
+		return log.Write(p)
+	})
+	dir, err := Run(ctx, fineTuneConfig(t, root, tiny), Options{Log: w, Progress: &log})
+	if err == nil {
+		t.Fatalf("interrupted run returned no error\n%s", log.String())
+	}
+	dir2, log2, err := run(t, fineTuneConfig(t, root, tiny))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log2)
+	}
+	if dir2 != dir || !strings.Contains(log2, "tuned: already trained: 2 epochs") || !strings.Contains(log2, "tuned: fine-tune: resuming after epoch 2 of 3") {
+		t.Errorf("did not resume the second phase:\n%s", log2)
+	}
+	if !strings.Contains(log2, "features block4_pool") {
+		t.Errorf("features not cached at the cut's input (block4_pool):\n%s", log2)
+	}
+
+	fresh := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(fresh, "data"), 3, 10, 4)
+	dir3, _, err := run(t, fineTuneConfig(t, fresh, tiny))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, "models/tuned/history.csv"))
+	h3, _ := os.ReadFile(filepath.Join(dir3, "models/tuned/history.csv"))
+	if !bytes.Equal(h, h3) {
+		t.Errorf("resumed history\n%s\nuninterrupted\n%s", h, h3)
+	}
+	var phases []string
+	for _, line := range strings.Split(strings.TrimSpace(string(h)), "\n")[1:] {
+		phases = append(phases, line[strings.LastIndex(line, ",")+1:])
+	}
+	if want := []string{"train", "train", "fine_tune", "fine_tune", "fine_tune"}; !slices.Equal(phases, want) {
+		t.Errorf("history phases %v, want %v:\n%s", phases, want, h)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, rundir.ResultsFile))
+	if !strings.Contains(string(md), "| 3 (fine-tune)") || !strings.Contains(string(md), "fine-tuned from block5_conv1") {
+		t.Errorf("results.md does not show the fine-tuning phase:\n%s", md)
+	}
+	var metrics struct {
+		Models []struct {
+			History []struct {
+				Phase string `json:"phase"`
+			} `json:"history"`
+		} `json:"models"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, rundir.MetricsFile))
+	if err := json.Unmarshal(b, &metrics); err != nil || len(metrics.Models[0].History) != 5 || metrics.Models[0].History[4].Phase != "fine_tune" {
+		t.Errorf("metrics.json history: %v %+v", err, metrics)
+	}
+
+	// Phase 1 leaves the backbone's layers as the SavedModel has them;
+	// phase 2 changes them (both the conv and fc layers).
+	meta, _ := backbone.ReadMetadata(tiny)
+	tail, err := meta.TailFor("block5_conv1", "fc2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := backbone.ReadTail(tiny, tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdir := rundir.Model(dir, "tuned")
+	for _, name := range []string{"block5_conv1/kernel", "fc1/bias", "fc2/kernel"} {
+		read := func(prefix string) []float32 {
+			v, err := backbone.ReadWeights(prefix, []string{name}, [][]int{nil})
+			if err != nil {
+				t.Fatalf("%s %s: %v", prefix, name, err)
+			}
+			return v[0]
+		}
+		p1 := read(filepath.Join(mdir, rundir.TrainDir, rundir.LastCheckpoint))
+		p2 := read(filepath.Join(mdir, rundir.Weights))
+		if !slices.Equal(p1, orig[name]) {
+			t.Errorf("%s changed in phase 1 (the backbone's layers are frozen then)", name)
+		}
+		if slices.Equal(p2, orig[name]) {
+			t.Errorf("%s did not change in phase 2", name)
+		}
+	}
+}
+
+// TestFineTuneBadInput: a layer the backbone does not allow, a cut at or
+// above the endpoint, and an export from before fine-tuning each stop the
+// run before any work, naming the model, the key and what to do.
+func TestFineTuneBadInput(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
+	tiny := testenv.SavedModel(t, "tiny")
+	old := filepath.Join(root, "tiny-old")
+	if err := os.CopyFS(old, os.DirFS(tiny)); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	b, _ := os.ReadFile(filepath.Join(old, "metadata.json"))
+	json.Unmarshal(b, &meta)
+	delete(meta, "fine_tune")
+	b, _ = json.Marshal(meta)
+	os.Chmod(filepath.Join(old, "metadata.json"), 0o644)
+	if err := os.WriteFile(filepath.Join(old, "metadata.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		savedmodel string
+		set        []string
+		want       []string
+	}{
+		{tiny, []string{"models.0.backbone.fine_tune_from=block9_conv1"}, []string{"model tuned", "backbone.fine_tune_from \"block9_conv1\"", "not a layer the export allows (allowed: block5_conv1)"}},
+		{tiny, []string{"models.0.backbone.endpoint=block4_pool", "models.0.layers=[{flatten: {}}, {dense: {units: classes, activation: softmax}}]"},
+			[]string{"model tuned", "fine_tune_from block5_conv1 is at or above endpoint block4_pool"}},
+		{old, nil, []string{"model tuned", old, "no fine_tune section", "rerun set-up (make setup)"}},
+	} {
+		_, log, err := run(t, fineTuneConfig(t, root, tc.savedmodel, tc.set...))
+		if err == nil {
+			t.Errorf("%v: ran\n%s", tc.set, log)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q does not say %q", tc.set, err, w)
+			}
+		}
+		if strings.Contains(log, "epoch") {
+			t.Errorf("%v: trained before failing:\n%s", tc.set, log)
+		}
+	}
+}
