@@ -4,7 +4,9 @@
 The Go side writes a folder with everything that defines a run:
 
   spec.json        layers (each a keras.layers class, its name and its
-                   constructor arguments), input shape, classes, batch size,
+                   constructor arguments), how many leading layers are
+                   frozen (a backbone's layers above a cut, while the new
+                   top trains first), input shape, classes, batch size,
                    epochs, Adam settings
   x_train.npy      float32 inputs (features or preprocessed images), N×...
   y_train.npy      int32 class indices
@@ -36,14 +38,33 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build(keras, spec):
-    """The Sequential model of spec: each layer is keras.layers.<class>(**config),
-    named as the Go side names it (so initial weights match by name)."""
-    model = keras.Sequential([keras.Input(tuple(spec["input"]))])
+    """The model of spec, a chain: each layer is keras.layers.<class>(**config),
+    named as the Go side names it (so initial weights match by name).
+
+    BatchNormalization layers always run in inference mode, as in Keras'
+    transfer-learning guide (the base model called with training=False):
+    they normalise with their moving statistics and never update them,
+    while gamma and beta train. (Passing training=False when building a
+    functional model of plain layers is not enough: Keras 3.8's fit then
+    calls them with training=True, batch statistics; measured.) The first
+    spec["frozen"] layers are not trainable.
+    """
+
+    class InferenceBatchNormalization(keras.layers.BatchNormalization):
+        def call(self, inputs, training=None, mask=None):
+            return super().call(inputs, training=False, mask=mask)
+
+    x = inp = keras.Input(tuple(spec["input"]))
     for l in spec["layers"]:
         cls = getattr(keras.layers, l["class"], None)
         if cls is None:
             sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
-        model.add(cls(name=l["name"], **l["config"]))
+        if cls is keras.layers.BatchNormalization:
+            cls = InferenceBatchNormalization
+        x = cls(name=l["name"], **l["config"])(x)
+    model = keras.Model(inp, x)
+    for l in spec["layers"][: spec.get("frozen", 0)]:
+        model.get_layer(l["name"]).trainable = False
     return model
 
 

@@ -41,12 +41,12 @@ type layerJSON struct {
 // Write lays out r in dir (flat arrays; see the script for the layout) for scripts/keras_reference.py.
 func Write(dir string, r Run) error {
 	var stack []layerJSON
-	names := layers.Names(r.Spec.Layers)
+	names := r.Spec.LayerNames()
 	for i, l := range r.Spec.Layers {
 		stack = append(stack, layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes)})
 	}
 	spec := map[string]any{
-		"input": r.Spec.Input, "layers": stack, "classes": r.Spec.Classes,
+		"input": r.Spec.Input, "layers": stack, "frozen": r.Spec.Frozen, "classes": r.Spec.Classes,
 		"batch_size": r.BatchSize, "epochs": len(r.Orders),
 		"adam": map[string]float64{"learning_rate": r.Spec.Adam.LearningRate, "beta_1": r.Spec.Adam.Beta1, "beta_2": r.Spec.Adam.Beta2, "epsilon": r.Spec.Adam.Epsilon},
 	}
