@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
@@ -20,7 +21,12 @@ func TestShippedConfigs(t *testing.T) {
 	if len(paths) < 4 {
 		t.Fatalf("found %d configs: %v", len(paths), paths)
 	}
-	want := map[string]int{"scratch_cnn": 1233473, "vgg16_transfer": 397409}
+	// Trainable parameters with 97 classes: the notebook's, and a
+	// fine-tuned model's in its second phase (VGG16's block 5, fc1, fc2
+	// and the new dense; MobileNet's conv_pw_13 block and the new dense).
+	want := map[string]int{"scratch_cnn": 1233473, "vgg16_transfer": 397409,
+		"vgg16_finetune": 3*(3*3*512*512+512) + 25088*4096 + 4096 + 4096*4096 + 4096 + 397409,
+		"mobilenet_finetune": 1024*1024 + 2*1024 + 1024*97 + 97}
 	for _, p := range paths {
 		cfg, err := config.Load(p, nil)
 		if err != nil {
@@ -29,11 +35,31 @@ func TestShippedConfigs(t *testing.T) {
 		}
 		for _, m := range cfg.Models {
 			var features []int
+			var tail *nn.Tail
 			if m.Transfer() {
 				// Shapes of the endpoints the configs use.
 				features = map[string][]int{"fc2": {4096}, "global_pool": {1024}}[m.Backbone.Endpoint]
 			}
-			net, err := nn.Build(nn.SpecFor(cfg, m, features, nil, 97))
+			if m.FineTuned() {
+				// The layers above the cut, as vgg16-random's and
+				// mobilenet's metadata.json describe them (vgg16's are
+				// VGG16's too).
+				sm := map[string]string{"savedmodels/vgg16": "vgg16-random", "savedmodels/mobilenet": "mobilenet"}[m.Backbone.SavedModel]
+				meta, err := backbone.ReadMetadata(testenv.SavedModel(t, sm))
+				if err != nil {
+					t.Fatal(err)
+				}
+				bt, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
+				if err != nil {
+					t.Fatalf("%s: model %s: %v", p, m.Name, err)
+				}
+				tail = &nn.Tail{Input: bt.Shape, Layers: bt.Layers, Names: bt.Names}
+			}
+			spec := nn.SpecFor(cfg, m, features, tail, 97)
+			if m.FineTuned() {
+				spec = nn.FineTuneSpec(spec, m.FineTune)
+			}
+			net, err := nn.Build(spec)
 			if err != nil {
 				t.Errorf("%s: model %s: %v", p, m.Name, err)
 				continue
