@@ -128,6 +128,10 @@ models:
   - name: scratch
     image_size: [12, 12]
     layers: [{conv2d: {filters: 4, kernel_size: 3, activation: relu}}, {max_pool: {}}, {flatten: {}}, {dense: {units: classes, activation: softmax}}]
+  - name: tuned
+    backbone: {savedmodel: %[2]s, endpoint: fc2, fine_tune_from: block5_conv1}
+    fine_tune: {epochs: 2, optimizer: {adam: {learning_rate: 1.0e-3}}}
+    layers: [{dense: {units: classes, activation: softmax}}]
 `, root, tiny)), nil)
 		if err != nil {
 			fixErr = err
@@ -167,10 +171,12 @@ func probsByClass(preds []predict.Prediction) map[string]float64 {
 
 // TestRunAndExportAgree: the run's own predict and predict on the run's
 // export (models/<name>/savedmodel, written at the end of the run) give the
-// same probabilities on every test image.
+// same probabilities on every test image; for the fine-tuned model, predict
+// runs the tuned layers above the cut, so the export holds the tuned
+// weights, not the backbone's originals.
 func TestRunAndExportAgree(t *testing.T) {
 	f := setup(t)
-	for _, name := range []string{"top", "scratch"} {
+	for _, name := range []string{"top", "scratch", "tuned"} {
 		run, err := predict.Open(f.run, name)
 		if err != nil {
 			t.Fatal(err)
@@ -427,7 +433,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := export.FromRun(unfinished, "top"); err == nil || !strings.Contains(err.Error(), "not finished") {
 		t.Errorf("unfinished run: %v", err)
 	}
-	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch)`) {
+	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch, tuned)`) {
 		t.Errorf("unknown model: %v", err)
 	}
 	m, err := export.FromRun(f.run, "scratch")
