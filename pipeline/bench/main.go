@@ -61,7 +61,7 @@ type options struct {
 	fullRSS   bool   // also measure the Go pipeline on all 6,000 images
 	python    string // the venv's Python
 
-	only          string // "precision": that part alone; "": all
+	only          string // "precision" or "finetune": that part alone; "": all
 	precBatches   string // batch sizes for the precision comparison, "8,32"
 	precVGG       int    // images for its VGG16 part; 0 skips it
 	precMobileNet int    // images for its MobileNet part; 0 skips it
@@ -77,7 +77,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction) or "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide); empty: all`)
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
@@ -88,8 +88,8 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.only != "" && o.only != "precision" {
-		return nil, fmt.Errorf("-only %q: want \"precision\" or nothing", o.only)
+	if o.only != "" && o.only != "precision" && o.only != "finetune" {
+		return nil, fmt.Errorf("-only %q: want \"precision\", \"finetune\" or nothing", o.only)
 	}
 	if o.precRounds < 1 {
 		return nil, fmt.Errorf("-precision-rounds %d: want at least 1", o.precRounds)
@@ -215,6 +215,12 @@ func (o *options) run() error {
 	if b, err := exec.Command("go", "build", "-o", bin, "./pipeline").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, b)
 	}
+	if o.only == "finetune" {
+		if err := o.fineTuneEpochs(add, bin, res); err != nil {
+			return err
+		}
+		return o.writeResults(res, markdown(res))
+	}
 
 	// 1. End to end: Go pipeline vs the notebook's way in Keras, same data.
 	goE2E, dir, err := o.goRun(bin, "e2e", o.benchConfig("e2e", o.perClass, transferModel))
@@ -311,18 +317,25 @@ func (o *options) run() error {
 		res.Raw["full_go"] = full
 	}
 
+	// 6. A fine-tuning epoch: Go from features cached at the cut vs
+	// Keras' guide, the whole backbone forward on every batch.
+	if err := o.fineTuneEpochs(add, bin, res); err != nil {
+		return err
+	}
 	return o.writeResults(res, markdown(res))
 }
 
 // writeResults runs the precision comparison, adds it after md (the other
 // parts' table, if they ran) and writes the results.
 func (o *options) writeResults(res *results, md string) error {
-	rows, err := o.precisionBench()
-	if err != nil {
-		return err
+	if o.only != "finetune" {
+		rows, err := o.precisionBench()
+		if err != nil {
+			return err
+		}
+		res.Raw["precision"] = rows
+		md += o.precisionMarkdown(rows)
 	}
-	res.Raw["precision"] = rows
-	md += o.precisionMarkdown(rows)
 	fmt.Print(md)
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
@@ -332,6 +345,51 @@ func (o *options) writeResults(res *results, md string) error {
 		return err
 	}
 	return fsutil.WriteFile(filepath.Join(o.out, "results.md"), []byte(md))
+}
+
+// fineTuneEpochs measures a fine-tuning epoch of MobileNet from conv_pw_13
+// (its last pointwise convolution block and a new Dense trained together):
+// Go from features cached at the cut's input, 2 epochs of the top then 3
+// of fine-tuning, against Keras' guide on the same split (the Go run's
+// manifest), 3 epochs. Epoch times are means over epochs 2.. of the
+// fine-tuning phase (the first pays for warm-up); peak RSS is each whole
+// process's (Go's includes extracting the features).
+func (o *options) fineTuneEpochs(add func(string, string, string, string), bin string, res *results) error {
+	const model = `  - name: mobilenet_finetune
+    backbone: {savedmodel: savedmodels/mobilenet, endpoint: global_pool, fine_tune_from: conv_pw_13}
+    fine_tune: {epochs: 3, optimizer: {adam: {learning_rate: 1.0e-5}}}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`
+	yaml := strings.Replace(o.benchConfig("finetune", o.perClass, model), "batch_size: 128, epochs: 10", "batch_size: 32, epochs: 2", 1)
+	goFT, dir, err := o.goRun(bin, "finetune", yaml)
+	if err != nil {
+		return err
+	}
+	timing, err := readTiming(dir)
+	if err != nil {
+		return err
+	}
+	mt, ok := timing.Models["mobilenet_finetune"]
+	if !ok || len(mt.EpochSeconds) != 5 {
+		return fmt.Errorf("%s: want 5 epochs of mobilenet_finetune (2 + 3 fine-tuning), got %v", filepath.Join(dir, rundir.TimingFile), mt.EpochSeconds)
+	}
+	py, err := measure(o.python, "scripts/keras_bench.py", "finetune", filepath.Join(dir, rundir.ManifestFile), "savedmodels/mobilenet", "conv_pw_13", "--epochs", "3", "--batch", "32")
+	if err != nil {
+		return err
+	}
+	var k struct {
+		EpochSeconds []float64 `json:"epoch_seconds"`
+		Trainable    int       `json:"trainable_params"`
+	}
+	if err := decode(py.Stdout, &k); err != nil {
+		return err
+	}
+	goEpoch, kEpoch := mean(mt.EpochSeconds[2:]), mean(k.EpochSeconds) // mean drops each first epoch
+	add("fine-tuning MobileNet from conv_pw_13 (+ Dense), time per epoch: Go on cached cut features vs Keras' guide", secs(goEpoch), secs(kEpoch),
+		fmt.Sprintf("%.1f× faster (goal ≥ 5×)", kEpoch/goEpoch))
+	add("  peak RSS (Go: the whole run, feature extraction included)", mib(goFT.RSSMiB), mib(py.RSSMiB), fmt.Sprintf("%.2f×", goFT.RSSMiB/py.RSSMiB))
+	res.Raw["finetune_go"], res.Raw["finetune_go_epochs"], res.Raw["finetune_keras"], res.Raw["finetune_keras_epochs"] = goFT, mt.EpochSeconds, py, k
+	return nil
 }
 
 // vggFeatures compares feature extraction through VGG16 (seeded random

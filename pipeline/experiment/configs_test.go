@@ -25,7 +25,7 @@ func TestShippedConfigs(t *testing.T) {
 	// fine-tuned model's in its second phase (VGG16's block 5, fc1, fc2
 	// and the new dense; MobileNet's conv_pw_13 block and the new dense).
 	want := map[string]int{"scratch_cnn": 1233473, "vgg16_transfer": 397409,
-		"vgg16_finetune": 3*(3*3*512*512+512) + 25088*4096 + 4096 + 4096*4096 + 4096 + 397409,
+		"vgg16_finetune":     3*(3*3*512*512+512) + 25088*4096 + 4096 + 4096*4096 + 4096 + 397409,
 		"mobilenet_finetune": 1024*1024 + 2*1024 + 1024*97 + 97}
 	for _, p := range paths {
 		cfg, err := config.Load(p, nil)
