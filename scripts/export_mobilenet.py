@@ -389,6 +389,18 @@ def up_to_date(out, exported_by):
     )
 
 
+def older_export(out, exported_by):
+    """True if out was exported by this script with these arguments before it
+    recorded fine-tuning cuts (metadata.json without "fine_tune"): set-up
+    replaces such an export."""
+    try:
+        with open(os.path.join(out, "metadata.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return meta.get("exported_by") == exported_by and "fine_tune" not in meta
+
+
 def main():
     args = parse_args()
     out = os.path.abspath(args.out)
@@ -397,8 +409,11 @@ def main():
         if up_to_date(out, exported_by):
             say(f"{args.out} is up to date ({exported_by}); nothing to do (--force redoes it)")
             return
-        fail(f"{args.out} exists but was not exported by '{exported_by}' with this TensorFlow/Keras; "
-             "pass --force to overwrite")
+        if older_export(out, exported_by):
+            say(f"{args.out} was exported by an older version of this script (no fine_tune metadata): exporting again")
+        else:
+            fail(f"{args.out} exists but was not exported by '{exported_by}' with this TensorFlow/Keras; "
+                 "pass --force to overwrite")
 
     sdist = obtain_sdist(args)
     graph_bytes, licence = read_package(sdist)
