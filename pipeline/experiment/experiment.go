@@ -275,7 +275,11 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	if err != nil {
 		return nil, err
 	}
-	defer func() { net.Close() }()
+	defer func() {
+		if net != nil { // fineTune replaces it
+			net.Close()
+		}
+	}()
 	res.Params = net.Params()
 	mdir := rundir.Model(dir, m.Name)
 	init := net.InitialWeights(ModelSeed(cfg.Seed, m.Name))
