@@ -44,7 +44,8 @@ func (d *memData) Read(idx []int, x []float32) error {
 // its pool, then flatten and the new dense: fc1 and fc2 would add 120M
 // weights and minutes to the test, and dense layers' parity is the new
 // top's own test) and MobileNet from conv_pw_13 (1×1 conv, batch
-// normalisation, ReLU6, global pool).
+// normalisation, ReLU6, global pool) and from conv_dw_13 (a 3×3 depthwise
+// conv, batch normalisation and ReLU6 below those).
 func TestFineTuneKerasParity(t *testing.T) {
 	for _, tc := range []struct {
 		model, from, endpoint string
@@ -54,8 +55,9 @@ func TestFineTuneKerasParity(t *testing.T) {
 	}{
 		{"vgg16-random", "block5_conv1", "block5_pool", []layers.Layer{&layers.Flatten{}, classifier()}, 4, 1, 1e-5},
 		{"mobilenet", "conv_pw_13", "global_pool", []layers.Layer{classifier()}, 16, 4, 1e-4},
+		{"mobilenet", "conv_dw_13", "conv_pw_13_relu", []layers.Layer{&layers.GlobalAveragePooling2D{}, classifier()}, 16, 4, 1e-4},
 	} {
-		t.Run(tc.model, func(t *testing.T) {
+		t.Run(tc.model+"/"+tc.from, func(t *testing.T) {
 			dir := testenv.SavedModel(t, tc.model)
 			meta, err := backbone.ReadMetadata(dir)
 			if err != nil {
