@@ -15,6 +15,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/shard"
 )
 
 // fineTuneConfig is one model fine-tuned from the tiny backbone's
@@ -180,5 +181,30 @@ func TestFineTuneBadInput(t *testing.T) {
 		if strings.Contains(log, "epoch") {
 			t.Errorf("%v: trained before failing:\n%s", tc.set, log)
 		}
+	}
+}
+
+// TestFineTuneShardedFeatures: shards cache a fine-tuned model's features
+// at its cut's input, and a run with Options.Shards trains on them without
+// computing any.
+func TestFineTuneShardedFeatures(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 6)
+	cfg := fineTuneConfig(t, root, testenv.SavedModel(t, "tiny"), "models.0.fine_tune.epochs=1", "train.epochs=1")
+	for i := range 2 {
+		var log bytes.Buffer
+		if err := Features(context.Background(), cfg, shard.Shard{Index: i, Count: 2}, Options{Log: &log, Progress: &log}); err != nil {
+			t.Fatalf("shard %d/2: %v\n%s", i, err, log.String())
+		}
+		if !strings.Contains(log.String(), "tuned: features block4_pool:") {
+			t.Errorf("shard %d/2 did not cache features at the cut's input (block4_pool):\n%s", i, log.String())
+		}
+	}
+	var log bytes.Buffer
+	if _, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log, Shards: 2}); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if !strings.Contains(log.String(), "features of 2 shards: all cached") || strings.Contains(log.String(), "computed (") && !strings.Contains(log.String(), " 0 computed (") {
+		t.Errorf("the run did not train on the shards' features:\n%s", log.String())
 	}
 }
