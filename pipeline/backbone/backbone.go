@@ -448,10 +448,10 @@ func (meta Metadata) inputSize() (h, w, c int, err error) {
 	return int(s[1]), int(s[2]), int(s[3]), nil
 }
 
-// readSignatures parses saved_model.pb for the signatures of the "serve"
-// meta graph. tfgo's loader does not expose them, so we read the same file
-// the C loader reads.
-func readSignatures(dir string) (map[string]*corepb.SignatureDef, error) {
+// ReadMetaGraph parses dir's saved_model.pb and returns its "serve" meta
+// graph (graph, function library, signatures, saver). tfgo's loader does
+// not expose it, so we read the same file the C loader reads.
+func ReadMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
 	path := filepath.Join(dir, "saved_model.pb")
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -466,10 +466,19 @@ func readSignatures(dir string) (map[string]*corepb.SignatureDef, error) {
 	}
 	for _, mg := range sm.GetMetaGraphs() {
 		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
-			return mg.GetSignatureDef(), nil
+			return mg, nil
 		}
 	}
 	return nil, fmt.Errorf("%s has no meta graph tagged %q", path, Tag)
+}
+
+// readSignatures returns the signatures of dir's "serve" meta graph.
+func readSignatures(dir string) (map[string]*corepb.SignatureDef, error) {
+	mg, err := ReadMetaGraph(dir)
+	if err != nil {
+		return nil, err
+	}
+	return mg.GetSignatureDef(), nil
 }
 
 func dims(s *shapepb.TensorShapeProto) []int64 {

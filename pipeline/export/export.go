@@ -205,7 +205,7 @@ func write(dir string, m Model) error {
 		if bbMeta, err = backbone.ReadMetadata(m.Backbone.Dir); err != nil {
 			return err
 		}
-		mg, err := readMetaGraph(m.Backbone.Dir)
+		mg, err := backbone.ReadMetaGraph(m.Backbone.Dir)
 		if err != nil {
 			return err
 		}
@@ -343,23 +343,4 @@ func check(m Model) error {
 		return fmt.Errorf("no trained weights at %s (%w); has the run finished?", m.Weights, err)
 	}
 	return nil
-}
-
-// readMetaGraph reads the "serve" MetaGraphDef of the SavedModel in dir.
-func readMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
-	path := filepath.Join(dir, "saved_model.pb")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var sm corepb.SavedModel
-	if err := proto.Unmarshal(raw, &sm); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, mg := range sm.GetMetaGraphs() {
-		if slices.Contains(mg.GetMetaInfoDef().GetTags(), Tag) {
-			return mg, nil
-		}
-	}
-	return nil, fmt.Errorf("%s has no meta graph tagged %q", path, Tag)
 }
