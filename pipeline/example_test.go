@@ -22,20 +22,7 @@ import (
 // classes, in the same order, with the same probabilities.
 func TestClassifyExample(t *testing.T) {
 	root := t.TempDir()
-	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 7)
-	cfg := filepath.Join(root, "c.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-name: example
-runs_dir: %[1]s/runs
-data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
-features: {cache_dir: %[1]s/cache}
-train: {epochs: 3}
-predict: {top_k: 2}
-models:
-  - name: top
-    backbone: {savedmodel: %[2]s, endpoint: fc2}
-    layers: [{dense: {units: classes, activation: softmax}}]
-`, root, testenv.SavedModel(t, "tiny"))), 0o644)
+	cfg := transferConfig(t, root, "example", "tiny", "fc2", 3, 10, "train: {epochs: 3}\npredict: {top_k: 2}\n")
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"-config", cfg}, &stdout, &stderr); code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, stderr.String())

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 )
 
 // TestMain lets a test run this binary as the command itself.
@@ -56,20 +52,7 @@ func TestLogNoise(t *testing.T) {
 		t.Errorf("-v -h does not show TensorFlow's banner:\n%s", stderr)
 	}
 
-	root := t.TempDir()
-	testenv.ImageDataset(t, filepath.Join(root, "data"), 2, 6, 1)
-	cfg := filepath.Join(root, "c.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-name: quiet
-runs_dir: %[1]s/runs
-data: {dir: %[1]s/data, split: {train: 0.5, val: 0.25, test: 0.25}}
-features: {cache_dir: %[1]s/cache}
-train: {epochs: 1}
-models:
-  - name: top
-    backbone: {savedmodel: %[2]s, endpoint: fc2}
-    layers: [{dense: {units: classes, activation: softmax}}]
-`, root, testenv.SavedModel(t, "tiny"))), 0o644)
+	cfg := transferConfig(t, t.TempDir(), "quiet", "tiny", "fc2", 2, 6, "train: {epochs: 1}\n")
 	stdout, stderr = runBinary(t, "-config", cfg)
 	if !strings.Contains(stdout, "results:") {
 		t.Fatalf("the run did not finish:\n%s\n%s", stdout, stderr)

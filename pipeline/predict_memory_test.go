@@ -12,8 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 )
 
 // TestPredictFolderMemory (issue 16): predict on a folder of 1,000 photos
@@ -23,19 +21,7 @@ import (
 // image too), and the CSV has a row for every image.
 func TestPredictFolderMemory(t *testing.T) {
 	root := t.TempDir()
-	testenv.ImageDataset(t, filepath.Join(root, "data"), 2, 6, 1)
-	cfg := filepath.Join(root, "c.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`
-name: mem
-runs_dir: %[1]s/runs
-data: {dir: %[1]s/data, split: {train: 0.5, val: 0.25, test: 0.25}}
-features: {cache_dir: %[1]s/cache}
-train: {epochs: 1}
-models:
-  - name: top
-    backbone: {savedmodel: %[2]s, endpoint: global_pool}
-    layers: [{dense: {units: classes, activation: softmax}}]
-`, root, testenv.SavedModel(t, "mobilenet"))), 0o644)
+	cfg := transferConfig(t, root, "mem", "mobilenet", "global_pool", 2, 6, "train: {epochs: 1}\n")
 	if stdout, stderr := runBinary(t, "-config", cfg); !strings.Contains(stdout, "results:") {
 		t.Fatalf("the run did not finish:\n%s\n%s", stdout, stderr)
 	}
