@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time of the default experiment on the single-node test Slurm
 # (scripts/slurm_cluster.sh) with 1, 2 and 4 feature shards, each from an
-# empty cache: the Markdown table in README's "Running on a cluster".
+# empty cache: the Markdown table in BENCHMARK.md's "Sharding on the test
+# Slurm cluster".
 #
 #   scripts/cluster_times.sh                  # the full default experiment
 #   MAX_PER_CLASS=100 scripts/cluster_times.sh   # 1,000 images, quicker

@@ -14,7 +14,7 @@
 #   TRAIN_CPUS TRAIN_MEM TRAIN_TIME  the same for training [4, 8G, 04:00:00]
 #   GRES TRAIN_GRES  generic resources for shards and training, e.g. gpu:1 on a
 #                site with GPUs [none]; the pinned TensorFlow library is CPU-only,
-#                so a GPU needs a GPU build of it (see README)
+#                so a GPU needs a GPU build of it (see docs/cluster.md)
 #   PARTITION ACCOUNT  where to run and whom to bill [the site's defaults]
 #   PIPELINE     the pipeline binary every node runs [bin/pipeline, built here]
 #   SBATCH_ARGS  more sbatch options for both jobs, e.g. "--qos=long" [none]
