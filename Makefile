@@ -8,7 +8,7 @@
 
 CONFIG ?= configs/default.yaml
 
-.PHONY: setup run test test-cluster bench purego
+.PHONY: setup run test test-cluster bench purego docs
 
 setup:
 	@bash scripts/setup.sh
@@ -32,3 +32,8 @@ purego:
 
 bench: setup
 	go run ./pipeline/bench
+
+# docs/configuration.md is generated from pipeline/config/doc.go (the config
+# package's documentation); make test fails while the committed page differs.
+docs:
+	go test -count=1 ./docs -run TestConfigurationPage -update
