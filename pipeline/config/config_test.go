@@ -187,8 +187,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-// export.savedmodel is written only when off, so configs written before
-// the key existed keep their hash (and run folder).
+// export.savedmodel, added in form 1, is written only when off (away from
+// its default), so configs written before the key existed keep their hash
+// (and run folder).
 func TestMarshalExportOnlyWhenOff(t *testing.T) {
 	for _, set := range []string{"export.savedmodel=true", "export.savedmodel=false"} {
 		c, err := Parse("m.yaml", []byte(minimal), []string{set})

@@ -201,128 +201,6 @@ func (d *decoder) list(n *yaml.Node, path string, item func(i int, n *yaml.Node,
 	}
 }
 
-// str decodes any scalar, as written, into p.
-func (d *decoder) str(p *string) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		if n.Kind != yaml.ScalarNode || isNull(n) {
-			d.errorf(path, "want a string, got %s", describe(n))
-			return
-		}
-		*p = n.Value
-	}
-}
-
-// strs decodes a list of scalars into p; the list may be empty.
-func (d *decoder) strs(p *[]string) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		if n.Kind != yaml.SequenceNode {
-			d.errorf(path, "want a list of strings, got %s", describe(n))
-			return
-		}
-		s := make([]string, len(n.Content))
-		d.list(n, path, func(i int, c *yaml.Node, p string) { d.str(&s[i])(c, p) })
-		*p = s
-	}
-}
-
-// integer decodes a YAML integer into p.
-func (d *decoder) integer(p *int) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var v int
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
-			d.errorf(path, "want an integer, got %s", describe(n))
-			return
-		}
-		*p = v
-	}
-}
-
-// int64 decodes a YAML integer into p.
-func (d *decoder) int64(p *int64) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var v int64
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil {
-			d.errorf(path, "want an integer, got %s", describe(n))
-			return
-		}
-		*p = v
-	}
-}
-
-// float decodes a YAML number, integer or not, into p.
-func (d *decoder) float(p *float64) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var v float64
-		tag := n.ShortTag()
-		if n.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") || n.Decode(&v) != nil {
-			d.errorf(path, "want a number, got %s", describe(n))
-			return
-		}
-		*p = v
-	}
-}
-
-// boolean decodes true or false into p.
-func (d *decoder) boolean(p *bool) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var v bool
-		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
-			d.errorf(path, "want true or false, got %s", describe(n))
-			return
-		}
-		*p = v
-	}
-}
-
-// pair decodes [height, width] into p; if square is true, an integer n
-// also does, meaning [n, n].
-func (d *decoder) pair(p *[2]int, square bool) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		want := "[height, width]"
-		if square {
-			want = "an integer or [height, width]"
-		}
-		var v [2]int
-		switch {
-		case square && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
-			var x int
-			if n.Decode(&x) != nil {
-				d.errorf(path, "want %s, got %s", want, describe(n))
-				return
-			}
-			v = [2]int{x, x}
-		case n.Kind == yaml.SequenceNode && len(n.Content) == 2:
-			before := len(d.errs)
-			d.list(n, path, func(i int, c *yaml.Node, p string) { d.integer(&v[i])(c, p) })
-			if len(d.errs) > before {
-				return
-			}
-		case n.Kind == yaml.SequenceNode:
-			d.errorf(path, "want %s, got a list of %d", want, len(n.Content))
-			return
-		default:
-			d.errorf(path, "want %s, got %s", want, describe(n))
-			return
-		}
-		*p = v
-	}
-}
-
-// units decodes a dense layer's units: a positive integer or "classes".
-func (d *decoder) units(p *layers.Units) decodeFunc {
-	return func(n *yaml.Node, path string) {
-		var v int
-		switch {
-		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "classes":
-			*p = layers.Classes
-		case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" && n.Decode(&v) == nil && v > 0:
-			*p = layers.Units(v)
-		default:
-			d.errorf(path, `want a positive integer or "classes", got %s`, describe(n))
-		}
-	}
-}
-
 // section returns a decodeFunc that decodes a map with fields.
 func (d *decoder) section(fields ...field) decodeFunc {
 	return func(n *yaml.Node, path string) { d.mapping(n, path, fields) }
@@ -349,7 +227,7 @@ func (d *decoder) layerList(n *yaml.Node, path string, ls *[]layers.Layer) {
 
 // layer decodes a map with one key naming the layer type, whose value is a
 // map of that layer's settings (or null, for all defaults). The kind's
-// Fields say which keys it takes and of what type.
+// Fields say which keys it takes; their Go types, which leaf type.
 func (d *decoder) layer(n *yaml.Node, path string, l *layers.Layer) {
 	kinds := strings.Join(layers.Kinds(), ", ")
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
@@ -380,37 +258,20 @@ func (d *decoder) layer(n *yaml.Node, path string, l *layers.Layer) {
 	given := map[string]bool{}
 	var fields []field
 	for _, f := range layer.Fields() {
-		dec := d.value(f.Value, layer.Kind()+"."+f.Key)
+		val, err := fieldValue(layer, f)
+		if err != nil {
+			d.errorf(p, "%v", err)
+			return
+		}
 		fields = append(fields, field{f.Key, f.Required, func(n *yaml.Node, path string) {
 			given[f.Key] = true
-			dec(n, path)
+			val.decode(d, n, path)
 		}})
 	}
 	d.mapping(v, p, fields)
 	if c, ok := layer.(layers.Completer); ok {
 		c.Complete(func(key string) bool { return given[key] })
 	}
-}
-
-// value returns the decodeFunc for a layer setting by the type it points
-// at (see layers.Field). name is for the panic of a kind that uses a type
-// not handled here, which its tests catch.
-func (d *decoder) value(p any, name string) decodeFunc {
-	switch p := p.(type) {
-	case *int:
-		return d.integer(p)
-	case *float64:
-		return d.float(p)
-	case *string:
-		return d.str(p)
-	case *bool:
-		return d.boolean(p)
-	case *[2]int:
-		return d.pair(p, true)
-	case *layers.Units:
-		return d.units(p)
-	}
-	panic(fmt.Sprintf("config: layer setting %s has unsupported type %T", name, p))
 }
 
 // override applies the i-th override, "path.to.key=value", to the tree

@@ -72,40 +72,67 @@ func flatten(n *yaml.Node, path string, out map[string]string) {
 	out[path] = strings.TrimSuffix(string(b), "\n")
 }
 
-// node builds the YAML tree Marshal writes, from the schema.
-func (c *Config) node() *yaml.Node { return nodeOf(c.schema()) }
+// node builds the YAML tree Marshal writes, from the schema: the
+// canonical form (see form).
+func (c *Config) node() *yaml.Node { return nodeOf(c.schema(), Default().schema()) }
 
 // layerNode returns the settings of l, its kind's Fields in order.
 func layerNode(l layers.Layer) *yaml.Node {
+	return settingsNode(l, func() (layers.Layer, bool) { return layers.New(l.Kind()) })
+}
+
+// settingsNode returns the settings of l in the canonical form: a setting
+// newer than baseForm (Field.Since) is left out while it holds the value it
+// takes when left out, which a layer of l's kind from fresh, given l's
+// other settings, shows.
+func settingsNode(l layers.Layer, fresh func() (layers.Layer, bool)) *yaml.Node {
+	fields := l.Fields()
 	var entries []kv
-	for _, f := range l.Fields() {
-		entries = append(entries, kv{f.Key, valueNode(f.Value)})
+	for i, f := range fields {
+		v, err := fieldValue(l, f)
+		if err != nil {
+			// Decoding refused this setting already; a test keeps every
+			// kind's settings in the table.
+			entries = append(entries, kv{f.Key, null()})
+			continue
+		}
+		n := v.node()
+		if f.Since > baseForm {
+			if def, ok := settingDefault(l, i, fresh); ok && sameNode(n, def) {
+				continue
+			}
+		}
+		entries = append(entries, kv{f.Key, n})
 	}
 	n := mapNode(entries)
 	n.Style = yaml.FlowStyle
 	return n
 }
 
-// valueNode writes a layer setting; the types are those value decodes.
-func valueNode(p any) *yaml.Node {
-	switch p := p.(type) {
-	case *int:
-		return integer(int64(*p))
-	case *float64:
-		return float(*p)
-	case *string:
-		return str(*p)
-	case *bool:
-		return boolean(*p)
-	case *[2]int:
-		return pair(*p)
-	case *layers.Units:
-		if *p == layers.Classes {
-			return str("classes")
-		}
-		return integer(int64(*p))
+// settingDefault returns the value l's i-th setting takes when it is left
+// out and the others are as in l.
+func settingDefault(l layers.Layer, i int, fresh func() (layers.Layer, bool)) (*yaml.Node, bool) {
+	d, ok := fresh()
+	if !ok {
+		return nil, false
 	}
-	panic(fmt.Sprintf("config: layer setting of unsupported type %T", p))
+	lf, df := l.Fields(), d.Fields()
+	if len(lf) != len(df) {
+		return nil, false
+	}
+	for j := range lf {
+		if j != i {
+			copyField(df[j].Value, lf[j].Value)
+		}
+	}
+	if c, ok := d.(layers.Completer); ok {
+		c.Complete(func(key string) bool { return key != lf[i].Key })
+	}
+	v, err := fieldValue(d, df[i])
+	if err != nil {
+		return nil, false
+	}
+	return v.node(), true
 }
 
 // kv is one entry of a YAML map.

@@ -14,13 +14,30 @@ import (
 // (fields), the rule checks (check), Marshal and Flatten (nodeOf) and the
 // schema shown in doc.go (schemaDoc) all walk it, so adding a key is one
 // line here (plus its field in config.go and its default in defaults.go).
+// A leaf key's value has a type from leaf.go's table.
+
+// Versions of the canonical form: what Marshal writes, the record of a
+// run in its folder, whose SHA-256 names the folder (see rundir.For).
+// Version 0 is the form run folders were first named by. A key added
+// later records the version that added it (key.since, or a layer
+// setting's layers.Field.Since) and is written only while it differs from
+// its default, so that a config that leaves it out keeps the form, the
+// hash and the run folder it had before the key existed.
+const (
+	// baseForm is the version every key is always written from: keys
+	// with since <= baseForm are written whatever their value. Raising it
+	// renames every run folder that uses a newer key.
+	baseForm = 0
+	// form is the latest version: 1 added export.savedmodel.
+	form = 1
+)
 
 // key is one key of the schema: a leaf value, a section of keys, or a
 // value with a form of its own (custom).
 type key struct {
 	name    string
 	req     bool     // must be present with a non-null value
-	val     any      // leaf: pointer into the Config; see leaf and leafNode
+	val     value    // leaf: its type bound to its field of the Config
 	keys    []key    // section: its keys
 	flow    bool     // section written on one line: {train: 0.7, ...}
 	oneOf   []string // a string leaf's allowed values
@@ -28,11 +45,7 @@ type key struct {
 	custom  *custom  // a value of its own form (optimizer, early_stopping, models)
 	doc     string   // for the documentation: what it means
 	example string   // for the documentation: a value for a required key
-	// omit, when set and true, leaves the key out of what Marshal and
-	// Flatten write (a section whose keys are all left out goes too).
-	// For a key added after run folders existed: written only away from
-	// its default, older configs keep their hash and their folder.
-	omit func() bool
+	since   int      // the canonical form's version that added the key (see form)
 }
 
 // rule checks a decoded value; path is its dotted key path.
@@ -51,35 +64,35 @@ type custom struct {
 func (c *Config) schema() []key {
 	dt, im, tr := &c.Data, &c.Images, &c.Train
 	return []key{
-		{name: "name", req: true, val: &c.Name, check: isName(&c.Name), example: "vgg16-caltech101", doc: "run name, [A-Za-z0-9._-]+"},
-		{name: "seed", val: &c.Seed, doc: "every random choice derives from it"},
-		{name: "runs_dir", val: &c.RunsDir, check: nonEmpty(&c.RunsDir), doc: "where run folders are written"},
+		{name: "name", req: true, val: stringType.of(&c.Name), check: isName(&c.Name), example: "vgg16-caltech101", doc: "run name, [A-Za-z0-9._-]+"},
+		{name: "seed", val: int64Type.of(&c.Seed), doc: "every random choice derives from it"},
+		{name: "runs_dir", val: stringType.of(&c.RunsDir), check: nonEmpty(&c.RunsDir), doc: "where run folders are written"},
 		{name: "data", req: true, keys: []key{
-			{name: "dir", req: true, val: &dt.Dir, check: nonEmpty(&dt.Dir), example: "data/caltech101/101_ObjectCategories", doc: "a folder of class folders"},
-			{name: "download", val: (*string)(&dt.Download), oneOf: downloads, doc: "dataset fetched when dir is missing"},
-			{name: "exclude", val: &dt.Exclude, check: eachNonEmpty(&dt.Exclude), doc: "class folder names to skip"},
-			{name: "extensions", val: &dt.Extensions, check: extensions(&dt.Extensions), doc: "matched case-insensitively; stored in lower case"},
+			{name: "dir", req: true, val: stringType.of(&dt.Dir), check: nonEmpty(&dt.Dir), example: "data/caltech101/101_ObjectCategories", doc: "a folder of class folders"},
+			{name: "download", val: stringType.of((*string)(&dt.Download)), oneOf: downloads, doc: "dataset fetched when dir is missing"},
+			{name: "exclude", val: stringsType.of(&dt.Exclude), check: eachNonEmpty(&dt.Exclude), doc: "class folder names to skip"},
+			{name: "extensions", val: stringsType.of(&dt.Extensions), check: extensions(&dt.Extensions), doc: "matched case-insensitively; stored in lower case"},
 			{name: "split", flow: true, check: split(&dt.Split), doc: "all three; each in [0,1], sum 1; train, test > 0", keys: []key{
-				{name: "train", req: true, val: &dt.Split.Train},
-				{name: "val", req: true, val: &dt.Split.Val},
-				{name: "test", req: true, val: &dt.Split.Test},
+				{name: "train", req: true, val: floatType.of(&dt.Split.Train)},
+				{name: "val", req: true, val: floatType.of(&dt.Split.Val)},
+				{name: "test", req: true, val: floatType.of(&dt.Split.Test)},
 			}},
-			{name: "stratify", val: &dt.Stratify, doc: "false: shuffle then split by position, as the notebook does"},
-			{name: "max_per_class", val: &dt.MaxPerClass, check: atLeast(&dt.MaxPerClass, 0), doc: "images per class, 0 = no cap"},
-			{name: "on_bad_image", val: (*string)(&dt.OnBadImage), oneOf: badImageActions},
+			{name: "stratify", val: boolType.of(&dt.Stratify), doc: "false: shuffle then split by position, as the notebook does"},
+			{name: "max_per_class", val: intType.of(&dt.MaxPerClass), check: atLeast(&dt.MaxPerClass, 0), doc: "images per class, 0 = no cap"},
+			{name: "on_bad_image", val: stringType.of((*string)(&dt.OnBadImage)), oneOf: badImageActions},
 		}},
 		{name: "images", keys: []key{
-			{name: "size", val: &im.Size, check: size(&im.Size), doc: "[height, width]"},
-			{name: "resize", val: &im.Resize, oneOf: resizeMethods, doc: "nearest is Keras' load_img default"},
-			{name: "preprocess", val: &im.Preprocess, oneOf: preprocessModes},
-			{name: "divide_by_255", val: &im.DivideBy255, doc: "the notebook's extra ÷255 after preprocessing"},
-			{name: "workers", val: &im.Workers, check: atLeast(&im.Workers, 0), doc: "decode goroutines, 0 = runtime.NumCPU()"},
+			{name: "size", val: sizeType.of(&im.Size), check: size(&im.Size), doc: "[height, width]"},
+			{name: "resize", val: stringType.of(&im.Resize), oneOf: resizeMethods, doc: "nearest is Keras' load_img default"},
+			{name: "preprocess", val: stringType.of(&im.Preprocess), oneOf: preprocessModes},
+			{name: "divide_by_255", val: boolType.of(&im.DivideBy255), doc: "the notebook's extra ÷255 after preprocessing"},
+			{name: "workers", val: intType.of(&im.Workers), check: atLeast(&im.Workers, 0), doc: "decode goroutines, 0 = runtime.NumCPU()"},
 		}},
 		{name: "features", keys: []key{
-			{name: "cache_dir", val: &c.Features.CacheDir, check: nonEmpty(&c.Features.CacheDir)},
-			{name: "batch_size", custom: batchSize(&c.Features.BatchSize), doc: "images per backbone call; auto: the fastest of 8, 16, 32 that fits memory_budget_mib, measured"},
-			{name: "memory_budget_mib", val: &c.Features.MemoryBudgetMiB, check: atLeast(&c.Features.MemoryBudgetMiB, 1), doc: "peak RSS an auto batch size may reach while the backbone runs"},
-			{name: "precision", val: &c.Features.Precision, oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a probe measured it faster"},
+			{name: "cache_dir", val: stringType.of(&c.Features.CacheDir), check: nonEmpty(&c.Features.CacheDir)},
+			{name: "batch_size", val: batchSizeType.of(&c.Features.BatchSize), doc: "images per backbone call; auto: the fastest of 8, 16, 32 that fits memory_budget_mib, measured"},
+			{name: "memory_budget_mib", val: intType.of(&c.Features.MemoryBudgetMiB), check: atLeast(&c.Features.MemoryBudgetMiB, 1), doc: "peak RSS an auto batch size may reach while the backbone runs"},
+			{name: "precision", val: stringType.of(&c.Features.Precision), oneOf: precisions, doc: "auto: bfloat16 where the CPU has it and a probe measured it faster"},
 		}},
 		{name: "train", keys: []key{
 			{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&tr.Optimizer), check: func(d *decoder, path string) {
@@ -87,19 +100,19 @@ func (c *Config) schema() []key {
 					d.check(adamKeys(a), join(path, "adam"))
 				}
 			}},
-			{name: "loss", val: &tr.Loss, oneOf: losses},
-			{name: "batch_size", val: &tr.BatchSize, check: atLeast(&tr.BatchSize, 1)},
-			{name: "epochs", val: &tr.Epochs, check: atLeast(&tr.Epochs, 1)},
-			{name: "shuffle", val: &tr.Shuffle, doc: "reshuffle training batches each epoch (seeded)"},
+			{name: "loss", val: stringType.of(&tr.Loss), oneOf: losses},
+			{name: "batch_size", val: intType.of(&tr.BatchSize), check: atLeast(&tr.BatchSize, 1)},
+			{name: "epochs", val: intType.of(&tr.Epochs), check: atLeast(&tr.Epochs, 1)},
+			{name: "shuffle", val: boolType.of(&tr.Shuffle), doc: "reshuffle training batches each epoch (seeded)"},
 			{name: "early_stopping", custom: earlyStopping(&tr.EarlyStopping, &dt.Split), check: func(d *decoder, path string) {
 				if es := tr.EarlyStopping; es != nil {
 					d.check(earlyStoppingKeys(es, &dt.Split), path)
 				}
 			}},
 		}},
-		{name: "evaluate", keys: []key{{name: "top_k", val: &c.Evaluate.TopK, check: atLeast(&c.Evaluate.TopK, 1)}}},
-		{name: "predict", keys: []key{{name: "top_k", val: &c.Predict.TopK, check: atLeast(&c.Predict.TopK, 1)}}},
-		{name: "export", keys: []key{{name: "savedmodel", val: &c.Export.SavedModel, omit: func() bool { return c.Export.SavedModel }, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"}}},
+		{name: "evaluate", keys: []key{{name: "top_k", val: intType.of(&c.Evaluate.TopK), check: atLeast(&c.Evaluate.TopK, 1)}}},
+		{name: "predict", keys: []key{{name: "top_k", val: intType.of(&c.Predict.TopK), check: atLeast(&c.Predict.TopK, 1)}}},
+		{name: "export", keys: []key{{name: "savedmodel", val: boolType.of(&c.Export.SavedModel), since: 1, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"}}},
 		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
 	}
 }
@@ -107,10 +120,10 @@ func (c *Config) schema() []key {
 // adamKeys are the keys of train.optimizer.adam.
 func adamKeys(a *Adam) []key {
 	return []key{
-		{name: "learning_rate", val: &a.LearningRate, check: positive(&a.LearningRate)},
-		{name: "beta_1", val: &a.Beta1, check: fraction(&a.Beta1)},
-		{name: "beta_2", val: &a.Beta2, check: fraction(&a.Beta2)},
-		{name: "epsilon", val: &a.Epsilon, check: positive(&a.Epsilon)},
+		{name: "learning_rate", val: floatType.of(&a.LearningRate), check: positive(&a.LearningRate)},
+		{name: "beta_1", val: floatType.of(&a.Beta1), check: fraction(&a.Beta1)},
+		{name: "beta_2", val: floatType.of(&a.Beta2), check: fraction(&a.Beta2)},
+		{name: "epsilon", val: floatType.of(&a.Epsilon), check: positive(&a.Epsilon)},
 	}
 }
 
@@ -118,25 +131,25 @@ func adamKeys(a *Adam) []key {
 // needs a validation split.
 func earlyStoppingKeys(es *EarlyStopping, s *Split) []key {
 	return []key{
-		{name: "monitor", val: &es.Monitor, oneOf: monitors, check: func(d *decoder, path string) {
+		{name: "monitor", val: stringType.of(&es.Monitor), oneOf: monitors, check: func(d *decoder, path string) {
 			if strings.HasPrefix(es.Monitor, "val_") && s.Val == 0 {
 				d.errorf(path, "%s needs validation data, but data.split.val is 0", es.Monitor)
 			}
 		}},
-		{name: "patience", val: &es.Patience, check: atLeast(&es.Patience, 0)},
-		{name: "min_delta", val: &es.MinDelta, check: func(d *decoder, path string) {
+		{name: "patience", val: intType.of(&es.Patience), check: atLeast(&es.Patience, 0)},
+		{name: "min_delta", val: floatType.of(&es.MinDelta), check: func(d *decoder, path string) {
 			if !(es.MinDelta >= 0) || math.IsInf(es.MinDelta, 0) {
 				d.errorf(path, "want a number >= 0, got %v", es.MinDelta)
 			}
 		}},
-		{name: "restore_best_weights", val: &es.RestoreBestWeights},
+		{name: "restore_best_weights", val: boolType.of(&es.RestoreBestWeights)},
 	}
 }
 
 // modelKeys are the keys of one item of models.
 func modelKeys(m *Model) []key {
 	return []key{
-		{name: "name", req: true, val: &m.Name, check: isName(&m.Name), doc: "[A-Za-z0-9._-]+"},
+		{name: "name", req: true, val: stringType.of(&m.Name), check: isName(&m.Name), doc: "[A-Za-z0-9._-]+"},
 		{name: "backbone", doc: "optional: train on features of a frozen backbone", custom: &custom{
 			decode: func(d *decoder, n *yaml.Node, path string) {
 				b := &Backbone{}
@@ -147,7 +160,7 @@ func modelKeys(m *Model) []key {
 				if m.Backbone == nil {
 					return null()
 				}
-				return nodeOf(backboneKeys(m.Backbone))
+				return nodeOf(backboneKeys(m.Backbone), backboneKeys(&Backbone{}))
 			},
 			doc: func(b *strings.Builder, prefix, indent, comment string) {
 				docLine(b, prefix+"backbone:", comment)
@@ -158,15 +171,7 @@ func modelKeys(m *Model) []key {
 				d.check(backboneKeys(m.Backbone), path)
 			}
 		}},
-		{name: "image_size", doc: "[height, width] for models without backbone; default images.size", custom: &custom{
-			decode: func(d *decoder, n *yaml.Node, path string) { d.pair(&m.ImageSize, false)(n, path) },
-			node: func() *yaml.Node {
-				if m.ImageSize == [2]int{} {
-					return null()
-				}
-				return pair(m.ImageSize)
-			},
-		}},
+		{name: "image_size", val: optionalSizeType.of(&m.ImageSize), doc: "[height, width] for models without backbone; default images.size"},
 		{name: "fine_tune", doc: "optional, with backbone.fine_tune_from: a second phase training the backbone's layers from there up with the top", custom: &custom{
 			decode: func(d *decoder, n *yaml.Node, path string) {
 				f := defaultFineTune()
@@ -177,12 +182,12 @@ func modelKeys(m *Model) []key {
 				if m.FineTune == nil {
 					return null()
 				}
-				return nodeOf(fineTuneKeys(m.FineTune))
+				return nodeOf(fineTuneKeys(m.FineTune), fineTuneKeys(defaultFineTune()))
 			},
 			doc: func(b *strings.Builder, prefix, indent, comment string) {
 				docLine(b, prefix+"fine_tune: null", "off; or a map, these defaults for keys left out")
 				docLine(b, "", "(batch size, shuffle and early stopping are train's):")
-				docLine(b, "", flowText(nodeOf(fineTuneKeys(defaultFineTune()))))
+				docLine(b, "", flowText(nodeOf(fineTuneKeys(defaultFineTune()), nil)))
 			},
 		}, check: func(d *decoder, path string) {
 			if m.FineTune != nil {
@@ -211,16 +216,16 @@ func modelKeys(m *Model) []key {
 // backboneKeys are the keys of a model's backbone.
 func backboneKeys(b *Backbone) []key {
 	return []key{
-		{name: "savedmodel", req: true, val: &b.SavedModel, check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
-		{name: "endpoint", req: true, val: &b.Endpoint, check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
-		{name: "fine_tune_from", val: &b.FineTuneFrom, doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
+		{name: "savedmodel", req: true, val: stringType.of(&b.SavedModel), check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
+		{name: "endpoint", req: true, val: stringType.of(&b.Endpoint), check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
+		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
 	}
 }
 
 // fineTuneKeys are the keys of a model's fine_tune.
 func fineTuneKeys(f *FineTune) []key {
 	return []key{
-		{name: "epochs", val: &f.Epochs, check: atLeast(&f.Epochs, 1)},
+		{name: "epochs", val: intType.of(&f.Epochs), check: atLeast(&f.Epochs, 1)},
 		{name: "optimizer", doc: "exactly one key naming the optimizer", custom: optimizer(&f.Optimizer), check: func(d *decoder, path string) {
 			if a := f.Optimizer.Adam; a != nil {
 				d.check(adamKeys(a), join(path, "adam"))
@@ -259,37 +264,13 @@ func optimizer(o *Optimizer) *custom {
 			if o.Adam == nil {
 				return mapNode(nil)
 			}
-			return mapNode([]kv{{"adam", nodeOf(adamKeys(o.Adam))}})
+			return mapNode([]kv{{"adam", nodeOf(adamKeys(o.Adam), adamKeys(defaultAdam()))}})
 		},
 	}
 }
 
 // earlyStopping is train.early_stopping: null (off) or a map whose keys
 // left out take Keras' defaults.
-// batchSize is features.batch_size: a positive integer, or "auto"
-// (AutoBatch).
-func batchSize(p *int) *custom {
-	return &custom{
-		decode: func(d *decoder, n *yaml.Node, path string) {
-			var v int
-			switch {
-			case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" && n.Value == "auto":
-				*p = AutoBatch
-			case n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil || v < 1:
-				d.errorf(path, "want a positive integer or auto, got %s", describe(n))
-			default:
-				*p = v
-			}
-		},
-		node: func() *yaml.Node {
-			if *p == AutoBatch {
-				return str("auto")
-			}
-			return integer(int64(*p))
-		},
-	}
-}
-
 func earlyStopping(p **EarlyStopping, s *Split) *custom {
 	return &custom{
 		decode: func(d *decoder, n *yaml.Node, path string) {
@@ -301,10 +282,10 @@ func earlyStopping(p **EarlyStopping, s *Split) *custom {
 			if *p == nil {
 				return null()
 			}
-			return nodeOf(earlyStoppingKeys(*p, s))
+			return nodeOf(earlyStoppingKeys(*p, s), earlyStoppingKeys(defaultEarlyStopping(), s))
 		},
 		doc: func(b *strings.Builder, prefix, _, _ string) {
-			def := nodeOf(earlyStoppingKeys(defaultEarlyStopping(), s))
+			def := nodeOf(earlyStoppingKeys(defaultEarlyStopping(), s), nil)
 			docLine(b, prefix+"early_stopping: null", "off; or a map, Keras' defaults for keys left out:")
 			docLine(b, "", flowText(def))
 		},
@@ -328,7 +309,7 @@ func models(c *Config) *custom {
 		node: func() *yaml.Node {
 			list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
 			for i := range c.Models {
-				list.Content = append(list.Content, nodeOf(modelKeys(&c.Models[i])))
+				list.Content = append(list.Content, nodeOf(modelKeys(&c.Models[i]), modelKeys(&Model{})))
 			}
 			return list
 		},
@@ -359,32 +340,11 @@ func (d *decoder) fields(keys []key) []field {
 		case k.keys != nil:
 			dec = d.section(d.fields(k.keys)...)
 		default:
-			dec = d.leaf(k.val, k.name)
+			dec = func(n *yaml.Node, path string) { k.val.decode(d, n, path) }
 		}
 		out[i] = field{k.name, k.req, dec}
 	}
 	return out
-}
-
-// leaf returns the decodeFunc for a pointer to a leaf value.
-func (d *decoder) leaf(p any, name string) decodeFunc {
-	switch p := p.(type) {
-	case *string:
-		return d.str(p)
-	case *int:
-		return d.integer(p)
-	case *int64:
-		return d.int64(p)
-	case *float64:
-		return d.float(p)
-	case *bool:
-		return d.boolean(p)
-	case *[]string:
-		return d.strs(p)
-	case *[2]int:
-		return d.pair(p, false)
-	}
-	panic(fmt.Sprintf("config: key %s has unsupported type %T", name, p))
 }
 
 // check runs the rules of keys (allowed values, then the key's own rule)
@@ -393,7 +353,7 @@ func (d *decoder) check(keys []key, path string) {
 	for _, k := range keys {
 		p := join(path, k.name)
 		if k.oneOf != nil {
-			d.oneOf(p, *k.val.(*string), k.oneOf)
+			d.oneOf(p, k.val.node().Value, k.oneOf)
 		}
 		if k.keys != nil {
 			d.check(k.keys, p)
@@ -404,53 +364,52 @@ func (d *decoder) check(keys []key, path string) {
 	}
 }
 
-// nodeOf returns keys as the YAML map Marshal writes, less the keys
-// left out (see key.omit).
-func nodeOf(keys []key) *yaml.Node {
+// nodeOf returns keys in the canonical form: the YAML map Marshal writes.
+// defs are the same keys over their defaults (nil: none known): a key
+// newer than baseForm is left out while it writes as its default, and a
+// section whose keys are all left out goes too.
+func nodeOf(keys, defs []key) *yaml.Node {
 	entries := make([]kv, 0, len(keys))
-	for _, k := range keys {
-		if k.omit != nil && k.omit() {
+	for i, k := range keys {
+		var def *key
+		if defs != nil {
+			def = &defs[i]
+		}
+		n := k.node(def)
+		if n == nil {
 			continue
 		}
-		var n *yaml.Node
-		switch {
-		case k.custom != nil:
-			n = k.custom.node()
-		case k.keys != nil:
-			n = nodeOf(k.keys)
-			if len(n.Content) == 0 && len(k.keys) > 0 {
-				continue // every key of the section left out
+		if k.since > baseForm && def != nil {
+			if dn := def.node(def); dn != nil && sameNode(n, dn) {
+				continue
 			}
-			if k.flow {
-				n.Style = yaml.FlowStyle
-			}
-		default:
-			n = leafNode(k.val)
 		}
 		entries = append(entries, kv{k.name, n})
 	}
 	return mapNode(entries)
 }
 
-// leafNode writes a leaf value.
-func leafNode(p any) *yaml.Node {
-	switch p := p.(type) {
-	case *string:
-		return str(*p)
-	case *int:
-		return integer(int64(*p))
-	case *int64:
-		return integer(*p)
-	case *float64:
-		return float(*p)
-	case *bool:
-		return boolean(*p)
-	case *[]string:
-		return strList(*p)
-	case *[2]int:
-		return pair(*p)
+// node writes k's value, def being k over its defaults (or nil); nil for
+// a section whose keys were all left out.
+func (k key) node(def *key) *yaml.Node {
+	switch {
+	case k.custom != nil:
+		return k.custom.node()
+	case k.keys != nil:
+		var defs []key
+		if def != nil {
+			defs = def.keys
+		}
+		n := nodeOf(k.keys, defs)
+		if len(n.Content) == 0 && len(k.keys) > 0 {
+			return nil
+		}
+		if k.flow {
+			n.Style = yaml.FlowStyle
+		}
+		return n
 	}
-	panic(fmt.Sprintf("config: unsupported type %T", p))
+	return k.val.node()
 }
 
 // Rules on leaf values.
@@ -530,12 +489,11 @@ func writeDoc(b *strings.Builder, keys []key, indent, first string) {
 			docLine(b, prefix+k.name+":", comment)
 			writeDoc(b, k.keys, indent+"  ", "")
 		case k.keys != nil:
-			n := nodeOf(k.keys)
-			docLine(b, prefix+k.name+": "+flowText(n), comment)
+			docLine(b, prefix+k.name+": "+flowText(nodeOf(k.keys, nil)), comment)
 		case k.req && k.example != "":
 			docLine(b, prefix+k.name+": "+k.example, comment)
 		default:
-			docLine(b, prefix+k.name+": "+flowText(leafNode(k.val)), comment)
+			docLine(b, prefix+k.name+": "+k.val.docText(), comment)
 		}
 	}
 }

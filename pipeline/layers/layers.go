@@ -12,6 +12,7 @@ package layers
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -58,8 +59,14 @@ type Field struct {
 	Doc      string   // what it means, for the documentation
 	// Value points at the setting: *int, *float64, *string, *bool, *Units,
 	// or *[2]int (a [height, width] pair, also written as one integer n
-	// meaning [n, n]).
+	// meaning [n, n]). Package config's table of leaf types says how each
+	// reads and writes; a test there checks that it takes every kind's.
 	Value any
+	// Since is the version of config's canonical form that added the
+	// setting, 0 for those of the first form. A setting added to a kind
+	// after run folders exist gives the next version: configs that leave
+	// it at its default keep their run folder (see config's form).
+	Since int
 }
 
 // Problem is a setting that fails Check.
@@ -256,22 +263,11 @@ func KerasConfig(l Layer, numClasses int) map[string]any {
 	}
 	out := map[string]any{}
 	for _, f := range l.Fields() {
-		switch v := f.Value.(type) {
-		case *Units:
-			out[f.Key] = v.Resolve(numClasses)
-		case *int:
-			out[f.Key] = *v
-		case *float64:
-			out[f.Key] = *v
-		case *string:
-			out[f.Key] = *v
-		case *bool:
-			out[f.Key] = *v
-		case *[2]int:
-			out[f.Key] = *v
-		default:
-			panic(fmt.Sprintf("layers: %s.%s: unsupported field type %T", l.Kind(), f.Key, f.Value))
+		if u, ok := f.Value.(*Units); ok {
+			out[f.Key] = u.Resolve(numClasses)
+			continue
 		}
+		out[f.Key] = reflect.ValueOf(f.Value).Elem().Interface() // as it is
 	}
 	return out
 }
