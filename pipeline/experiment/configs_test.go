@@ -14,19 +14,35 @@ import (
 )
 
 // TestShippedConfigs loads every config under configs/ and builds each of
-// its models for the class count the notebook had (97), checking the
-// notebook's parameter counts where they apply.
+// its models for its dataset's class count (Fashion-MNIST's 10; the
+// notebook's 97 for Caltech-101 and for own-images.yaml), checking every
+// model's trainable parameters (in its second phase for a fine-tuned one)
+// against the count README.md gives: a model of a shipped config with no
+// count here fails too.
 func TestShippedConfigs(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join(testenv.Root(t), "configs", "*.yaml"))
 	if len(paths) < 4 {
 		t.Fatalf("found %d configs: %v", len(paths), paths)
 	}
-	// Trainable parameters with 97 classes: the notebook's, and a
-	// fine-tuned model's in its second phase (VGG16's block 5, fc1, fc2
-	// and the new dense; MobileNet's conv_pw_13 block and the new dense).
-	want := map[string]int{"scratch_cnn": 1233473, "vgg16_transfer": 397409,
-		"vgg16_finetune":     3*(3*3*512*512+512) + 25088*4096 + 4096 + 4096*4096 + 4096 + 397409,
-		"mobilenet_finetune": 1024*1024 + 2*1024 + 1024*97 + 97}
+	// Trainable parameters by model name and class count: the notebook's
+	// (97 classes, 224×224), README's default run (10 classes, 64×64),
+	// and a fine-tuned model's in its second phase (VGG16's block 5, fc1,
+	// fc2 and the new dense; MobileNet's conv_pw_13 block and the new
+	// dense).
+	type model struct {
+		name    string
+		classes int
+	}
+	want := map[model]int{
+		{"scratch_cnn", 97}:        1233473,
+		{"vgg16_transfer", 97}:     397409,
+		{"vgg16_finetune", 97}:     3*(3*3*512*512+512) + 25088*4096 + 4096 + 4096*4096 + 4096 + 397409,
+		{"scratch_cnn", 10}:        64234,
+		{"mobilenet_transfer", 10}: 10250,
+		{"mobilenet_finetune", 10}: 1060874,
+		{"mobilenet_transfer", 97}: 1024*97 + 97,
+	}
+	checked := 0
 	for _, p := range paths {
 		cfg, err := config.Load(p, nil)
 		if err != nil {
@@ -55,7 +71,11 @@ func TestShippedConfigs(t *testing.T) {
 				}
 				tail = &nn.Tail{Input: bt.Shape, Layers: bt.Layers, Names: bt.Names}
 			}
-			spec := nn.SpecFor(cfg, m, features, tail, 97)
+			classes := 97
+			if cfg.Data.Download == config.FashionMNIST {
+				classes = 10
+			}
+			spec := nn.SpecFor(cfg, m, features, tail, classes)
 			if m.FineTuned() {
 				spec = nn.FineTuneSpec(spec, m.FineTune)
 			}
@@ -64,11 +84,20 @@ func TestShippedConfigs(t *testing.T) {
 				t.Errorf("%s: model %s: %v", p, m.Name, err)
 				continue
 			}
-			if w, ok := want[m.Name]; ok && cfg.Images.Size == [2]int{224, 224} && net.Params() != w {
-				t.Errorf("%s: model %s has %d trainable parameters with 97 classes; the notebook's has %d", p, m.Name, net.Params(), w)
+			w, ok := want[model{m.Name, classes}]
+			switch {
+			case !ok:
+				t.Errorf("%s: model %s with %d classes has no expected parameter count; add it to this test (%d now)", p, m.Name, classes, net.Params())
+			case net.Params() != w:
+				t.Errorf("%s: model %s has %d trainable parameters with %d classes; want %d", p, m.Name, net.Params(), classes, w)
+			default:
+				checked++
 			}
 			net.Close()
 		}
+	}
+	if checked < len(paths) {
+		t.Errorf("checked %d models in %d configs", checked, len(paths))
 	}
 }
 
