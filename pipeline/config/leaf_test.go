@@ -19,6 +19,15 @@ func TestEveryLayerSettingHasALeafType(t *testing.T) {
 			if _, err := fieldValue(l, f); err != nil {
 				t.Errorf("%v", err)
 			}
+			n := 0
+			for _, lt := range leafTypes {
+				if _, ok := lt.bind(f.Value); ok {
+					n++
+				}
+			}
+			if n > 1 {
+				t.Errorf("%s.%s: %d leaf types take a %T; mark one for layer settings", k, f.Key, n, f.Value)
+			}
 			if f.Since > form {
 				t.Errorf("%s.%s: since %d, but the latest form is %d", k, f.Key, f.Since, form)
 			}
