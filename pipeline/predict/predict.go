@@ -19,10 +19,10 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
@@ -175,7 +175,7 @@ func rank(path, model string, probs []float32, classes []string, k int) ([]Predi
 	if len(probs) != len(classes) {
 		return nil, fmt.Errorf("predict: %s: model %s gave %d probabilities for %d classes", path, model, len(probs), len(classes))
 	}
-	if !evaluate.Finite(probs) {
+	if !num.AllFinite(probs) {
 		return nil, fmt.Errorf("predict: %s: model %s gave non-finite probabilities %v: its weights have diverged; retrain it with a lower learning rate", path, model, probs)
 	}
 	out := make([]Prediction, len(probs))
