@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // TestMain lets a test run this binary as the command itself.
@@ -13,6 +15,7 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
+	tfsession.SetProcess(tfsession.ForTests)
 	os.Exit(m.Run())
 }
 

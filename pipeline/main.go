@@ -34,6 +34,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // command is one way to call pipeline: the first argument selects it (the
@@ -102,6 +103,7 @@ func usageError(format string, a ...any) error {
 }
 
 func main() {
+	tfsession.SetProcess(tfsession.Defaults) // the log level is tflog's
 	// Ctrl-C stops at the next batch; finished epochs and cached features
 	// stay, and rerunning the same command resumes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -362,6 +364,7 @@ func predictFlags(fs *flag.FlagSet) action {
 			if err != nil {
 				return err
 			}
+			defer s.Close()
 			if *k <= 0 {
 				*k = s.TopK()
 			}

@@ -9,8 +9,8 @@
 // metadata.json beside the model states the input contract (size, channel
 // order, preprocessing) and where the weights came from.
 //
-// The session is loaded through tfgo. tfgo reports errors by panicking; this
-// package recovers at that edge and returns errors.
+// The session is loaded and run through package tfsession, which returns
+// TensorFlow's panics as errors. A Model holds its session until Close.
 package backbone
 
 import (
@@ -23,17 +23,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
-	tg "github.com/galeone/tfgo"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Format is the metadata format this package reads.
@@ -172,31 +171,27 @@ func ParsePrecision(s string) (Precision, error) {
 	return 0, fmt.Errorf("precision %q: want one of %s", s, strings.Join(Precisions, ", "))
 }
 
-// sessionOptions is the session configuration for p: nil (TensorFlow's
-// defaults) for float32; for bfloat16 a ConfigProto that turns the oneDNN
-// bfloat16 rewrite on and leaves everything else at its default.
-func sessionOptions(p Precision) (*tf.SessionOptions, error) {
-	if p == Float32 {
-		return nil, nil
-	}
-	cfg := &corepb.ConfigProto{GraphOptions: &corepb.GraphOptions{RewriteOptions: &corepb.RewriterConfig{
-		AutoMixedPrecisionOnednnBfloat16: corepb.RewriterConfig_ON,
-	}}}
-	b, err := proto.Marshal(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &tf.SessionOptions{Config: b}, nil
-}
+// options is the session configuration for p.
+func options(p Precision) tfsession.Options { return tfsession.Options{BFloat16: p == BFloat16} }
 
-// Model is a loaded backbone. It is safe for concurrent use.
+// Model is a loaded backbone. It is safe for concurrent use. It holds a
+// TensorFlow session (the weights, in C memory) until Close.
 type Model struct {
 	Dir       string
 	Meta      Metadata
 	Precision Precision // what its session computes in
 	h, w, c   int
-	model     *tg.Model
+	sess      *tfsession.Session
 	endpoints map[string]*Endpoint
+}
+
+// Close frees the model's session; Run fails after it. Closing twice does
+// nothing.
+func (m *Model) Close() error {
+	if err := m.sess.Close(); err != nil {
+		return fmt.Errorf("backbone %s: %w", m.Dir, err)
+	}
+	return nil
 }
 
 // Load reads the SavedModel in dir, checks it against its metadata.json and
@@ -225,32 +220,25 @@ func LoadPrecision(dir string, p Precision) (m *Model, err error) {
 	}
 	// TensorFlow loads a SavedModel without its variables and fails only
 	// when it runs, with a message about resource containers.
-	if _, err := os.Stat(filepath.Join(dir, "variables", "variables.index")); err != nil {
+	if _, err := os.Stat(tfsession.VariablesIndex(dir)); err != nil {
 		return fail(fmt.Errorf("no variables/variables.index (the weights): the export is incomplete; %s", ExportHint))
-	}
-	opts, err := sessionOptions(p)
-	if err != nil {
-		return fail(err)
 	}
 	m = &Model{Dir: dir, Meta: meta, Precision: p, endpoints: make(map[string]*Endpoint)}
 	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
 		return fail(err)
 	}
-
-	defer func() {
-		if r := recover(); r != nil {
-			m, err = fail(fmt.Errorf("tensorflow: %v", r))
-		}
-	}()
-	m.model = tg.LoadModel(dir, []string{Tag}, opts)
-
+	if m.sess, err = tfsession.Load(dir, []string{Tag}, options(p)); err != nil {
+		return fail(err)
+	}
 	for name, info := range meta.Endpoints {
 		sig, ok := sigs[name]
 		if !ok {
+			m.sess.Close()
 			return fail(fmt.Errorf("metadata.json lists endpoint %q but the SavedModel has no such signature (have %s)", name, keys(sigs)))
 		}
 		ep, err := m.resolve(name, info, sig)
 		if err != nil {
+			m.sess.Close()
 			return fail(fmt.Errorf("endpoint %s: %w", name, err))
 		}
 		m.endpoints[name] = ep
@@ -287,26 +275,15 @@ func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef
 	if meta := fromJSONShape(info.Shape); !slices.Equal(meta, shape) {
 		return nil, fmt.Errorf("output shape %v, metadata.json says %v", shape, meta)
 	}
-	inOut, err := m.output(in.GetName())
+	inOut, err := m.sess.Output(in.GetName())
 	if err != nil {
 		return nil, err
 	}
-	outOut, err := m.output(out.GetName())
+	outOut, err := m.sess.Output(out.GetName())
 	if err != nil {
 		return nil, err
 	}
 	return &Endpoint{Name: name, Shape: shape[1:], in: inOut, out: outOut}, nil
-}
-
-// output finds "op:index" in the loaded graph (tfgo panics if it is absent;
-// Load recovers).
-func (m *Model) output(tensor string) (tf.Output, error) {
-	op, idx, ok := strings.Cut(tensor, ":")
-	i, err := strconv.Atoi(idx)
-	if !ok || err != nil {
-		return tf.Output{}, fmt.Errorf("signature names tensor %q, want op:index", tensor)
-	}
-	return m.model.Op(op, i), nil
 }
 
 // Endpoint returns the named endpoint, or an error listing the ones there are.
@@ -347,12 +324,10 @@ func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err err
 	if err != nil {
 		return nil, fmt.Errorf("backbone %s: %w", m.Dir, err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("backbone %s: endpoint %s: tensorflow: %v", m.Dir, endpoint, r)
-		}
-	}()
-	res := m.model.Exec([]tf.Output{ep.out}, map[tf.Output]*tf.Tensor{ep.in: in})
+	res, err := m.sess.Run(map[tf.Output]*tf.Tensor{ep.in: in}, []tf.Output{ep.out}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: endpoint %s: %w", m.Dir, endpoint, err)
+	}
 	out, err = tensors.Float32s(res[0])
 	if err != nil {
 		return nil, fmt.Errorf("backbone %s: endpoint %s: %w", m.Dir, endpoint, err)
@@ -389,7 +364,7 @@ func (m *Model) RunBatch(endpoint string, x []float32, n, batch int) ([]float32,
 // which TensorFlow writes from the graph, signatures and checkpoint: a
 // re-export with any change gets a new one.
 func Fingerprint(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "fingerprint.pb"))
+	b, err := os.ReadFile(filepath.Join(dir, tfsession.FingerprintFile))
 	if err != nil {
 		return "", fmt.Errorf("backbone %s: %w (re-export it)", dir, err)
 	}
@@ -452,10 +427,10 @@ func (meta Metadata) inputSize() (h, w, c int, err error) {
 // graph (graph, function library, signatures, saver). tfgo's loader does
 // not expose it, so we read the same file the C loader reads.
 func ReadMetaGraph(dir string) (*corepb.MetaGraphDef, error) {
-	path := filepath.Join(dir, "saved_model.pb")
+	path := filepath.Join(dir, tfsession.GraphFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no saved_model.pb: not a SavedModel; %s", ExportHint)
+		return nil, fmt.Errorf("no %s: not a SavedModel; %s", tfsession.GraphFile, ExportHint)
 	}
 	if err != nil {
 		return nil, err

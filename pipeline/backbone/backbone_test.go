@@ -1,6 +1,7 @@
 package backbone
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,7 +11,13 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
+
+func TestMain(m *testing.M) {
+	tfsession.SetProcess(tfsession.ForTests)
+	os.Exit(m.Run())
+}
 
 // TestGolden feeds the exporter's seeded input batch through the SavedModel
 // from Go and compares every endpoint with what the in-memory Keras model
@@ -23,6 +30,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer m.Close()
 			x, xs := testenv.ReadNpy(t, filepath.Join(dir, "golden", "input.npy"))
 			h, w, c := m.InputSize()
 			if len(xs) != 4 || xs[1] != h || xs[2] != w || xs[3] != c {
@@ -75,6 +83,7 @@ func TestEndpointsAndContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	if got := strings.Join(m.Endpoints(), ","); got != "block4_pool,block5_pool,fc2,predictions" {
 		t.Fatalf("Endpoints() = %s", got)
 	}
@@ -102,6 +111,7 @@ func TestErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer m.Close()
 	check := func(what string, err error, want ...string) {
 		t.Helper()
 		if err == nil {
@@ -131,7 +141,10 @@ func TestErrors(t *testing.T) {
 	broken := t.TempDir()
 	copyTree(t, tiny, broken)
 	meta := filepath.Join(broken, "metadata.json")
-	b, _ := os.ReadFile(meta)
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(meta, []byte(strings.Replace(string(b), `"fc2": {`, `"fc9": {`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +196,7 @@ func TestBFloat16(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				defer m.Close()
 				if m.Precision != p {
 					t.Fatalf("Precision = %v, want %v", m.Precision, p)
 				}
@@ -217,5 +231,27 @@ func TestParsePrecision(t *testing.T) {
 	}
 	if _, err := ParsePrecision("fp16"); err == nil || !strings.Contains(err.Error(), "float32, bfloat16") {
 		t.Errorf("ParsePrecision(fp16): %v", err)
+	}
+}
+
+// TestClose checks that Close frees the session: a run after it fails with
+// an error (not a crash), and a second Close does nothing.
+func TestClose(t *testing.T) {
+	m, err := Load(testenv.SavedModel(t, "tiny"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 32*32*3)
+	if _, err := m.Run("fc2", x, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run("fc2", x, 1); !errors.Is(err, tfsession.ErrClosed) {
+		t.Errorf("Run after Close = %v, want tfsession.ErrClosed", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }

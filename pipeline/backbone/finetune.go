@@ -2,7 +2,6 @@ package backbone
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Cut is a layer fine-tuning may start from, as metadata.json's
@@ -80,27 +80,27 @@ func (meta Metadata) Tail(from, endpoint string) (input string, tail []CutLayer,
 // SavedModel's is <dir>/variables/variables) with TensorFlow's RestoreV2
 // op, each as flat float32 values, checking each has the given shape (nil:
 // any).
-func ReadWeights(prefix string, keys []string, shapes [][]int) (out [][]float32, err error) {
+func ReadWeights(prefix string, keys []string, shapes [][]int) ([][]float32, error) {
 	dir := prefix
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("checkpoint %s: reading weights: %v", dir, r)
+	var restored []tf.Output
+	var g *tf.Graph
+	err := tfsession.Guard(func() (err error) {
+		s := op.NewScope()
+		dtypes := make([]tf.DataType, len(keys))
+		for i := range dtypes {
+			dtypes[i] = tf.Float
 		}
-	}()
-	s := op.NewScope()
-	dtypes := make([]tf.DataType, len(keys))
-	for i := range dtypes {
-		dtypes[i] = tf.Float
-	}
-	prefixT := op.Const(s.SubScope("prefix"), prefix)
-	names := op.Const(s.SubScope("names"), keys)
-	slicesT := op.Const(s.SubScope("slices"), make([]string, len(keys)))
-	restored := op.RestoreV2(s.SubScope("restore"), prefixT, names, slicesT, dtypes)
-	g, err := s.Finalize()
+		prefixT := op.Const(s.SubScope("prefix"), prefix)
+		names := op.Const(s.SubScope("names"), keys)
+		slicesT := op.Const(s.SubScope("slices"), make([]string, len(keys)))
+		restored = op.RestoreV2(s.SubScope("restore"), prefixT, names, slicesT, dtypes)
+		g, err = s.Finalize()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: reading weights: %w", dir, err)
 	}
-	sess, err := tf.NewSession(g, nil)
+	sess, err := tfsession.New(g, tfsession.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: reading weights: %w", dir, err)
 	}
@@ -109,6 +109,7 @@ func ReadWeights(prefix string, keys []string, shapes [][]int) (out [][]float32,
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: reading %s: %w", dir, strings.Join(keys, ", "), err)
 	}
+	var out [][]float32
 	for i, t := range res {
 		got := t.Shape()
 		if shapes[i] == nil {
@@ -199,7 +200,7 @@ func ReadTail(dir string, t *Tail) (map[string][]float32, error) {
 	for i, n := range names {
 		keys[i], shapes[i] = t.Keys[n], t.shapes[n]
 	}
-	vals, err := ReadWeights(filepath.Join(dir, "variables", "variables"), keys, shapes)
+	vals, err := ReadWeights(tfsession.VariablesPrefix(dir), keys, shapes)
 	if err != nil {
 		return nil, err
 	}

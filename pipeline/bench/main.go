@@ -49,6 +49,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/reference"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
@@ -187,6 +188,7 @@ type results struct {
 }
 
 func main() {
+	tfsession.SetProcess(tfsession.Defaults)
 	o, err := parseFlags(os.Args[1:])
 	if err == flag.ErrHelp {
 		return
@@ -446,6 +448,7 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 	if err != nil {
 		return "", err
 	}
+	defer bb.Close()
 	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, run.Models[0].FeatureBatch)
 	if err != nil {
 		return "", err

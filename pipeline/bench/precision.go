@@ -124,6 +124,7 @@ func (o *options) goFeatures(dir, endpoint string, p backbone.Precision, batch i
 	if err != nil {
 		return 0, 0, err
 	}
+	defer m.Close()
 	h, w, c := m.InputSize()
 	per := h * w * c
 	if _, err := m.Run(endpoint, make([]float32, batch*per), batch); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strconv"
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 )
 
 // Metrics of a classifier on a split, computed from its probabilities.
@@ -90,7 +91,7 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 		}
 		row := probs[i*c : (i+1)*c]
 		m.PerClass[y].Support++
-		if !Finite(row) {
+		if !num.AllFinite(row) {
 			m.NonFinite++
 			continue
 		}
@@ -152,17 +153,17 @@ func argmax(p []float32) int {
 // metricsJSON is the JSON form of Metrics: Loss is a pointer so that a
 // non-finite loss is written as null instead of failing the encoding.
 type metricsJSON struct {
-	N               int      `json:"examples"`
-	Loss            *float64 `json:"loss"`
-	Accuracy        float64  `json:"accuracy"`
-	K               int      `json:"k"`
-	TopK            float64  `json:"top_k_accuracy"`
-	MeanClassRecall float64  `json:"mean_class_recall"`
-	MacroPrecision  float64  `json:"macro_precision"`
-	MacroF1         float64  `json:"macro_f1"`
-	PerClass        []Class  `json:"per_class"`
-	Confusion       [][]int  `json:"confusion"`
-	NonFinite       int      `json:"non_finite"`
+	N               int       `json:"examples"`
+	Loss            num.Float `json:"loss"`
+	Accuracy        float64   `json:"accuracy"`
+	K               int       `json:"k"`
+	TopK            float64   `json:"top_k_accuracy"`
+	MeanClassRecall float64   `json:"mean_class_recall"`
+	MacroPrecision  float64   `json:"macro_precision"`
+	MacroF1         float64   `json:"macro_f1"`
+	PerClass        []Class   `json:"per_class"`
+	Confusion       [][]int   `json:"confusion"`
+	NonFinite       int       `json:"non_finite"`
 }
 
 // MarshalJSON encodes m with a non-finite Loss written as null, since NaN
@@ -171,27 +172,21 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 	j := metricsJSON{
 		N: m.N, Accuracy: m.Accuracy, K: m.K, TopK: m.TopK,
 		MeanClassRecall: m.MeanClassRecall, MacroPrecision: m.MacroPrecision, MacroF1: m.MacroF1,
-		PerClass: m.PerClass, Confusion: m.Confusion, NonFinite: m.NonFinite,
-	}
-	if !math.IsNaN(m.Loss) && !math.IsInf(m.Loss, 0) {
-		j.Loss = &m.Loss
+		PerClass: m.PerClass, Confusion: m.Confusion, NonFinite: m.NonFinite, Loss: num.Float(m.Loss),
 	}
 	return json.Marshal(j)
 }
 
 // UnmarshalJSON decodes what MarshalJSON writes; a null loss becomes NaN.
 func (m *Metrics) UnmarshalJSON(data []byte) error {
-	var j metricsJSON
+	j := metricsJSON{Loss: num.Float(math.NaN())} // also when missing
 	if err := json.Unmarshal(data, &j); err != nil {
 		return err
 	}
 	*m = Metrics{
-		N: j.N, Loss: math.NaN(), Accuracy: j.Accuracy, K: j.K, TopK: j.TopK,
+		N: j.N, Loss: float64(j.Loss), Accuracy: j.Accuracy, K: j.K, TopK: j.TopK,
 		MeanClassRecall: j.MeanClassRecall, MacroPrecision: j.MacroPrecision, MacroF1: j.MacroF1,
 		PerClass: j.PerClass, Confusion: j.Confusion, NonFinite: j.NonFinite,
-	}
-	if j.Loss != nil {
-		m.Loss = *j.Loss
 	}
 	return nil
 }
@@ -269,7 +264,7 @@ func writeCSV(path string, rows [][]string) error {
 // with everything, so without this a diverged model's NaN row would rank
 // every class first and count as a hit.
 func Rank(p []float32, y int) int {
-	if !Finite(p) {
+	if !num.AllFinite(p) {
 		return len(p)
 	}
 	rank := 0
@@ -279,14 +274,4 @@ func Rank(p []float32, y int) int {
 		}
 	}
 	return rank
-}
-
-// Finite reports whether every value of p is a finite number.
-func Finite(p []float32) bool {
-	for _, v := range p {
-		if v-v != 0 { // NaN or ±Inf
-			return false
-		}
-	}
-	return true
 }

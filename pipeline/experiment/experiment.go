@@ -80,6 +80,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err != nil {
 		return "", err
 	}
+	defer closeBackbones(models)
 
 	dir, effective, err := rundir.For(cfg)
 	if err != nil {
@@ -588,9 +589,14 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, map[strin
 // endpoint used, so that a broken backbone (no weights, a graph that does
 // not run) stops the run before any model trains, not after the others
 // have. It returns the models by transfer model name.
-func loadBackbones(cfg *config.Config, logf func(string, ...any)) (map[string]*backbone.Model, error) {
+func loadBackbones(cfg *config.Config, logf func(string, ...any)) (_ map[string]*backbone.Model, err error) {
 	loaded := map[string]*backbone.Model{}
 	models := map[string]*backbone.Model{}
+	defer func() {
+		if err != nil {
+			closeBackbones(loaded)
+		}
+	}()
 	for _, m := range cfg.Models {
 		if !m.Transfer() {
 			continue
@@ -627,6 +633,14 @@ func loadBackbones(cfg *config.Config, logf func(string, ...any)) (map[string]*b
 		}
 	}
 	return models, nil
+}
+
+// closeBackbones closes the backbones loadBackbones loaded (a backbone two
+// models share is closed once; Close again does nothing).
+func closeBackbones(models map[string]*backbone.Model) {
+	for _, m := range models {
+		m.Close()
+	}
 }
 
 // claim creates the run folder with its effective config, or checks that

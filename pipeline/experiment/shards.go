@@ -41,6 +41,7 @@ func Features(ctx context.Context, cfg *config.Config, sh shard.Shard, opts Opti
 	if err != nil {
 		return err
 	}
+	defer closeBackbones(models)
 	lo, hi := sh.Range(len(ds.Examples))
 	part := &dataset.Dataset{Dir: ds.Dir, Classes: ds.Classes, Examples: slices.Clone(ds.Examples[lo:hi])}
 	logf("shard %s: images %d to %d of %d", sh, lo, hi-1, len(ds.Examples))

@@ -42,6 +42,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Signature keys, input and output names, files and the format tag.
@@ -230,17 +231,17 @@ func write(dir string, m Model) error {
 	if err != nil {
 		return err
 	}
-	if err := initialise(b, m, bbSaver, filepath.Join(dir, "variables", "variables")); err != nil {
+	if err := initialise(b, m, bbSaver, tfsession.VariablesPrefix(dir)); err != nil {
 		return err
 	}
-	if err := fsutil.WriteFile(filepath.Join(dir, "assets", LabelsFile), []byte(strings.Join(m.Classes, "\n")+"\n")); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, tfsession.AssetsDir, LabelsFile), []byte(strings.Join(m.Classes, "\n")+"\n")); err != nil {
 		return err
 	}
 	pb, err := savedModel(b, m)
 	if err != nil {
 		return err
 	}
-	if err := fsutil.WriteFile(filepath.Join(dir, "saved_model.pb"), pb); err != nil {
+	if err := fsutil.WriteFile(filepath.Join(dir, tfsession.GraphFile), pb); err != nil {
 		return err
 	}
 	meta, err := json.MarshalIndent(metadata(m, b, bbMeta), "", "  ")

@@ -29,6 +29,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // childEnv makes the test binary act as a separate program (see TestMain).
@@ -41,6 +42,7 @@ func TestMain(m *testing.M) {
 	case "fsize":
 		os.Exit(fsizeChild(os.Args[len(os.Args)-3], os.Args[len(os.Args)-2], os.Args[len(os.Args)-1]))
 	}
+	tfsession.SetProcess(tfsession.ForTests)
 	code := m.Run()
 	if fix.root != "" {
 		os.RemoveAll(fix.root)
@@ -186,6 +188,7 @@ func TestRunAndExportAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer exp.Close()
 		worst := 0.0
 		for _, e := range f.test {
 			a, err := run.Predict(e.Path, len(f.classes))
@@ -244,6 +247,7 @@ func TestPythonLoadsExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer exp.Close()
 		h, w := *exp.Meta.Input.Shape[1], *exp.Meta.Input.Shape[2]
 		var x []float32
 		for _, e := range f.test {
@@ -364,6 +368,7 @@ func TestClassifyEncoded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer exp.Close()
 		h, w := *exp.Meta.Input.Shape[1], *exp.Meta.Input.Shape[2]
 		model := tg.LoadModel(dir, []string{export.Tag}, nil)
 		var orig, sized int

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Tensor names in the exported graph. They are fixed, so a Go program can
@@ -62,11 +63,14 @@ type variable struct {
 // preprocessing, the backbone's graph imported from its SavedModel, the
 // trained top, top-k, and a saver over every variable.
 func buildGraph(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string) (b *built, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			b, err = nil, fmt.Errorf("building the graph: tensorflow: %v", r)
-		}
-	}()
+	if perr := tfsession.Guard(func() error { b, err = buildGraphOps(m, bbGraph, bbInput, bbOutput); return nil }); perr != nil {
+		return nil, fmt.Errorf("building the graph: %w", perr)
+	}
+	return b, err
+}
+
+// buildGraphOps is buildGraph without the guard.
+func buildGraphOps(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string) (b *built, err error) {
 	g := tf.NewGraph()
 	// The decoding function and its MapDefun come as a GraphDef: the Go
 	// binding cannot set function-valued attributes.
@@ -243,17 +247,20 @@ func restoreTop(s *op.Scope, vars []variable) (prefix tf.Output, restore *tf.Ope
 // (the backbone's from its SavedModel, the top's from the run's
 // checkpoint) and saves them all with the export's own saver at prefix.
 func initialise(b *built, m Model, bbSaver *corepb.SaverDef, prefix string) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("writing the variables: tensorflow: %v", r)
-		}
-	}()
+	if perr := tfsession.Guard(func() error { err = initialiseOps(b, m, bbSaver, prefix); return nil }); perr != nil {
+		return fmt.Errorf("writing the variables: %w", perr)
+	}
+	return err
+}
+
+// initialiseOps is initialise without the guard.
+func initialiseOps(b *built, m Model, bbSaver *corepb.SaverDef, prefix string) error {
 	s := op.NewScopeWithGraph(b.graph)
 	topPrefixIn, restore := restoreTop(s, b.vars)
 	if err := s.Err(); err != nil {
 		return err
 	}
-	sess, err := tf.NewSession(b.graph, nil)
+	sess, err := tfsession.New(b.graph, tfsession.Options{})
 	if err != nil {
 		return err
 	}
@@ -269,7 +276,7 @@ func initialise(b *built, m Model, bbSaver *corepb.SaverDef, prefix string) (err
 		if file == nil || rop == nil {
 			return fmt.Errorf("backbone %s: its saver's ops %s, %s are not in its graph", m.Backbone.Dir, bbSaver.GetFilenameTensorName(), bbSaver.GetRestoreOpName())
 		}
-		vp := filepath.Join(m.Backbone.Dir, "variables", "variables")
+		vp := tfsession.VariablesPrefix(m.Backbone.Dir)
 		if _, err := sess.Run(map[tf.Output]*tf.Tensor{file.Output(idx): str(vp)}, nil, []*tf.Operation{rop}); err != nil {
 			return fmt.Errorf("restoring the backbone's variables from %s: %w", vp, err)
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/progress"
 )
 
@@ -187,7 +188,7 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 		}
 		for j, i := range b.Index {
 			row := out[j*s.Dim : (j+1)*s.Dim]
-			if !finite(row) {
+			if !num.AllFinite(row) {
 				bar.Finish()
 				return r, fmt.Errorf("features: backbone %s gave non-finite values for %s: its weights may be broken; re-export it (%s)",
 					s.model.Dir, todo[i].Path, backbone.ExportHint)
@@ -247,16 +248,6 @@ func (d *Split) Read(idx []int, x []float32) error {
 		}
 	}
 	return nil
-}
-
-// finite reports whether every value of x is a finite number.
-func finite(x []float32) bool {
-	for _, v := range x {
-		if v-v != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // asBytes views float32s as their bytes (host order; the cache is not

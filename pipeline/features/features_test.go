@@ -22,6 +22,7 @@ func setup(t *testing.T) (*backbone.Model, *dataset.Dataset, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	data := filepath.Join(t.TempDir(), "data")
 	testenv.ImageDataset(t, data, 3, 8, 1)
 	ds, err := dataset.Scan(dataset.Options{Dir: data, Split: dataset.Split{Train: .5, Val: .25, Test: .25}, Seed: 1})
@@ -85,7 +86,10 @@ func TestExtractCachesAndMatchesBackbone(t *testing.T) {
 
 func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 	m, ds, cache := setup(t)
-	base, _ := Open(cache, m, "fc2", "nearest", false, 8)
+	base, err := Open(cache, m, "fc2", "nearest", false, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, other := range map[string]func() (*Store, error){
 		"endpoint":   func() (*Store, error) { return Open(cache, m, "block5_pool", "nearest", false, 8) },
 		"resize":     func() (*Store, error) { return Open(cache, m, "fc2", "bilinear", false, 8) },
@@ -96,6 +100,7 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 			if err != nil {
 				return nil, err
 			}
+			t.Cleanup(func() { bf.Close() })
 			return Open(cache, bf, "fc2", "nearest", false, 8)
 		},
 	} {
@@ -255,6 +260,7 @@ func TestBFloat16Features(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer bf.Close()
 	rows := func(m *backbone.Model) []float32 {
 		s, err := Open(cache, m, "fc2", "nearest", false, 8)
 		if err != nil {

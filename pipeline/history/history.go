@@ -7,6 +7,8 @@ package history
 import (
 	"encoding/json"
 	"math"
+
+	"github.com/gotransfer/gotransfer/pipeline/num"
 )
 
 // Epoch is one row of the history, in Keras' names.
@@ -29,41 +31,30 @@ const FineTune = "fine_tune"
 // epochJSON is Epoch on disk: NaN (no validation split) as null, which
 // JSON can hold.
 type epochJSON struct {
-	Epoch       int      `json:"epoch"`
-	Loss        *float64 `json:"loss"`
-	Accuracy    *float64 `json:"accuracy"`
-	ValLoss     *float64 `json:"val_loss"`
-	ValAccuracy *float64 `json:"val_accuracy"`
-	Seconds     float64  `json:"seconds"`
-	Phase       string   `json:"phase,omitempty"`
+	Epoch       int       `json:"epoch"`
+	Loss        num.Float `json:"loss"`
+	Accuracy    num.Float `json:"accuracy"`
+	ValLoss     num.Float `json:"val_loss"`
+	ValAccuracy num.Float `json:"val_accuracy"`
+	Seconds     float64   `json:"seconds"`
+	Phase       string    `json:"phase,omitempty"`
 }
 
 // MarshalJSON writes non-finite metrics (NaN validation metrics when there
 // is no validation split, a diverged loss) as null, which JSON can hold, so
 // that a file is never left unwritable.
 func (e Epoch) MarshalJSON() ([]byte, error) {
-	opt := func(v float64) *float64 {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil
-		}
-		return &v
-	}
-	return json.Marshal(epochJSON{e.Epoch, opt(e.Loss), opt(e.Accuracy), opt(e.ValLoss), opt(e.ValAccuracy), e.Seconds, e.Phase})
+	return json.Marshal(epochJSON{e.Epoch, num.Float(e.Loss), num.Float(e.Accuracy), num.Float(e.ValLoss), num.Float(e.ValAccuracy), e.Seconds, e.Phase})
 }
 
-// UnmarshalJSON reads null validation metrics as NaN.
+// UnmarshalJSON reads null (or missing) metrics as NaN.
 func (e *Epoch) UnmarshalJSON(b []byte) error {
-	var j epochJSON
+	nan := num.Float(math.NaN())
+	j := epochJSON{Loss: nan, Accuracy: nan, ValLoss: nan, ValAccuracy: nan}
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	val := func(p *float64) float64 {
-		if p == nil {
-			return math.NaN()
-		}
-		return *p
-	}
-	*e = Epoch{j.Epoch, val(j.Loss), val(j.Accuracy), val(j.ValLoss), val(j.ValAccuracy), j.Seconds, j.Phase}
+	*e = Epoch{j.Epoch, float64(j.Loss), float64(j.Accuracy), float64(j.ValLoss), float64(j.ValAccuracy), j.Seconds, j.Phase}
 	return nil
 }
 

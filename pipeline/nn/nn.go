@@ -33,6 +33,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Spec is what to build.
@@ -100,7 +101,7 @@ type Network struct {
 	Vars   []*Variable // layer weights, then Adam's m and v slots
 
 	graph *tf.Graph
-	sess  *tf.Session
+	sess  *tfsession.Session
 
 	x, labels, seed         tf.Output
 	b1Power, b2Power        tf.Output
@@ -125,11 +126,20 @@ func Build(spec Spec) (n *Network, err error) {
 	}
 	// The TensorFlow Go binding panics on some graph errors (an output of a
 	// failed op, for one); report them as errors.
-	defer func() {
-		if r := recover(); r != nil {
-			n, err = nil, fmt.Errorf("nn: building graph: %v", r)
-		}
-	}()
+	if perr := tfsession.Guard(func() error { n, err = build(spec); return nil }); perr != nil {
+		return nil, fmt.Errorf("nn: building graph: %w", perr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n.sess, err = tfsession.New(n.graph, tfsession.Options{}); err != nil {
+		return nil, fmt.Errorf("nn: new session: %w", err)
+	}
+	return n, nil
+}
+
+// build is Build's graph, without the guard and the session.
+func build(spec Spec) (n *Network, err error) {
 	s := op.NewScope()
 	n = &Network{Spec: spec, inputSize: spec.Input.Size(), classesOut: spec.Classes}
 	shape := append([]int64{-1}, toInt64(spec.Input)...)
@@ -217,9 +227,6 @@ func Build(spec Spec) (n *Network, err error) {
 	if n.graph, err = s.Finalize(); err != nil {
 		return nil, fmt.Errorf("nn: building graph: %w", err)
 	}
-	if n.sess, err = tf.NewSession(n.graph, nil); err != nil {
-		return nil, fmt.Errorf("nn: new session: %w", err)
-	}
 	return n, nil
 }
 
@@ -285,11 +292,14 @@ func (n *Network) forward(s *op.Scope, st stack, training bool) tf.Output {
 // them apart from other variables in the same graph. It is how a trained
 // top is put into another graph, such as an exported SavedModel's.
 func Inference(s *op.Scope, x tf.Output, spec Spec, prefix string) (probs tf.Output, vars []*Variable, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("nn: building inference graph: %v", r)
-		}
-	}()
+	if perr := tfsession.Guard(func() error { probs, vars, err = inference(s, x, spec, prefix); return nil }); perr != nil {
+		return tf.Output{}, nil, fmt.Errorf("nn: building inference graph: %w", perr)
+	}
+	return probs, vars, err
+}
+
+// inference is Inference without the guard.
+func inference(s *op.Scope, x tf.Output, spec Spec, prefix string) (probs tf.Output, vars []*Variable, err error) {
 	n := &Network{Spec: spec, x: x, sharedPrefix: prefix}
 	st, err := n.layers(s)
 	if err != nil {
@@ -569,7 +579,7 @@ func (n *Network) Restore(prefix string) error {
 	return nil
 }
 
-// Close releases the session.
+// Close frees the session; closing twice does nothing.
 func (n *Network) Close() error {
 	if n.sess == nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"github.com/gotransfer/gotransfer/pipeline/history"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 )
 
@@ -120,7 +121,7 @@ func newSeries(i int, m report.Model) series {
 		best:  m.BestEpoch,
 	}
 	for _, e := range m.History {
-		if finite(e.ValLoss) || finite(e.ValAccuracy) {
+		if num.Finite(e.ValLoss) || num.Finite(e.ValAccuracy) {
 			s.val = true
 			break
 		}
@@ -148,7 +149,7 @@ func points(history []history.Epoch, metric func(history.Epoch) float64) (plotte
 	skipped := false
 	for j, e := range history {
 		v := metric(e)
-		if !finite(v) {
+		if !num.Finite(v) {
 			skipped = true
 			continue
 		}
@@ -300,7 +301,7 @@ type valueTicks struct{}
 
 // Ticks implements gplot.Ticker.
 func (valueTicks) Ticks(lo, hi float64) []gplot.Tick {
-	if !finite(lo) || !finite(hi) || hi <= lo {
+	if !num.Finite(lo) || !num.Finite(hi) || hi <= lo {
 		return gplot.DefaultTicks{}.Ticks(lo, hi)
 	}
 	mag := math.Pow(10, math.Floor(math.Log10((hi-lo)/6)))

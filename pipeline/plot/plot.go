@@ -17,7 +17,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"math"
 	"os"
 
 	gplot "gonum.org/v1/plot"
@@ -94,9 +93,6 @@ func writePNG(path string, img image.Image) error {
 	}
 	return nil
 }
-
-// finite reports whether v is neither NaN nor infinite.
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // fitText returns s, shortened with "…" if needed, so that it is at most
 // width wide in sty.

@@ -13,6 +13,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 )
 
@@ -40,7 +41,7 @@ func TrainingSize(path string, runs []report.Run) error {
 		}
 		x := float64(r.Dataset.Train) / float64(len(r.Dataset.Classes))
 		for _, m := range r.Models {
-			if m.Test == nil || !finite(m.Test.Accuracy) || x <= 0 {
+			if m.Test == nil || !num.Finite(m.Test.Accuracy) || x <= 0 {
 				continue
 			}
 			if _, ok := lines[m.Name]; !ok {

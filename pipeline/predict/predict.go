@@ -7,6 +7,7 @@ package predict
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,17 +16,17 @@ import (
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
-	tg "github.com/galeone/tfgo"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // Prediction is one class and its probability.
@@ -60,7 +61,7 @@ type Predictor struct {
 
 // Open loads model name from runDir; an empty name picks the run's first
 // transfer model (the notebook's "new model"), or its first model if none.
-func Open(runDir, name string) (*Predictor, error) {
+func Open(runDir, name string) (_ *Predictor, err error) {
 	cfg, err := config.Load(filepath.Join(runDir, rundir.ConfigFile), nil)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
@@ -70,6 +71,11 @@ func Open(runDir, name string) (*Predictor, error) {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
 	p := &Predictor{cfg: cfg, Classes: run.Dataset.Classes}
+	defer func() {
+		if err != nil {
+			p.Close() // what was opened before the error
+		}
+	}()
 	if p.Model, err = rundir.PickModel(runDir, cfg, name); err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
@@ -131,7 +137,6 @@ func Open(runDir, name string) (*Predictor, error) {
 	}
 	weights := filepath.Join(rundir.Model(runDir, p.Model.Name), rundir.Weights)
 	if err := p.net.Restore(weights); err != nil {
-		p.net.Close()
 		return nil, fmt.Errorf("predict: model %s has no trained weights (%w); has the run finished?", p.Model.Name, err)
 	}
 	return p, nil
@@ -170,7 +175,7 @@ func rank(path, model string, probs []float32, classes []string, k int) ([]Predi
 	if len(probs) != len(classes) {
 		return nil, fmt.Errorf("predict: %s: model %s gave %d probabilities for %d classes", path, model, len(probs), len(classes))
 	}
-	if !evaluate.Finite(probs) {
+	if !num.AllFinite(probs) {
 		return nil, fmt.Errorf("predict: %s: model %s gave non-finite probabilities %v: its weights have diverged; retrain it with a lower learning rate", path, model, probs)
 	}
 	out := make([]Prediction, len(probs))
@@ -205,8 +210,17 @@ func PredictAll(c Classifier, paths []string, k int, out, errs io.Writer) error 
 	return nil
 }
 
-// Close releases the model.
-func (p *Predictor) Close() error { return p.net.Close() }
+// Close frees the model's sessions (its backbone's and its network's).
+func (p *Predictor) Close() error {
+	var errs []error
+	if p.net != nil {
+		errs = append(errs, p.net.Close())
+	}
+	if p.bb != nil {
+		errs = append(errs, p.bb.Close())
+	}
+	return errors.Join(errs...)
+}
 
 // Extensions are the image file extensions the run read (data.extensions):
 // the files a folder given to ListImages contributes.
@@ -216,7 +230,7 @@ func (p *Predictor) Extensions() []string { return p.cfg.Data.Extensions }
 func (p *Predictor) TopK() int { return p.cfg.Predict.TopK }
 
 // SavedModel is a model written by `pipeline export`, loaded the way any Go
-// program would load it: tfgo's LoadModel with the "serve" tag, images fed
+// program would load it: the "serve" tag, images fed
 // to images:0, probabilities fetched from probabilities:0. Only decoding
 // and resizing happen here, as in the run (Pillow's nearest); the
 // preprocessing, backbone and top are the export's graph.
@@ -224,7 +238,8 @@ type SavedModel struct {
 	Dir     string
 	Meta    export.Metadata
 	Classes []string
-	model   *tg.Model
+	sess    *tfsession.Session
+	in, out tf.Output // images:0 and probabilities:0
 }
 
 // OpenSavedModel loads the export in dir.
@@ -241,19 +256,26 @@ func OpenSavedModel(dir string) (s *SavedModel, err error) {
 	if s.Meta.Format != export.Format || len(s.Meta.Input.Shape) != 4 || s.Meta.Input.Shape[1] == nil || s.Meta.Input.Shape[2] == nil {
 		return fail(fmt.Errorf("%s: format %q, want %q with an input shape [null, H, W, 3]", export.MetadataFile, s.Meta.Format, export.Format))
 	}
-	labels, err := os.ReadFile(filepath.Join(dir, "assets", export.LabelsFile))
+	labels, err := os.ReadFile(filepath.Join(dir, tfsession.AssetsDir, export.LabelsFile))
 	if err != nil {
 		return fail(err)
 	}
 	s.Classes = strings.Split(strings.TrimSuffix(string(labels), "\n"), "\n")
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = fail(fmt.Errorf("tensorflow: %v", r))
-		}
-	}()
-	s.model = tg.LoadModel(dir, []string{export.Tag}, nil)
+	if s.sess, err = tfsession.Load(dir, []string{export.Tag}, tfsession.Options{}); err != nil {
+		return fail(err)
+	}
+	if s.in, err = s.sess.Output("images:0"); err == nil {
+		s.out, err = s.sess.Output("probabilities:0")
+	}
+	if err != nil {
+		s.sess.Close()
+		return fail(err)
+	}
 	return s, nil
 }
+
+// Close frees the export's session.
+func (s *SavedModel) Close() error { return s.sess.Close() }
 
 // Name names the exported model and says it is an export.
 func (s *SavedModel) Name() string { return s.Meta.Model + ", exported" }
@@ -277,12 +299,10 @@ func (s *SavedModel) Predict(path string, k int) (out []Prediction, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("predict: savedmodel %s: %s: tensorflow: %v", s.Dir, path, r)
-		}
-	}()
-	res := s.model.Exec([]tf.Output{s.model.Op("probabilities", 0)}, map[tf.Output]*tf.Tensor{s.model.Op("images", 0): in})
+	res, err := s.sess.Run(map[tf.Output]*tf.Tensor{s.in: in}, []tf.Output{s.out}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("predict: savedmodel %s: %s: %w", s.Dir, path, err)
+	}
 	probs, err := tensors.Float32s(res[0])
 	if err != nil {
 		return nil, err

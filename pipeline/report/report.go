@@ -36,6 +36,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
@@ -125,10 +126,10 @@ type Run struct {
 // non-finite values (val_loss without a val split is NaN) as null.
 type epochJSON struct {
 	Epoch       int       `json:"epoch"`
-	Loss        jsonFloat `json:"loss"`
-	Accuracy    jsonFloat `json:"accuracy"`
-	ValLoss     jsonFloat `json:"val_loss"`
-	ValAccuracy jsonFloat `json:"val_accuracy"`
+	Loss        num.Float `json:"loss"`
+	Accuracy    num.Float `json:"accuracy"`
+	ValLoss     num.Float `json:"val_loss"`
+	ValAccuracy num.Float `json:"val_accuracy"`
 	Phase       string    `json:"phase,omitempty"` // history.FineTune for a fine-tuning epoch
 }
 
@@ -158,33 +159,6 @@ type runJSON struct {
 	Models  []modelJSON `json:"models"`
 }
 
-// jsonFloat is a float64 that encodes NaN and infinities as null (they are
-// not valid JSON) and decodes null as NaN.
-type jsonFloat float64
-
-// MarshalJSON writes f as encoding/json writes a float64, or null.
-func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return []byte("null"), nil
-	}
-	return json.Marshal(v)
-}
-
-// UnmarshalJSON reads a number, or null as NaN.
-func (f *jsonFloat) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*f = jsonFloat(math.NaN())
-		return nil
-	}
-	var v float64
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*f = jsonFloat(v)
-	return nil
-}
-
 // toJSON converts r to its stored form; nil lists become empty ones so
 // that readers of metrics.json always find a list.
 func toJSON(r *Run) runJSON {
@@ -202,8 +176,8 @@ func toJSON(r *Run) runJSON {
 		}
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
-				Epoch: e.Epoch, Loss: jsonFloat(e.Loss), Accuracy: jsonFloat(e.Accuracy),
-				ValLoss: jsonFloat(e.ValLoss), ValAccuracy: jsonFloat(e.ValAccuracy), Phase: e.Phase,
+				Epoch: e.Epoch, Loss: num.Float(e.Loss), Accuracy: num.Float(e.Accuracy),
+				ValLoss: num.Float(e.ValLoss), ValAccuracy: num.Float(e.ValAccuracy), Phase: e.Phase,
 			}
 		}
 		out.Models[i] = mj

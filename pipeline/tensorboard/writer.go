@@ -9,9 +9,9 @@ import (
 	"time"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
-	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
-	"google.golang.org/protobuf/proto"
+
+	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
 
 // board runs TensorFlow's summary kernels for one model's folders, the
@@ -28,7 +28,7 @@ import (
 type board struct {
 	dir     string
 	scope   *op.Scope
-	sess    *tf.Session
+	sess    *tfsession.Session
 	folders map[string]*folder
 	slots   map[slotKey]*slot
 
@@ -73,20 +73,6 @@ var writerID atomic.Int64
 // training history.
 const FlushInterval = 5 * time.Second
 
-// sessionConfig turns Grappler off for the summary session: these graphs
-// have nothing to optimise, and each new set of ops run together would
-// otherwise be rewritten first (tens of milliseconds on a busy machine).
-var sessionConfig = func() []byte {
-	b, err := proto.Marshal(&corepb.ConfigProto{GraphOptions: &corepb.GraphOptions{
-		RewriteOptions:   &corepb.RewriterConfig{DisableMetaOptimizer: true},
-		OptimizerOptions: &corepb.OptimizerOptions{OptLevel: corepb.OptimizerOptions_L0},
-	}})
-	if err != nil {
-		panic(err) // a fixed message always marshals
-	}
-	return b
-}()
-
 func newBoard(dir string) *board {
 	return &board{dir: dir, folders: map[string]*folder{}, slots: map[slotKey]*slot{}}
 }
@@ -95,12 +81,15 @@ func newBoard(dir string) *board {
 // at the next flush. The folder's event file is created on its first
 // write.
 func (b *board) queue(d string, k kind, tag string, step int64, value any) (err error) {
-	defer func() {
-		// The binding panics on some graph errors; report them as errors.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("tensorboard: building the summary graph: %v", r)
-		}
-	}()
+	// The binding panics on some graph errors; report them as errors.
+	if perr := tfsession.Guard(func() error { err = b.queueOps(d, k, tag, step, value); return nil }); perr != nil {
+		return fmt.Errorf("tensorboard: building the summary graph: %w", perr)
+	}
+	return err
+}
+
+// queueOps is queue without the guard.
+func (b *board) queueOps(d string, k kind, tag string, step int64, value any) (err error) {
 	f, err := b.folder(d)
 	if err != nil {
 		return err
@@ -177,7 +166,10 @@ func (b *board) folder(d string) (*folder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tensorboard: building the summary graph: %w", err)
 		}
-		if b.sess, err = tf.NewSession(g, &tf.SessionOptions{Config: sessionConfig}); err != nil {
+		// Grappler off: these graphs have nothing to optimise, and each
+		// new set of ops run together would otherwise be rewritten first
+		// (tens of milliseconds on a busy machine).
+		if b.sess, err = tfsession.New(g, tfsession.Options{NoOptimizer: true}); err != nil {
 			return nil, fmt.Errorf("tensorboard: new session: %w", err)
 		}
 		b.scope = op.NewScopeWithGraph(g)

@@ -10,7 +10,6 @@ package tensors
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -81,15 +80,4 @@ func asBytes(x []float32) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), len(x)*4)
-}
-
-// TensorFlow's C++ runtime logs every SavedModel load and kernel choice at
-// INFO level on stderr. Every use of TensorFlow in the pipeline goes through
-// this package, so it quiets them here (warnings and errors still print)
-// unless the user has set TF_CPP_MIN_LOG_LEVEL. The variable is read by the
-// C++ runtime at its first log line; in a cgo program os.Setenv reaches it.
-func init() {
-	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
-		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "1")
-	}
 }

@@ -25,6 +25,7 @@ func cachedSplits(t *testing.T) (*features.Split, *features.Split, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	data := filepath.Join(t.TempDir(), "data")
 	testenv.ImageDataset(t, data, 3, 20, 7)
 	ds, err := dataset.Scan(dataset.Options{Dir: data, Split: dataset.Split{Train: .6, Val: .2, Test: .2}, Seed: 3})

@@ -23,6 +23,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
@@ -133,7 +134,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			if err != nil {
 				return st, err
 			}
-			if !finite(l) {
+			if !num.Finite(l) {
 				// Nothing of this epoch is kept: the state on disk stays
 				// that of the last good epoch, so a rerun stops here again
 				// with the same message rather than on its own files.
@@ -151,7 +152,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			if err != nil {
 				return st, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
 			}
-			if !finite(r.Loss) {
+			if !num.Finite(r.Loss) {
 				return st, &DivergedError{Epoch: epoch, LearningRate: net.Spec.Adam.LearningRate, Loss: r.Loss}
 			}
 			e.ValLoss, e.ValAccuracy = r.Loss, r.Accuracy
@@ -368,5 +369,3 @@ func (e *DivergedError) Error() string {
 	return fmt.Sprintf("train: diverged in epoch %d, %s: %s is %v with learning rate %g; "+
 		"lower train.optimizer.adam.learning_rate (Keras' default is 0.001) and rerun", e.Epoch, where, what, e.Loss, e.LearningRate)
 }
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

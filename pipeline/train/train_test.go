@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -99,7 +100,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	if _, err := Fit(context.Background(), newNet(t), &broken, val, opts); err == nil {
 		t.Fatal("a failing read did not stop training")
 	}
-	st, _ := loadState(opts.Dir)
+	st := mustLoadState(t, opts.Dir)
 	if len(st.History) != 2 {
 		t.Fatalf("after a failure in epoch 3, %d epochs are recorded; want 2", len(st.History))
 	}
@@ -118,15 +119,55 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
 		}
 	}
-	wa, _ := netFull.Weights()
-	wb, _ := netResumed.Weights()
-	for k := range wa {
-		for j := range wa[k] {
-			if wa[k][j] != wb[k][j] {
-				t.Fatalf("final %s differs after resuming", k)
+	if err := sameWeights(netFull, netResumed); err != nil {
+		t.Fatalf("final weights after resuming: %v", err)
+	}
+}
+
+// sameWeights reports how the weights of a and b differ: a variable one
+// has and the other lacks, a size, a value (bit for bit). Networks without
+// weights, or whose weights cannot be read, are an error too.
+func sameWeights(a, b *nn.Network) error {
+	wa, err := a.Weights()
+	if err != nil {
+		return err
+	}
+	wb, err := b.Weights()
+	if err != nil {
+		return err
+	}
+	if len(wa) == 0 {
+		return errors.New("the networks have no weights")
+	}
+	if len(wa) != len(wb) {
+		return fmt.Errorf("%d variables and %d", len(wa), len(wb))
+	}
+	for k, va := range wa {
+		vb, ok := wb[k]
+		if !ok {
+			return fmt.Errorf("%s missing", k)
+		}
+		if len(va) != len(vb) {
+			return fmt.Errorf("%s has %d values and %d", k, len(va), len(vb))
+		}
+		for j := range va {
+			if math.Float32bits(va[j]) != math.Float32bits(vb[j]) {
+				return fmt.Errorf("%s[%d] = %v and %v", k, j, va[j], vb[j])
 			}
 		}
 	}
+	return nil
+}
+
+// mustLoadState reads the training state in dir, failing the test if it
+// cannot.
+func mustLoadState(t *testing.T, dir string) *State {
+	t.Helper()
+	st, err := loadState(dir)
+	if err != nil {
+		t.Fatalf("training state in %s: %v", dir, err)
+	}
+	return st
 }
 
 func TestCancelKeepsCompletedEpochs(t *testing.T) {
@@ -142,7 +183,7 @@ func TestCancelKeepsCompletedEpochs(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled fit: %v", err)
 	}
-	st, _ := loadState(opts.Dir)
+	st := mustLoadState(t, opts.Dir)
 	if len(st.History) != 2 || st.Done {
 		t.Fatalf("state after cancel: %d epochs, done %v; want 2, false", len(st.History), st.Done)
 	}
@@ -213,7 +254,7 @@ func TestCallbacks(t *testing.T) {
 	if _, err := Fit(context.Background(), newNet(t), tr, val, opts); err == nil || !strings.Contains(err.Error(), "callback failed") {
 		t.Fatalf("a failing callback gave %v", err)
 	}
-	if st, _ := loadState(opts.Dir); len(st.History) != 2 {
+	if st := mustLoadState(t, opts.Dir); len(st.History) != 2 {
 		t.Fatalf("after the callback failed at epoch 2, %d epochs are saved; want 2", len(st.History))
 	}
 	rec.failAt = 0

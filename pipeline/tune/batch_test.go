@@ -36,6 +36,7 @@ func TestChooseBatchMeasuresAndRemembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	memo := t.TempDir()
 	r := BatchRequest{Model: m, Endpoint: "fc2", BudgetMiB: 1 << 20, CPU: zen4, MemoDir: memo}
 	c, err := ChooseBatch(r)

@@ -22,7 +22,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
@@ -171,37 +170,47 @@ func Measure(dir, endpoint string, batch int) (*Probe, error) {
 	var ref []float32
 	p := &Probe{When: time.Now().UTC().Truncate(time.Second)}
 	for _, prec := range []backbone.Precision{backbone.Float32, backbone.BFloat16} {
-		m, err := backbone.LoadPrecision(dir, prec)
+		y, rate, err := measure(dir, endpoint, prec, batch, &x)
 		if err != nil {
 			return nil, err
 		}
-		if x == nil {
-			if x, err = syntheticBatch(m, batch); err != nil {
-				return nil, err
-			}
-		}
-		y, err := m.Run(endpoint, x, batch)
-		if err != nil {
-			return nil, err
-		}
-		best := math.Inf(1)
-		for range 3 {
-			t := time.Now()
-			if _, err := m.Run(endpoint, x, batch); err != nil {
-				return nil, err
-			}
-			best = min(best, time.Since(t).Seconds())
-		}
-		rate := float64(batch) / best
 		if prec == backbone.Float32 {
 			p.Float32, ref = rate, y
 		} else {
 			p.BFloat16, p.Diff = rate, maxDiff(y, ref)
 		}
-		m = nil
-		runtime.GC() // the session is closed by tfgo's finalizer: free it before the next load
 	}
 	return p, nil
+}
+
+// measure loads the backbone in dir in precision prec, runs the batch *x
+// (made on the first call) through endpoint, and returns its outputs and
+// images/s, the best of three timed calls after the first. The model is
+// closed before the next precision loads, so one session at a time holds
+// its weights.
+func measure(dir, endpoint string, prec backbone.Precision, batch int, x *[]float32) (y []float32, rate float64, err error) {
+	m, err := backbone.LoadPrecision(dir, prec)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer m.Close()
+	if *x == nil {
+		if *x, err = syntheticBatch(m, batch); err != nil {
+			return nil, 0, err
+		}
+	}
+	if y, err = m.Run(endpoint, *x, batch); err != nil {
+		return nil, 0, err
+	}
+	best := math.Inf(1)
+	for range 3 {
+		t := time.Now()
+		if _, err := m.Run(endpoint, *x, batch); err != nil {
+			return nil, 0, err
+		}
+		best = min(best, time.Since(t).Seconds())
+	}
+	return y, float64(batch) / best, nil
 }
 
 func syntheticBatch(m *backbone.Model, n int) ([]float32, error) {
