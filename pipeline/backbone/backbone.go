@@ -171,6 +171,22 @@ func ParsePrecision(s string) (Precision, error) {
 	return 0, fmt.Errorf("precision %q: want one of %s", s, strings.Join(Precisions, ", "))
 }
 
+// MarshalText writes p as its config name, so that files name precisions
+// as configs do.
+func (p Precision) MarshalText() ([]byte, error) {
+	if p < 0 || int(p) >= len(Precisions) {
+		return nil, fmt.Errorf("backbone: %v has no name", p)
+	}
+	return []byte(p.String()), nil
+}
+
+// UnmarshalText reads a precision's config name (see ParsePrecision).
+func (p *Precision) UnmarshalText(b []byte) error {
+	v, err := ParsePrecision(string(b))
+	*p = v
+	return err
+}
+
 // options is the session configuration for p.
 func options(p Precision) tfsession.Options { return tfsession.Options{BFloat16: p == BFloat16} }
 

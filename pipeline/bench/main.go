@@ -46,6 +46,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/pixels"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/reference"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -437,19 +438,18 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 	if err != nil {
 		return "", err
 	}
-	m := cfg.Models[0]
+	p, err := plan.Read(dir, run.Models[0].Name)
+	if err != nil {
+		return "", err
+	}
 	// The features the run cached: its precision and batch size, which
 	// features.precision and batch_size (auto) may have chosen.
-	prec, err := backbone.ParsePrecision(run.Models[0].Precision)
-	if err != nil {
-		return "", fmt.Errorf("%s: model %s: %w", dir, m.Name, err)
-	}
-	bb, err := backbone.LoadPrecision(m.Backbone.SavedModel, prec)
+	bb, err := backbone.LoadPrecision(p.Backbone.SavedModel, p.Backbone.Precision)
 	if err != nil {
 		return "", err
 	}
 	defer bb.Close()
-	store, err := features.Open(cfg.Features.CacheDir, bb, m.Backbone.Endpoint, cfg.Images.Resize, cfg.Images.DivideBy255, run.Models[0].FeatureBatch)
+	store, err := features.Open(cfg.Features.CacheDir, bb, p.Backbone.Features, p.Input.Resize, p.Input.DivideBy255, p.Backbone.FeatureBatch)
 	if err != nil {
 		return "", err
 	}
@@ -458,17 +458,17 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 		return "", err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val))
-	spec := nn.SpecFor(cfg, m, []int{store.Dim}, nil, len(run.Dataset.Classes))
+	spec := p.Spec(0)
 	net, err := nn.Build(spec)
 	if err != nil {
 		return "", err
 	}
-	seed := experiment.ModelSeed(cfg.Seed, m.Name)
-	init := net.InitialWeights(seed)
+	init := net.InitialWeights(p.Seed)
 	net.Close()
 	var orders [][]int
-	for e := 1; e <= cfg.Train.Epochs; e++ {
-		orders = append(orders, train.Order(tr.Len(), seed, e, cfg.Train.Shuffle))
+	ph := p.Phases[0]
+	for e := 1; e <= ph.Epochs; e++ {
+		orders = append(orders, train.Order(tr.Len(), ph.Seed, e, ph.Shuffle))
 	}
 	ref := filepath.Join(o.out, "keras-top")
 	if err := removeAll(ref); err != nil {
@@ -493,7 +493,12 @@ func (o *options) scratchEpochs(dir string) (goSec, kerasSec float64, err error)
 		return 0, 0, err
 	}
 	tr, val := store.Split(ds.Split(dataset.Train), "tf", false), store.Split(ds.Split(dataset.Val), "tf", false)
-	spec := nn.SpecFor(cfg, cfg.Models[0], nil, nil, len(ds.Classes))
+	p, err := plan.For(cfg, cfg.Models[0])
+	if err != nil {
+		return 0, 0, err
+	}
+	p.Classes = ds.Classes
+	spec := p.Spec(0)
 	const epochs = 3
 	net, err := nn.Build(spec)
 	if err != nil {

@@ -2,19 +2,21 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 )
 
-// TestShippedConfigs loads every config under configs/ and builds each of
-// its models for its dataset's class count (Fashion-MNIST's 10; the
+// TestShippedConfigs loads every config under configs/, plans each of its
+// models through its backbone's metadata and builds it for its dataset's
+// class count (Fashion-MNIST's 10; the
 // notebook's 97 for Caltech-101 and for own-images.yaml), checking every
 // model's trainable parameters (in its second phase for a fine-tuned one)
 // against the count README.md gives: a model of a shipped config with no
@@ -50,36 +52,27 @@ func TestShippedConfigs(t *testing.T) {
 			continue
 		}
 		for _, m := range cfg.Models {
-			var features []int
-			var tail *nn.Tail
 			if m.Transfer() {
-				// Shapes of the endpoints the configs use.
-				features = map[string][]int{"fc2": {4096}, "global_pool": {1024}}[m.Backbone.Endpoint]
-			}
-			if m.FineTuned() {
-				// The layers above the cut, as vgg16-random's and
-				// mobilenet's metadata.json describe them (vgg16's are
-				// VGG16's too).
-				sm := map[string]string{"savedmodels/vgg16": "vgg16-random", "savedmodels/mobilenet": "mobilenet"}[m.Backbone.SavedModel]
-				meta, err := backbone.ReadMetadata(testenv.SavedModel(t, sm))
-				if err != nil {
-					t.Fatal(err)
-				}
-				bt, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
-				if err != nil {
-					t.Fatalf("%s: model %s: %v", p, m.Name, err)
-				}
-				tail = &nn.Tail{Input: bt.Shape, Layers: bt.Layers, Names: bt.Names}
+				// The backbones the configs name, or exports with
+				// their metadata (vgg16-random's layers and shapes
+				// are VGG16's).
+				b := *m.Backbone
+				b.SavedModel = testenv.SavedModel(t, map[string]string{"savedmodels/vgg16": "vgg16-random", "savedmodels/mobilenet": "mobilenet"}[b.SavedModel])
+				m.Backbone = &b
 			}
 			classes := 97
 			if cfg.Data.Download == config.FashionMNIST {
 				classes = 10
 			}
-			spec := nn.SpecFor(cfg, m, features, tail, classes)
-			if m.FineTuned() {
-				spec = nn.FineTuneSpec(spec, m.FineTune)
+			pl, err := plan.For(cfg, m)
+			if err != nil {
+				t.Errorf("%s: %v", p, err)
+				continue
 			}
-			net, err := nn.Build(spec)
+			for i := range classes {
+				pl.Classes = append(pl.Classes, fmt.Sprint("c", i))
+			}
+			net, err := nn.Build(pl.Final())
 			if err != nil {
 				t.Errorf("%s: model %s: %v", p, m.Name, err)
 				continue

@@ -12,12 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +28,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -68,15 +67,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 
 	// Everything cheap that can be wrong is checked before any heavy work.
 	t0 := time.Now()
-	ds, metas, tails, err := scan(ctx, cfg, logf)
+	ds, plans, err := scan(ctx, cfg, logf)
 	if err != nil {
 		return "", err
 	}
-	specs, err := buildSpecs(cfg, ds.NumClasses(), metas, tails)
-	if err != nil {
+	if err := checkPlans(plans, ds.Classes); err != nil {
 		return "", err
 	}
-	models, err := loadBackbones(cfg, logf)
+	models, err := loadBackbones(cfg, plans, logf)
 	if err != nil {
 		return "", err
 	}
@@ -110,7 +108,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		return "", err
 	}
 	if opts.Shards > 0 {
-		if err := checkShards(cfg, ds, models, opts.Shards, logf); err != nil {
+		if err := checkShards(cfg, plans, ds, models, opts.Shards, logf); err != nil {
 			return dir, err
 		}
 		logf("features of %d shards: all cached", opts.Shards)
@@ -135,7 +133,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		if m.Transfer() {
 			bb = models[m.Name]
 		}
-		res, err := runModel(ctx, cfg, m, specs[i], bb, tails[m.Name], ds, dir, prog, logf, &timing, tb)
+		res, err := runModel(ctx, cfg, m, plans[i], bb, ds, dir, prog, logf, &timing, tb)
 		var div *train.DivergedError
 		if errors.As(err, &div) {
 			// The other models still train, and the report says
@@ -194,21 +192,21 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 // scan checks every backbone's metadata, makes sure the data is there
 // (downloading it when the config says how) and scans and splits it: the
 // start of every command that reads a config's data.
-func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, map[string]backbone.Metadata, map[string]*backbone.Tail, error) {
-	metas, tails, err := checkBackbones(cfg)
+func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, []*plan.Plan, error) {
+	plans, err := resolve(cfg)
 	if err != nil {
 		// Say what else is missing too, so one message lists all to fix.
 		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
 			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
 		}
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := ensureData(ctx, cfg, logf); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	ds, err := dataset.Scan(scanOptions(cfg))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("data.dir: %w", err)
+		return nil, nil, fmt.Errorf("data.dir: %w", err)
 	}
 	for _, m := range ds.Missing {
 		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
@@ -219,7 +217,7 @@ func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*
 	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
 		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
-	return ds, metas, tails, nil
+	return ds, plans, nil
 }
 
 // scanOptions are the dataset options of cfg.
@@ -231,10 +229,9 @@ func scanOptions(cfg *config.Config) dataset.Options {
 	}
 }
 
-// runModel trains and evaluates one model of the config.
-// bb is its backbone, loaded and checked (nil for a scratch model), and
-// tail the backbone's layers it fine-tunes (nil if it does not).
-func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.Spec, bb *backbone.Model, tail *backbone.Tail, ds *dataset.Dataset, dir string,
+// runModel trains and evaluates one model of the config, planned as p.
+// bb is its backbone, loaded and checked (nil for a scratch model).
+func runModel(ctx context.Context, cfg *config.Config, m config.Model, p *plan.Plan, bb *backbone.Model, ds *dataset.Dataset, dir string,
 	prog io.Writer, logf func(string, ...any), timing *Timing, tb *tensorboard.Model) (*report.Model, error) {
 	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 	var trainD, valD, testD train.Data
@@ -253,10 +250,11 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		if res.RandomWeights {
 			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
 		}
-		if tail != nil {
-			res.Backbone += fmt.Sprintf(", fine-tuned from %s", tail.From)
+		if p.FineTuned() {
+			res.Backbone += fmt.Sprintf(", fine-tuned from %s", p.Backbone.FineTuneFrom)
 		}
-		store, r, err := extractFeatures(ctx, cfg, m, bb, batch, ds.Examples, prog, logf)
+		p.Backbone.Precision, p.Backbone.FeatureBatch = bb.Precision, batch
+		store, r, err := extractFeatures(ctx, cfg, p, bb, ds.Examples, prog, logf)
 		if err != nil {
 			return nil, err
 		}
@@ -272,7 +270,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}
 	timing.Stages["features"] += time.Since(t0).Seconds()
 
-	net, err := nn.Build(spec)
+	net, err := nn.Build(p.Spec(0))
 	if err != nil {
 		return nil, err
 	}
@@ -283,14 +281,12 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}()
 	res.Params = net.Params()
 	mdir := rundir.Model(dir, m.Name)
-	init := net.InitialWeights(ModelSeed(cfg.Seed, m.Name))
-	if tail != nil {
-		pre, err := backbone.ReadTail(bb.Dir, tail)
-		if err != nil {
-			return nil, err
-		}
-		maps.Copy(init, pre)
+	init := net.InitialWeights(p.Seed)
+	pre, err := p.PretrainedTail()
+	if err != nil {
+		return nil, err
 	}
+	maps.Copy(init, pre)
 	if err := net.SetWeights(init); err != nil {
 		return nil, err
 	}
@@ -299,12 +295,9 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		m.Name, res.Params, cfg.Train.Epochs, cfg.Train.BatchSize, trainD.Len(), valD.Len())
 	t0 = time.Now()
 	tbBefore := tb.Spent()
-	st, err := train.Fit(ctx, net, trainD, valD, train.Options{
-		BatchSize: cfg.Train.BatchSize, Epochs: cfg.Train.Epochs, Shuffle: cfg.Train.Shuffle,
-		Seed: ModelSeed(cfg.Seed, m.Name), EarlyStopping: cfg.Train.EarlyStopping,
-		Dir: filepath.Join(mdir, rundir.TrainDir), Log: func(f string, a ...any) { logf(m.Name+": "+f, a...) },
-		Callbacks: []train.Callback{tb},
-	})
+	fit := p.Phases[0].Options()
+	fit.Dir, fit.Log, fit.Callbacks = filepath.Join(mdir, p.Phases[0].Name), func(f string, a ...any) { logf(m.Name+": "+f, a...) }, []train.Callback{tb}
+	st, err := train.Fit(ctx, net, trainD, valD, fit)
 	if err != nil {
 		if st != nil {
 			res.History, res.BestEpoch = st.History, st.BestEpoch
@@ -312,7 +305,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 		return res, err
 	}
 	if m.FineTuned() {
-		if net, st, err = fineTune(ctx, cfg, m, net, st, trainD, valD, mdir, logf, tb); err != nil {
+		if net, st, err = fineTune(ctx, p, net, st, trainD, valD, mdir, logf, tb); err != nil {
 			if st != nil {
 				res.History, res.BestEpoch = st.History, st.BestEpoch
 			}
@@ -322,6 +315,9 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	}
 	timing.Stages["train"] += time.Since(t0).Seconds() - (tb.Spent() - tbBefore).Seconds()
 	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
+		return nil, err
+	}
+	if err := p.Write(dir); err != nil {
 		return nil, err
 	}
 	res.History, res.BestEpoch, res.StoppedEarly, res.RestoredBest = st.History, st.BestEpoch, st.StoppedEarly, st.Restored
@@ -429,13 +425,13 @@ func endTensorBoard(dir string, run *report.Run, boards []*tensorboard.Model) er
 // own folder, so that it resumes like phase 1. TensorBoard gets its epochs
 // numbered on from phase 1's. It closes net and returns the phase 2 network
 // and a state whose history holds both phases.
-func fineTune(ctx context.Context, cfg *config.Config, m config.Model, net *nn.Network, st1 *train.State, trainD, valD train.Data, mdir string,
+func fineTune(ctx context.Context, p *plan.Plan, net *nn.Network, st1 *train.State, trainD, valD train.Data, mdir string,
 	logf func(string, ...any), tb *tensorboard.Model) (*nn.Network, *train.State, error) {
 	w, err := net.Weights()
 	if err != nil {
 		return net, st1, err
 	}
-	spec := nn.FineTuneSpec(net.Spec, m.FineTune)
+	spec := p.Spec(1)
 	net.Close()
 	net2, err := nn.Build(spec)
 	if err != nil {
@@ -452,13 +448,11 @@ func fineTune(ctx context.Context, cfg *config.Config, m config.Model, net *nn.N
 		return nil, st1, err
 	}
 	logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, learning rate %g",
-		m.Name, m.Backbone.FineTuneFrom, net2.Params(), m.FineTune.Epochs, spec.Adam.LearningRate)
-	st2, err := train.Fit(ctx, net2, trainD, valD, train.Options{
-		BatchSize: cfg.Train.BatchSize, Epochs: m.FineTune.Epochs, Shuffle: cfg.Train.Shuffle,
-		Seed: ModelSeed(cfg.Seed, m.Name+"/"+rundir.FineTuneDir), EarlyStopping: cfg.Train.EarlyStopping,
-		Dir: filepath.Join(mdir, rundir.FineTuneDir), Log: func(f string, a ...any) { logf(m.Name+": fine-tune: "+f, a...) },
-		Callbacks: []train.Callback{phase2{tb, len(st1.History)}},
-	})
+		p.Name, p.Backbone.FineTuneFrom, net2.Params(), p.Phases[1].Epochs, spec.Adam.LearningRate)
+	fit := p.Phases[1].Options()
+	fit.Dir, fit.Log = filepath.Join(mdir, p.Phases[1].Name), func(f string, a ...any) { logf(p.Name+": fine-tune: "+f, a...) }
+	fit.Callbacks = []train.Callback{phase2{tb, len(st1.History)}}
+	st2, err := train.Fit(ctx, net2, trainD, valD, fit)
 	both := &train.State{BestEpoch: st1.BestEpoch}
 	both.History = append(both.History, st1.History...)
 	if st2 != nil {
@@ -522,65 +516,30 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
-// buildSpecs checks that every model builds for numClasses classes before
-// any heavy work, and returns their specs.
-func buildSpecs(cfg *config.Config, numClasses int, metas map[string]backbone.Metadata, tails map[string]*backbone.Tail) ([]nn.Spec, error) {
-	var specs []nn.Spec
-	for _, m := range cfg.Models {
-		var features []int
-		if m.Transfer() {
-			for _, d := range metas[m.Name].Endpoints[m.Backbone.Endpoint].Shape[1:] {
-				features = append(features, int(*d))
-			}
-		}
-		var tail *nn.Tail
-		if t := tails[m.Name]; t != nil {
-			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
-		}
-		spec := nn.SpecFor(cfg, m, features, tail, numClasses)
-		net, err := nn.Build(spec)
+// resolve plans every model of cfg (see plan.For): from metadata alone,
+// seconds, before any data work.
+func resolve(cfg *config.Config) ([]*plan.Plan, error) {
+	plans := make([]*plan.Plan, len(cfg.Models))
+	for i, m := range cfg.Models {
+		p, err := plan.For(cfg, m)
 		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", m.Name, err)
+			return nil, err
 		}
-		net.Close()
-		specs = append(specs, spec)
+		plans[i] = p
 	}
-	return specs, nil
+	return plans, nil
 }
 
-// checkBackbones makes sure each transfer model's SavedModel and endpoint
-// exist, and that a fine-tuned model's layers above its cut can be
-// rebuilt, from metadata alone (seconds, before any data work). It returns
-// the metadata and the fine-tuned models' tails by model name.
-func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, map[string]*backbone.Tail, error) {
-	metas := map[string]backbone.Metadata{}
-	tails := map[string]*backbone.Tail{}
-	for _, m := range cfg.Models {
-		if !m.Transfer() {
-			continue
-		}
-		meta, err := backbone.ReadMetadata(m.Backbone.SavedModel)
-		if err != nil {
-			return nil, nil, fmt.Errorf("model %s: %w", m.Name, err)
-		}
-		if _, ok := meta.Endpoints[m.Backbone.Endpoint]; !ok {
-			var have []string
-			for n := range meta.Endpoints {
-				have = append(have, n)
-			}
-			slices.Sort(have)
-			return nil, nil, fmt.Errorf("model %s: backbone.endpoint %q: %s has no such endpoint (have %v)", m.Name, m.Backbone.Endpoint, m.Backbone.SavedModel, have)
-		}
-		metas[m.Name] = meta
-		if m.FineTuned() {
-			t, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
-			if err != nil {
-				return nil, nil, fmt.Errorf("model %s: backbone.fine_tune_from %q: %s: %w", m.Name, m.Backbone.FineTuneFrom, m.Backbone.SavedModel, err)
-			}
-			tails[m.Name] = t
+// checkPlans gives each plan the dataset's classes and checks that every
+// phase of every model builds for them, before any heavy work.
+func checkPlans(plans []*plan.Plan, classes []string) error {
+	for _, p := range plans {
+		p.Classes = classes
+		if err := p.Check(); err != nil {
+			return err
 		}
 	}
-	return metas, tails, nil
+	return nil
 }
 
 // loadBackbones loads every transfer model's SavedModel (each once per
@@ -589,7 +548,7 @@ func checkBackbones(cfg *config.Config) (map[string]backbone.Metadata, map[strin
 // endpoint used, so that a broken backbone (no weights, a graph that does
 // not run) stops the run before any model trains, not after the others
 // have. It returns the models by transfer model name.
-func loadBackbones(cfg *config.Config, logf func(string, ...any)) (_ map[string]*backbone.Model, err error) {
+func loadBackbones(cfg *config.Config, plans []*plan.Plan, logf func(string, ...any)) (_ map[string]*backbone.Model, err error) {
 	loaded := map[string]*backbone.Model{}
 	models := map[string]*backbone.Model{}
 	defer func() {
@@ -597,7 +556,7 @@ func loadBackbones(cfg *config.Config, logf func(string, ...any)) (_ map[string]
 			closeBackbones(loaded)
 		}
 	}()
-	for _, m := range cfg.Models {
+	for i, m := range cfg.Models {
 		if !m.Transfer() {
 			continue
 		}
@@ -624,10 +583,7 @@ func loadBackbones(cfg *config.Config, logf func(string, ...any)) (_ map[string]
 		}
 		models[m.Name] = bb
 		h, w, c := bb.InputSize()
-		ep, err := featureEndpoint(m, bb.Meta)
-		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", m.Name, err)
-		}
+		ep := plans[i].Backbone.Features
 		if _, err := bb.Run(ep, make([]float32, h*w*c), 1); err != nil {
 			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, ep, err, backbone.ExportHint)
 		}
@@ -657,14 +613,6 @@ func claim(dir string, effective []byte) error {
 		return fmt.Errorf("run folder %s holds a different config (%s); delete it or change the run name", dir, path)
 	}
 	return nil
-}
-
-// ModelSeed derives a model's seed from the run seed and its name, so
-// adding a model to a config does not change the others' initialisation.
-func ModelSeed(seed int64, name string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return seed ^ int64(h.Sum64()&0x7fffffffffffffff)
 }
 
 func splitCounts(ds *dataset.Dataset) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/pixels"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
 )
 
@@ -30,14 +31,14 @@ func Features(ctx context.Context, cfg *config.Config, sh shard.Shard, opts Opti
 		return err
 	}
 	logf, prog := opts.writers()
-	ds, metas, tails, err := scan(ctx, cfg, logf)
+	ds, plans, err := scan(ctx, cfg, logf)
 	if err != nil {
 		return err
 	}
-	if _, err := buildSpecs(cfg, ds.NumClasses(), metas, tails); err != nil {
+	if err := checkPlans(plans, ds.Classes); err != nil {
 		return err
 	}
-	models, err := loadBackbones(cfg, logf)
+	models, err := loadBackbones(cfg, plans, logf)
 	if err != nil {
 		return err
 	}
@@ -63,12 +64,12 @@ func Features(ctx context.Context, cfg *config.Config, sh shard.Shard, opts Opti
 		skip[b.Path] = true
 	}
 	part.Examples = slices.DeleteFunc(part.Examples, func(e dataset.Example) bool { return skip[e.Path] })
-	for _, m := range cfg.Models {
+	for i, m := range cfg.Models {
 		if m.Transfer() {
-			bb := models[m.Name]
-			var batch int
-			if batch, err = featureBatch(cfg, m, bb, logf); err == nil {
-				_, _, err = extractFeatures(ctx, cfg, m, bb, batch, part.Examples, prog, logf)
+			bb, p := models[m.Name], plans[i]
+			if p.Backbone.FeatureBatch, err = featureBatch(cfg, m, bb, logf); err == nil {
+				p.Backbone.Precision = bb.Precision
+				_, _, err = extractFeatures(ctx, cfg, p, bb, part.Examples, prog, logf)
 			}
 		} else {
 			_, err = newImageSource(ctx, cfg, m.InputSize(cfg.Images), part, prog, logf)
@@ -93,11 +94,12 @@ func (o Options) writers() (func(string, ...any), io.Writer) {
 	return func(format string, args ...any) { fmt.Fprintf(logw, format+"\n", args...) }, prog
 }
 
-// extractFeatures makes sure the features of transfer model m (backbone
-// bb, loaded and checked, run in batches of batch) are cached for examples.
-func extractFeatures(ctx context.Context, cfg *config.Config, m config.Model, bb *backbone.Model, batch int, examples []dataset.Example,
+// extractFeatures makes sure the features of transfer model p (backbone
+// bb, loaded and checked, run in batches of p's feature batch) are cached
+// for examples.
+func extractFeatures(ctx context.Context, cfg *config.Config, p *plan.Plan, bb *backbone.Model, examples []dataset.Example,
 	prog io.Writer, logf func(string, ...any)) (*features.Store, *features.Report, error) {
-	store, err := openFeatures(cfg, m, bb, batch)
+	store, err := openFeatures(cfg, p, bb)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -108,32 +110,14 @@ func extractFeatures(ctx context.Context, cfg *config.Config, m config.Model, bb
 		return nil, nil, err
 	}
 	logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
-		m.Name, store.Key.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
+		p.Name, store.Key.Endpoint, r.Hits, r.Bad, r.Computed-r.Bad, r.Rate, store.Dir)
 	return store, r, nil
 }
 
-// openFeatures opens the feature cache of transfer model m (backbone bb,
-// run in batches of batch), at its featureEndpoint.
-func openFeatures(cfg *config.Config, m config.Model, bb *backbone.Model, batch int) (*features.Store, error) {
-	ep, err := featureEndpoint(m, bb.Meta)
-	if err != nil {
-		return nil, err
-	}
-	return features.Open(cfg.Features.CacheDir, bb, ep, cfg.Images.Resize, cfg.Images.DivideBy255, batch)
-}
-
-// featureEndpoint is where transfer model m's features are cached: its
-// backbone endpoint, or for a fine-tuned model the input of its cut, since
-// the layers above it train.
-func featureEndpoint(m config.Model, meta backbone.Metadata) (string, error) {
-	if !m.FineTuned() {
-		return m.Backbone.Endpoint, nil
-	}
-	t, err := meta.TailFor(m.Backbone.FineTuneFrom, m.Backbone.Endpoint)
-	if err != nil {
-		return "", err
-	}
-	return t.Input, nil
+// openFeatures opens the feature cache of transfer model p (backbone bb),
+// at its features endpoint and feature batch.
+func openFeatures(cfg *config.Config, p *plan.Plan, bb *backbone.Model) (*features.Store, error) {
+	return features.Open(cfg.Features.CacheDir, bb, p.Backbone.Features, cfg.Images.Resize, cfg.Images.DivideBy255, p.Backbone.FeatureBatch)
 }
 
 // MissingError is Run's refusal to train on features that shards have not
@@ -182,7 +166,7 @@ func pronoun(n int) string {
 // model trains on (models are the loaded backbones by model name), and
 // otherwise returns a *MissingError naming the shards (of count, as
 // Features splits the scanned examples) that owe them.
-func checkShards(cfg *config.Config, ds *dataset.Dataset, models map[string]*backbone.Model, count int, logf func(string, ...any)) error {
+func checkShards(cfg *config.Config, plans []*plan.Plan, ds *dataset.Dataset, models map[string]*backbone.Model, count int, logf func(string, ...any)) error {
 	all, err := dataset.Scan(scanOptions(cfg))
 	if err != nil {
 		return fmt.Errorf("data.dir: %w", err)
@@ -194,15 +178,16 @@ func checkShards(cfg *config.Config, ds *dataset.Dataset, models map[string]*bac
 	e := &MissingError{Count: count, Images: len(ds.Examples)}
 	missing := map[string]bool{}
 	shards := map[int]bool{}
-	for _, m := range cfg.Models {
+	for i, m := range cfg.Models {
 		var store *cache.Store
 		if m.Transfer() {
-			bb := models[m.Name]
+			bb, p := models[m.Name], plans[i]
 			batch, err := featureBatch(cfg, m, bb, logf)
 			if err != nil {
 				return fmt.Errorf("model %s: %w", m.Name, err)
 			}
-			fs, err := openFeatures(cfg, m, bb, batch)
+			p.Backbone.Precision, p.Backbone.FeatureBatch = bb.Precision, batch
+			fs, err := openFeatures(cfg, p, bb)
 			if err != nil {
 				return fmt.Errorf("model %s: %w", m.Name, err)
 			}

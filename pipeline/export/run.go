@@ -8,9 +8,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
@@ -55,51 +54,30 @@ func FromRun(runDir, name string) (Model, error) {
 	case res.Test.NonFinite > 0:
 		return fail(fmt.Errorf("run %s: model %s: %w: non-finite probabilities on %d of %d test images; retrain it with a lower learning rate", runDir, cm.Name, ErrUntrained, res.Test.NonFinite, res.Test.N))
 	}
+	p, err := plan.Read(runDir, cm.Name)
+	if err != nil {
+		return fail(err)
+	}
 	sum := sha256.Sum256(raw)
 	m := Model{
-		Name:        cm.Name,
-		Weights:     filepath.Join(rundir.Model(runDir, cm.Name), rundir.Weights),
-		DivideBy255: cfg.Images.DivideBy255,
-		Resize:      cfg.Images.Resize,
-		Classes:     run.Dataset.Classes,
-		TopK:        cfg.Predict.TopK,
+		Name:        p.Name,
+		Top:         p.Final(),
+		Weights:     filepath.Join(rundir.Model(runDir, p.Name), rundir.Weights),
+		Height:      p.Input.Height,
+		Width:       p.Input.Width,
+		Preprocess:  p.Input.Preprocess,
+		DivideBy255: p.Input.DivideBy255,
+		Resize:      p.Input.Resize,
+		Classes:     p.Classes,
+		TopK:        p.TopK,
 		Source:      Source{Run: runDir, ConfigSHA256: hex.EncodeToString(sum[:])},
 		Test:        res.Test,
 	}
-	var features []int
-	var tail *nn.Tail
-	if cm.Transfer() {
-		meta, err := backbone.ReadMetadata(cm.Backbone.SavedModel)
-		if err != nil {
-			return fail(err)
-		}
-		ep, ok := meta.Endpoints[cm.Backbone.Endpoint]
-		if !ok {
-			return fail(fmt.Errorf("backbone %s has no endpoint %q", cm.Backbone.SavedModel, cm.Backbone.Endpoint))
-		}
-		for _, d := range ep.Shape[1:] {
-			features = append(features, int(*d))
-		}
-		m.Backbone = &Backbone{Dir: cm.Backbone.SavedModel, Endpoint: cm.Backbone.Endpoint}
-		if cm.FineTuned() {
-			// The backbone runs to the cut; the tuned layers above it
-			// are part of the top, with the weights training left.
-			t, err := meta.TailFor(cm.Backbone.FineTuneFrom, cm.Backbone.Endpoint)
-			if err != nil {
-				return fail(fmt.Errorf("model %s: %w", cm.Name, err))
-			}
-			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
-			m.Backbone.Endpoint = t.Input
-		}
-		m.Height, m.Width = int(*meta.Input.Shape[1]), int(*meta.Input.Shape[2])
-		m.Preprocess = meta.Input.Preprocessing.Mode
-	} else {
-		s := cm.InputSize(cfg.Images)
-		m.Height, m.Width, m.Preprocess = s[0], s[1], cfg.Images.Preprocess
-	}
-	m.Top = nn.SpecFor(cfg, cm, features, tail, len(m.Classes))
-	if cm.FineTuned() {
-		m.Top = nn.FineTuneSpec(m.Top, cm.FineTune)
+	if p.Transfer() {
+		// The backbone runs to its features endpoint; a fine-tuned
+		// model's layers above the cut are part of the top, with the
+		// weights training left.
+		m.Backbone = &Backbone{Dir: p.Backbone.SavedModel, Endpoint: p.Backbone.Features}
 	}
 	return m, nil
 }

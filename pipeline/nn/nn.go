@@ -30,7 +30,6 @@ import (
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 	"github.com/galeone/tensorflow/tensorflow/go/op"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
@@ -48,7 +47,15 @@ type Spec struct {
 	// layers above the cut while the new top trains first.
 	Frozen  int
 	Classes int
-	Adam    config.Adam
+	Adam    Adam
+}
+
+// Adam holds the settings of the Adam optimizer, as Keras names them.
+type Adam struct {
+	LearningRate float64 `json:"learning_rate"`
+	Beta1        float64 `json:"beta_1"`
+	Beta2        float64 `json:"beta_2"`
+	Epsilon      float64 `json:"epsilon"`
 }
 
 // LayerNames returns the names of the layers of s (Names, or Keras' defaults).

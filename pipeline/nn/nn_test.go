@@ -7,11 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
-var adam = config.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
+var adam = Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}
 
 func dense(units layers.Units, act string) layers.Layer {
 	return &layers.Dense{Units: units, Activation: act, UseBias: true}
@@ -70,7 +69,7 @@ func TestTrainLearnsAndIsRepeatable(t *testing.T) {
 	x, y := blobs(256, 8, 4, 1)
 	stack := []layers.Layer{dense(16, "relu"), &layers.Dropout{Rate: 0.2}, dense(layers.Classes, "softmax")}
 	run := func() ([]float64, map[string][]float32) {
-		n, err := Build(Spec{Input: []int{8}, Layers: stack, Classes: 4, Adam: config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}})
+		n, err := Build(Spec{Input: []int{8}, Layers: stack, Classes: 4, Adam: Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}})
 		if err != nil {
 			t.Fatal(err)
 		}

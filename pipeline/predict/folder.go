@@ -95,14 +95,15 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 		return w.Write(row)
 	}
 	bar := progress.New(prog, len(paths), "predict", "images")
-	batch := p.batch // a transfer model's: the batch size its features were computed at
-	if batch <= 0 {
-		batch = 8 // a scratch model has no features to match
+	batch := 8 // a scratch model has no features to match
+	if p.bb != nil {
+		batch = p.Plan.Backbone.FeatureBatch // the batch size its features were computed at
 	}
+	in := p.Plan.Input
 	opts := images.StreamOptions{
-		H: p.h, W: p.w, Resize: p.cfg.Images.Resize, Mode: p.mode,
-		Divide255: p.cfg.Images.DivideBy255, BatchSize: batch,
-		Workers: p.cfg.Images.Workers, SkipBad: true,
+		H: in.Height, W: in.Width, Resize: in.Resize, Mode: in.Preprocess,
+		Divide255: in.DivideBy255, BatchSize: batch,
+		Workers: p.workers, SkipBad: true,
 	}
 	type result struct {
 		index int
@@ -115,7 +116,7 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 			path := paths[r.index]
 			var preds []Prediction
 			if r.err == nil {
-				preds, r.err = rank(path, p.Model.Name, r.probs, p.Classes, k)
+				preds, r.err = rank(path, p.Plan.Name, r.probs, p.Classes, k)
 			}
 			if r.err != nil {
 				if err := fail(path, r.err); err != nil {
@@ -150,7 +151,7 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 		}
 		x := b.X
 		if p.bb != nil {
-			if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, b.X, b.N, batch); err != nil {
+			if x, err = p.bb.RunBatch(p.Plan.Backbone.Features, b.X, b.N, batch); err != nil {
 				return fmt.Errorf("predict: %w", err)
 			}
 		}
@@ -171,7 +172,7 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 	// for its own error.
 	var rs []result
 	for i := next; i < len(paths); i++ {
-		_, err := images.Load(paths[i], p.h, p.w, p.cfg.Images.Resize)
+		_, err := images.Load(paths[i], in.Height, in.Width, in.Resize)
 		if err == nil {
 			err = fmt.Errorf("predict: %s: not predicted", paths[i])
 		}

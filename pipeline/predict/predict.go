@@ -1,7 +1,7 @@
 // Package predict classifies single images with a model a run trained:
 // image → (frozen backbone →) new top → class probabilities. Predictor
-// reads everything from the run folder: the effective config, the class
-// names and the final weights; SavedModel uses a model exported from a run
+// rebuilds a run's model from its plan (models/<name>/model.json, see
+// package plan) and final weights; SavedModel uses a model exported from a run
 // (pipeline/export), loaded as any Go program would load it.
 package predict
 
@@ -23,7 +23,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/num"
-	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensors"
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
@@ -44,19 +44,14 @@ type Classifier interface {
 	Name() string
 }
 
-// Predictor holds one trained model of a run.
+// Predictor holds one trained model of a run, rebuilt from its plan
+// (model.json) and final weights.
 type Predictor struct {
-	Model   config.Model
+	Plan    *plan.Plan
 	Classes []string
-	cfg     *config.Config
 	bb      *backbone.Model // nil for a scratch model
-	batch   int             // the backbone batch size the features were computed at
-	// endpoint is where the backbone's part ends: the model's endpoint,
-	// or a fine-tuned model's cut input (the layers above are in net).
-	endpoint string
-	net      *nn.Network
-	h, w     int
-	mode     string
+	net     *nn.Network
+	workers int // decoding goroutines (the run's images.workers)
 }
 
 // Open loads model name from runDir; an empty name picks the run's first
@@ -66,96 +61,55 @@ func Open(runDir, name string) (_ *Predictor, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	run, err := report.Read(runDir)
+	m, err := rundir.PickModel(runDir, cfg, name)
 	if err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	p := &Predictor{cfg: cfg, Classes: run.Dataset.Classes}
+	pl, err := plan.Read(runDir, m.Name)
+	if err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
+	}
+	p := &Predictor{Plan: pl, Classes: pl.Classes, workers: cfg.Images.Workers}
 	defer func() {
 		if err != nil {
 			p.Close() // what was opened before the error
 		}
 	}()
-	if p.Model, err = rundir.PickModel(runDir, cfg, name); err != nil {
-		return nil, fmt.Errorf("predict: %w", err)
-	}
-	var features []int
-	var tail *nn.Tail
-	if p.Model.Transfer() {
-		prec := backbone.Float32
-		p.batch = cfg.Features.BatchSize
-		for _, m := range run.Models {
-			if m.Name != p.Model.Name {
-				continue
-			}
-			if m.Precision != "" {
-				if prec, err = backbone.ParsePrecision(m.Precision); err != nil {
-					return nil, fmt.Errorf("predict: %s: model %s: %w", runDir, m.Name, err)
-				}
-			}
-			if m.FeatureBatch > 0 {
-				p.batch = m.FeatureBatch
-			}
-		}
-		if p.batch <= 0 {
-			return nil, fmt.Errorf("predict: %s: model %s: metrics.json does not say which batch size its features were computed at; rerun it", runDir, p.Model.Name)
-		}
-		// The features the model was trained on were computed in prec,
-		// at batch size p.batch: a new image's must be too.
-		if p.bb, err = backbone.LoadPrecision(p.Model.Backbone.SavedModel, prec); err != nil {
+	if pl.Transfer() {
+		// The features the model was trained on were computed in this
+		// precision: a new image's must be too.
+		if p.bb, err = backbone.LoadPrecision(pl.Backbone.SavedModel, pl.Backbone.Precision); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
-		p.endpoint = p.Model.Backbone.Endpoint
-		if p.Model.FineTuned() {
-			t, err := p.bb.Meta.TailFor(p.Model.Backbone.FineTuneFrom, p.endpoint)
-			if err != nil {
-				return nil, fmt.Errorf("predict: model %s: %w", p.Model.Name, err)
-			}
-			tail = &nn.Tail{Input: t.Shape, Layers: t.Layers, Names: t.Names}
-			p.endpoint = t.Input // the tail runs in the network
-		}
-		ep, err := p.bb.Endpoint(p.endpoint)
-		if err != nil {
+		if _, err := p.bb.Endpoint(pl.Backbone.Features); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
-		for _, d := range ep.Shape {
-			features = append(features, int(d))
-		}
-		p.h, p.w, _ = p.bb.InputSize()
-		p.mode = p.bb.Meta.Input.Preprocessing.Mode
-	} else {
-		s := p.Model.InputSize(cfg.Images)
-		p.h, p.w, p.mode = s[0], s[1], cfg.Images.Preprocess
 	}
-	spec := nn.SpecFor(cfg, p.Model, features, tail, len(p.Classes))
-	if p.Model.FineTuned() {
-		spec = nn.FineTuneSpec(spec, p.Model.FineTune)
-	}
-	p.net, err = nn.Build(spec)
-	if err != nil {
+	if p.net, err = nn.Build(pl.Final()); err != nil {
 		return nil, fmt.Errorf("predict: %w", err)
 	}
-	weights := filepath.Join(rundir.Model(runDir, p.Model.Name), rundir.Weights)
+	weights := filepath.Join(rundir.Model(runDir, pl.Name), rundir.Weights)
 	if err := p.net.Restore(weights); err != nil {
-		return nil, fmt.Errorf("predict: model %s has no trained weights (%w); has the run finished?", p.Model.Name, err)
+		return nil, fmt.Errorf("predict: model %s has no trained weights (%w); has the run finished?", pl.Name, err)
 	}
 	return p, nil
 }
 
 // Predict returns the k most probable classes for the image at path.
 func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
-	img, err := images.Load(path, p.h, p.w, p.cfg.Images.Resize)
+	in := p.Plan.Input
+	img, err := images.Load(path, in.Height, in.Width, in.Resize)
 	if err != nil {
 		return nil, err
 	}
-	x := make([]float32, p.h*p.w*3)
-	if err := images.Preprocess(x, img, p.mode, p.cfg.Images.DivideBy255); err != nil {
+	x := make([]float32, in.Height*in.Width*3)
+	if err := images.Preprocess(x, img, in.Preprocess, in.DivideBy255); err != nil {
 		return nil, err
 	}
 	if p.bb != nil {
 		// At the batch size the features were cached at, so that the
 		// image gets the bits evaluation saw (see backbone.RunBatch).
-		if x, err = p.bb.RunBatch(p.endpoint, x, 1, p.batch); err != nil {
+		if x, err = p.bb.RunBatch(p.Plan.Backbone.Features, x, 1, p.Plan.Backbone.FeatureBatch); err != nil {
 			return nil, err
 		}
 	}
@@ -163,11 +117,11 @@ func (p *Predictor) Predict(path string, k int) ([]Prediction, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rank(path, p.Model.Name, probs, p.Classes, k)
+	return rank(path, p.Plan.Name, probs, p.Classes, k)
 }
 
 // Name is the model's name in the run.
-func (p *Predictor) Name() string { return p.Model.Name }
+func (p *Predictor) Name() string { return p.Plan.Name }
 
 // rank returns the k most probable of classes, refusing probabilities
 // that are not all finite (a diverged model ranks nothing meaningfully).
@@ -224,10 +178,10 @@ func (p *Predictor) Close() error {
 
 // Extensions are the image file extensions the run read (data.extensions):
 // the files a folder given to ListImages contributes.
-func (p *Predictor) Extensions() []string { return p.cfg.Data.Extensions }
+func (p *Predictor) Extensions() []string { return p.Plan.Input.Extensions }
 
 // TopK is the number of classes the run's config asks predictions to show.
-func (p *Predictor) TopK() int { return p.cfg.Predict.TopK }
+func (p *Predictor) TopK() int { return p.Plan.TopK }
 
 // SavedModel is a model written by `pipeline export`, loaded the way any Go
 // program would load it: the "serve" tag, images fed

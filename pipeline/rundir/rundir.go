@@ -4,7 +4,8 @@
 //
 //	config.yaml  manifest.csv  results.md  metrics.json  timing.json
 //	history.png  samples.png
-//	models/<model>/  history.csv  confusion.csv  per_class.csv  confusion.png
+//	models/<model>/  model.json  (the trained model's plan: input, backbone, layers, phases)
+//	                 history.csv  confusion.csv  per_class.csv  confusion.png
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
 //	                 savedmodel/  (the model exported as a SavedModel)
 //	                 train/  state.json  last.*  best.*
@@ -38,6 +39,9 @@ const (
 
 // Files of a model's folder, models/<model>/.
 const (
+	// ModelFile is the trained model's plan (package plan): everything
+	// predict, export and bench need to rebuild it, besides its weights.
+	ModelFile     = "model.json"
 	HistoryFile   = "history.csv"
 	ConfusionFile = "confusion.csv"
 	PerClassFile  = "per_class.csv"

@@ -13,7 +13,6 @@ import (
 	summarypb "github.com/galeone/tensorflow/tensorflow/go/core/framework/summary_go_proto"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
@@ -29,7 +28,7 @@ func newNet(t *testing.T) *nn.Network {
 			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: 3,
-		Adam:    config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/reference"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
@@ -59,24 +59,21 @@ func TestFineTuneKerasParity(t *testing.T) {
 	} {
 		t.Run(tc.model+"/"+tc.from, func(t *testing.T) {
 			dir := testenv.SavedModel(t, tc.model)
-			meta, err := backbone.ReadMetadata(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tail, err := meta.TailFor(tc.from, tc.endpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pre, err := backbone.ReadTail(dir, tail)
-			if err != nil {
-				t.Fatal(err)
-			}
 			const classes, steps = 3, 20
 			cfg := config.Default()
 			cfg.Train.Optimizer.Adam.LearningRate = tc.lr
-			m := config.Model{Name: "ft", Backbone: &config.Backbone{FineTuneFrom: tc.from}, Layers: tc.top}
-			spec := nn.SpecFor(cfg, m, nil, &nn.Tail{Input: tail.Shape, Layers: tail.Layers, Names: tail.Names}, classes)
-			spec = nn.FineTuneSpec(spec, &config.FineTune{Optimizer: cfg.Train.Optimizer})
+			m := config.Model{Name: "ft", Backbone: &config.Backbone{SavedModel: dir, Endpoint: tc.endpoint, FineTuneFrom: tc.from},
+				Layers: tc.top, FineTune: &config.FineTune{Epochs: 1, Optimizer: cfg.Train.Optimizer}}
+			p, err := plan.For(cfg, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Classes = []string{"a", "b", "c"}
+			pre, err := p.PretrainedTail()
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := p.Spec(1) // the fine-tuning phase: every layer trains
 			net, err := nn.Build(spec)
 			if err != nil {
 				t.Fatal(err)
@@ -91,7 +88,7 @@ func TestFineTuneKerasParity(t *testing.T) {
 			}
 
 			// Activations like a ReLU's output: non-negative, half zeros.
-			per := layers.Shape(tail.Shape).Size()
+			per := spec.Input.Size()
 			r := rand.New(rand.NewPCG(5, 6))
 			data := &memData{x: make([]float32, tc.n*per), y: make([]int32, tc.n), per: per}
 			for i := range data.x {

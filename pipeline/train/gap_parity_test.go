@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
@@ -53,7 +52,7 @@ func TestGlobalAveragePoolingKerasParity(t *testing.T) {
 			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: classes,
-		Adam:    config.Adam{LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}
 	net, err := nn.Build(spec)
 	if err != nil {

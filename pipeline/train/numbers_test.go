@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
@@ -21,7 +20,7 @@ func TestNaNNeverCorrect(t *testing.T) {
 		Input:   []int{6},
 		Layers:  []layers.Layer{&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}},
 		Classes: 3,
-		Adam:    config.Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +73,7 @@ func TestDivergenceStopsClearly(t *testing.T) {
 				&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 			},
 			Classes: 3,
-			Adam:    config.Adam{LearningRate: 1e20, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+			Adam:    nn.Adam{LearningRate: 1e20, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
@@ -57,7 +56,7 @@ func TestKerasParity(t *testing.T) {
 			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: 3,
-		Adam:    config.Adam{LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 1e-2, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}
 	const epochs, batch, seed = 4, 8, 11
 	net, err := nn.Build(spec)

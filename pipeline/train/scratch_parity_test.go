@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
@@ -45,7 +44,7 @@ func TestScratchCNNKerasParity(t *testing.T) {
 			&layers.Dense{Units: 256, Activation: "relu", UseBias: true}, drop,
 			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}},
 		Classes: 4,
-		Adam:    config.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 1e-3, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}
 	net, err := nn.Build(spec)
 	if err != nil {

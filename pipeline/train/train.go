@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/history"
@@ -43,13 +42,22 @@ type Options struct {
 	Epochs        int
 	Shuffle       bool
 	Seed          int64
-	EarlyStopping *config.EarlyStopping
+	EarlyStopping *EarlyStopping // nil: train every epoch
 	// Dir holds checkpoints and state.json; Fit resumes from it.
 	Dir string
 	// Log receives one line per epoch (nil: silent).
 	Log func(format string, args ...any)
 	// Callbacks hear about training as it goes, in order.
 	Callbacks []Callback
+}
+
+// EarlyStopping stops training when a monitored metric stops improving,
+// as Keras' EarlyStopping callback does.
+type EarlyStopping struct {
+	Monitor            string  `json:"monitor"`  // "loss", "accuracy", "val_loss" or "val_accuracy"
+	Patience           int     `json:"patience"` // epochs without improvement before stopping
+	MinDelta           float64 `json:"min_delta"`
+	RestoreBestWeights bool    `json:"restore_best_weights"`
 }
 
 // Callback is told about training as it happens, in the shape of Keras'
@@ -203,7 +211,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 // Keras' EarlyStopping rule (min_delta margin; lower is better for losses).
 // Without early stopping, val_loss is monitored (or loss with no val split)
 // only to pick the best checkpoint.
-func better(e, best history.Epoch, es *config.EarlyStopping) bool {
+func better(e, best history.Epoch, es *EarlyStopping) bool {
 	monitor, delta := "val_loss", 0.0
 	if es != nil {
 		monitor, delta = es.Monitor, es.MinDelta

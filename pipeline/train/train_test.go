@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
@@ -64,7 +63,7 @@ func newNet(t *testing.T) *nn.Network {
 			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
 		},
 		Classes: 3,
-		Adam:    config.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: 0.01, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +192,7 @@ func TestEarlyStopping(t *testing.T) {
 	tr, val := blobs(96, 6, 3, 1), blobs(30, 6, 3, 2)
 	// A monitor that cannot improve much: stop after patience epochs
 	// without a 10-point accuracy gain, and restore the best weights.
-	es := &config.EarlyStopping{Monitor: "val_accuracy", Patience: 2, MinDelta: 0.1, RestoreBestWeights: true}
+	es := &EarlyStopping{Monitor: "val_accuracy", Patience: 2, MinDelta: 0.1, RestoreBestWeights: true}
 	net := newNet(t)
 	st, err := Fit(context.Background(), net, tr, val, Options{BatchSize: 16, Epochs: 30, Seed: 3, Shuffle: true, EarlyStopping: es, Dir: t.TempDir()})
 	if err != nil {
