@@ -279,7 +279,8 @@ func featuresFlags(fs *flag.FlagSet) action {
 		if err != nil {
 			return err
 		}
-		return experiment.Features(ctx, cfg, sh, experiment.Options{})
+		_, err = experiment.Features(ctx, cfg, sh, experiment.Options{})
+		return err
 	}
 }
 

@@ -73,12 +73,10 @@ func badImagesError(bad []report.Skip, total int) error {
 	return fmt.Errorf("%s", b.String())
 }
 
-// dropBad removes the bad files from ds and checks that every class keeps
-// a training image: a class with none cannot be learnt, and keeping it in
-// the softmax would make every number about it meaningless.
-func dropBad(ds *dataset.Dataset, bad []report.Skip) error {
+// drop removes the bad files from ds.
+func drop(ds *dataset.Dataset, bad []report.Skip) {
 	if len(bad) == 0 {
-		return nil
+		return
 	}
 	out := make(map[string]bool, len(bad))
 	for _, s := range bad {
@@ -91,6 +89,17 @@ func dropBad(ds *dataset.Dataset, bad []report.Skip) error {
 		}
 	}
 	ds.Examples = kept
+}
+
+// usable checks that every class of ds keeps a training image and the
+// test split an image after nbad bad files were left out: a class with
+// none cannot be learnt, and keeping it in the softmax would make every
+// number about it meaningless. (A shard's slice of the data need not
+// hold every class: Features leaves this check to Run, which sees all.)
+func usable(ds *dataset.Dataset, nbad int) error {
+	if nbad == 0 {
+		return nil
+	}
 	train := ds.Counts()[dataset.Train]
 	var empty []string
 	for label, n := range train {
@@ -100,10 +109,10 @@ func dropBad(ds *dataset.Dataset, bad []report.Skip) error {
 	}
 	if len(empty) > 0 {
 		return fmt.Errorf("data: class %s has no usable training image after skipping %d bad files: add good images to it, remove its folder or add it to data.exclude",
-			strings.Join(empty, ", "), len(bad))
+			strings.Join(empty, ", "), nbad)
 	}
 	if len(ds.Split(dataset.Test)) == 0 {
-		return fmt.Errorf("data: the test split has no usable image after skipping %d bad files: add good images", len(bad))
+		return fmt.Errorf("data: the test split has no usable image after skipping %d bad files: add good images", nbad)
 	}
 	return nil
 }

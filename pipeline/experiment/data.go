@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/gotransfer/gotransfer/pipeline/config"
@@ -45,17 +44,19 @@ type imageSource struct {
 	cfg   *config.Config
 }
 
-// newImageSource decodes and resizes every image not yet in the pixel cache.
-func newImageSource(ctx context.Context, cfg *config.Config, size [2]int, ds *dataset.Dataset, prog io.Writer,
-	logf func(string, ...any)) (*imageSource, error) {
-	store := pixels.Open(cfg.Features.CacheDir, size[0], size[1], cfg.Images.Resize)
+// cachePixels decodes and resizes every image of ds not yet in the pixel
+// cache, at scratch job j's input size.
+func (r *runner) cachePixels(ctx context.Context, j *job, ds *dataset.Dataset) (*imageSource, error) {
+	in := j.plan.Input
+	store := pixels.Open(r.cfg.Features.CacheDir, in.Height, in.Width, r.cfg.Images.Resize)
 	// Every image was checked before (checkImages): no skipping here.
-	r, err := store.Prepare(ctx, ds.Examples, cfg.Images.Workers, false, prog)
+	rep, err := store.Prepare(ctx, ds.Examples, r.cfg.Images.Workers, false, r.prog)
 	if err != nil {
 		return nil, err
 	}
-	logf("pixels %dx%d: %d cached, %d recomputed (bad entry), %d decoded in %s", size[0], size[1], r.Hits, r.Bad, r.Computed-r.Bad, store.Dir)
-	return &imageSource{store: store, ds: ds, cfg: cfg}, nil
+	r.logf("pixels %dx%d: %d cached, %d recomputed (bad entry), %d decoded in %s", in.Height, in.Width, rep.Hits, rep.Bad, rep.Computed-rep.Bad, store.Dir)
+	j.out.Cache = CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}
+	return &imageSource{store: store, ds: ds, cfg: r.cfg}, nil
 }
 
 func (s *imageSource) split(name string) *pixels.Split {

@@ -5,6 +5,10 @@
 // run folder, runs/<name>-<hash of the effective config>, so rerunning the
 // same config resumes or reuses it, and any other config gets a folder of
 // its own.
+//
+// Run and Features share one preparation (prepare: plans, data, image
+// check, backbones) and carry each model as a job through the stages,
+// methods of a runner; both return a Result, what they did in numbers.
 package experiment
 
 import (
@@ -13,28 +17,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
-	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
-	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
-	"github.com/gotransfer/gotransfer/pipeline/history"
-	"github.com/gotransfer/gotransfer/pipeline/nn"
-	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 	"github.com/gotransfer/gotransfer/pipeline/train"
-	"github.com/gotransfer/gotransfer/pipeline/tune"
 )
 
 // Options control Run.
@@ -45,6 +41,18 @@ type Options struct {
 	// this many shards: Run then trains only when every entry is there,
 	// and otherwise returns a *MissingError naming the shards to rerun.
 	Shards int
+}
+
+// writers are the log function and progress writer of o.
+func (o Options) writers() (func(string, ...any), io.Writer) {
+	logw, prog := o.Log, o.Progress
+	if logw == nil {
+		logw = os.Stdout
+	}
+	if prog == nil {
+		prog = os.Stderr
+	}
+	return func(format string, args ...any) { fmt.Fprintf(logw, format+"\n", args...) }, prog
 }
 
 // Timing records where a run spent its time.
@@ -59,302 +67,173 @@ type ModelTiming struct {
 	EpochSeconds           []float64 `json:"epoch_seconds"`
 }
 
-// Run runs every stage of cfg and returns the run folder.
-func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) {
-	logf, prog := opts.writers()
-	timing := Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}
-	stage := func(name string, start time.Time) { timing.Stages[name] += time.Since(start).Seconds() }
-
-	// Everything cheap that can be wrong is checked before any heavy work.
+// Run runs every stage of cfg. Its Result, with the run folder, comes
+// back with an error too once the folder exists (nil before).
+func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
 	t0 := time.Now()
-	ds, plans, err := scan(ctx, cfg, logf)
+	r, err := prepare(ctx, cfg, opts)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if err := checkPlans(plans, ds.Classes); err != nil {
-		return "", err
+	defer r.closeBackbones()
+	if err := r.data(ctx, opts.Shards); err != nil {
+		if r.dir == "" {
+			return nil, err
+		}
+		return r.res, err
 	}
-	models, err := loadBackbones(cfg, plans, logf)
+	r.stage("data", t0)
+	defer r.closeBoards()
+	run, failed, err := r.models(ctx)
 	if err != nil {
-		return "", err
+		return r.res, err
 	}
-	defer closeBackbones(models)
+	if err := r.finish(run); err != nil {
+		return r.res, err
+	}
+	return r.res, errors.Join(failed...)
+}
 
-	dir, effective, err := rundir.For(cfg)
+// stage adds the time since start to stage name.
+func (r *runner) stage(name string, start time.Time) {
+	r.timing.Stages[name] += time.Since(start).Seconds()
+}
+
+// data claims the run folder, admits the images, writes the manifest
+// and, when the features were cached in shards, checks that they all are.
+func (r *runner) data(ctx context.Context, shards int) error {
+	dir, effective, err := rundir.For(r.cfg)
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := claim(dir, effective); err != nil {
-		return "", err
+		return err
 	}
-	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
-		return "", fmt.Errorf("data: %w", err)
-	}
-	bad, err := checkImages(ctx, ds, cfg.Images.Workers)
+	r.dir, r.res.Dir = dir, dir
+	bad, err := r.admit(ctx, r.ds)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if len(bad) > 0 && cfg.Data.OnBadImage != config.BadImageSkip {
-		return "", badImagesError(bad, len(ds.Examples))
+	if err := usable(r.ds, len(bad)); err != nil {
+		return err
 	}
-	for _, s := range bad {
-		logf("skipped %s: %s", s.Path, s.Reason)
+	r.res.Data.Images, r.res.Data.Skipped = len(r.ds.Examples), bad
+	r.logf("run %s: %d classes, %d images (%s)", dir, r.ds.NumClasses(), len(r.ds.Examples), splitCounts(r.ds))
+	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), r.ds); err != nil {
+		return err
 	}
-	if err := dropBad(ds, bad); err != nil {
-		return "", err
-	}
-	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
-	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), ds); err != nil {
-		return "", err
-	}
-	if opts.Shards > 0 {
-		if err := checkShards(cfg, plans, ds, models, opts.Shards, logf); err != nil {
-			return dir, err
+	if shards > 0 {
+		if err := r.checkShards(shards); err != nil {
+			return err
 		}
-		logf("features of %d shards: all cached", opts.Shards)
+		r.logf("features of %d shards: all cached", shards)
+		r.res.Shards = shards
 	}
-	stage("data", t0)
+	return nil
+}
 
-	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
-		Dir: cfg.Data.Dir, Classes: ds.Classes,
+// models trains and evaluates every model in turn and returns the report
+// of the run so far. A model that diverges is reported as failed and the
+// others still train: its error is returned in failed; any other error
+// stops the run.
+func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, err error) {
+	ds := r.ds
+	run = &report.Run{Name: r.cfg.Name, Seed: r.cfg.Seed, Dataset: report.Dataset{
+		Dir: r.cfg.Data.Dir, Classes: ds.Classes,
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
-		Skipped: bad,
+		Skipped: r.res.Data.Skipped,
 	}}
-	var failed []error
-	var boards []*tensorboard.Model
-	for i, m := range cfg.Models {
-		tb, err := openTensorBoard(cfg, dir, m.Name)
-		if err != nil {
-			return dir, fmt.Errorf("model %s: %w", m.Name, err)
+	for _, j := range r.jobs {
+		if j.tb, err = r.openTensorBoard(j.m.Name); err != nil {
+			return nil, nil, fmt.Errorf("model %s: %w", j.m.Name, err)
 		}
-		defer tb.Close()
-		boards = append(boards, tb)
-		var bb *backbone.Model
-		if m.Transfer() {
-			bb = models[m.Name]
-		}
-		res, err := runModel(ctx, cfg, m, plans[i], bb, ds, dir, prog, logf, &timing, tb)
-		var div *train.DivergedError
-		if errors.As(err, &div) {
-			// The other models still train, and the report says
-			// what happened; the run then ends with the error.
-			logf("%s: %v", m.Name, err)
-			failed = append(failed, fmt.Errorf("model %s: %w", m.Name, err))
-			res.Failed = err.Error()
+		j.rep = &report.Model{Name: j.m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
+		err := r.runModel(ctx, j)
+		if _, ok := errors.AsType[*train.DivergedError](err); ok {
+			// The report says what happened; the run ends with the error.
+			r.logf("%s: %v", j.m.Name, err)
+			failed = append(failed, fmt.Errorf("model %s: %w", j.m.Name, err))
+			j.rep.Failed = err.Error()
 		} else if err != nil {
-			return dir, fmt.Errorf("model %s: %w", m.Name, err)
+			return nil, nil, fmt.Errorf("model %s: %w", j.m.Name, err)
 		}
-		run.Models = append(run.Models, *res)
+		run.Models = append(run.Models, *j.rep)
 	}
+	return run, failed, nil
+}
 
+// finish draws the plots, ends the TensorBoard sessions, writes the
+// report (metrics.json last of the results: it marks a finished run),
+// exports the models and writes timing.json.
+func (r *runner) finish(run *report.Run) error {
+	t0 := time.Now()
+	// Plots first: results.md links them and TensorBoard shows them.
+	if err := plots(r.dir, run, r.ds, r.cfg.Seed); err != nil {
+		return err
+	}
+	r.stage("report", t0)
+	if err := r.endTensorBoard(run); err != nil {
+		return err
+	}
 	t0 = time.Now()
-	// Plots first: results.md links them and TensorBoard shows them;
-	// metrics.json, written last by report.Write, marks a finished run.
-	if err := plots(dir, run, ds, cfg.Seed); err != nil {
-		return dir, err
+	if err := report.Write(r.dir, run); err != nil {
+		return err
 	}
-	stage("report", t0)
-	if err := endTensorBoard(dir, run, boards); err != nil {
-		return dir, err
-	}
-	t0 = time.Now()
-	if err := report.Write(dir, run); err != nil {
-		return dir, err
-	}
-	stage("report", t0)
-	if cfg.Export.SavedModel {
+	r.stage("report", t0)
+	if r.cfg.Export.SavedModel {
 		t0 = time.Now()
-		if err := exportModels(dir, cfg, logf); err != nil {
-			return dir, err
+		if err := r.exportModels(); err != nil {
+			return err
 		}
-		stage("export", t0)
+		r.stage("export", t0)
 	}
 	// Summaries are written during training too: their time is counted
 	// here, not in the train stage, so the stages add up to the run.
-	for _, tb := range boards {
-		timing.Stages["tensorboard"] += tb.Spent().Seconds()
+	for _, j := range r.jobs {
+		r.timing.Stages["tensorboard"] += j.tb.Spent().Seconds()
 	}
-	if b, err := json.MarshalIndent(timing, "", "  "); err == nil {
-		fsutil.WriteFile(filepath.Join(dir, rundir.TimingFile), append(b, '\n'))
+	b, err := json.MarshalIndent(r.timing, "", "  ")
+	if err == nil {
+		err = fsutil.WriteFile(filepath.Join(r.dir, rundir.TimingFile), append(b, '\n'))
 	}
+	if err != nil {
+		return fmt.Errorf("timing: %w", err)
+	}
+	r.summary(run)
+	return nil
+}
+
+// summary logs each model's test results and where to look.
+func (r *runner) summary(run *report.Run) {
 	for _, m := range run.Models {
 		if m.Test == nil {
-			logf("%s: no results (%s)", m.Name, m.Failed)
+			r.logf("%s: no results (%s)", m.Name, m.Failed)
 			continue
 		}
-		logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
+		r.logf("%s: test accuracy %.2f%%, top-%d %.2f%%, loss %.4f (%s)", m.Name, 100*m.Test.Accuracy, m.Test.K, 100*m.Test.TopK, m.Test.Loss, m.Weights)
 	}
-	logf("results: %s", filepath.Join(dir, rundir.ResultsFile))
-	logf("tensorboard: %s (view: .venv/bin/tensorboard --logdir %s)", filepath.Join(dir, rundir.TensorBoardDir), cfg.RunsDir)
-	return dir, errors.Join(failed...)
+	r.logf("results: %s", filepath.Join(r.dir, rundir.ResultsFile))
+	r.logf("tensorboard: %s (view: .venv/bin/tensorboard --logdir %s)", filepath.Join(r.dir, rundir.TensorBoardDir), r.cfg.RunsDir)
 }
 
-// scan checks every backbone's metadata, makes sure the data is there
-// (downloading it when the config says how) and scans and splits it: the
-// start of every command that reads a config's data.
-func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*dataset.Dataset, []*plan.Plan, error) {
-	plans, err := resolve(cfg)
-	if err != nil {
-		// Say what else is missing too, so one message lists all to fix.
-		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
-			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
-		}
-		return nil, nil, err
-	}
-	if err := ensureData(ctx, cfg, logf); err != nil {
-		return nil, nil, err
-	}
-	ds, err := dataset.Scan(scanOptions(cfg))
-	if err != nil {
-		return nil, nil, fmt.Errorf("data.dir: %w", err)
-	}
-	for _, m := range ds.Missing {
-		logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
-	}
-	if ds.Loose > 0 {
-		logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
-	}
-	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
-		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
-	}
-	return ds, plans, nil
-}
-
-// scanOptions are the dataset options of cfg.
-func scanOptions(cfg *config.Config) dataset.Options {
-	return dataset.Options{
-		Dir: cfg.Data.Dir, Exclude: cfg.Data.Exclude, Extensions: cfg.Data.Extensions,
-		Split:    dataset.Split{Train: cfg.Data.Split.Train, Val: cfg.Data.Split.Val, Test: cfg.Data.Split.Test},
-		Stratify: cfg.Data.Stratify, MaxPerClass: cfg.Data.MaxPerClass, Seed: cfg.Seed,
-	}
-}
-
-// runModel trains and evaluates one model of the config, planned as p.
-// bb is its backbone, loaded and checked (nil for a scratch model).
-func runModel(ctx context.Context, cfg *config.Config, m config.Model, p *plan.Plan, bb *backbone.Model, ds *dataset.Dataset, dir string,
-	prog io.Writer, logf func(string, ...any), timing *Timing, tb *tensorboard.Model) (*report.Model, error) {
-	res := &report.Model{Name: m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
-	var trainD, valD, testD train.Data
-	t0 := time.Now()
-	var rate float64
-	if m.Transfer() {
-		batch, err := featureBatch(cfg, m, bb, logf)
-		if err != nil {
-			return nil, err
-		}
-		res.Kind = report.KindTransfer
-		res.Precision, res.FeatureBatch = bb.Precision.String(), batch
-		res.Backbone = m.Backbone.SavedModel + " @ " + m.Backbone.Endpoint
-		res.Weights = bb.Meta.Weights.String()
-		res.RandomWeights = !bb.Meta.Weights.Pretrained()
-		if res.RandomWeights {
-			logf("warning: %s has RANDOM weights: its features are not pretrained", bb.Dir)
-		}
-		if p.FineTuned() {
-			res.Backbone += fmt.Sprintf(", fine-tuned from %s", p.Backbone.FineTuneFrom)
-		}
-		p.Backbone.Precision, p.Backbone.FeatureBatch = bb.Precision, batch
-		store, r, err := extractFeatures(ctx, cfg, p, bb, ds.Examples, prog, logf)
-		if err != nil {
-			return nil, err
-		}
-		rate = r.Rate
-		trainD, valD, testD = store.Split(ds.Split(dataset.Train)), store.Split(ds.Split(dataset.Val)), store.Split(ds.Split(dataset.Test))
-	} else {
-		size := m.InputSize(cfg.Images)
-		src, err := newImageSource(ctx, cfg, size, ds, prog, logf)
-		if err != nil {
-			return nil, err
-		}
-		trainD, valD, testD = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
-	}
-	timing.Stages["features"] += time.Since(t0).Seconds()
-
-	net, err := nn.Build(p.Spec(0))
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if net != nil { // fineTune replaces it
-			net.Close()
-		}
-	}()
-	res.Params = net.Params()
-	mdir := rundir.Model(dir, m.Name)
-	init := net.InitialWeights(p.Seed)
-	pre, err := p.PretrainedTail()
-	if err != nil {
-		return nil, err
-	}
-	maps.Copy(init, pre)
-	if err := net.SetWeights(init); err != nil {
-		return nil, err
-	}
-	logf("%s:\n%s", m.Name, strings.TrimRight(net.Summary(), "\n"))
-	logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
-		m.Name, res.Params, cfg.Train.Epochs, cfg.Train.BatchSize, trainD.Len(), valD.Len())
-	t0 = time.Now()
-	tbBefore := tb.Spent()
-	fit := p.Phases[0].Options()
-	fit.Dir, fit.Log, fit.Callbacks = filepath.Join(mdir, p.Phases[0].Name), func(f string, a ...any) { logf(m.Name+": "+f, a...) }, []train.Callback{tb}
-	st, err := train.Fit(ctx, net, trainD, valD, fit)
-	if err != nil {
-		if st != nil {
-			res.History, res.BestEpoch = st.History, st.BestEpoch
-		}
-		return res, err
-	}
-	if m.FineTuned() {
-		if net, st, err = fineTune(ctx, p, net, st, trainD, valD, mdir, logf, tb); err != nil {
-			if st != nil {
-				res.History, res.BestEpoch = st.History, st.BestEpoch
-			}
-			return res, err
-		}
-		res.Params = net.Params()
-	}
-	timing.Stages["train"] += time.Since(t0).Seconds() - (tb.Spent() - tbBefore).Seconds()
-	if err := net.Save(filepath.Join(mdir, rundir.Weights)); err != nil {
-		return nil, err
-	}
-	if err := p.Write(dir); err != nil {
-		return nil, err
-	}
-	res.History, res.BestEpoch, res.StoppedEarly, res.RestoredBest = st.History, st.BestEpoch, st.StoppedEarly, st.Restored
-
-	t0 = time.Now()
-	ev, err := train.Evaluate(net, testD, cfg.Train.BatchSize, cfg.Evaluate.TopK)
-	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
-	if res.Test, err = evaluate.Compute(ev.Probs, ev.Labels, ds.Classes, ev.Loss, cfg.Evaluate.TopK); err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
-	}
-	timing.Stages["evaluate"] += time.Since(t0).Seconds()
-
-	entry := ModelTiming{FeatureImagesPerSecond: rate}
-	for _, e := range st.History {
-		entry.EpochSeconds = append(entry.EpochSeconds, e.Seconds)
-	}
-	timing.Models[m.Name] = entry
-	return res, nil
-}
-
-// exportModels writes each model of the finished run in dir as a
-// SavedModel into models/<name>/savedmodel/, unless it is there already
-// (a rerun of a finished run). A model without usable weights (diverged)
-// is skipped with a log line; the run reports it already.
-func exportModels(dir string, cfg *config.Config, logf func(string, ...any)) error {
-	for _, m := range cfg.Models {
-		out := filepath.Join(rundir.Model(dir, m.Name), rundir.SavedModelDir)
+// exportModels writes each model of the finished run as a SavedModel
+// into models/<name>/savedmodel/, unless it is there already (a rerun of a
+// finished run). A model without usable weights (diverged) is skipped
+// with a log line; the run reports it already.
+func (r *runner) exportModels() error {
+	for _, j := range r.jobs {
+		name := j.m.Name
+		out := filepath.Join(rundir.Model(r.dir, name), rundir.SavedModelDir)
 		if _, err := os.Stat(out); err == nil {
-			logf("%s: already exported to %s", m.Name, out)
+			r.logf("%s: already exported to %s", name, out)
+			j.out.NotExported = "already exported"
 			continue
 		}
 		t0 := time.Now()
-		em, err := export.FromRun(dir, m.Name)
+		em, err := export.FromRun(r.dir, name)
 		if errors.Is(err, export.ErrUntrained) {
-			logf("%s: not exported: %v", m.Name, err)
+			r.logf("%s: not exported: %v", name, err)
+			j.out.NotExported = err.Error()
 			continue
 		}
 		if err != nil {
@@ -363,7 +242,8 @@ func exportModels(dir string, cfg *config.Config, logf func(string, ...any)) err
 		if err := export.Write(out, em, export.Options{}); err != nil {
 			return err
 		}
-		logf("%s: exported as a SavedModel to %s (%.1fs)", m.Name, out, time.Since(t0).Seconds())
+		r.logf("%s: exported as a SavedModel to %s (%.1fs)", name, out, time.Since(t0).Seconds())
+		j.out.Exported = out
 	}
 	return nil
 }
@@ -385,30 +265,31 @@ func hparams(cfg *config.Config, model string) (map[string]string, error) {
 }
 
 // openTensorBoard opens the event files of a model of the run.
-func openTensorBoard(cfg *config.Config, dir, model string) (*tensorboard.Model, error) {
-	hp, err := hparams(cfg, model)
+func (r *runner) openTensorBoard(model string) (*tensorboard.Model, error) {
+	hp, err := hparams(r.cfg, model)
 	if err != nil {
 		return nil, err
 	}
 	return tensorboard.Open(tensorboard.Options{
-		Dir: rundir.TensorBoard(dir, model), LearningRate: cfg.Train.Optimizer.Adam.LearningRate, HParams: hp,
+		Dir: rundir.TensorBoard(r.dir, model), LearningRate: r.cfg.Train.Optimizer.Adam.LearningRate, HParams: hp,
 	})
 }
 
 // endTensorBoard ends each model's TensorBoard session with its test
 // metrics, confusion matrix and the sample strip (drawn by plots); a model
 // that failed (diverged) ends its session as failed, without results.
-func endTensorBoard(dir string, run *report.Run, boards []*tensorboard.Model) error {
+func (r *runner) endTensorBoard(run *report.Run) error {
 	for i, m := range run.Models {
 		f := tensorboard.Final{Epochs: len(m.History), Failed: m.Test == nil,
-			Images: []tensorboard.Image{{Tag: "train/samples", Path: filepath.Join(dir, rundir.SamplesPlot)}}}
+			Images: []tensorboard.Image{{Tag: "train/samples", Path: filepath.Join(r.dir, rundir.SamplesPlot)}}}
 		if m.Test != nil {
 			f.TestLoss, f.TestAccuracy = m.Test.Loss, m.Test.Accuracy
-			f.Images = append(f.Images, tensorboard.Image{Tag: "test/confusion_matrix", Path: filepath.Join(rundir.Model(dir, m.Name), rundir.ConfusionPlot)})
+			f.Images = append(f.Images, tensorboard.Image{Tag: "test/confusion_matrix", Path: filepath.Join(rundir.Model(r.dir, m.Name), rundir.ConfusionPlot)})
 		}
-		err := boards[i].End(f)
+		tb := r.jobs[i].tb
+		err := tb.End(f)
 		if err == nil {
-			err = boards[i].Close()
+			err = tb.Close()
 		}
 		if err != nil {
 			return fmt.Errorf("model %s: %w", m.Name, err)
@@ -417,82 +298,14 @@ func endTensorBoard(dir string, run *report.Run, boards []*tensorboard.Model) er
 	return nil
 }
 
-// fineTune runs the second phase of a fine-tuned model, as Keras'
-// transfer-learning guide does after the new top has trained on the frozen
-// backbone: every layer of net (the backbone's above the cut, and the top)
-// trains on, from phase 1's final weights, with the fine_tune optimizer
-// (fresh moments, as Keras' new compile gives) and early stopping, in its
-// own folder, so that it resumes like phase 1. TensorBoard gets its epochs
-// numbered on from phase 1's. It closes net and returns the phase 2 network
-// and a state whose history holds both phases.
-func fineTune(ctx context.Context, p *plan.Plan, net *nn.Network, st1 *train.State, trainD, valD train.Data, mdir string,
-	logf func(string, ...any), tb *tensorboard.Model) (*nn.Network, *train.State, error) {
-	w, err := net.Weights()
-	if err != nil {
-		return net, st1, err
-	}
-	spec := p.Spec(1)
-	net.Close()
-	net2, err := nn.Build(spec)
-	if err != nil {
-		return nil, st1, err
-	}
-	init := net2.InitialWeights(0) // Adam's slots: zeros
-	for _, v := range net2.Vars {
-		if !v.Slot {
-			init[v.Name] = w[v.Name]
+// closeBoards closes every TensorBoard session opened (a second Close
+// of an ended one does nothing).
+func (r *runner) closeBoards() {
+	for _, j := range r.jobs {
+		if j.tb != nil {
+			j.tb.Close()
 		}
 	}
-	if err := net2.SetWeights(init); err != nil {
-		net2.Close()
-		return nil, st1, err
-	}
-	logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, learning rate %g",
-		p.Name, p.Backbone.FineTuneFrom, net2.Params(), p.Phases[1].Epochs, spec.Adam.LearningRate)
-	fit := p.Phases[1].Options()
-	fit.Dir, fit.Log = filepath.Join(mdir, p.Phases[1].Name), func(f string, a ...any) { logf(p.Name+": fine-tune: "+f, a...) }
-	fit.Callbacks = []train.Callback{phase2{tb, len(st1.History)}}
-	st2, err := train.Fit(ctx, net2, trainD, valD, fit)
-	both := &train.State{BestEpoch: st1.BestEpoch}
-	both.History = append(both.History, st1.History...)
-	if st2 != nil {
-		for _, e := range st2.History {
-			e.Epoch += len(st1.History)
-			e.Phase = history.FineTune
-			both.History = append(both.History, e)
-		}
-		both.StoppedEarly, both.Restored, both.Done = st2.StoppedEarly, st2.Restored, st2.Done
-		if st2.BestEpoch > 0 {
-			both.BestEpoch = len(st1.History) + st2.BestEpoch
-		}
-	}
-	return net2, both, err
-}
-
-// phase2 hands a fine-tuning phase's epochs to a callback numbered on
-// from the first phase's (offset epochs) and marked as fine-tuning, so
-// that both phases form one series.
-type phase2 struct {
-	cb     train.Callback
-	offset int
-}
-
-func (p phase2) shift(e history.Epoch) history.Epoch {
-	e.Epoch += p.offset
-	e.Phase = history.FineTune
-	return e
-}
-
-func (p phase2) OnTrainBegin(done []history.Epoch) error {
-	shifted := make([]history.Epoch, len(done))
-	for i, e := range done {
-		shifted[i] = p.shift(e)
-	}
-	return p.cb.OnTrainBegin(shifted)
-}
-
-func (p phase2) OnEpochEnd(e history.Epoch, net *nn.Network) error {
-	return p.cb.OnEpochEnd(p.shift(e), net)
 }
 
 // plots draws the notebook's figures: the models' validation curves on
@@ -516,89 +329,6 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
-// resolve plans every model of cfg (see plan.For): from metadata alone,
-// seconds, before any data work.
-func resolve(cfg *config.Config) ([]*plan.Plan, error) {
-	plans := make([]*plan.Plan, len(cfg.Models))
-	for i, m := range cfg.Models {
-		p, err := plan.For(cfg, m)
-		if err != nil {
-			return nil, err
-		}
-		plans[i] = p
-	}
-	return plans, nil
-}
-
-// checkPlans gives each plan the dataset's classes and checks that every
-// phase of every model builds for them, before any heavy work.
-func checkPlans(plans []*plan.Plan, classes []string) error {
-	for _, p := range plans {
-		p.Classes = classes
-		if err := p.Check(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// loadBackbones loads every transfer model's SavedModel (each once per
-// precision) in the precision features.precision resolves to for it (see
-// tune.Choose; logged with the reason), and runs one image through each
-// endpoint used, so that a broken backbone (no weights, a graph that does
-// not run) stops the run before any model trains, not after the others
-// have. It returns the models by transfer model name.
-func loadBackbones(cfg *config.Config, plans []*plan.Plan, logf func(string, ...any)) (_ map[string]*backbone.Model, err error) {
-	loaded := map[string]*backbone.Model{}
-	models := map[string]*backbone.Model{}
-	defer func() {
-		if err != nil {
-			closeBackbones(loaded)
-		}
-	}()
-	for i, m := range cfg.Models {
-		if !m.Transfer() {
-			continue
-		}
-		dir := m.Backbone.SavedModel
-		batch := cfg.Features.BatchSize
-		if batch == config.AutoBatch {
-			batch = tune.BatchSizes[0] // the precision probe's; the batch is chosen in runModel, in that precision
-		}
-		choice, err := tune.Choose(tune.Request{
-			Want: cfg.Features.Precision, SavedModel: dir, Endpoint: m.Backbone.Endpoint,
-			Batch: batch, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("model %s: %w", m.Name, err)
-		}
-		logf("%s: backbone in %s (%s)", m.Name, choice.Precision, choice.Why)
-		key := dir + "\x00" + choice.Precision.String()
-		bb, ok := loaded[key]
-		if !ok {
-			if bb, err = backbone.LoadPrecision(dir, choice.Precision); err != nil {
-				return nil, fmt.Errorf("model %s: %w", m.Name, err)
-			}
-			loaded[key] = bb
-		}
-		models[m.Name] = bb
-		h, w, c := bb.InputSize()
-		ep := plans[i].Backbone.Features
-		if _, err := bb.Run(ep, make([]float32, h*w*c), 1); err != nil {
-			return nil, fmt.Errorf("model %s: backbone check (one image through %s): %w; %s", m.Name, ep, err, backbone.ExportHint)
-		}
-	}
-	return models, nil
-}
-
-// closeBackbones closes the backbones loadBackbones loaded (a backbone two
-// models share is closed once; Close again does nothing).
-func closeBackbones(models map[string]*backbone.Model) {
-	for _, m := range models {
-		m.Close()
-	}
-}
-
 // claim creates the run folder with its effective config, or checks that
 // an existing one was made by the same config (so a rerun resumes it).
 func claim(dir string, effective []byte) error {
@@ -618,22 +348,3 @@ func claim(dir string, effective []byte) error {
 func splitCounts(ds *dataset.Dataset) string {
 	return fmt.Sprintf("train %d, val %d, test %d", len(ds.Split(dataset.Train)), len(ds.Split(dataset.Val)), len(ds.Split(dataset.Test)))
 }
-
-// featureBatch is the backbone batch of transfer model m (backbone bb):
-// features.batch_size, or when it is auto the one tune picks (logged).
-func featureBatch(cfg *config.Config, m config.Model, bb *backbone.Model, logf func(string, ...any)) (int, error) {
-	if cfg.Features.BatchSize != config.AutoBatch {
-		return cfg.Features.BatchSize, nil
-	}
-	bc, err := tune.ChooseBatch(tune.BatchRequest{Model: bb, Endpoint: m.Backbone.Endpoint,
-		BudgetMiB: cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(cfg)})
-	if err != nil {
-		return 0, err
-	}
-	logf("%s: backbone batch %d (%s)", m.Name, bc.Batch, bc.Why)
-	return bc.Batch, nil
-}
-
-// probesDir is where tune remembers its measurements: beside the features
-// they are about.
-func probesDir(cfg *config.Config) string { return filepath.Join(cfg.Features.CacheDir, "probes") }

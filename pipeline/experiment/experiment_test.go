@@ -14,8 +14,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
@@ -60,11 +62,34 @@ models:
 	return cfg
 }
 
+// run runs cfg and returns its run folder ("" when it got no folder) and log.
 func run(t *testing.T, cfg *config.Config) (string, string, error) {
 	t.Helper()
+	res, log, err := runResult(t, cfg)
+	return res.Dir, log, err
+}
+
+// noModelWork fails t if the run of res cached features or pixels or
+// trained any model.
+func noModelWork(t *testing.T, res *Result) {
+	t.Helper()
+	for _, m := range res.Models {
+		if m.Cache != (CacheCounts{}) || m.Phases != nil {
+			t.Errorf("model %s: cache %+v, phases %+v: model work ran before the check", m.Name, m.Cache, m.Phases)
+		}
+	}
+}
+
+// runResult runs cfg and returns its Result (never nil: empty when Run
+// returned none) and log.
+func runResult(t *testing.T, cfg *config.Config) (*Result, string, error) {
+	t.Helper()
 	var log bytes.Buffer
-	dir, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log})
-	return dir, log.String(), err
+	res, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log})
+	if res == nil {
+		res = &Result{}
+	}
+	return res, log.String(), err
 }
 
 var metricsFiles = []string{
@@ -77,10 +102,11 @@ var metricsFiles = []string{
 func TestRunEndToEndAndDeterministic(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
-	dir, log, err := run(t, testConfig(t, root))
+	res, log, err := runResult(t, testConfig(t, root))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
+	dir := res.Dir
 	r, err := report.Read(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -91,10 +117,14 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if r.Dataset.Train+r.Dataset.Val+r.Dataset.Test != 30 {
 		t.Errorf("split sizes %+v do not add up to 30", r.Dataset)
 	}
-	// features.precision defaults to float32: the log says so and why,
-	// metrics.json records it for predict.
-	if p := r.Models[0].Precision; p != "float32" || !strings.Contains(log, "top: backbone in float32 (features.precision is float32)") {
-		t.Errorf("precision %q; log:\n%s", p, log)
+	// features.precision defaults to float32: the run says so and why,
+	// metrics.json and model.json record it.
+	top := res.Models[0]
+	if p := r.Models[0].Precision; p != "float32" || top.Precision != backbone.Float32 || top.PrecisionWhy != "features.precision is float32" {
+		t.Errorf("precision %q in metrics.json, %v (%s) in the result", p, top.Precision, top.PrecisionWhy)
+	}
+	if top.Cache != (CacheCounts{Computed: 30}) || res.Models[1].Cache != (CacheCounts{Computed: 30}) || res.Data.Images != 30 {
+		t.Errorf("first run: caches %+v and %+v, %d images; want 30 computed each", top.Cache, res.Models[1].Cache, res.Data.Images)
 	}
 	if !strings.Contains(r.Models[0].Weights, "RANDOM") {
 		t.Errorf("tiny's random weights not reported: %q", r.Models[0].Weights)
@@ -123,12 +153,12 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	dir2, log2, err := run(t, testConfig(t, root))
+	res2, _, err := runResult(t, testConfig(t, root))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dir2 != dir {
-		t.Fatalf("same config, different run folders: %s, %s", dir, dir2)
+	if res2.Dir != dir {
+		t.Fatalf("same config, different run folders: %s, %s", dir, res2.Dir)
 	}
 	for _, f := range metricsFiles {
 		b, _ := os.ReadFile(filepath.Join(dir, f))
@@ -136,21 +166,22 @@ func TestRunEndToEndAndDeterministic(t *testing.T) {
 			t.Errorf("%s differs between two runs of the same config", f)
 		}
 	}
-	if !strings.Contains(log2, "30 cached, 0 recomputed (bad entry), 0 computed") {
-		t.Errorf("second run recomputed features:\n%s", log2)
+	if c := res2.Models[0].Cache; c != (CacheCounts{Cached: 30}) {
+		t.Errorf("second run's features: %+v, want all 30 cached", c)
 	}
 
 	// Another top on the same data and backbone: cache hit, new run folder;
 	// with export.savedmodel off, nothing is exported.
-	dir3, log3, err := run(t, testConfig(t, root, "models.0.layers.0.dense.units=8", "export.savedmodel=false"))
+	res3, _, err := runResult(t, testConfig(t, root, "models.0.layers.0.dense.units=8", "export.savedmodel=false"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir3 := res3.Dir
 	if saved, _ := filepath.Glob(filepath.Join(dir3, rundir.ModelsDir, "*", rundir.SavedModelDir)); len(saved) > 0 {
 		t.Errorf("export.savedmodel=false, yet the run exported %v", saved)
 	}
-	if dir3 == dir || !strings.Contains(log3, "30 cached, 0 recomputed (bad entry), 0 computed") {
-		t.Errorf("other top: run %s (first %s), log:\n%s", dir3, dir, log3)
+	if dir3 == dir || res3.Models[0].Cache != (CacheCounts{Cached: 30}) || res3.Models[0].Exported != "" {
+		t.Errorf("other top: run %s (first %s), result %+v", dir3, dir, res3.Models[0])
 	}
 	tab, err := report.Compare([]string{dir, dir3})
 	if err != nil {
@@ -177,19 +208,20 @@ func TestRunResumesAfterInterrupt(t *testing.T) {
 		}
 		return log.Write(p)
 	})
-	dir, err := Run(ctx, cfg, Options{Log: w, Progress: &log})
+	res, err := Run(ctx, cfg, Options{Log: w, Progress: &log})
 	if err == nil {
 		t.Fatal("interrupted run returned no error")
 	}
+	dir := res.Dir
 	if _, err := os.Stat(filepath.Join(dir, rundir.MetricsFile)); !os.IsNotExist(err) {
 		t.Fatalf("an interrupted run wrote %s", rundir.MetricsFile)
 	}
-	dir2, log2, err := run(t, testConfig(t, root, "train.epochs=4", prec))
+	res2, log2, err := runResult(t, testConfig(t, root, "train.epochs=4", prec))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log2)
 	}
-	if dir2 != dir || !strings.Contains(log2, "resuming after epoch 2 of 4") {
-		t.Errorf("did not resume in %s:\n%s", dir, log2)
+	if want := []PhaseResult{{Name: rundir.TrainDir, Resumed: 2, Trained: 2}}; res2.Dir != dir || !slices.Equal(res2.Models[0].Phases, want) {
+		t.Errorf("did not resume in %s: phases %+v, want %+v", dir, res2.Models[0].Phases, want)
 	}
 	// The resumed run equals an uninterrupted one.
 	fresh := t.TempDir()
@@ -311,16 +343,21 @@ func checkImageLinks(t *testing.T, dir string, models int) {
 }
 
 // features.batch_size: auto measures the backbone at each candidate size
-// and logs every size's rate and peak RSS with the choice.
-func TestAutoBatchLogged(t *testing.T) {
+// and says every size's rate and peak RSS with the choice; the batch
+// chosen is the one the features were computed at (model.json).
+func TestAutoBatchChosen(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 4, 3)
-	_, log, err := run(t, testConfig(t, root, "features.batch_size=auto", "features.precision=float32", "train.epochs=1"))
+	res, log, err := runResult(t, testConfig(t, root, "features.batch_size=auto", "features.precision=float32", "train.epochs=1"))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
-	if !strings.Contains(log, "top: backbone batch ") || !strings.Contains(log, "32: ") || !strings.Contains(log, "peak RSS") {
-		t.Errorf("no batch choice in the log:\n%s", log)
+	top := res.Models[0]
+	if top.FeatureBatch <= 0 || !strings.Contains(top.BatchWhy, "32: ") || !strings.Contains(top.BatchWhy, "peak RSS") {
+		t.Errorf("batch %d chosen because %q: want every size's measurements", top.FeatureBatch, top.BatchWhy)
+	}
+	if p, err := plan.Read(res.Dir, "top"); err != nil || p.Backbone.FeatureBatch != top.FeatureBatch {
+		t.Errorf("model.json: %v, want feature batch %d", err, top.FeatureBatch)
 	}
 	if probes, _ := filepath.Glob(filepath.Join(root, "cache", "probes", "batch-probe-*.json")); len(probes) != 1 {
 		t.Errorf("batch probes remembered: %v, want one", probes)

@@ -58,19 +58,21 @@ func TestFineTuneTwoPhasesAndResume(t *testing.T) {
 		}
 		return log.Write(p)
 	})
-	dir, err := Run(ctx, fineTuneConfig(t, root, tiny), Options{Log: w, Progress: &log})
+	res, err := Run(ctx, fineTuneConfig(t, root, tiny), Options{Log: w, Progress: &log})
 	if err == nil {
 		t.Fatalf("interrupted run returned no error\n%s", log.String())
 	}
-	dir2, log2, err := run(t, fineTuneConfig(t, root, tiny))
+	dir := res.Dir
+	res2, log2, err := runResult(t, fineTuneConfig(t, root, tiny))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log2)
 	}
-	if dir2 != dir || !strings.Contains(log2, "tuned: already trained: 2 epochs") || !strings.Contains(log2, "tuned: fine-tune: resuming after epoch 2 of 3") {
-		t.Errorf("did not resume the second phase:\n%s", log2)
+	want := []PhaseResult{{Name: rundir.TrainDir, Resumed: 2}, {Name: rundir.FineTuneDir, Resumed: 2, Trained: 1}}
+	if tuned := res2.Models[0]; res2.Dir != dir || !slices.Equal(tuned.Phases, want) {
+		t.Errorf("did not resume the second phase: %+v, want %+v", tuned.Phases, want)
 	}
-	if !strings.Contains(log2, "features block4_pool") {
-		t.Errorf("features not cached at the cut's input (block4_pool):\n%s", log2)
+	if f := res2.Models[0].Features; f != "block4_pool" {
+		t.Errorf("features cached at %s, not at the cut's input (block4_pool)", f)
 	}
 
 	fresh := t.TempDir()
@@ -168,7 +170,7 @@ func TestFineTuneBadInput(t *testing.T) {
 			[]string{"model tuned", "fine_tune_from block5_conv1 is at or above endpoint block4_pool"}},
 		{old, nil, []string{"model tuned", old, "no fine_tune section", "rerun set-up (make setup)"}},
 	} {
-		_, log, err := run(t, fineTuneConfig(t, root, tc.savedmodel, tc.set...))
+		res, log, err := runResult(t, fineTuneConfig(t, root, tc.savedmodel, tc.set...))
 		if err == nil {
 			t.Errorf("%v: ran\n%s", tc.set, log)
 			continue
@@ -178,9 +180,7 @@ func TestFineTuneBadInput(t *testing.T) {
 				t.Errorf("%v: error %q does not say %q", tc.set, err, w)
 			}
 		}
-		if strings.Contains(log, "epoch") {
-			t.Errorf("%v: trained before failing:\n%s", tc.set, log)
-		}
+		noModelWork(t, res)
 	}
 }
 
@@ -193,18 +193,20 @@ func TestFineTuneShardedFeatures(t *testing.T) {
 	cfg := fineTuneConfig(t, root, testenv.SavedModel(t, "tiny"), "models.0.fine_tune.epochs=1", "train.epochs=1")
 	for i := range 2 {
 		var log bytes.Buffer
-		if err := Features(context.Background(), cfg, shard.Shard{Index: i, Count: 2}, Options{Log: &log, Progress: &log}); err != nil {
+		res, err := Features(context.Background(), cfg, shard.Shard{Index: i, Count: 2}, Options{Log: &log, Progress: &log})
+		if err != nil {
 			t.Fatalf("shard %d/2: %v\n%s", i, err, log.String())
 		}
-		if !strings.Contains(log.String(), "tuned: features block4_pool:") {
-			t.Errorf("shard %d/2 did not cache features at the cut's input (block4_pool):\n%s", i, log.String())
+		if m := res.Models[0]; m.Features != "block4_pool" || m.Cache.Computed != res.Data.Images || res.Data.Images != 15 {
+			t.Errorf("shard %d/2: features %s %+v for %d images; want block4_pool (the cut's input), computed for the shard's 15", i, m.Features, m.Cache, res.Data.Images)
 		}
 	}
 	var log bytes.Buffer
-	if _, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log, Shards: 2}); err != nil {
+	res, err := Run(context.Background(), cfg, Options{Log: &log, Progress: &log, Shards: 2})
+	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if !strings.Contains(log.String(), "features of 2 shards: all cached") || strings.Contains(log.String(), "computed (") && !strings.Contains(log.String(), " 0 computed (") {
-		t.Errorf("the run did not train on the shards' features:\n%s", log.String())
+	if m := res.Models[0]; res.Shards != 2 || m.Cache != (CacheCounts{Cached: 30}) {
+		t.Errorf("the run did not train on the shards' features: %d shards checked, features %+v", res.Shards, m.Cache)
 	}
 }

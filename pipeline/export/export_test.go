@@ -140,11 +140,12 @@ models:
 			return
 		}
 		var log bytes.Buffer
-		dir, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
+		res, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
 		if err != nil {
 			fixErr = fmt.Errorf("%v\n%s", err, log.String())
 			return
 		}
+		dir := res.Dir
 		ds, err := dataset.ReadManifest(filepath.Join(dir, rundir.ManifestFile))
 		if err != nil {
 			fixErr = err

@@ -44,10 +44,11 @@ models:
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	dir, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
+	res, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
+	dir := res.Dir
 
 	// A user's folder: images at two depths, a hidden file, a text file,
 	// and a broken JPEG in the middle.

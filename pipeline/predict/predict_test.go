@@ -39,10 +39,11 @@ models:
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	dir, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
+	res, err := experiment.Run(context.Background(), cfg, experiment.Options{Log: &log, Progress: &log})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
+	dir := res.Dir
 	run, err := report.Read(dir)
 	if err != nil {
 		t.Fatal(err)

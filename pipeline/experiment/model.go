@@ -1,0 +1,295 @@
+package experiment
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/evaluate"
+	"github.com/gotransfer/gotransfer/pipeline/features"
+	"github.com/gotransfer/gotransfer/pipeline/history"
+	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/train"
+)
+
+// runModel trains and evaluates job j: its inputs (cached features or
+// pixels), each training phase, its final weights and plan (model.json),
+// and its test metrics into j.rep. On a training error j.rep keeps the
+// history so far.
+func (r *runner) runModel(ctx context.Context, j *job) error {
+	t0 := time.Now()
+	if err := r.inputs(ctx, j); err != nil {
+		return err
+	}
+	r.timing.Stages["features"] += time.Since(t0).Seconds()
+
+	t0, tbBefore := time.Now(), j.tb.Spent()
+	net, st, err := r.fit(ctx, j)
+	if net != nil {
+		defer net.Close()
+	}
+	if err != nil {
+		if st != nil {
+			j.rep.History, j.rep.BestEpoch = st.History, st.BestEpoch
+		}
+		return err
+	}
+	j.rep.Params = net.Params()
+	r.timing.Stages["train"] += time.Since(t0).Seconds() - (j.tb.Spent() - tbBefore).Seconds()
+	if err := net.Save(filepath.Join(rundir.Model(r.dir, j.m.Name), rundir.Weights)); err != nil {
+		return err
+	}
+	if err := j.plan.Write(r.dir); err != nil {
+		return err
+	}
+	j.rep.History, j.rep.BestEpoch, j.rep.StoppedEarly, j.rep.RestoredBest = st.History, st.BestEpoch, st.StoppedEarly, st.Restored
+
+	t0 = time.Now()
+	if err := r.evaluate(j, net); err != nil {
+		return err
+	}
+	r.timing.Stages["evaluate"] += time.Since(t0).Seconds()
+	entry := ModelTiming{FeatureImagesPerSecond: j.rate}
+	for _, e := range st.History {
+		entry.EpochSeconds = append(entry.EpochSeconds, e.Seconds)
+	}
+	r.timing.Models[j.m.Name] = entry
+	return nil
+}
+
+// inputs makes sure j's inputs are cached, a transfer model's features or
+// a scratch model's pixels, and sets its splits; for a transfer model it
+// also says in the report what the backbone is.
+func (r *runner) inputs(ctx context.Context, j *job) error {
+	if !j.plan.Transfer() {
+		src, err := r.cachePixels(ctx, j, r.ds)
+		if err != nil {
+			return err
+		}
+		j.train, j.val, j.test = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
+		return nil
+	}
+	if err := r.featureBatch(j); err != nil {
+		return err
+	}
+	b, rep := j.plan.Backbone, j.rep
+	rep.Kind = report.KindTransfer
+	rep.Precision, rep.FeatureBatch = b.Precision.String(), b.FeatureBatch
+	rep.Backbone = b.SavedModel + " @ " + b.Endpoint
+	rep.Weights = j.bb.Meta.Weights.String()
+	rep.RandomWeights = !j.bb.Meta.Weights.Pretrained()
+	if rep.RandomWeights {
+		r.logf("warning: %s has RANDOM weights: its features are not pretrained", j.bb.Dir)
+	}
+	if j.plan.FineTuned() {
+		rep.Backbone += fmt.Sprintf(", fine-tuned from %s", b.FineTuneFrom)
+	}
+	store, err := r.cacheFeatures(ctx, j, r.ds.Examples)
+	if err != nil {
+		return err
+	}
+	j.train, j.val, j.test = store.Split(r.ds.Split(dataset.Train)), store.Split(r.ds.Split(dataset.Val)), store.Split(r.ds.Split(dataset.Test))
+	return nil
+}
+
+// cacheFeatures makes sure the features of transfer job j (its backbone
+// loaded and checked, its feature batch chosen) are cached for examples.
+func (r *runner) cacheFeatures(ctx context.Context, j *job, examples []dataset.Example) (*features.Store, error) {
+	store, err := r.openFeatures(j)
+	if err != nil {
+		return nil, err
+	}
+	// Every image was checked before; one failing now (changed since)
+	// stops the run rather than change the counts.
+	rep, err := store.Extract(ctx, examples, features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	if err != nil {
+		return nil, err
+	}
+	r.logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
+		j.m.Name, store.Key.Endpoint, rep.Hits, rep.Bad, rep.Computed-rep.Bad, rep.Rate, store.Dir)
+	j.out.Features = store.Key.Endpoint
+	j.out.Cache = CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}
+	j.rate = rep.Rate
+	return store, nil
+}
+
+// openFeatures opens the feature cache of transfer job j, at its plan's
+// features endpoint and feature batch.
+func (r *runner) openFeatures(j *job) (*features.Store, error) {
+	b := j.plan.Backbone
+	return features.Open(r.cfg.Features.CacheDir, j.bb, b.Features, r.cfg.Images.Resize, r.cfg.Images.DivideBy255, b.FeatureBatch)
+}
+
+// fit trains j's network through each phase of its plan in turn, each
+// phase from the last one's weights, and returns the final network and a
+// state whose history holds every phase's epochs, numbered on. On an
+// error the network may be nil; the state holds the history so far.
+func (r *runner) fit(ctx context.Context, j *job) (*nn.Network, *train.State, error) {
+	var net *nn.Network
+	var st *train.State
+	for i, ph := range j.plan.Phases {
+		next, err := r.build(j, i, net)
+		if err != nil {
+			return nil, st, err
+		}
+		net = next
+		offset := 0
+		var cb train.Callback = j.tb
+		if st != nil {
+			offset, cb = len(st.History), shifted{j.tb, len(st.History)}
+		}
+		rec := &resumed{}
+		opts := ph.Options()
+		opts.Dir, opts.Log = filepath.Join(rundir.Model(r.dir, j.m.Name), ph.Name), r.phaseLog(j, i)
+		opts.Callbacks = []train.Callback{cb, rec}
+		s, err := train.Fit(ctx, net, j.train, j.val, opts)
+		st = merge(st, s, offset)
+		if s != nil {
+			j.out.Phases = append(j.out.Phases, PhaseResult{Name: ph.Name, Resumed: rec.done, Trained: len(s.History) - rec.done})
+		}
+		if err != nil {
+			return net, st, err
+		}
+	}
+	return net, st, nil
+}
+
+// build builds the network of phase i of j and sets its first weights:
+// for the first phase drawn from the plan's seed (a fine-tuned model's
+// backbone layers from the backbone), for a later one the trained layers
+// of prev, which it closes, with fresh optimizer moments (as Keras' new
+// compile gives).
+func (r *runner) build(j *job, i int, prev *nn.Network) (*nn.Network, error) {
+	var w map[string][]float32
+	if prev != nil {
+		var err error
+		w, err = prev.Weights()
+		prev.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	net, err := nn.Build(j.plan.Spec(i))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.initialize(j, net, w); err != nil {
+		net.Close()
+		return nil, err
+	}
+	ph := j.plan.Phases[i]
+	if i == 0 {
+		j.rep.Params = net.Params()
+		r.logf("%s:\n%s", j.m.Name, strings.TrimRight(net.Summary(), "\n"))
+		r.logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
+			j.m.Name, net.Params(), ph.Epochs, ph.BatchSize, j.train.Len(), j.val.Len())
+	} else {
+		r.logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, learning rate %g",
+			j.m.Name, j.plan.Backbone.FineTuneFrom, net.Params(), ph.Epochs, ph.Adam.LearningRate)
+	}
+	return net, nil
+}
+
+// initialize sets net's first weights: w's layer weights when a phase
+// before trained them (zero optimizer slots), else drawn from the plan's
+// seed, with a fine-tuned model's backbone layers read from the backbone.
+func (r *runner) initialize(j *job, net *nn.Network, w map[string][]float32) error {
+	if w != nil {
+		init := net.InitialWeights(0) // Adam's slots: zeros
+		for _, v := range net.Vars {
+			if !v.Slot {
+				init[v.Name] = w[v.Name]
+			}
+		}
+		return net.SetWeights(init)
+	}
+	init := net.InitialWeights(j.plan.Seed)
+	pre, err := j.plan.PretrainedTail()
+	if err != nil {
+		return err
+	}
+	maps.Copy(init, pre)
+	return net.SetWeights(init)
+}
+
+// phaseLog is the log of phase i of j: its lines prefixed with the
+// model's name, and a later phase's also with its own.
+func (r *runner) phaseLog(j *job, i int) func(string, ...any) {
+	prefix := j.m.Name + ": "
+	if i > 0 {
+		prefix += strings.ReplaceAll(j.plan.Phases[i].Name, "_", "-") + ": "
+	}
+	return func(f string, a ...any) { r.logf(prefix+f, a...) }
+}
+
+// evaluate computes j's test metrics with net into its report entry.
+func (r *runner) evaluate(j *job, net *nn.Network) error {
+	ev, err := train.Evaluate(net, j.test, r.cfg.Train.BatchSize, r.cfg.Evaluate.TopK)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	if j.rep.Test, err = evaluate.Compute(ev.Probs, ev.Labels, r.ds.Classes, ev.Loss, r.cfg.Evaluate.TopK); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	return nil
+}
+
+// shift numbers epoch e of a later training phase on from the epochs
+// before it (offset) and marks it as fine-tuning, so that the phases form
+// one series: in the merged history and for the callbacks alike.
+func shift(e history.Epoch, offset int) history.Epoch {
+	e.Epoch += offset
+	e.Phase = history.FineTune
+	return e
+}
+
+// merge is the state of the phases so far (prev; nil before the first)
+// followed by phase state s, whose epochs come after offset epochs.
+func merge(prev, s *train.State, offset int) *train.State {
+	if prev == nil {
+		return s
+	}
+	both := &train.State{BestEpoch: prev.BestEpoch, History: slices.Clone(prev.History)}
+	if s != nil {
+		for _, e := range s.History {
+			both.History = append(both.History, shift(e, offset))
+		}
+		both.StoppedEarly, both.Restored, both.Done = s.StoppedEarly, s.Restored, s.Done
+		if s.BestEpoch > 0 {
+			both.BestEpoch = offset + s.BestEpoch
+		}
+	}
+	return both
+}
+
+// shifted hands a later phase's epochs to a callback as shift numbers
+// them.
+type shifted struct {
+	cb     train.Callback
+	offset int
+}
+
+func (p shifted) OnTrainBegin(done []history.Epoch) error {
+	out := make([]history.Epoch, len(done))
+	for i, e := range done {
+		out[i] = shift(e, p.offset)
+	}
+	return p.cb.OnTrainBegin(out)
+}
+
+func (p shifted) OnEpochEnd(e history.Epoch, net *nn.Network) error {
+	return p.cb.OnEpochEnd(shift(e, p.offset), net)
+}
+
+// resumed records how many epochs of a phase an earlier run had done.
+type resumed struct{ done int }
+
+func (r *resumed) OnTrainBegin(done []history.Epoch) error     { r.done = len(done); return nil }
+func (r *resumed) OnEpochEnd(history.Epoch, *nn.Network) error { return nil }

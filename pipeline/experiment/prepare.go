@@ -1,0 +1,237 @@
+package experiment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/config"
+	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/plan"
+	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
+	"github.com/gotransfer/gotransfer/pipeline/train"
+	"github.com/gotransfer/gotransfer/pipeline/tune"
+)
+
+// runner carries what every stage of Run and Features shares: the
+// config, the scanned data, one job per model, and what it found.
+type runner struct {
+	cfg    *config.Config
+	logf   func(string, ...any)
+	prog   io.Writer
+	ds     *dataset.Dataset
+	jobs   []*job
+	res    *Result
+	dir    string // the run folder (Run only)
+	timing Timing
+}
+
+// job is one model of the run: its plan, its loaded backbone (nil for a
+// scratch model), and what its stages produce.
+type job struct {
+	m    config.Model
+	plan *plan.Plan
+	bb   *backbone.Model
+	out  *ModelResult  // its entry in the runner's Result
+	rep  *report.Model // its entry in the report (Run only)
+	tb   *tensorboard.Model
+	// The splits it trains, validates and tests on, and the rate its
+	// features were computed at (images/s; 0 when all were cached).
+	train, val, test train.Data
+	rate             float64
+}
+
+// prepare is the start of Run and Features: everything cheap that can be
+// wrong is checked before any heavy work. It plans every model from its
+// backbone's metadata, makes sure the data is there, scans and splits it,
+// builds every model for its classes, and loads and checks each backbone.
+// The caller closes the backbones (closeBackbones).
+func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, error) {
+	logf, prog := opts.writers()
+	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{},
+		timing: Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}}
+	plans, err := resolve(cfg)
+	if err != nil {
+		// Say what else is missing too, so one message lists all to fix.
+		if _, serr := os.Stat(cfg.Data.Dir); serr != nil {
+			err = errors.Join(err, fmt.Errorf("data.dir %s does not exist (%s)", cfg.Data.Dir, dataHint(cfg)))
+		}
+		return nil, err
+	}
+	if err := r.scan(ctx); err != nil {
+		return nil, err
+	}
+	r.res.Models = make([]ModelResult, len(plans))
+	for i, p := range plans {
+		p.Classes = r.ds.Classes
+		if err := p.Check(); err != nil {
+			return nil, err
+		}
+		r.res.Models[i].Name = p.Name
+		r.jobs = append(r.jobs, &job{m: cfg.Models[i], plan: p, out: &r.res.Models[i]})
+	}
+	if err := r.loadBackbones(); err != nil {
+		r.closeBackbones()
+		return nil, err
+	}
+	return r, nil
+}
+
+// closeBackbones closes the backbones loadBackbones loaded (one that two
+// models share is closed once; Close again does nothing).
+func (r *runner) closeBackbones() {
+	for _, j := range r.jobs {
+		if j.bb != nil {
+			j.bb.Close()
+		}
+	}
+}
+
+// resolve plans every model of cfg (see plan.For): from metadata alone,
+// seconds, before any data work.
+func resolve(cfg *config.Config) ([]*plan.Plan, error) {
+	plans := make([]*plan.Plan, len(cfg.Models))
+	for i, m := range cfg.Models {
+		p, err := plan.For(cfg, m)
+		if err != nil {
+			return nil, err
+		}
+		plans[i] = p
+	}
+	return plans, nil
+}
+
+// scan makes sure the data is there (downloading it when the config says
+// how) and scans and splits it, saying what it leaves out.
+func (r *runner) scan(ctx context.Context) error {
+	cfg := r.cfg
+	if err := ensureData(ctx, cfg, r.logf); err != nil {
+		return err
+	}
+	ds, err := dataset.Scan(scanOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("data.dir: %w", err)
+	}
+	for _, m := range ds.Missing {
+		r.logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
+	}
+	if ds.Loose > 0 {
+		r.logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
+	}
+	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
+		r.logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
+	}
+	r.ds = ds
+	r.res.Data = DataResult{Missing: ds.Missing, Ignored: ds.Ignored, Loose: ds.Loose}
+	return nil
+}
+
+// scanOptions are the dataset options of cfg.
+func scanOptions(cfg *config.Config) dataset.Options {
+	return dataset.Options{
+		Dir: cfg.Data.Dir, Exclude: cfg.Data.Exclude, Extensions: cfg.Data.Extensions,
+		Split:    dataset.Split{Train: cfg.Data.Split.Train, Val: cfg.Data.Split.Val, Test: cfg.Data.Split.Test},
+		Stratify: cfg.Data.Stratify, MaxPerClass: cfg.Data.MaxPerClass, Seed: cfg.Seed,
+	}
+}
+
+// loadBackbones loads every transfer model's SavedModel (each once per
+// precision) in the precision features.precision resolves to for it (see
+// tune.Choose; logged with the reason), and runs one image through each
+// endpoint used, so that a broken backbone (no weights, a graph that does
+// not run) stops the run before any model trains, not after the others
+// have.
+func (r *runner) loadBackbones() error {
+	loaded := map[string]*backbone.Model{}
+	for _, j := range r.jobs {
+		if !j.plan.Transfer() {
+			continue
+		}
+		if err := r.loadBackbone(j, loaded); err != nil {
+			return fmt.Errorf("model %s: %w", j.m.Name, err)
+		}
+	}
+	return nil
+}
+
+// loadBackbone loads and checks j's backbone, or takes it from loaded
+// (by folder and precision).
+func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
+	b := j.plan.Backbone
+	batch := r.cfg.Features.BatchSize
+	if batch == config.AutoBatch {
+		batch = tune.BatchSizes[0] // the precision probe's; the batch is chosen later, in that precision
+	}
+	choice, err := tune.Choose(tune.Request{
+		Want: r.cfg.Features.Precision, SavedModel: b.SavedModel, Endpoint: b.Endpoint,
+		Batch: batch, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg),
+	})
+	if err != nil {
+		return err
+	}
+	r.logf("%s: backbone in %s (%s)", j.m.Name, choice.Precision, choice.Why)
+	j.out.Precision, j.out.PrecisionWhy = choice.Precision, choice.Why
+	key := b.SavedModel + "\x00" + choice.Precision.String()
+	if j.bb = loaded[key]; j.bb == nil {
+		if j.bb, err = backbone.LoadPrecision(b.SavedModel, choice.Precision); err != nil {
+			return err
+		}
+		loaded[key] = j.bb
+	}
+	b.Precision = j.bb.Precision
+	h, w, c := j.bb.InputSize()
+	if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
+		return fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
+	}
+	return nil
+}
+
+// admit hashes and checks every image of ds and applies the bad-image
+// policy: with data.on_bad_image: error every bad file is named at once;
+// with skip each is left out of ds, logged, and returned.
+func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip, error) {
+	workers := r.cfg.Images.Workers
+	if err := ds.HashFiles(workers); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	bad, err := checkImages(ctx, ds, workers)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 && r.cfg.Data.OnBadImage != config.BadImageSkip {
+		return nil, badImagesError(bad, len(ds.Examples))
+	}
+	for _, s := range bad {
+		r.logf("skipped %s: %s", s.Path, s.Reason)
+	}
+	drop(ds, bad)
+	return bad, nil
+}
+
+// featureBatch sets the backbone batch of transfer job j:
+// features.batch_size, or when it is auto the one tune picks (logged).
+func (r *runner) featureBatch(j *job) error {
+	b := j.plan.Backbone
+	b.FeatureBatch = r.cfg.Features.BatchSize
+	if b.FeatureBatch == config.AutoBatch {
+		bc, err := tune.ChooseBatch(tune.BatchRequest{Model: j.bb, Endpoint: b.Endpoint,
+			BudgetMiB: r.cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg)})
+		if err != nil {
+			return err
+		}
+		r.logf("%s: backbone batch %d (%s)", j.m.Name, bc.Batch, bc.Why)
+		b.FeatureBatch, j.out.BatchWhy = bc.Batch, bc.Why
+	}
+	j.out.FeatureBatch = b.FeatureBatch
+	return nil
+}
+
+// probesDir is where tune remembers its measurements: beside the features
+// they are about.
+func probesDir(cfg *config.Config) string { return filepath.Join(cfg.Features.CacheDir, "probes") }
