@@ -297,7 +297,9 @@ func savedModel(b *built, m Model) ([]byte, error) {
 		},
 		AssetFileDef: []*corepb.AssetFileDef{{TensorInfo: info(labelsAsset+":0", typespb.DataType_DT_STRING), Filename: LabelsFile}},
 	}
-	return proto.Marshal(&corepb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*corepb.MetaGraphDef{mg}})
+	// Deterministic: map fields (node attributes, signatures) in key
+	// order, so that exporting the same model twice gives the same bytes.
+	return proto.MarshalOptions{Deterministic: true}.Marshal(&corepb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*corepb.MetaGraphDef{mg}})
 }
 
 func metadata(m Model, b *built, bb backbone.Metadata) Metadata {
