@@ -3,12 +3,15 @@
 // export (each model as a SavedModel, unless export.savedmodel is off).
 // Each stage reads the previous stage's output and writes its own into the
 // run folder, runs/<name>-<hash of the effective config>, so rerunning the
-// same config resumes or reuses it, and any other config gets a folder of
-// its own.
+// same config on the same data and backbones resumes or reuses it, and any
+// other config or other inputs get a folder of their own (rundir.Open),
+// which one process at a time uses.
 package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,13 +85,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	}
 	defer closeBackbones(models)
 
-	dir, effective, err := rundir.For(cfg)
-	if err != nil {
-		return "", err
-	}
-	if err := claim(dir, effective); err != nil {
-		return "", err
-	}
 	if err := ds.HashFiles(cfg.Images.Workers); err != nil {
 		return "", fmt.Errorf("data: %w", err)
 	}
@@ -105,6 +101,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := dropBad(ds, bad); err != nil {
 		return "", err
 	}
+	rd, err := openRun(cfg, ds, models, logf)
+	if err != nil {
+		return "", err
+	}
+	defer rd.Close()
+	dir := rd.Dir
 	logf("run %s: %d classes, %d images (%s)", dir, ds.NumClasses(), len(ds.Examples), splitCounts(ds))
 	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), ds); err != nil {
 		return "", err
@@ -643,20 +645,35 @@ func closeBackbones(models map[string]*backbone.Model) {
 	}
 }
 
-// claim creates the run folder with its effective config, or checks that
-// an existing one was made by the same config (so a rerun resumes it).
-func claim(dir string, effective []byte) error {
-	path := filepath.Join(dir, rundir.ConfigFile)
-	old, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fsutil.WriteFile(path, effective)
-	case err != nil:
-		return err
-	case string(old) != string(effective):
-		return fmt.Errorf("run folder %s holds a different config (%s); delete it or change the run name", dir, path)
+// openRun opens (finds, locks and claims) the run folder of cfg for
+// dataset ds and backbones models: its identity is the config, the
+// manifest and the backbones' fingerprints (rundir.Open).
+func openRun(cfg *config.Config, ds *dataset.Dataset, models map[string]*backbone.Model, logf func(string, ...any)) (*rundir.Run, error) {
+	_, effective, err := rundir.For(cfg)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	manifest, err := dataset.EncodeManifest(ds)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(manifest)
+	in := rundir.Inputs{Manifest: hex.EncodeToString(h[:]), Backbones: map[string]string{}}
+	for name, bb := range models {
+		fp, err := backbone.Fingerprint(bb.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", name, err)
+		}
+		in.Backbones[name] = fp + " " + bb.Meta.Weights.SHA256
+	}
+	r, err := rundir.Open(cfg, effective, in)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range r.Removed {
+		logf("removed %s, left by a process that was stopped while writing it", p)
+	}
+	return r, nil
 }
 
 // ModelSeed derives a model's seed from the run seed and its name, so

@@ -1,8 +1,10 @@
 // Package rundir is the layout of a run folder, runs/<name>-<hash>/: its
-// name, derived from the effective config, and the name of every file in
-// it. Stages write and read run folders through these names only.
+// name, derived from the effective config (and, when that folder holds a
+// run on other inputs, from them too: see Open), the name of every file in
+// it, and its lock. Stages write and read run folders through these names
+// only.
 //
-//	config.yaml  manifest.csv  results.md  metrics.json  timing.json
+//	config.yaml  inputs.json  .lock  manifest.csv  results.md  metrics.json  timing.json
 //	history.png  samples.png
 //	models/<model>/  history.csv  confusion.csv  per_class.csv  confusion.png
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
