@@ -410,7 +410,7 @@ func exportFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	out := fs.String("out", "", "the folder `DIR` to write the SavedModel to (must not exist, unless -force)")
-	force := fs.Bool("force", false, "replace -out if it exists")
+	force := fs.Bool("force", false, "replace -out if it is an earlier export or an empty folder (never a run folder, a runs folder or anything else)")
 	return func(_ context.Context, args []string, stdout, _ io.Writer) error {
 		if *run == "" || *out == "" {
 			return usageError("want -run RUN and -out DIR")
