@@ -107,6 +107,9 @@ func main() {
 	// Ctrl-C stops at the next batch; finished epochs and cached features
 	// stay, and rerunning the same command resumes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second Ctrl-C or SIGTERM ends the process at once, whatever it
+	// is waiting on.
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	tflog.Close()
@@ -346,7 +349,7 @@ func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	saved := fs.String("savedmodel", "", "a SavedModel `DIR` written by pipeline export (instead of -run)")
-	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
+	k := fs.Int("k", 0, "`N` classes to show, 1 to the number of classes (default: the config's predict.top_k)")
 	csvPath := fs.String("csv", "", "with -run: write one CSV row per image (path, top classes and probabilities, error) to `FILE`; "+
 		"with a folder and no -csv, the CSV goes to stdout")
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -365,8 +368,8 @@ func predictFlags(fs *flag.FlagSet) action {
 				return err
 			}
 			defer s.Close()
-			if *k <= 0 {
-				*k = s.TopK()
+			if err := pickK(fs, k, s.TopK(), len(s.Classes)); err != nil {
+				return err
 			}
 			return predict.PredictAll(s, args, *k, stdout, stderr)
 		}
@@ -375,10 +378,13 @@ func predictFlags(fs *flag.FlagSet) action {
 			return err
 		}
 		defer p.Close()
-		if *k <= 0 {
-			*k = p.TopK()
+		if err := pickK(fs, k, p.TopK(), len(p.Classes)); err != nil {
+			return err
 		}
-		paths, err := predict.ListImages(args, p.Extensions())
+		paths, skipped, err := predict.ListImages(args, p.Extensions())
+		for _, s := range skipped {
+			fmt.Fprintf(stderr, "pipeline: skipped %s: %s\n", s.Path, s.Why)
+		}
 		if err != nil {
 			return err
 		}
@@ -404,6 +410,21 @@ func predictFlags(fs *flag.FlagSet) action {
 		fmt.Fprintf(stderr, "pipeline: %d images in %s\n", len(paths), *csvPath)
 		return predErr
 	}
+}
+
+// pickK sets *k to def when -k was not given on fs, and checks that it
+// is within 1..classes (a usage error otherwise).
+func pickK(fs *flag.FlagSet, k *int, def, classes int) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "k" })
+	if !given {
+		*k = min(def, classes)
+		return nil
+	}
+	if *k < 1 || *k > classes {
+		return usageError("-k %d: want 1 to %d (the model has %d classes)", *k, classes, classes)
+	}
+	return nil
 }
 
 func exportFlags(fs *flag.FlagSet) action {

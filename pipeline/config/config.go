@@ -3,11 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
@@ -203,10 +203,15 @@ type Backbone struct {
 	FineTuneFrom string
 }
 
-// Load reads the config file at path, applies overrides and checks the
-// result; see Parse.
+// MaxFileSize is the largest config file Load reads: a config is a few
+// KiB, and the limit stops a wrong path (a log, a data file, /dev/zero,
+// which is refused anyway as not a regular file) from filling memory.
+const MaxFileSize = 4 << 20
+
+// Load reads the config file at path (a regular file of at most
+// MaxFileSize bytes), applies overrides and checks the result; see Parse.
 func Load(path string, overrides []string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

@@ -122,7 +122,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
 		Dir: cfg.Data.Dir, Classes: ds.Classes,
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
-		Skipped: bad,
+		Skipped: append(unread(ds), bad...),
 	}}
 	var failed []error
 	var boards []*tensorboard.Model
@@ -219,6 +219,12 @@ func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*
 		logf("warning: data.dir %s: %d image file(s) directly in it are not used: only those in class folders are", cfg.Data.Dir, ds.Loose)
 	}
 	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
+		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
+	}
+	for _, u := range ds.Unread {
+		logf("skipped %s: %s", u.Path, u.Why)
+	}
+	if hint := dataset.AlikeHint(ds.Alike); hint != "" {
 		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
 	return ds, metas, tails, nil
@@ -674,6 +680,16 @@ func openRun(cfg *config.Config, ds *dataset.Dataset, models map[string]*backbon
 		logf("removed %s, left by a process that was stopped while writing it", p)
 	}
 	return r, nil
+}
+
+// unread are the files the scan of ds left out for not being regular
+// files, as the report lists skipped files.
+func unread(ds *dataset.Dataset) []report.Skip {
+	var out []report.Skip
+	for _, u := range ds.Unread {
+		out = append(out, report.Skip{Path: u.Path, Reason: u.Why})
+	}
+	return out
 }
 
 // ModelSeed derives a model's seed from the run seed and its name, so
