@@ -351,5 +351,36 @@ func Read(dir string) (*Run, error) {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
 	}
-	return fromJSON(&j), nil
+	r := fromJSON(&j)
+	if err := nullsAsNaN(data, r); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// nullsAsNaN sets to NaN each test metric of r that data (its
+// metrics.json) holds as null or lacks, where decoding left 0: a missing
+// number must never read as 0%.
+func nullsAsNaN(data []byte, r *Run) error {
+	var j struct {
+		Models []struct {
+			Test map[string]json.RawMessage `json:"test"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	for i, mj := range j.Models {
+		if i >= len(r.Models) || r.Models[i].Test == nil || mj.Test == nil {
+			continue
+		}
+		t := r.Models[i].Test
+		for key, f := range map[string]*float64{"loss": &t.Loss, "accuracy": &t.Accuracy, "top_k_accuracy": &t.TopK,
+			"mean_class_recall": &t.MeanClassRecall, "macro_precision": &t.MacroPrecision, "macro_f1": &t.MacroF1} {
+			if v, ok := mj.Test[key]; !ok || string(v) == "null" {
+				*f = math.NaN()
+			}
+		}
+	}
+	return nil
 }
