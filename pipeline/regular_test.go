@@ -92,3 +92,33 @@ func TestOnlyRegularFiles(t *testing.T) {
 		t.Errorf("-config a 5 MiB file: exit %d\n%s", code, stderr)
 	}
 }
+
+// TestPredictKBounds: -k outside 1..classes is a usage error (exit 2)
+// naming the range, with -run and with -savedmodel; it used to print every
+// class.
+func TestPredictKBounds(t *testing.T) {
+	root := t.TempDir()
+	cfg := transferConfig(t, root, "k", "tiny", "fc2", 3, 5, "train: {epochs: 1}\n")
+	if code, stdout, stderr := runFor(t, 5*time.Minute, "-config", cfg); code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	runs, _ := filepath.Glob(filepath.Join(root, "runs", "k-*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders %q", runs)
+	}
+	img := filepath.Join(root, "data", "class_0", "img_000.png")
+	saved := filepath.Join(runs[0], "models", "top", "savedmodel")
+	for _, from := range [][]string{{"-run", runs[0]}, {"-savedmodel", saved}} {
+		for _, k := range []string{"0", "-1", "4", "1000"} {
+			args := append(append([]string{"predict"}, from...), "-k", k, img)
+			code, _, stderr := runFor(t, 2*time.Minute, args...)
+			if code != 2 || !strings.Contains(stderr, "-k "+k+": want 1 to 3") {
+				t.Errorf("%q: exit %d, want 2 and the range\n%s", args, code, stderr)
+			}
+		}
+		args := append(append([]string{"predict"}, from...), "-k", "3", img)
+		if code, stdout, stderr := runFor(t, 2*time.Minute, args...); code != 0 || strings.Count(stdout, "%  class_") != 3 {
+			t.Errorf("%q: exit %d\n%s\n%s", args, code, stdout, stderr)
+		}
+	}
+}
