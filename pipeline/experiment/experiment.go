@@ -227,6 +227,11 @@ func scan(ctx context.Context, cfg *config.Config, logf func(string, ...any)) (*
 	if hint := dataset.AlikeHint(ds.Alike); hint != "" {
 		logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
+	for _, c := range ds.Classes {
+		if drawn, ok := plot.Drawable(c); !ok {
+			logf("warning: class %s: the plots' font has no glyph for some of its characters; the plots show it as %s", c, drawn)
+		}
+	}
 	return ds, metas, tails, nil
 }
 
