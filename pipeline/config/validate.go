@@ -166,7 +166,6 @@ func (d *decoder) atLeast(path string, v, min int) {
 	}
 }
 
-// size checks a [height, width] pair.
 // MaxImageSide is the largest height or width images.size and a model's
 // image_size take. The largest input of any keras.applications model is
 // 600 (EfficientNetB7); at 4096×4096 one image is already 48 MiB in the
@@ -181,6 +180,7 @@ const MaxImageSide = 4096
 // overflowed a Reshape).
 const MaxBatchValues = 1<<31 - 1
 
+// size checks a [height, width] pair.
 func (d *decoder) size(path string, v [2]int) {
 	switch {
 	case v[0] <= 0 || v[1] <= 0:

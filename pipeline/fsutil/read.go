@@ -46,7 +46,7 @@ func CheckRegular(path string) error {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, Kind(fi.Mode()))
+		return notRegular("stat", path, fi.Mode())
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func OpenRegular(path string) (*os.File, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w: it is %s", path, ErrNotRegular, Kind(fi.Mode()))
+		return nil, notRegular("open", path, fi.Mode())
 	}
 	return f, nil
 }
@@ -90,7 +90,14 @@ func ReadRegular(path string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if limit > 0 && int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
 	}
 	return b, nil
+}
+
+// notRegular is the error for a path of mode m that is not a regular file,
+// in the os package's form: "open x.png: not a regular file: it is a named
+// pipe (FIFO)".
+func notRegular(op, path string, m fs.FileMode) error {
+	return &fs.PathError{Op: op, Path: path, Err: fmt.Errorf("%w: it is %s", ErrNotRegular, Kind(m))}
 }
