@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
@@ -24,7 +25,9 @@ import (
 // spaces are the feature spaces of a run's transfer models: one per
 // backbone and endpoint, read from the feature cache of the first model
 // that caches them (a fine-tuned model caches its cut's input instead, and
-// uses a frozen sibling's space when there is one).
+// uses a frozen sibling's space when there is one; when no model is
+// frozen, the first fine-tuned model's cut features, averaged over
+// positions, are the run's space).
 type spaces struct {
 	byKey   map[string]*inspect.Space
 	ofModel map[string]*inspect.Space // by model name
@@ -39,8 +42,11 @@ func spaceKey(m config.Model) string { return m.Backbone.SavedModel + "\x00" + m
 func loadSpaces(ctx context.Context, cfg *config.Config, models map[string]*backbone.Model, examples []dataset.Example,
 	prog io.Writer, logf func(string, ...any)) (*spaces, error) {
 	sp := &spaces{byKey: map[string]*inspect.Space{}, ofModel: map[string]*inspect.Space{}}
+	frozen := slices.ContainsFunc(cfg.Models, func(m config.Model) bool { return m.Transfer() && !m.FineTuned() })
 	for _, m := range cfg.Models {
-		if !m.Transfer() || m.FineTuned() || sp.byKey[spaceKey(m)] != nil {
+		// Only fine-tuned models: the first one's features at its cut,
+		// averaged over positions, stand in for its backbone's.
+		if !m.Transfer() || (m.FineTuned() && (frozen || sp.first != nil)) || sp.byKey[spaceKey(m)] != nil {
 			continue
 		}
 		bb := models[m.Name]
@@ -177,11 +183,12 @@ func finishInspect(cfg *config.Config, dir string, ds *dataset.Dataset, sp *spac
 	in := inspect.Input{Dir: dir, Examples: ds.Examples, Classes: ds.Classes, Space: sp.first, Products: tfops.Products,
 		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses}
 	for _, m := range run.Models {
+		// A scratch model's mistakes are looked at in the run's first
+		// feature space (Input.Space); a fine-tuned one's in its
+		// backbone's, drawn with the frozen model that owns it.
 		im := inspect.Model{Name: m.Name, Probs: m.TestProbs, Space: sp.ofModel[m.Name]}
-		if im.Space != nil {
-			im.TensorBoard = rundir.TensorBoard(dir, m.Name)
-		} else {
-			im.Space = sp.first // the backbone's view of a scratch model's mistakes
+		if im.Space != nil && im.Space.Model == m.Name {
+			im.Views, im.TensorBoard = true, rundir.TensorBoard(dir, m.Name)
 		}
 		in.Models = append(in.Models, im)
 	}

@@ -330,6 +330,34 @@ func TestInspectFindsPlantedFaults(t *testing.T) {
 	}
 	checkImageLinks(t, dir, 1)
 	checkProjector(t, filepath.Dir(dir), filepath.Base(dir)+"/tensorboard/top/train", r.Dataset.Test, 1024)
+
+	// data.on_duplicate: error stops before training, naming the copies;
+	// drop_from_test leaves the three test copies out of the test split
+	// and the manifest, and says which.
+	_, _, err = run(t, inspectConfig(t, root, "data.on_duplicate=error"))
+	if err == nil || !strings.Contains(err.Error(), "3 test images duplicate") || !strings.Contains(err.Error(), p.near[1]) {
+		t.Errorf("on_duplicate error: %v", err)
+	}
+	dir2, log2, err := run(t, inspectConfig(t, root, "data.on_duplicate=drop_from_test"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log2)
+	}
+	r2, err := report.Read(dir2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := []string{p.exact[0][1], p.exact[1][1], p.near[1]}
+	slices.Sort(dropped)
+	got := slices.Sorted(slices.Values(r2.Inspect.Dropped))
+	if !slices.Equal(got, dropped) || r2.Dataset.Test != r.Dataset.Test-3 {
+		t.Errorf("dropped %v (test %d, was %d), want %v", got, r2.Dataset.Test, r.Dataset.Test, dropped)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(dir2, rundir.ManifestFile))
+	for _, d := range dropped {
+		if strings.Contains(string(manifest), filepath.ToSlash(d)) {
+			t.Errorf("manifest still lists %s", d)
+		}
+	}
 	if keep := os.Getenv("INSPECT_KEEP"); keep != "" { // for looking at the figures
 		os.CopyFS(keep, os.DirFS(root))
 	}

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"path/filepath"
@@ -102,10 +103,13 @@ type Input struct {
 type Model struct {
 	Name  string
 	Probs []float32 // test probabilities, n×classes, in the test split's order; nil: not tested
-	// Space is its own feature space (its cached features), for the
-	// nearest training images, the PCA scatter and the Projector; nil for
-	// a model trained from scratch.
+	// Space is the backbone feature space its misclassified images' nearest
+	// training images are looked up in; nil: Input.Space.
 	Space *Space
+	// Views draws Space's PCA scatter into its folder and, with
+	// TensorBoard, Projector files: set for the model whose features
+	// Space is, not for a scratch or fine-tuned model that borrows one.
+	Views bool
 	// TensorBoard is its TensorBoard folder: Projector files go into its
 	// train/ folder; "" for none.
 	TensorBoard string
@@ -167,17 +171,18 @@ func (c *Checks) Finish(in Input) error {
 			misses := Misclassified(m.Probs, labels, len(in.Classes), test)
 			mf.Misclassified = len(misses)
 			shown := misses[:min(len(misses), in.TopLosses)]
-			if m.Space != nil && len(shown) > 0 {
+			nb := cmp.Or(m.Space, in.Space)
+			if nb != nil && len(shown) > 0 {
 				q := make([]int, len(shown))
 				for i, s := range shown {
 					q[i] = s.Index
 				}
-				nb, err := m.Space.Nearest(q, train, Neighbours, in.Products)
+				near, err := nb.Nearest(q, train, Neighbours, in.Products)
 				if err != nil {
 					return err
 				}
 				for i := range shown {
-					shown[i].Nearest = nb[i]
+					shown[i].Nearest = near[i]
 				}
 			}
 			if err := writeMisclassified(filepath.Join(mdir, rundir.MisclassifiedFile), in.Examples, in.Classes, misses); err != nil {
@@ -190,7 +195,7 @@ func (c *Checks) Finish(in Input) error {
 				mf.Shown = len(shown)
 			}
 		}
-		if m.Space != nil && len(test) > 0 {
+		if m.Views && m.Space != nil && len(test) > 0 {
 			xs, ys := PCA(m.Space, test, in.Seed)
 			lab := make([]int, len(test))
 			for i, e := range test {
