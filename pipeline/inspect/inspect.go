@@ -225,7 +225,7 @@ func gallery(path string, examples []dataset.Example, classes []string, shown []
 	for i, m := range shown {
 		e := examples[m.Index]
 		g := []plot.Tile{{Path: e.Path, Frame: color.RGBA{0xd6, 0x27, 0x28, 0xff},
-			Caption: []string{"true: " + classes[m.True], fmt.Sprintf("pred: %s %.2f", classes[m.Predicted], m.Probability), fmt.Sprintf("loss %.2f", m.Loss)}}}
+			Caption: []string{"true: " + classes[m.True], "pred: " + classes[m.Predicted], fmt.Sprintf("p %.2f, loss %.2f", m.Probability, m.Loss)}}}
 		for _, n := range m.Nearest {
 			t := examples[n.Index]
 			g = append(g, plot.Tile{Path: t.Path, Caption: []string{"train: " + t.Class, fmt.Sprintf("cos %.3f", n.Cosine)}})

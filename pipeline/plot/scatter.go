@@ -3,7 +3,6 @@ package plot
 import (
 	"fmt"
 	"image"
-	"image/color"
 
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -54,7 +53,7 @@ func Scatter(path, title, xlabel, ylabel string, xs, ys []float64, labels []int,
 				return nil, err
 			}
 			c := colors[k%len(colors)]
-			s.GlyphStyle = draw.GlyphStyle{Color: color.RGBA{c.R, c.G, c.B, 0xb0}, Radius: vg.Points(2), Shape: shapes[(k/len(colors))%len(shapes)]}
+			s.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(2), Shape: shapes[(k/len(colors))%len(shapes)]}
 			p.Add(s)
 			p.Legend.Add(classes[k], s)
 		}
