@@ -97,6 +97,9 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 			random = append(random, m.Name)
 		}
 		epochs := strconv.Itoa(len(m.History))
+		if m.Kind == KindKNN {
+			epochs = "none" // nothing trains
+		}
 		if m.StoppedEarly {
 			epochs += " (early stop)"
 		}
