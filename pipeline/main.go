@@ -6,6 +6,7 @@
 //	pipeline predict -run RUN [-model NAME] [-k N] [-csv FILE] IMAGE|DIR...
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-force]
+//	pipeline inspect RUN | -config FILE [-set key=value ...]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
 // own log lines, quiet by default. main only wires the
@@ -20,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -32,6 +34,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
@@ -82,6 +85,13 @@ var commands = []command{
 		summary: "classify images with a trained model of a run, or with its export; a folder (-run) gives a CSV row for every image below it",
 		example: "pipeline predict -run runs/fashion-mobilenet-db4876da -csv bags.csv data/fashion-mnist/bag",
 		setup:   predictFlags,
+	},
+	{
+		name:    "inspect",
+		args:    "RUN | -config FILE [-set key=value ...]",
+		summary: "look at a run's data from its cached features, without training: duplicates and leaks across splits, suspect labels, a kNN baseline, the feature space",
+		example: "pipeline inspect runs/fashion-mobilenet-db4876da",
+		setup:   inspectFlags,
 	},
 	{
 		name:    "export",
@@ -450,6 +460,75 @@ func exportFlags(fs *flag.FlagSet) action {
 		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
 		return nil
 	}
+}
+
+func inspectFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		var cfg *config.Config
+		dir := ""
+		switch {
+		case *cfgArgs.path == "" && len(args) == 1:
+			dir = args[0]
+			if len(cfgArgs.overrides) > 0 {
+				return usageError("-set changes a -config; a run folder has its config")
+			}
+		case *cfgArgs.path != "" && len(args) == 0:
+			var err error
+			if cfg, err = cfgArgs.load(nil); err != nil {
+				return err
+			}
+		default:
+			return usageError("want one run folder, or -config FILE")
+		}
+		res, err := experiment.Inspect(ctx, cfg, dir, experiment.Options{Log: stdout})
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, inspectSummary(res))
+		return nil
+	}
+}
+
+// inspectSummary is what pipeline inspect prints after its log: the
+// duplicates per pair of splits, the leaks, the suspect labels and the
+// kNN baseline.
+func inspectSummary(r *experiment.InspectResult) string {
+	var b strings.Builder
+	f := r.Findings
+	fmt.Fprintf(&b, "\nduplicates (exact, near at cosine >= %g) per pair of splits:\n", f.NearDuplicate)
+	for _, a := range []string{"train", "val", "test"} {
+		for _, c := range []string{"train", "val", "test"} {
+			if n, ok := f.Duplicates[a+"/"+c]; ok {
+				fmt.Fprintf(&b, "  %-11s %d exact, %d near\n", a+"/"+c, n.Exact, n.Near)
+			}
+		}
+	}
+	for _, p := range f.Leaks {
+		kind := fmt.Sprintf("near, cosine %.4f", p.Cosine)
+		if p.Exact {
+			kind = "exact"
+		}
+		fmt.Fprintf(&b, "  leak: %s (test) = %s (%s): %s\n", p.B, p.A, p.ASplit, kind)
+	}
+	if f.Suspects != nil {
+		fmt.Fprintf(&b, "suspect labels: %d of %d train and val images (%s):\n", len(f.Suspects), f.Checked, filepath.Join(r.Dir, rundir.InspectDir, rundir.SuspectsFile))
+		for i, s := range f.Suspects {
+			if i == 20 {
+				fmt.Fprintf(&b, "  ... and %d more\n", len(f.Suspects)-i)
+				break
+			}
+			fmt.Fprintf(&b, "  %s: labelled %s (p %.3f), looks like %s (p %.3f)\n", s.Path, s.Given, s.PGiven, s.Suggested, s.PSuggest)
+		}
+	}
+	for _, m := range r.Baselines {
+		fmt.Fprintf(&b, "%s: test accuracy %.2f%% (%s)\n", m.Name, 100*m.Test.Accuracy, m.Weights)
+	}
+	for _, n := range f.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	fmt.Fprintf(&b, "files: %s\n", filepath.Join(r.Dir, rundir.InspectDir))
+	return b.String()
 }
 
 // plotTrainingSize draws the finished runs among dirs (those not in

@@ -118,6 +118,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 		logf("features of %d shards: all cached", opts.Shards)
 	}
 	stage("data", t0)
+	t0 = time.Now()
+	sp, checks, err := inspectData(ctx, cfg, dir, ds, models, prog, logf)
+	if err != nil {
+		return dir, err
+	}
+	stage("inspect", t0)
 
 	run := &report.Run{Name: cfg.Name, Seed: cfg.Seed, Dataset: report.Dataset{
 		Dir: cfg.Data.Dir, Classes: ds.Classes,
@@ -161,6 +167,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (string, error) 
 	if err := endTensorBoard(dir, run, boards); err != nil {
 		return dir, err
 	}
+	t0 = time.Now()
+	if err := finishInspect(cfg, dir, ds, sp, checks, run, logf); err != nil {
+		return dir, err
+	}
+	stage("inspect", t0)
 	t0 = time.Now()
 	if err := report.Write(dir, run); err != nil {
 		return dir, err
@@ -347,6 +358,7 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 	if res.Test, err = evaluate.Compute(ev.Probs, ev.Labels, ds.Classes, ev.Loss, cfg.Evaluate.TopK); err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
 	}
+	res.TestProbs = ev.Probs
 	timing.Stages["evaluate"] += time.Since(t0).Seconds()
 
 	entry := ModelTiming{FeatureImagesPerSecond: rate}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,12 +37,15 @@ func Markdown(r *Run) []byte {
 		b.WriteString("No models.\n")
 		return b.Bytes()
 	}
-	writeSummary(&b, r.Models)
+	writeSummary(&b, append(slices.Clone(r.Models), r.Baselines...))
 	if HasHistory(r.Models) {
 		image(&b, "Validation loss and accuracy per epoch, every model", rundir.HistoryPlot)
 	}
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
+	}
+	if r.Inspect != nil {
+		writeFindings(&b, r.Inspect)
 	}
 	return b.Bytes()
 }
@@ -98,6 +102,9 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 			random = append(random, m.Name)
 		}
 		epochs := strconv.Itoa(len(m.History))
+		if m.Kind == KindKNN {
+			epochs = "none" // nothing trains
+		}
 		if m.StoppedEarly {
 			epochs += " (early stop)"
 		}
@@ -107,7 +114,11 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 			if k < 0 {
 				top += fmt.Sprintf(" (k=%d)", t.K)
 			}
-			row = append(row, loss(t.Loss), percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
+			l := loss(t.Loss)
+			if m.Kind == KindKNN {
+				l = "n/a" // votes, not probabilities: no loss
+			}
+			row = append(row, l, percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
 		} else if m.Failed != "" {
 			row = append(row, "failed", "", "", "", "")
 		} else {

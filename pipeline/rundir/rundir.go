@@ -10,6 +10,8 @@
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
 //	                 savedmodel/  (the model exported as a SavedModel)
 //	                 train/  state.json  last.*  best.*
+//	                 misclassified.csv  top_losses.png  pca.png
+//	inspect/  duplicates.csv  leaks.png  suspects.csv  suspects.png
 //	tensorboard/<model>/  train/  validation/  (TensorBoard event files)
 package rundir
 
@@ -36,6 +38,25 @@ const (
 	// TensorBoardDir holds one folder of event files per model (package
 	// tensorboard lays out its inside, as Keras' callback does).
 	TensorBoardDir = "tensorboard"
+)
+
+// Files of what package inspect finds in a run's data (InspectDir), each
+// model's misclassified images and feature space (in its model folder),
+// and its TensorBoard Projector files (in its TensorBoard train/ folder,
+// where Keras' callback writes embeddings).
+const (
+	InspectDir        = "inspect"           // in the run folder
+	DuplicatesFile    = "duplicates.csv"    // every duplicate pair: splits, paths, exact, cosine
+	LeaksPlot         = "leaks.png"         // test images duplicating train/val ones, beside them
+	SuspectsFile      = "suspects.csv"      // every suspect label
+	SuspectsPlot      = "suspects.png"      // the first suspects' thumbnails
+	MisclassifiedFile = "misclassified.csv" // in models/<model>/: every misclassified test image
+	TopLossesPlot     = "top_losses.png"    // in models/<model>/: the highest-loss ones and their nearest training images
+	PCAPlot           = "pca.png"           // in models/<model>/: its test features' first two principal components
+	ProjectorConfig   = "projector_config.pbtxt"
+	ProjectorTensor   = "projector_tensor.f32"   // float32 rows, little-endian, no header
+	ProjectorMetadata = "projector_metadata.tsv" // a header, then class and path per row
+	ProjectorSprite   = "projector_sprite.png"   // thumbnails in rows, left to right
 )
 
 // Files of a model's folder, models/<model>/.
