@@ -6,6 +6,7 @@
 //	pipeline predict -run RUN [-model NAME] [-k N] [-csv FILE] IMAGE|DIR...
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-force]
+//	pipeline inspect RUN | -config FILE [-set key=value ...]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
 // own log lines, quiet by default. main only wires the
@@ -20,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -32,6 +34,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/predict"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
@@ -84,6 +87,13 @@ var commands = []command{
 		setup:   predictFlags,
 	},
 	{
+		name:    "inspect",
+		args:    "RUN | -config FILE [-set key=value ...]",
+		summary: "look at a run's data from its cached features, without training: duplicates and leaks across splits, suspect labels, a kNN baseline, the feature space",
+		example: "pipeline inspect runs/fashion-mobilenet-db4876da",
+		setup:   inspectFlags,
+	},
+	{
 		name:    "export",
 		args:    "-run RUN [-model NAME] -out DIR [-force]",
 		summary: "write a trained model of a run as one TensorFlow SavedModel (for Go, Python, Keras, TF Serving)",
@@ -107,6 +117,9 @@ func main() {
 	// Ctrl-C stops at the next batch; finished epochs and cached features
 	// stay, and rerunning the same command resumes.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second Ctrl-C or SIGTERM ends the process at once, whatever it
+	// is waiting on.
+	go func() { <-ctx.Done(); stop() }()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	tflog.Close()
@@ -347,7 +360,7 @@ func predictFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	saved := fs.String("savedmodel", "", "a SavedModel `DIR` written by pipeline export (instead of -run)")
-	k := fs.Int("k", 0, "`N` classes to show (default: the config's predict.top_k)")
+	k := fs.Int("k", 0, "`N` classes to show, 1 to the number of classes (default: the config's predict.top_k)")
 	csvPath := fs.String("csv", "", "with -run: write one CSV row per image (path, top classes and probabilities, error) to `FILE`; "+
 		"with a folder and no -csv, the CSV goes to stdout")
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -366,8 +379,8 @@ func predictFlags(fs *flag.FlagSet) action {
 				return err
 			}
 			defer s.Close()
-			if *k <= 0 {
-				*k = s.TopK()
+			if err := pickK(fs, k, s.TopK(), len(s.Classes)); err != nil {
+				return err
 			}
 			return predict.PredictAll(s, args, *k, stdout, stderr)
 		}
@@ -376,10 +389,13 @@ func predictFlags(fs *flag.FlagSet) action {
 			return err
 		}
 		defer p.Close()
-		if *k <= 0 {
-			*k = p.TopK()
+		if err := pickK(fs, k, p.TopK(), len(p.Classes)); err != nil {
+			return err
 		}
-		paths, err := predict.ListImages(args, p.Extensions())
+		paths, skipped, err := predict.ListImages(args, p.Extensions())
+		for _, s := range skipped {
+			fmt.Fprintf(stderr, "pipeline: skipped %s: %s\n", s.Path, s.Why)
+		}
 		if err != nil {
 			return err
 		}
@@ -407,11 +423,26 @@ func predictFlags(fs *flag.FlagSet) action {
 	}
 }
 
+// pickK sets *k to def when -k was not given on fs, and checks that it
+// is within 1..classes (a usage error otherwise).
+func pickK(fs *flag.FlagSet, k *int, def, classes int) error {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "k" })
+	if !given {
+		*k = min(def, classes)
+		return nil
+	}
+	if *k < 1 || *k > classes {
+		return usageError("-k %d: want 1 to %d (the model has %d classes)", *k, classes, classes)
+	}
+	return nil
+}
+
 func exportFlags(fs *flag.FlagSet) action {
 	run := fs.String("run", "", "the run folder `RUN` (runs/NAME-HASH)")
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	out := fs.String("out", "", "the folder `DIR` to write the SavedModel to (must not exist, unless -force)")
-	force := fs.Bool("force", false, "replace -out if it exists")
+	force := fs.Bool("force", false, "replace -out if it is an earlier export or an empty folder (never a run folder, a runs folder or anything else)")
 	return func(_ context.Context, args []string, stdout, _ io.Writer) error {
 		if *run == "" || *out == "" {
 			return usageError("want -run RUN and -out DIR")
@@ -430,6 +461,75 @@ func exportFlags(fs *flag.FlagSet) action {
 		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
 		return nil
 	}
+}
+
+func inspectFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		var cfg *config.Config
+		dir := ""
+		switch {
+		case *cfgArgs.path == "" && len(args) == 1:
+			dir = args[0]
+			if len(cfgArgs.overrides) > 0 {
+				return usageError("-set changes a -config; a run folder has its config")
+			}
+		case *cfgArgs.path != "" && len(args) == 0:
+			var err error
+			if cfg, err = cfgArgs.load(nil); err != nil {
+				return err
+			}
+		default:
+			return usageError("want one run folder, or -config FILE")
+		}
+		res, err := experiment.Inspect(ctx, cfg, dir, experiment.Options{Log: stdout})
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(stdout, inspectSummary(res))
+		return nil
+	}
+}
+
+// inspectSummary is what pipeline inspect prints after its log: the
+// duplicates per pair of splits, the leaks, the suspect labels and the
+// kNN baseline.
+func inspectSummary(r *experiment.InspectResult) string {
+	var b strings.Builder
+	f := r.Findings
+	fmt.Fprintf(&b, "\nduplicates (exact, near at cosine >= %g) per pair of splits:\n", f.NearDuplicate)
+	for _, a := range []string{"train", "val", "test"} {
+		for _, c := range []string{"train", "val", "test"} {
+			if n, ok := f.Duplicates[a+"/"+c]; ok {
+				fmt.Fprintf(&b, "  %-11s %d exact, %d near\n", a+"/"+c, n.Exact, n.Near)
+			}
+		}
+	}
+	for _, p := range f.Leaks {
+		kind := fmt.Sprintf("near, cosine %.4f", p.Cosine)
+		if p.Exact {
+			kind = "exact"
+		}
+		fmt.Fprintf(&b, "  leak: %s (test) = %s (%s): %s\n", p.B, p.A, p.ASplit, kind)
+	}
+	if f.Suspects != nil {
+		fmt.Fprintf(&b, "suspect labels: %d of %d train and val images (%s):\n", len(f.Suspects), f.Checked, filepath.Join(r.Dir, rundir.InspectDir, rundir.SuspectsFile))
+		for i, s := range f.Suspects {
+			if i == 20 {
+				fmt.Fprintf(&b, "  ... and %d more\n", len(f.Suspects)-i)
+				break
+			}
+			fmt.Fprintf(&b, "  %s: labelled %s (p %.3f), looks like %s (p %.3f)\n", s.Path, s.Given, s.PGiven, s.Suggested, s.PSuggest)
+		}
+	}
+	for _, m := range r.Baselines {
+		fmt.Fprintf(&b, "%s: test accuracy %.2f%% (%s)\n", m.Name, 100*m.Test.Accuracy, m.Weights)
+	}
+	for _, n := range f.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	fmt.Fprintf(&b, "files: %s\n", filepath.Join(r.Dir, rundir.InspectDir))
+	return b.String()
 }
 
 // plotTrainingSize draws the finished runs among dirs (those not in

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
@@ -102,11 +103,22 @@ func (s *Store) read(h string, b []byte) error {
 	return nil
 }
 
+// StaleTemp is the age after which a temporary entry file (written, then
+// renamed into place) can only be the leftover of a killed process: an
+// entry is written in milliseconds, so no live writer keeps one that long,
+// while other processes filling the same cache at the same time (runs of
+// other configs, feature shards) keep theirs.
+const StaleTemp = 10 * time.Minute
+
 // Missing returns the examples whose entries are not cached, one per
 // distinct image content, how many examples hit, and how many of the
 // misses were there but bad (wrong size or checksum). Every entry present
-// is read and verified, so a hit is an entry known to be good.
+// is read and verified, so a hit is an entry known to be good. Temporary
+// files older than StaleTemp, left by killed processes, are removed first.
 func (s *Store) Missing(examples []dataset.Example) (todo []dataset.Example, hits, bad int, err error) {
+	if _, err := fsutil.RemoveTemp(s.Dir, StaleTemp); err != nil {
+		return nil, 0, 0, fmt.Errorf("cache %s: removing stale temporary files: %w", s.Dir, err)
+	}
 	seen := map[string]bool{}
 	buf := make([]byte, s.Size)
 	for _, e := range examples {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 )
@@ -67,5 +68,28 @@ func TestCorruptCacheEntryRecomputed(t *testing.T) {
 	}
 	if err := s.Get(a, make([]byte, 6)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "a.png") {
 		t.Fatalf("Get of a corrupt entry: %v", err)
+	}
+}
+
+// A temporary entry a killed process left is removed at the next fill of
+// the same store, once it is older than any live write; a fresh one (a
+// process writing now) is kept.
+func TestStaleTempRemoved(t *testing.T) {
+	s := &Store{Dir: t.TempDir(), Ext: ".f32", Size: 4}
+	stale := filepath.Join(s.Dir, "ab", ".abcd.f32.123.tmp")
+	fresh := filepath.Join(s.Dir, "ab", ".abce.f32.456.tmp")
+	os.MkdirAll(filepath.Dir(stale), 0o755)
+	os.WriteFile(stale, []byte("x"), 0o644)
+	os.WriteFile(fresh, []byte("x"), 0o644)
+	old := time.Now().Add(-StaleTemp - time.Minute)
+	os.Chtimes(stale, old, old)
+	if _, _, _, err := s.Missing([]dataset.Example{{Path: "a.png", Hash: "abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("a stale temporary entry is still there")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary entry (a live writer's) was removed: %v", err)
 	}
 }

@@ -3,11 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
@@ -28,7 +28,15 @@ type Config struct {
 	Evaluate Evaluate
 	Predict  Predict
 	Export   Export
+	Report   Report
 	Models   []Model // at least one, unique names
+}
+
+// Report holds the settings of results.md.
+type Report struct {
+	// TopLosses is how many misclassified test images per model the
+	// gallery shows, those with the highest loss; 0: no gallery.
+	TopLosses int
 }
 
 // Data says where the images are and how they are split.
@@ -41,7 +49,22 @@ type Data struct {
 	Stratify    bool           // split each class separately instead of the notebook's shuffle and cut
 	MaxPerClass int            // images kept per class; 0 means no cap
 	OnBadImage  BadImagePolicy // what to do with an image that does not decode
+	// NearDuplicate is the cosine of two images' backbone features at or
+	// above which they count as near-duplicates, in (0, 1].
+	NearDuplicate float64
+	OnDuplicate   DuplicatePolicy // what to do with a test image that duplicates a train or val one
 }
+
+// DuplicatePolicy says what to do with a test image that is a duplicate
+// (exact or near) of a training or validation image (data.on_duplicate).
+type DuplicatePolicy string
+
+// Duplicate policies.
+const (
+	DuplicateError DuplicatePolicy = "error"          // stop, listing the pairs
+	DuplicateWarn  DuplicatePolicy = "warn"           // log and report them, keep them
+	DuplicateDrop  DuplicatePolicy = "drop_from_test" // leave those test images out, and report them
+)
 
 // Download names a dataset the pipeline knows how to get (data.download).
 type Download string
@@ -203,10 +226,15 @@ type Backbone struct {
 	FineTuneFrom string
 }
 
-// Load reads the config file at path, applies overrides and checks the
-// result; see Parse.
+// MaxFileSize is the largest config file Load reads: a config is a few
+// KiB, and the limit stops a wrong path (a log, a data file, /dev/zero,
+// which is refused anyway as not a regular file) from filling memory.
+const MaxFileSize = 4 << 20
+
+// Load reads the config file at path (a regular file of at most
+// MaxFileSize bytes), applies overrides and checks the result; see Parse.
 func Load(path string, overrides []string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}

@@ -80,14 +80,15 @@ func fullWant() *Config {
 		Seed:    7,
 		RunsDir: "out/runs",
 		Data: Data{
-			Dir:         "data/caltech101/101_ObjectCategories",
-			Download:    "caltech101",
-			Exclude:     []string{"BACKGROUND_Google", "Motorbikes", "0"},
-			Extensions:  []string{".jpg", ".png"},
-			Split:       Split{Train: 0.8, Val: 0.1, Test: 0.1},
-			Stratify:    true,
-			MaxPerClass: 40,
-			OnBadImage:  "skip",
+			Dir:           "data/caltech101/101_ObjectCategories",
+			Download:      "caltech101",
+			Exclude:       []string{"BACKGROUND_Google", "Motorbikes", "0"},
+			Extensions:    []string{".jpg", ".png"},
+			Split:         Split{Train: 0.8, Val: 0.1, Test: 0.1},
+			Stratify:      true,
+			MaxPerClass:   40,
+			OnBadImage:    "skip",
+			NearDuplicate: 0.98, OnDuplicate: DuplicateWarn,
 		},
 		Images:   Images{Size: [2]int{200, 180}, Resize: "bilinear", Preprocess: "tf", DivideBy255: true, Workers: 3},
 		Features: Features{CacheDir: "/tmp/features", BatchSize: 16, MemoryBudgetMiB: 1024, Precision: "bfloat16"},
@@ -103,6 +104,7 @@ func fullWant() *Config {
 		},
 		Evaluate: Evaluate{TopK: 3},
 		Predict:  Predict{TopK: 2},
+		Report:   Report{TopLosses: 16},
 		Models: []Model{
 			{
 				Name:     "vgg16_transfer",
@@ -209,6 +211,73 @@ func TestMarshalExportOnlyWhenOff(t *testing.T) {
 	}
 }
 
+// The inspection keys (data.near_duplicate, data.on_duplicate,
+// report.top_losses) are written only away from their defaults, so that a
+// config written before they existed keeps its hash and run folder.
+func TestMarshalInspectKeysOnlyAwayFromDefault(t *testing.T) {
+	base, err := Parse("m.yaml", []byte(minimal), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := base.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{"data.near_duplicate=0.98", "data.on_duplicate=warn", "report.top_losses=16"} {
+		c, err := Parse("m.yaml", []byte(minimal), []string{set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, _ := c.Marshal(); string(out) != string(want) {
+			t.Errorf("-set %s (the default) changes the marshalled config:\n%s", set, out)
+		}
+	}
+	if strings.Contains(string(want), "near_duplicate") || strings.Contains(string(want), "report:") {
+		t.Errorf("defaults written:\n%s", want)
+	}
+	for set, line := range map[string]string{
+		"data.near_duplicate=0.95":         "  near_duplicate: 0.95\n",
+		"data.on_duplicate=drop_from_test": "  on_duplicate: drop_from_test\n",
+		"report.top_losses=4":              "report:\n  top_losses: 4\n",
+	} {
+		c, err := Parse("m.yaml", []byte(minimal), []string{set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := c.Marshal()
+		if !strings.Contains(string(out), line) {
+			t.Errorf("-set %s: marshalled config lacks %q:\n%s", set, line, out)
+		}
+		back, err := Parse("back.yaml", out, nil)
+		if err != nil {
+			t.Fatalf("-set %s: %v", set, err)
+		}
+		if again, _ := back.Marshal(); string(again) != string(out) {
+			t.Errorf("-set %s: does not round-trip", set)
+		}
+	}
+}
+
+func TestInspectKeysBadValues(t *testing.T) {
+	for set, want := range map[string]string{
+		"data.near_duplicate=0":    "data.near_duplicate: want a number in (0, 1], got 0",
+		"data.near_duplicate=1.5":  "data.near_duplicate: want a number in (0, 1], got 1.5",
+		"data.near_duplicate=-0.2": "data.near_duplicate: want a number in (0, 1], got -0.2",
+		"data.near_duplicate=.nan": "data.near_duplicate: want a number in (0, 1], got NaN",
+		"report.top_losses=-1":     "report.top_losses: want an integer >= 0, got -1",
+		"data.on_duplicate=ignore": "data.on_duplicate: ",
+	} {
+		_, err := Parse("m.yaml", []byte(minimal), []string{set})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-set %s: error %v, want one containing %q", set, err, want)
+		}
+	}
+	c, err := Parse("m.yaml", []byte(minimal), []string{"data.near_duplicate=1", "report.top_losses=0"})
+	if err != nil || c.Data.NearDuplicate != 1 || c.Report.TopLosses != 0 {
+		t.Errorf("the bounds 1 and 0: %v, %+v", err, c)
+	}
+}
+
 func TestMarshalWritesEveryKey(t *testing.T) {
 	c, err := Parse("m.yaml", []byte(minimal), nil)
 	if err != nil {
@@ -251,7 +320,7 @@ func TestDefaults(t *testing.T) {
 			Exclude:    []string{},
 			Extensions: []string{".jpg", ".jpeg", ".png"},
 			Split:      Split{Train: 0.70, Val: 0.15, Test: 0.15},
-			OnBadImage: "error",
+			OnBadImage: "error", NearDuplicate: 0.98, OnDuplicate: DuplicateWarn,
 		},
 		Images:   Images{Size: [2]int{224, 224}, Resize: "nearest", Preprocess: "caffe"},
 		Features: Features{CacheDir: "cache/features", BatchSize: 8, MemoryBudgetMiB: 1024, Precision: "float32"},
@@ -264,6 +333,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Evaluate: Evaluate{TopK: 5},
 		Predict:  Predict{TopK: 5},
+		Report:   Report{TopLosses: 16},
 		Export:   Export{SavedModel: true},
 		Models: []Model{{
 			Name:   "m",
@@ -383,7 +453,7 @@ func TestErrors(t *testing.T) {
 		want string // the whole error, or its start when it ends in "..."
 	}{
 		{"unknown top key", minimal + "epocs: 3\n", nil,
-			"t.yaml:8: epocs: unknown key (known: data, evaluate, export, features, images, models, name, predict, runs_dir, seed, train)"},
+			"t.yaml:8: epocs: unknown key (known: data, evaluate, export, features, images, models, name, predict, report, runs_dir, seed, train)"},
 		{"unknown nested key", minimal + "train:\n  epocs: 3\n", nil,
 			"t.yaml:9: train.epocs: unknown key (known: batch_size, early_stopping, epochs, loss, optimizer, shuffle)"},
 		{"unknown deep key", minimal + "  split: {train: 0.7, val: 0.15, test: 0.15, tset: 0}\n", nil,

@@ -76,7 +76,17 @@ func (d *decoder) errorAt(l loc, path, format string, args ...any) {
 // errorf records an error at path, located where path (or, if it was
 // never seen, its nearest parent) sits.
 func (d *decoder) errorf(path, format string, args ...any) {
-	d.errorAt(d.at(path), path, format, args...)
+	l := d.at(path)
+	if l.set == 0 {
+		// A check of a whole (split's sum) blames the -set that changed
+		// a part of it, not the file's line.
+		for p, pl := range d.locs {
+			if pl.set > 0 && strings.HasPrefix(p, path+".") && (l.set == 0 || pl.set < l.set) {
+				l = pl
+			}
+		}
+	}
+	d.errorAt(l, path, format, args...)
 }
 
 // at returns where path, or its nearest seen parent, sits.

@@ -16,6 +16,10 @@ func Default() *Config {
 			// The notebook's 70/15/15 split.
 			Split:      Split{Train: 0.70, Val: 0.15, Test: 0.15},
 			OnBadImage: BadImageError,
+			// Chosen on the default data's feature cosines: see
+			// docs/inspect.md (how the default was chosen).
+			NearDuplicate: 0.98,
+			OnDuplicate:   DuplicateWarn,
 		},
 		Images: Images{
 			Size:       [2]int{224, 224}, // ImageNet backbones' input size
@@ -41,6 +45,7 @@ func Default() *Config {
 		Evaluate: Evaluate{TopK: 5},
 		Predict:  Predict{TopK: 5},
 		Export:   Export{SavedModel: true},
+		Report:   Report{TopLosses: 16},
 	}
 }
 
@@ -66,12 +71,13 @@ func defaultEarlyStopping() *EarlyStopping {
 
 // Allowed values of the keys that take one of a few strings.
 var (
-	downloads       = []string{string(NoDownload), string(Caltech101), string(FashionMNIST)}
-	badImageActions = []string{string(BadImageError), string(BadImageSkip)}
-	resizeMethods   = []string{"nearest", "bilinear"}
-	preprocessModes = []string{"caffe", "tf", "torch", "none"}
-	precisions      = []string{"auto", "float32", "bfloat16"}
-	losses          = []string{"categorical_crossentropy"}
-	monitors        = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
-	optimizerNames  = []string{"adam"}
+	downloads        = []string{string(NoDownload), string(Caltech101), string(FashionMNIST)}
+	badImageActions  = []string{string(BadImageError), string(BadImageSkip)}
+	duplicateActions = []string{string(DuplicateError), string(DuplicateWarn), string(DuplicateDrop)}
+	resizeMethods    = []string{"nearest", "bilinear"}
+	preprocessModes  = []string{"caffe", "tf", "torch", "none"}
+	precisions       = []string{"auto", "float32", "bfloat16"}
+	losses           = []string{"categorical_crossentropy"}
+	monitors         = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
+	optimizerNames   = []string{"adam"}
 )

@@ -60,6 +60,8 @@
 //	  stratify: false        # false: shuffle then split by position, as the notebook does
 //	  max_per_class: 0       # images per class, 0 = no cap
 //	  on_bad_image: error    # one of error, skip
+//	  near_duplicate: 0.98   # feature cosine from which two images are near-duplicates, in (0, 1]
+//	  on_duplicate: warn     # a test image duplicating a train/val one; one of error, warn, drop_from_test
 //	images:
 //	  size: [224, 224]       # [height, width]
 //	  resize: nearest        # nearest is Keras' load_img default; one of nearest, bilinear
@@ -85,6 +87,8 @@
 //	  top_k: 5
 //	export:
 //	  savedmodel: true       # export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false
+//	report:
+//	  top_losses: 16         # misclassified test images shown per model, 0 = none
 //	models:                  # required; at least one, unique names
 //	  - name: vgg16_transfer # required; [A-Za-z0-9._-]+
 //	    backbone:            # optional: train on features of a frozen backbone

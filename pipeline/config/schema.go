@@ -28,8 +28,9 @@ const (
 	// with since <= baseForm are written whatever their value. Raising it
 	// renames every run folder that uses a newer key.
 	baseForm = 0
-	// form is the latest version: 1 added export.savedmodel.
-	form = 1
+	// form is the latest version: 1 added export.savedmodel, 2
+	// data.near_duplicate, data.on_duplicate and report.top_losses.
+	form = 2
 )
 
 // key is one key of the schema: a leaf value, a section of keys, or a
@@ -80,6 +81,8 @@ func (c *Config) schema() []key {
 			{name: "stratify", val: boolType.of(&dt.Stratify), doc: "false: shuffle then split by position, as the notebook does"},
 			{name: "max_per_class", val: intType.of(&dt.MaxPerClass), check: atLeast(&dt.MaxPerClass, 0), doc: "images per class, 0 = no cap"},
 			{name: "on_bad_image", val: stringType.of((*string)(&dt.OnBadImage)), oneOf: badImageActions},
+			{name: "near_duplicate", val: floatType.of(&dt.NearDuplicate), check: unitInterval(&dt.NearDuplicate), since: 2, doc: "feature cosine from which two images are near-duplicates, in (0, 1]"},
+			{name: "on_duplicate", val: stringType.of((*string)(&dt.OnDuplicate)), oneOf: duplicateActions, since: 2, doc: "a test image duplicating a train/val one"},
 		}},
 		{name: "images", keys: []key{
 			{name: "size", val: sizeType.of(&im.Size), check: size(&im.Size), doc: "[height, width]"},
@@ -113,6 +116,7 @@ func (c *Config) schema() []key {
 		{name: "evaluate", keys: []key{{name: "top_k", val: intType.of(&c.Evaluate.TopK), check: atLeast(&c.Evaluate.TopK, 1)}}},
 		{name: "predict", keys: []key{{name: "top_k", val: intType.of(&c.Predict.TopK), check: atLeast(&c.Predict.TopK, 1)}}},
 		{name: "export", keys: []key{{name: "savedmodel", val: boolType.of(&c.Export.SavedModel), since: 1, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"}}},
+		{name: "report", keys: []key{{name: "top_losses", val: intType.of(&c.Report.TopLosses), check: atLeast(&c.Report.TopLosses, 0), since: 2, doc: "misclassified test images shown per model, 0 = none"}}},
 		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
 	}
 }
@@ -422,6 +426,13 @@ func positive(p *float64) rule {
 }
 func fraction(p *float64) rule {
 	return func(d *decoder, path string) { d.fraction(path, *p) }
+}
+func unitInterval(p *float64) rule {
+	return func(d *decoder, path string) {
+		if !(*p > 0 && *p <= 1) {
+			d.errorf(path, "want a number in (0, 1], got %v", *p)
+		}
+	}
 }
 func atLeast(p *int, min int) rule {
 	return func(d *decoder, path string) { d.atLeast(path, *p, min) }

@@ -51,6 +51,12 @@ func (d *decoder) model(path string, m Model, c *Config) {
 	} else if m.ImageSize != [2]int{} {
 		d.size(path+".image_size", m.ImageSize)
 	}
+	if s := m.InputSize(c.Images); !m.Transfer() {
+		if n := int64(c.Train.BatchSize) * int64(s[0]) * int64(s[1]) * 3; n > MaxBatchValues {
+			d.errorf("train.batch_size", "model %s: a batch of %d images of %dx%d has %d values, more than TensorFlow's int32 shapes hold (%d): lower the batch size or the image size",
+				m.Name, c.Train.BatchSize, s[0], s[1], n, MaxBatchValues)
+		}
+	}
 
 	switch ft := m.FineTune; {
 	case ft != nil && m.Backbone == nil:
@@ -160,10 +166,28 @@ func (d *decoder) atLeast(path string, v, min int) {
 	}
 }
 
+// MaxImageSide is the largest height or width images.size and a model's
+// image_size take. The largest input of any keras.applications model is
+// 600 (EfficientNetB7); at 4096×4096 one image is already 48 MiB in the
+// pixel cache and 192 MiB as the float32 input TensorFlow trains on, so a
+// larger side is a typo, not a plan (20000×20000 wrote 47 GB of cache in
+// 90 s before running out of memory). See also MaxBatchValues.
+const MaxImageSide = 4096
+
+// MaxBatchValues bounds train.batch_size × height × width × 3 for a model
+// without backbone: a batch of input images must have fewer values than
+// TensorFlow's int32 shapes can count (2^31 - 1; [100000, 100000]
+// overflowed a Reshape).
+const MaxBatchValues = 1<<31 - 1
+
 // size checks a [height, width] pair.
 func (d *decoder) size(path string, v [2]int) {
-	if v[0] <= 0 || v[1] <= 0 {
+	switch {
+	case v[0] <= 0 || v[1] <= 0:
 		d.errorf(path, "want positive [height, width], got [%d, %d]", v[0], v[1])
+	case v[0] > MaxImageSide || v[1] > MaxImageSide:
+		d.errorf(path, "want at most %d pixels a side, got [%d, %d]: one image would take %d MiB as float32 input (the largest Keras application takes 600)",
+			MaxImageSide, v[0], v[1], int64(v[0])*int64(v[1])*3*4>>20)
 	}
 }
 

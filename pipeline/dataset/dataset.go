@@ -11,11 +11,14 @@ package dataset
 
 import (
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 )
 
 // Names of the three splits, as used in Example.Split and in the manifest.
@@ -97,6 +100,21 @@ type Dataset struct {
 	// Loose counts the image files directly in Dir, outside any class
 	// folder: they are not used, and callers should say so.
 	Loose int
+	// Unread lists the entries of class folders with an image's name
+	// that are not regular files (a named pipe, a device, a socket, a
+	// symbolic link loop or a broken link), left out with why: reading
+	// one could block forever or never end. Callers should list them.
+	Unread []Unread
+	// Alike lists groups of class folders whose names are equal up to
+	// case or Unicode normalisation ("Cat" and "cat", "café" composed and
+	// decomposed): separate classes, which is rarely what was meant.
+	// Callers should warn.
+	Alike [][]string
+}
+
+// Unread is a file Scan left out, and why.
+type Unread struct {
+	Path, Why string
 }
 
 // MinPerClass is the fewest images a class may have: one to train on, one
@@ -198,7 +216,10 @@ func Scan(opts Options) (*Dataset, error) {
 			seen[name] = true
 			continue
 		}
-		paths, err := listImages(filepath.Join(opts.Dir, name), exts, ds.Ignored)
+		if err := checkClassName(opts.Dir, name); err != nil {
+			return nil, err
+		}
+		paths, err := listImages(filepath.Join(opts.Dir, name), exts, ds)
 		if err != nil {
 			return nil, err
 		}
@@ -213,6 +234,7 @@ func Scan(opts Options) (*Dataset, error) {
 	if len(ds.Classes) < 2 {
 		return nil, fewClasses(opts.Dir, ds.Classes, ds.Loose)
 	}
+	ds.Alike = alike(ds.Classes)
 	var small []string
 	for label, paths := range files {
 		n := len(paths)
@@ -318,8 +340,10 @@ func fewClasses(dir string, classes []string, loose int) error {
 }
 
 // listImages returns the sorted paths of the image files directly in dir,
-// counting in ignored the other image files by extension.
-func listImages(dir string, exts []string, ignored map[string]int) ([]string, error) {
+// counting in ds.Ignored the other image files by extension and listing in
+// ds.Unread the entries with an image's name that are not regular files.
+func listImages(dir string, exts []string, ds *Dataset) ([]string, error) {
+	ignored := ds.Ignored
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("dataset class folder %s: %w", dir, err)
@@ -329,7 +353,23 @@ func listImages(dir string, exts []string, ignored map[string]int) ([]string, er
 	for _, e := range entries {
 		name := e.Name()
 		ext := strings.ToLower(filepath.Ext(name))
-		if strings.HasPrefix(name, ".") || !isFile(dir, e) {
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		if !isFile(dir, e) {
+			if (slices.Contains(exts, ext) || slices.Contains(otherImageExts, ext)) && !isDir(dir, e) {
+				path := filepath.Join(dir, name)
+				why := "not a regular file"
+				if err := fsutil.CheckRegular(path); err != nil {
+					why = err.Error()
+					if pe, ok := err.(*fs.PathError); ok {
+						why = pe.Err.Error()
+					} else {
+						why = strings.TrimPrefix(why, path+": ")
+					}
+				}
+				ds.Unread = append(ds.Unread, Unread{Path: path, Why: why})
+			}
 			continue
 		}
 		if slices.Contains(exts, ext) {

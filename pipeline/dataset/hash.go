@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"sync"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 )
 
 // HashFiles reads every example's file and sets Example.Hash to the hex
@@ -57,7 +58,7 @@ func (d *Dataset) HashFiles(workers int) error {
 
 // hashFile returns the hex SHA-256 of the file at path.
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return "", fmt.Errorf("dataset: hashing %s: %w", path, err)
 	}

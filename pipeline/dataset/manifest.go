@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -22,24 +23,32 @@ var manifestHeader = []string{"path", "label", "class", "split", "sha256"}
 // examples not yet hashed. The file is replaced atomically, so a crash
 // never leaves a half-written manifest behind.
 func WriteManifest(path string, ds *Dataset) error {
-	err := fsutil.Write(path, func(w *os.File) error {
-		cw := csv.NewWriter(w)
-		if err := cw.Write(manifestHeader); err != nil {
-			return err
-		}
-		for _, e := range ds.Examples {
-			row := []string{filepath.ToSlash(e.Path), strconv.Itoa(e.Label), e.Class, e.Split, e.Hash}
-			if err := cw.Write(row); err != nil {
-				return err
-			}
-		}
-		cw.Flush()
-		return cw.Error()
-	})
+	b, err := EncodeManifest(ds)
+	if err == nil {
+		err = fsutil.WriteFile(path, b)
+	}
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", path, err)
 	}
 	return nil
+}
+
+// EncodeManifest is the manifest WriteManifest writes, as bytes: its
+// SHA-256 identifies the data a run reads (rundir.Inputs).
+func EncodeManifest(ds *Dataset) ([]byte, error) {
+	var b bytes.Buffer
+	cw := csv.NewWriter(&b)
+	if err := cw.Write(manifestHeader); err != nil {
+		return nil, err
+	}
+	for _, e := range ds.Examples {
+		row := []string{filepath.ToSlash(e.Path), strconv.Itoa(e.Label), e.Class, e.Split, e.Hash}
+		if err := cw.Write(row); err != nil {
+			return nil, err
+		}
+	}
+	cw.Flush()
+	return b.Bytes(), cw.Error()
 }
 
 // ReadManifest reads a manifest written by WriteManifest. It rebuilds

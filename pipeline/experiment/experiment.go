@@ -3,8 +3,9 @@
 // export (each model as a SavedModel, unless export.savedmodel is off).
 // Each stage reads the previous stage's output and writes its own into the
 // run folder, runs/<name>-<hash of the effective config>, so rerunning the
-// same config resumes or reuses it, and any other config gets a folder of
-// its own.
+// same config on the same data and backbones resumes or reuses it, and any
+// other config or other inputs get a folder of their own (rundir.Open),
+// which one process at a time uses.
 //
 // Run and Features share one preparation (prepare: plans, data, image
 // check, backbones) and carry each model as a job through the stages,
@@ -13,6 +14,8 @@ package experiment
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/export"
@@ -82,7 +86,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		}
 		return r.res, err
 	}
+	defer r.run.Close()
 	r.stage("data", t0)
+	t0 = time.Now()
+	if r.spaces, r.checks, err = r.inspectData(ctx); err != nil {
+		return r.res, err
+	}
+	r.stage("inspect", t0)
 	defer r.closeBoards()
 	run, failed, err := r.models(ctx)
 	if err != nil {
@@ -99,17 +109,11 @@ func (r *runner) stage(name string, start time.Time) {
 	r.timing.Stages[name] += time.Since(start).Seconds()
 }
 
-// data claims the run folder, admits the images, writes the manifest
-// and, when the features were cached in shards, checks that they all are.
+// data admits the images, opens (finds, locks and claims) the run folder
+// for them, writes the manifest and, when the features were cached in
+// shards, checks that they all are. The caller closes r.run when it is
+// set.
 func (r *runner) data(ctx context.Context, shards int) error {
-	dir, effective, err := rundir.For(r.cfg)
-	if err != nil {
-		return err
-	}
-	if err := claim(dir, effective); err != nil {
-		return err
-	}
-	r.dir, r.res.Dir = dir, dir
 	bad, err := r.admit(ctx, r.ds)
 	if err != nil {
 		return err
@@ -117,6 +121,11 @@ func (r *runner) data(ctx context.Context, shards int) error {
 	if err := usable(r.ds, len(bad)); err != nil {
 		return err
 	}
+	if r.run, err = r.openRun(); err != nil {
+		return err
+	}
+	dir := r.run.Dir
+	r.dir, r.res.Dir = dir, dir
 	r.res.Data.Images, r.res.Data.Skipped = len(r.ds.Examples), bad
 	r.logf("run %s: %d classes, %d images (%s)", dir, r.ds.NumClasses(), len(r.ds.Examples), splitCounts(r.ds))
 	if err := dataset.WriteManifest(filepath.Join(dir, rundir.ManifestFile), r.ds); err != nil {
@@ -141,7 +150,7 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 	run = &report.Run{Name: r.cfg.Name, Seed: r.cfg.Seed, Dataset: report.Dataset{
 		Dir: r.cfg.Data.Dir, Classes: ds.Classes,
 		Train: len(ds.Split(dataset.Train)), Val: len(ds.Split(dataset.Val)), Test: len(ds.Split(dataset.Test)),
-		Skipped: r.res.Data.Skipped,
+		Skipped: append(unread(ds), r.res.Data.Skipped...),
 	}}
 	for _, j := range r.jobs {
 		if j.tb, err = r.openTensorBoard(j.m.Name); err != nil {
@@ -175,6 +184,11 @@ func (r *runner) finish(run *report.Run) error {
 	if err := r.endTensorBoard(run); err != nil {
 		return err
 	}
+	t0 = time.Now()
+	if err := r.finishInspect(run); err != nil {
+		return err
+	}
+	r.stage("inspect", t0)
 	t0 = time.Now()
 	if err := report.Write(r.dir, run); err != nil {
 		return err
@@ -329,20 +343,48 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
 }
 
-// claim creates the run folder with its effective config, or checks that
-// an existing one was made by the same config (so a rerun resumes it).
-func claim(dir string, effective []byte) error {
-	path := filepath.Join(dir, rundir.ConfigFile)
-	old, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return fsutil.WriteFile(path, effective)
-	case err != nil:
-		return err
-	case string(old) != string(effective):
-		return fmt.Errorf("run folder %s holds a different config (%s); delete it or change the run name", dir, path)
+// openRun opens (finds, locks and claims) the run folder of the config
+// for the admitted data and the loaded backbones: its identity is the
+// config, the manifest and the backbones' fingerprints (rundir.Open).
+func (r *runner) openRun() (*rundir.Run, error) {
+	_, effective, err := rundir.For(r.cfg)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	manifest, err := dataset.EncodeManifest(r.ds)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(manifest)
+	in := rundir.Inputs{Manifest: hex.EncodeToString(h[:]), Backbones: map[string]string{}}
+	for _, j := range r.jobs {
+		if j.bb == nil {
+			continue
+		}
+		fp, err := backbone.Fingerprint(j.bb.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("model %s: %w", j.m.Name, err)
+		}
+		in.Backbones[j.m.Name] = fp + " " + j.bb.Meta.Weights.SHA256
+	}
+	run, err := rundir.Open(r.cfg, effective, in)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range run.Removed {
+		r.logf("removed %s, left by a process that was stopped while writing it", p)
+	}
+	return run, nil
+}
+
+// unread are the files the scan of ds left out for not being regular
+// files, as the report lists skipped files.
+func unread(ds *dataset.Dataset) []report.Skip {
+	var out []report.Skip
+	for _, u := range ds.Unread {
+		out = append(out, report.Skip{Path: u.Path, Reason: u.Why})
+	}
+	return out
 }
 
 func splitCounts(ds *dataset.Dataset) string {

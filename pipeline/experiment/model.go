@@ -114,9 +114,13 @@ func (r *runner) cacheFeatures(ctx context.Context, j *job, examples []dataset.E
 	}
 	r.logf("%s: features %s: %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
 		j.m.Name, store.Key.Endpoint, rep.Hits, rep.Bad, rep.Computed-rep.Bad, rep.Rate, store.Dir)
-	j.out.Features = store.Key.Endpoint
-	j.out.Cache = CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}
-	j.rate = rep.Rate
+	if j.out.Features == "" {
+		// The first pass over the cache says what it held; a second
+		// (training after the inspection computed them) finds them all.
+		j.out.Features = store.Key.Endpoint
+		j.out.Cache = CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}
+		j.rate = rep.Rate
+	}
 	return store, nil
 }
 
@@ -238,6 +242,7 @@ func (r *runner) evaluate(j *job, net *nn.Network) error {
 	if j.rep.Test, err = evaluate.Compute(ev.Probs, ev.Labels, r.ds.Classes, ev.Loss, r.cfg.Evaluate.TopK); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
+	j.rep.TestProbs = ev.Probs
 	return nil
 }
 

@@ -12,8 +12,11 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/inspect"
 	"github.com/gotransfer/gotransfer/pipeline/plan"
+	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 	"github.com/gotransfer/gotransfer/pipeline/tune"
@@ -28,8 +31,12 @@ type runner struct {
 	ds     *dataset.Dataset
 	jobs   []*job
 	res    *Result
-	dir    string // the run folder (Run only)
+	dir    string      // the run folder (Run only)
+	run    *rundir.Run // its lock and identity (Run only)
 	timing Timing
+	// What Run's inspection found before training, for the report.
+	spaces *spaces
+	checks *inspect.Checks
 }
 
 // job is one model of the run: its plan, its loaded backbone (nil for a
@@ -127,6 +134,17 @@ func (r *runner) scan(ctx context.Context) error {
 	if hint := dataset.IgnoredHint(ds.Ignored); hint != "" {
 		r.logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
 	}
+	for _, u := range ds.Unread {
+		r.logf("skipped %s: %s", u.Path, u.Why)
+	}
+	if hint := dataset.AlikeHint(ds.Alike); hint != "" {
+		r.logf("warning: data.dir %s: %s", cfg.Data.Dir, hint)
+	}
+	for _, c := range ds.Classes {
+		if drawn, ok := plot.Drawable(c); !ok {
+			r.logf("warning: class %s: the plots' font has no glyph for some of its characters; the plots show it as %s", c, drawn)
+		}
+	}
 	r.ds = ds
 	r.res.Data = DataResult{Missing: ds.Missing, Ignored: ds.Ignored, Loose: ds.Loose}
 	return nil
@@ -217,6 +235,9 @@ func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip,
 // featureBatch sets the backbone batch of transfer job j:
 // features.batch_size, or when it is auto the one tune picks (logged).
 func (r *runner) featureBatch(j *job) error {
+	if j.out.FeatureBatch > 0 {
+		return nil // chosen already (the inspection needed the features first)
+	}
 	b := j.plan.Backbone
 	b.FeatureBatch = r.cfg.Features.BatchSize
 	if b.FeatureBatch == config.AutoBatch {

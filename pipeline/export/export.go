@@ -144,7 +144,9 @@ type TestMetrics struct {
 
 // Options control Write.
 type Options struct {
-	// Force replaces an existing dir; without it Write refuses.
+	// Force replaces an existing dir that is an export (and nothing
+	// else: never a run folder, a runs folder or anything inside one);
+	// without it Write refuses any existing dir.
 	Force bool
 }
 
@@ -161,11 +163,12 @@ func Write(dir string, m Model, opts Options) (err error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fail(err)
+	if opts.Force {
+		if err := checkReplace(dir); err != nil {
+			return fail(err)
+		}
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".*.tmp")
+	tmp, err := tempDir(dir)
 	if err != nil {
 		return fail(err)
 	}

@@ -446,7 +446,8 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// An existing folder is refused without Force, replaced with it.
+	// An existing folder is refused without Force; with it, only an
+	// earlier export is replaced (TestForceReplacesOnlyAnExport).
 	out := filepath.Join(t.TempDir(), "out")
 	os.MkdirAll(out, 0o755)
 	os.WriteFile(filepath.Join(out, "keep"), []byte("x"), 0o644)
@@ -456,11 +457,15 @@ func TestBadInput(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "keep")); err != nil {
 		t.Errorf("refused export touched the folder: %v", err)
 	}
+	os.Remove(filepath.Join(out, "keep"))
+	if err := export.Write(out, m, export.Options{}); err == nil {
+		t.Error("an existing empty folder was replaced without Force")
+	}
+	if err := export.Write(out, m, export.Options{Force: true}); err != nil {
+		t.Fatalf("Force over an empty folder: %v", err)
+	}
 	if err := export.Write(out, m, export.Options{Force: true}); err != nil {
 		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(out, "keep")); err == nil {
-		t.Error("forced export kept the old folder's file")
 	}
 	if _, err := os.Stat(filepath.Join(out, "saved_model.pb")); err != nil {
 		t.Error(err)

@@ -28,11 +28,12 @@ import (
 	_ "image/gif" // register decoders for image.Decode
 	_ "image/jpeg"
 	_ "image/png"
-	"os"
 
 	_ "golang.org/x/image/bmp"
 	_ "golang.org/x/image/tiff"
 	_ "golang.org/x/image/webp"
+
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 )
 
 // ErrNotImage marks errors for files that exist but cannot be decoded as
@@ -60,7 +61,7 @@ func NewRGB(h, w int) *RGB {
 // Decode reads and decodes the image file at path. Errors name the file;
 // undecodable files give an error matching ErrNotImage.
 func Decode(path string) (image.Image, error) {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path, 0) // a named pipe or device is refused, never waited on
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}

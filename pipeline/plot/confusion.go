@@ -141,6 +141,7 @@ func drawConfusion(counts [][]int, frac [][]float64, classes []string, title str
 	names := make([]string, n)
 	widest := vg.Length(0)
 	for i, name := range classes {
+		name, _ = Drawable(name)
 		names[i] = fitText(p.X.Tick.Label, name, px(maxClassText))
 		widest = max(widest, p.X.Tick.Label.Width(names[i]))
 	}

@@ -18,7 +18,9 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"strings"
 
+	"golang.org/x/image/font/sfnt"
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/text"
@@ -56,6 +58,31 @@ func textStyle(size vg.Length, c color.Color, x text.XAlignment, y draw.YAlignme
 		YAlign:  y,
 		Handler: gplot.DefaultTextHandler,
 	}
+}
+
+// Drawable returns name as the plots draw it: unchanged when the plot
+// font (Liberation Sans, gonum's default: Latin, Greek, Cyrillic) has a
+// glyph for each of its characters; otherwise each missing one (CJK,
+// emoji, ...) is written as its code point, "<U+732B>", so that no class
+// name is drawn blank or two names alike, and ok is false: callers should
+// say so.
+func Drawable(name string) (drawn string, ok bool) {
+	face := font.DefaultCache.Lookup(gplot.DefaultFont, vg.Points(12))
+	if face.Face == nil {
+		return name, true
+	}
+	var buf sfnt.Buffer
+	var b strings.Builder
+	ok = true
+	for _, r := range name {
+		if i, err := face.Face.GlyphIndex(&buf, r); err != nil || (i == 0 && r != ' ') {
+			fmt.Fprintf(&b, "<%U>", r)
+			ok = false
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String(), ok
 }
 
 // render runs draw, which must not write any file, turning a panic in

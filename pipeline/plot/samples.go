@@ -73,7 +73,7 @@ func Samples(path string, examples []dataset.Example, n int, seed int64, size in
 			x0 := samplesMargin + i*(tile+samplesGap)
 			pasteRGB(dst, pics[i], x0+(tile-size)/2, samplesMargin)
 
-			name := examples[k].Class
+			name, _ := Drawable(examples[k].Class)
 			sty := textStyle(vg.Points(samplesFont), color.Black, text.XCenter, text.YTop)
 			for sty.Width(name) > px(float64(tile)) && sty.Font.Size > vg.Points(samplesMinFont) {
 				sty.Font.Size -= vg.Points(0.5)

@@ -12,18 +12,23 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/progress"
 )
 
 // ListImages expands args into image paths: a file is kept as given
-// (whatever its extension, so that a named file is never skipped silently),
-// a folder gives every file below it, at any depth, whose extension is one
+// (whatever its extension, so that a named file is never skipped silently;
+// one that is not a regular file fails when predicted, at once), a folder
+// gives every regular file below it, at any depth, whose extension is one
 // of exts (compared case-insensitively), in lexical order. Hidden files and
 // folders (a name starting with ".") are left out of folders' listings. A
 // folder given as a symbolic link is listed; links to folders below it are
-// not followed.
-func ListImages(args, exts []string) ([]string, error) {
+// not followed. Entries of a folder with an image's extension that are not
+// regular files (a named pipe, a device, a socket, a link loop) are left
+// out and returned in skipped, each with why: reading one could block
+// forever.
+func ListImages(args, exts []string) (paths []string, skipped []Skipped, err error) {
 	var out []string
 	for _, arg := range args {
 		fi, err := os.Stat(arg)
@@ -45,19 +50,38 @@ func ListImages(args, exts []string) ([]string, error) {
 				}
 				return nil
 			}
-			if !d.IsDir() && slices.Contains(exts, strings.ToLower(filepath.Ext(path))) {
-				out = append(out, path)
+			if d.IsDir() || !slices.Contains(exts, strings.ToLower(filepath.Ext(path))) {
+				return nil
 			}
+			if err := fsutil.CheckRegular(path); err != nil {
+				why := err.Error()
+				if pe, ok := err.(*fs.PathError); ok {
+					why = pe.Err.Error()
+				}
+				if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+					if t, terr := os.Stat(path); terr == nil && t.IsDir() {
+						return nil // a link to a folder: not followed, as documented
+					}
+				}
+				skipped = append(skipped, Skipped{Path: path, Why: why})
+				return nil
+			}
+			out = append(out, path)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("predict: listing %s: %w", arg, err)
+			return nil, nil, fmt.Errorf("predict: listing %s: %w", arg, err)
 		}
 		if len(out) == n {
-			return nil, fmt.Errorf("predict: folder %s has no images (looked for %s, any case, at any depth)", arg, strings.Join(exts, " "))
+			return nil, skipped, fmt.Errorf("predict: folder %s has no images (looked for %s, any case, at any depth)", arg, strings.Join(exts, " "))
 		}
 	}
-	return out, nil
+	return out, skipped, nil
+}
+
+// Skipped is an entry of a folder ListImages left out, and why.
+type Skipped struct {
+	Path, Why string
 }
 
 // CSVHeader is the header row of PredictCSV's output for k classes:

@@ -69,7 +69,7 @@ models:
 		if err != nil {
 			t.Fatal(err)
 		}
-		paths, err := ListImages([]string{in}, p.Extensions())
+		paths, _, err := ListImages([]string{in}, p.Extensions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +124,7 @@ models:
 		p.Close()
 	}
 
-	if _, err := ListImages([]string{filepath.Join(in, "a", "deeper", "class_0"), root + "/empty"}, []string{".png"}); err != nil {
+	if _, _, err := ListImages([]string{filepath.Join(in, "a", "deeper", "class_0"), root + "/empty"}, []string{".png"}); err != nil {
 		t.Errorf("a missing path is left for predict to report: %v", err)
 	}
 	// A folder given as a symbolic link (data/ is one after set-up).
@@ -132,11 +132,11 @@ models:
 	if err := os.Symlink(in, link); err != nil {
 		t.Fatal(err)
 	}
-	if paths, err := ListImages([]string{link}, []string{".png", ".jpg"}); err != nil || len(paths) != 19 || !strings.HasPrefix(paths[0], link+"/") {
+	if paths, _, err := ListImages([]string{link}, []string{".png", ".jpg"}); err != nil || len(paths) != 19 || !strings.HasPrefix(paths[0], link+"/") {
 		t.Errorf("through a link: %d paths, %v; want 19 under %s", len(paths), err, link)
 	}
 	os.Mkdir(filepath.Join(root, "none"), 0o755)
-	if _, err := ListImages([]string{filepath.Join(root, "none")}, []string{".png"}); err == nil || !strings.Contains(err.Error(), "no images") {
+	if _, _, err := ListImages([]string{filepath.Join(root, "none")}, []string{".png"}); err == nil || !strings.Contains(err.Error(), "no images") {
 		t.Errorf("empty folder: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,11 +38,16 @@ type Unfinished struct {
 // the CSV) ratios are fractions and every number has full precision: the
 // shortest decimal that reads back as the same float64, NaN as "NaN". A
 // model without test metrics has those cells empty. Markdown rounds them as
-// results.md does (see markdownColumns).
+// results.md does (see markdownColumns) and shows a missing number (an
+// empty cell, a ratio stored as null) as "—", never as a number. status is "finished", or "failed" for a model
+// whose training failed (diverged; its run's results.md says why).
 var FixedColumns = []string{
 	"run", "model", "kind", "weights", "params", "epochs",
-	"test_accuracy", "top_k_accuracy", "test_loss", "mean_class_recall", "macro_f1",
+	"test_accuracy", "top_k_accuracy", "test_loss", "mean_class_recall", "macro_f1", "status",
 }
+
+// Missing is how Table.Markdown shows a number that is not there.
+const Missing = "—"
 
 // markdownColumns formats the numeric columns for Markdown in results.md's
 // units and rounding: percentages with two decimals, losses with four,
@@ -131,6 +137,14 @@ func Compare(dirs []string) (*Table, error) {
 			} else {
 				row = append(row, "", "", "", "", "")
 			}
+			switch {
+			case m.Failed != "":
+				row = append(row, "failed")
+			case m.Test == nil:
+				row = append(row, "not evaluated")
+			default:
+				row = append(row, "finished")
+			}
 			own := "models[" + m.Name + "]."
 			for _, k := range diff {
 				if strings.HasPrefix(k, "models[") && !strings.HasPrefix(k, own) {
@@ -219,8 +233,13 @@ func (t *Table) Markdown() string {
 	for _, r := range t.Rows {
 		for i, v := range r {
 			cells[i] = v
-			if format := markdownColumns[t.Columns[i]]; format != nil && v != "" {
-				if f, err := strconv.ParseFloat(v, 64); err == nil {
+			if format := markdownColumns[t.Columns[i]]; format != nil {
+				// A loss may be NaN (a diverged model) and shows so; a
+				// ratio cannot, so NaN there is a number not stored.
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || (math.IsNaN(f) && t.Columns[i] != "test_loss") {
+					cells[i] = Missing
+				} else {
 					cells[i] = format(f)
 				}
 			}

@@ -81,8 +81,8 @@ func TestCompare(t *testing.T) {
 	// vgg: accuracy 3/4, top-2 1, loss 0.81234, mean class recall 5/6,
 	// macro F1 7/9; rnd has the same metrics with a NaN loss. Rows and CSV
 	// have full precision.
-	vgg := []string{"vgg", "transfer", vggW, "1234567", "2", "0.75", "1", "0.81234", "0.8333333333333334", "0.7777777777777777"}
-	rnd := []string{"rnd", "transfer", rndW, "1000", "1", "0.75", "1", "NaN", "0.8333333333333334", "0.7777777777777777"}
+	vgg := []string{"vgg", "transfer", vggW, "1234567", "2", "0.75", "1", "0.81234", "0.8333333333333334", "0.7777777777777777", "finished"}
+	rnd := []string{"rnd", "transfer", rndW, "1000", "1", "0.75", "1", "NaN", "0.8333333333333334", "0.7777777777777777", "finished"}
 	row := func(run string, m []string, rest ...string) []string {
 		return append(append([]string{run}, m...), rest...)
 	}
@@ -108,12 +108,12 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCSV := "run,model,kind,weights,params,epochs,test_accuracy,top_k_accuracy,test_loss,mean_class_recall,macro_f1," +
+	wantCSV := "run,model,kind,weights,params,epochs,test_accuracy,top_k_accuracy,test_loss,mean_class_recall,macro_f1,status," +
 		"models[vgg].layers.0.dense.units,train.epochs\n" +
-		"run-a,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,256,10\n" +
-		`run-a,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,,10` + "\n" +
-		"run-b,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,128,20\n" +
-		`run-b,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,,20` + "\n"
+		"run-a,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,finished,256,10\n" +
+		`run-a,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,finished,,10` + "\n" +
+		"run-b,vgg,transfer," + vggW + ",1234567,2,0.75,1,0.81234,0.8333333333333334,0.7777777777777777,finished,128,20\n" +
+		`run-b,rnd,transfer,"RANDOM weights (seed 0, not pretrained)",1000,1,0.75,1,NaN,0.8333333333333334,0.7777777777777777,finished,,20` + "\n"
 	if string(csv) != wantCSV {
 		t.Errorf("CSV =\n%s\nwant\n%s", csv, wantCSV)
 	}
@@ -127,16 +127,16 @@ func TestCompare(t *testing.T) {
 		t.Fatalf("Markdown has %d lines, want %d:\n%s", len(lines), 2+len(wantRows), md)
 	}
 	if want := "| run | model | kind | weights | params | epochs | test_accuracy | top_k_accuracy | test_loss | " +
-		"mean_class_recall | macro_f1 | models[vgg].layers.0.dense.units | train.epochs |"; lines[0] != want {
+		"mean_class_recall | macro_f1 | status | models[vgg].layers.0.dense.units | train.epochs |"; lines[0] != want {
 		t.Errorf("header = %s\nwant %s", lines[0], want)
 	}
-	if want := "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|"; lines[1] != want {
+	if want := "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|---|---|---|"; lines[1] != want {
 		t.Errorf("separator = %s, want %s", lines[1], want)
 	}
-	if want := "| run-b | vgg | transfer | " + vggW + " | 1,234,567 | 2 | 75.00% | 100.00% | 0.8123 | 83.33% | 77.78% | 128 | 20 |"; lines[4] != want {
+	if want := "| run-b | vgg | transfer | " + vggW + " | 1,234,567 | 2 | 75.00% | 100.00% | 0.8123 | 83.33% | 77.78% | finished | 128 | 20 |"; lines[4] != want {
 		t.Errorf("row 3 = %s\nwant %s", lines[4], want)
 	}
-	if want := "| run-b | rnd | transfer | " + rndW + " | 1,000 | 1 | 75.00% | 100.00% | NaN | 83.33% | 77.78% |  | 20 |"; lines[5] != want {
+	if want := "| run-b | rnd | transfer | " + rndW + " | 1,000 | 1 | 75.00% | 100.00% | NaN | 83.33% | 77.78% | finished |  | 20 |"; lines[5] != want {
 		t.Errorf("last row = %s\nwant %s", lines[5], want)
 	}
 	// The same cells in results.md of the same run.

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/history"
@@ -35,12 +37,15 @@ func Markdown(r *Run) []byte {
 		b.WriteString("No models.\n")
 		return b.Bytes()
 	}
-	writeSummary(&b, r.Models)
+	writeSummary(&b, append(slices.Clone(r.Models), r.Baselines...))
 	if HasHistory(r.Models) {
 		image(&b, "Validation loss and accuracy per epoch, every model", rundir.HistoryPlot)
 	}
 	for _, m := range r.Models {
 		writeModel(&b, &m, r.Dataset.Val > 0)
+	}
+	if r.Inspect != nil {
+		writeFindings(&b, r.Inspect)
 	}
 	return b.Bytes()
 }
@@ -49,7 +54,11 @@ func writeDataset(b *bytes.Buffer, d *Dataset) {
 	fmt.Fprintf(b, "Dataset `%s`: %d %s; %d train, %d val, %d test images.\n\n",
 		d.Dir, len(d.Classes), plural(len(d.Classes), "class", "classes"), d.Train, d.Val, d.Test)
 	if len(d.Classes) > 0 {
-		fmt.Fprintf(b, "Classes: %s.\n\n", strings.Join(d.Classes, ", "))
+		names := make([]string, len(d.Classes))
+		for i, c := range d.Classes {
+			names[i] = escapeText(c)
+		}
+		fmt.Fprintf(b, "Classes: %s.\n\n", strings.Join(names, ", "))
 	}
 	image(b, "Sample training images with their labels", rundir.SamplesPlot)
 	if len(d.Skipped) > 0 {
@@ -93,6 +102,9 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 			random = append(random, m.Name)
 		}
 		epochs := strconv.Itoa(len(m.History))
+		if m.Kind == KindKNN {
+			epochs = "none" // nothing trains
+		}
 		if m.StoppedEarly {
 			epochs += " (early stop)"
 		}
@@ -102,7 +114,11 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 			if k < 0 {
 				top += fmt.Sprintf(" (k=%d)", t.K)
 			}
-			row = append(row, loss(t.Loss), percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
+			l := loss(t.Loss)
+			if m.Kind == KindKNN {
+				l = "n/a" // votes, not probabilities: no loss
+			}
+			row = append(row, l, percent(t.Accuracy), top, percent(t.MeanClassRecall), percent(t.MacroF1))
 		} else if m.Failed != "" {
 			row = append(row, "failed", "", "", "", "")
 		} else {
@@ -184,7 +200,7 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 	writeRow(b, "class", "precision", "recall", "support")
 	b.WriteString("|---|--:|--:|--:|\n")
 	for _, c := range worst {
-		writeRow(b, c.Name, percent(c.Precision), percent(c.Recall), strconv.Itoa(c.Support))
+		writeRow(b, escapeText(c.Name), percent(c.Precision), percent(c.Recall), strconv.Itoa(c.Support))
 	}
 	b.WriteString("\n")
 }
@@ -255,6 +271,34 @@ func writeRow(b *bytes.Buffer, cells ...string) {
 		b.WriteString(" |")
 	}
 	b.WriteString("\n")
+}
+
+// escapeText escapes s so that Markdown shows it as text: a class name
+// such as *bold* or [x](y) is not rendered as emphasis or a link. The
+// characters that can start inline markup are backslash-escaped; an
+// underscore only where it could (at a word's edge), so that ankle_boot
+// reads as it is. Pipes are left to escapeCell.
+func escapeText(s string) string {
+	var b strings.Builder
+	rs := []rune(s)
+	word := func(i int) bool {
+		return i >= 0 && i < len(rs) && (unicode.IsLetter(rs[i]) || unicode.IsDigit(rs[i]))
+	}
+	for i, r := range rs {
+		switch r {
+		case '\\', '`', '*', '[', ']', '<', '>', '~', '&', '#', '!':
+			b.WriteByte('\\')
+		case '_':
+			if !word(i-1) || !word(i+1) {
+				b.WriteByte('\\')
+			}
+		}
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // escapeCell keeps a cell on its line and its pipes out of the table

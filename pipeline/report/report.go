@@ -44,6 +44,7 @@ import (
 const (
 	KindTransfer = "transfer" // a head trained on the features of a frozen backbone
 	KindScratch  = "scratch"  // a network trained from scratch on images
+	KindKNN      = "knn"      // a k-nearest-neighbour baseline on a transfer model's features
 )
 
 // Dataset describes the images a run used.
@@ -104,6 +105,11 @@ type Model struct {
 	// Failed says why the model has no results (such as a diverged
 	// training); empty for a model that trained and was tested.
 	Failed string `json:"failed,omitempty"`
+	// TestProbs are the test images' class probabilities (n×classes,
+	// row-major, in the test split's order) while the run is in memory,
+	// for package inspect; not stored (metrics.json has the metrics, each
+	// model's misclassified.csv the images it got wrong).
+	TestProbs []float32 `json:"-"`
 }
 
 // HasHistory reports whether some model trained at least one epoch, so
@@ -119,6 +125,12 @@ type Run struct {
 	Seed    int64   `json:"seed"`
 	Dataset Dataset `json:"dataset"`
 	Models  []Model `json:"models"`
+	// Baselines are classifiers that need no training, compared with the
+	// models in the table (a kNN on a model's features, KindKNN).
+	Baselines []Model `json:"baselines,omitempty"`
+	// Inspect is what package inspect found in the data (duplicates,
+	// suspect labels, misclassified images); nil for runs without.
+	Inspect *Findings `json:"inspect,omitempty"`
 }
 
 // epochJSON is history.Epoch as metrics.json stores it: without Seconds,
@@ -153,21 +165,32 @@ type modelJSON struct {
 
 // runJSON is Run as metrics.json stores it.
 type runJSON struct {
-	Name    string      `json:"name"`
-	Seed    int64       `json:"seed"`
-	Dataset Dataset     `json:"dataset"`
-	Models  []modelJSON `json:"models"`
+	Name      string      `json:"name"`
+	Seed      int64       `json:"seed"`
+	Dataset   Dataset     `json:"dataset"`
+	Models    []modelJSON `json:"models"`
+	Baselines []modelJSON `json:"baselines,omitempty"`
+	Inspect   *Findings   `json:"inspect,omitempty"`
 }
 
 // toJSON converts r to its stored form; nil lists become empty ones so
 // that readers of metrics.json always find a list.
 func toJSON(r *Run) runJSON {
-	out := runJSON{Name: r.Name, Seed: r.Seed, Dataset: r.Dataset, Models: make([]modelJSON, len(r.Models))}
+	out := runJSON{Name: r.Name, Seed: r.Seed, Dataset: r.Dataset, Models: modelsJSON(r.Models), Inspect: r.Inspect}
+	if len(r.Baselines) > 0 {
+		out.Baselines = modelsJSON(r.Baselines)
+	}
 	out.Dataset.Classes = nonNil(out.Dataset.Classes)
 	if out.Dataset.Skipped == nil {
 		out.Dataset.Skipped = []Skip{}
 	}
-	for i, m := range r.Models {
+	return out
+}
+
+// modelsJSON converts models to their stored form.
+func modelsJSON(models []Model) []modelJSON {
+	out := make([]modelJSON, len(models))
+	for i, m := range models {
 		mj := modelJSON{
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
 			History:   make([]epochJSON, len(m.History)),
@@ -180,19 +203,25 @@ func toJSON(r *Run) runJSON {
 				ValLoss: num.Float(e.ValLoss), ValAccuracy: num.Float(e.ValAccuracy), Phase: e.Phase,
 			}
 		}
-		out.Models[i] = mj
+		out[i] = mj
 	}
 	return out
 }
 
 // fromJSON converts the stored form back; empty lists become nil.
 func fromJSON(j *runJSON) *Run {
-	r := &Run{Name: j.Name, Seed: j.Seed, Dataset: j.Dataset}
+	r := &Run{Name: j.Name, Seed: j.Seed, Dataset: j.Dataset, Models: modelsOf(j.Models), Baselines: modelsOf(j.Baselines), Inspect: j.Inspect}
 	r.Dataset.Classes = nilIfEmpty(r.Dataset.Classes)
 	if len(r.Dataset.Skipped) == 0 {
 		r.Dataset.Skipped = nil
 	}
-	for _, mj := range j.Models {
+	return r
+}
+
+// modelsOf converts stored models back.
+func modelsOf(models []modelJSON) []Model {
+	var out []Model
+	for _, mj := range models {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
@@ -204,9 +233,9 @@ func fromJSON(j *runJSON) *Run {
 				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy), Phase: e.Phase,
 			})
 		}
-		r.Models = append(r.Models, m)
+		out = append(out, m)
 	}
-	return r
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -351,5 +380,36 @@ func Read(dir string) (*Run, error) {
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("report: %s: %w", path, err)
 	}
-	return fromJSON(&j), nil
+	r := fromJSON(&j)
+	if err := nullsAsNaN(data, r); err != nil {
+		return nil, fmt.Errorf("report: %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// nullsAsNaN sets to NaN each test metric of r that data (its
+// metrics.json) holds as null or lacks, where decoding left 0: a missing
+// number must never read as 0%.
+func nullsAsNaN(data []byte, r *Run) error {
+	var j struct {
+		Models []struct {
+			Test map[string]json.RawMessage `json:"test"`
+		} `json:"models"`
+	}
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	for i, mj := range j.Models {
+		if i >= len(r.Models) || r.Models[i].Test == nil || mj.Test == nil {
+			continue
+		}
+		t := r.Models[i].Test
+		for key, f := range map[string]*float64{"loss": &t.Loss, "accuracy": &t.Accuracy, "top_k_accuracy": &t.TopK,
+			"mean_class_recall": &t.MeanClassRecall, "macro_precision": &t.MacroPrecision, "macro_f1": &t.MacroF1} {
+			if v, ok := mj.Test[key]; !ok || string(v) == "null" {
+				*f = math.NaN()
+			}
+		}
+	}
+	return nil
 }

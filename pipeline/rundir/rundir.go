@@ -1,14 +1,18 @@
 // Package rundir is the layout of a run folder, runs/<name>-<hash>/: its
-// name, derived from the effective config, and the name of every file in
-// it. Stages write and read run folders through these names only.
+// name, derived from the effective config (and, when that folder holds a
+// run on other inputs, from them too: see Open), the name of every file in
+// it, and its lock. Stages write and read run folders through these names
+// only.
 //
-//	config.yaml  manifest.csv  results.md  metrics.json  timing.json
+//	config.yaml  inputs.json  .lock  manifest.csv  results.md  metrics.json  timing.json
 //	history.png  samples.png
 //	models/<model>/  model.json  (the trained model's plan: input, backbone, layers, phases)
 //	                 history.csv  confusion.csv  per_class.csv  confusion.png
 //	                 weights.*  (the final weights, a TensorFlow checkpoint)
 //	                 savedmodel/  (the model exported as a SavedModel)
 //	                 train/  state.json  last.*  best.*
+//	                 misclassified.csv  top_losses.png  pca.png
+//	inspect/  duplicates.csv  leaks.png  suspects.csv  suspects.png
 //	tensorboard/<model>/  train/  validation/  (TensorBoard event files)
 package rundir
 
@@ -35,6 +39,25 @@ const (
 	// TensorBoardDir holds one folder of event files per model (package
 	// tensorboard lays out its inside, as Keras' callback does).
 	TensorBoardDir = "tensorboard"
+)
+
+// Files of what package inspect finds in a run's data (InspectDir), each
+// model's misclassified images and feature space (in its model folder),
+// and its TensorBoard Projector files (in its TensorBoard train/ folder,
+// where Keras' callback writes embeddings).
+const (
+	InspectDir        = "inspect"           // in the run folder
+	DuplicatesFile    = "duplicates.csv"    // every duplicate pair: splits, paths, exact, cosine
+	LeaksPlot         = "leaks.png"         // test images duplicating train/val ones, beside them
+	SuspectsFile      = "suspects.csv"      // every suspect label
+	SuspectsPlot      = "suspects.png"      // the first suspects' thumbnails
+	MisclassifiedFile = "misclassified.csv" // in models/<model>/: every misclassified test image
+	TopLossesPlot     = "top_losses.png"    // in models/<model>/: the highest-loss ones and their nearest training images
+	PCAPlot           = "pca.png"           // in models/<model>/: its test features' first two principal components
+	ProjectorConfig   = "projector_config.pbtxt"
+	ProjectorTensor   = "projector_tensor.f32"   // float32 rows, little-endian, no header
+	ProjectorMetadata = "projector_metadata.tsv" // a header, then class and path per row
+	ProjectorSprite   = "projector_sprite.png"   // thumbnails in rows, left to right
 )
 
 // Files of a model's folder, models/<model>/.
