@@ -374,25 +374,50 @@ func runModel(ctx context.Context, cfg *config.Config, m config.Model, spec nn.S
 // (a rerun of a finished run). A model without usable weights (diverged)
 // is skipped with a log line; the run reports it already.
 func exportModels(dir string, cfg *config.Config, logf func(string, ...any)) error {
+	targets, err := export.ParseTargets(cfg.Export.Formats)
+	if err != nil {
+		return fmt.Errorf("export.formats: %w", err)
+	}
 	for _, m := range cfg.Models {
 		out := filepath.Join(rundir.Model(dir, m.Name), rundir.SavedModelDir)
+		var em export.Model
 		if _, err := os.Stat(out); err == nil {
 			logf("%s: already exported to %s", m.Name, out)
+		} else {
+			t0 := time.Now()
+			if em, err = export.FromRun(dir, m.Name); errors.Is(err, export.ErrUntrained) {
+				logf("%s: not exported: %v", m.Name, err)
+				continue
+			} else if err != nil {
+				return err
+			}
+			if err := export.Write(out, em, export.Options{}); err != nil {
+				return err
+			}
+			logf("%s: exported as a SavedModel to %s (%.1fs)", m.Name, out, time.Since(t0).Seconds())
+		}
+		// Conversions go beside the SavedModel, which a failed one leaves
+		// as it is; a rerun converts what is missing.
+		var missing []export.Target
+		for _, t := range targets {
+			if f := export.TargetFile(t); f != "" {
+				if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+					missing = append(missing, t)
+				}
+			}
+		}
+		if len(missing) == 0 {
 			continue
 		}
-		t0 := time.Now()
-		em, err := export.FromRun(dir, m.Name)
-		if errors.Is(err, export.ErrUntrained) {
-			logf("%s: not exported: %v", m.Name, err)
-			continue
-		}
+		conv, err := export.FindConverter()
 		if err != nil {
 			return err
 		}
-		if err := export.Write(out, em, export.Options{}); err != nil {
-			return err
+		t0 := time.Now()
+		if err := export.Convert(context.Background(), out, missing, filepath.Join(dir, rundir.ManifestFile), conv); err != nil {
+			return fmt.Errorf("%s: %w (the SavedModel is complete; drop the format from export.formats or fix the cause and rerun)", m.Name, err)
 		}
-		logf("%s: exported as a SavedModel to %s (%.1fs)", m.Name, out, time.Since(t0).Seconds())
+		logf("%s: converted to %v in %s (%.1fs)", m.Name, missing, out, time.Since(t0).Seconds())
 	}
 	return nil
 }

@@ -22,6 +22,7 @@
 package export
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,6 +83,9 @@ type Model struct {
 	// for metadata.json.
 	Source Source
 	Test   *evaluate.Metrics
+	// Manifest is the run's manifest.csv, if any: its training images
+	// calibrate the int8 TFLite file, its test images measure it.
+	Manifest string
 }
 
 // Backbone is a backbone SavedModel and the endpoint the top reads.
@@ -108,8 +112,11 @@ type Metadata struct {
 	TopK       int            `json:"top_k"`
 	Backbone   *BackboneInfo  `json:"backbone,omitempty"`
 	Test       *TestMetrics   `json:"test,omitempty"`
-	TensorFlow string         `json:"tensorflow"`
-	ExportedBy string         `json:"exported_by"`
+	// Converted lists the TFLite and ONNX files beside the SavedModel
+	// (Convert adds them).
+	Converted  []Converted `json:"converted,omitempty"`
+	TensorFlow string      `json:"tensorflow"`
+	ExportedBy string      `json:"exported_by"`
 }
 
 // Input is the input contract of serving_default.
@@ -152,6 +159,12 @@ type Options struct {
 	// else: never a run folder, a runs folder or anything inside one);
 	// without it Write refuses any existing dir.
 	Force bool
+	// Formats to write (ParseTargets); none means SavedModel alone. The
+	// SavedModel is always built, as the converters' source, and left
+	// out of dir when Formats do not name it.
+	Formats []Target
+	// Converter runs the TFLite and ONNX conversions; zero: FindConverter.
+	Converter Converter
 }
 
 // Write exports m as a SavedModel in dir. It builds everything in a
@@ -172,6 +185,12 @@ func Write(dir string, m Model, opts Options) (err error) {
 			return fail(err)
 		}
 	}
+	conv := opts.Converter
+	if needsConverter(opts.Formats) && conv == (Converter{}) {
+		if conv, err = FindConverter(); err != nil {
+			return fail(err)
+		}
+	}
 	tmp, err := tempDir(dir)
 	if err != nil {
 		return fail(err)
@@ -183,6 +202,16 @@ func Write(dir string, m Model, opts Options) (err error) {
 	}()
 	if err := write(tmp, m); err != nil {
 		return fail(err)
+	}
+	if needsConverter(opts.Formats) {
+		if err := Convert(context.Background(), tmp, opts.Formats, m.Manifest, conv); err != nil {
+			return fmt.Errorf("export %s to %s: %w", m.Name, dir, errors.Unwrap(err))
+		}
+		if !slices.Contains(opts.Formats, SavedModel) {
+			if err := dropSavedModel(tmp); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	if opts.Force {
 		old := tmp + ".old"

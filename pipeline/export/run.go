@@ -65,6 +65,7 @@ func FromRun(runDir, name string) (Model, error) {
 		TopK:        cfg.Predict.TopK,
 		Source:      Source{Run: runDir, ConfigSHA256: hex.EncodeToString(sum[:])},
 		Test:        res.Test,
+		Manifest:    filepath.Join(runDir, rundir.ManifestFile),
 	}
 	var features []int
 	var tail *nn.Tail
