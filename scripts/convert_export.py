@@ -19,7 +19,7 @@ empty folder that receives, per format:
 
 Each file carries the class names too: TFLite in the model's metadata
 (entry "labels", the bytes of labels.txt), ONNX in metadata_props
-("classes", a JSON list). Input of every file: `images`, float32
+("classes", a JSON list; "resize", how the run resized images). Input of every file: `images`, float32
 [N, H, W, 3], RGB 0..255 (the SavedModel's serving_default). Neither format
 can decode image bytes (no DecodeImage op), so classify_encoded stays with
 the SavedModel.
@@ -153,7 +153,7 @@ def tflite(src, out, labels, calib, test, h, w, resize, reference, files):
         files.append(entry)
 
 
-def onnx_export(src, out, classes, reference, files):
+def onnx_export(src, out, classes, resize, reference, files):
     import onnx
     import onnxruntime as ort
 
@@ -171,7 +171,7 @@ def onnx_export(src, out, classes, reference, files):
             raise ConversionError("onnx: tf2onnx failed: " + condense("\n".join(bad) or log))
         m = onnx.load(raw)
     del m.metadata_props[:]
-    for k, v in (("classes", json.dumps(classes)), ("input", "images: float32 [N, H, W, 3], RGB 0..255"),
+    for k, v in (("classes", json.dumps(classes)), ("input", "images: float32 [N, H, W, 3], RGB 0..255"), ("resize", resize),
                  ("converted_by", "gotransfer scripts/convert_export.py (tf2onnx)")):
         p = m.metadata_props.add()
         p.key, p.value = k, v
@@ -232,7 +232,7 @@ def main(argv):
     if "tflite" in formats:
         tflite(src, out, labels, calib, test, h, w, resize, (x, want), files)
     if "onnx" in formats:
-        onnx_export(src, out, classes, (x, want), files)
+        onnx_export(src, out, classes, resize, (x, want), files)
     print(json.dumps({"files": files, "check_images": len(x)}))
 
 
