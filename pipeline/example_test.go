@@ -81,3 +81,60 @@ func TestClassifyExample(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyONNXExample: a run with export.formats [onnx] converts its
+// export at the end; examples/classify-onnx, built on its own with
+// onnxruntime and no TensorFlow, prints for the ONNX file what
+// `pipeline predict` prints for the run.
+func TestClassifyONNXExample(t *testing.T) {
+	testenv.Python(t) // the conversion runs in the venv
+	root := t.TempDir()
+	cfg := transferConfig(t, root, "onnx", "tiny", "fc2", 3, 10, "train: {epochs: 3}\npredict: {top_k: 2}\nexport: {formats: [onnx]}\n")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"-config", cfg}, &stdout, &stderr); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr.String())
+	}
+	runs, _ := filepath.Glob(filepath.Join(root, "runs", "onnx-*"))
+	if len(runs) != 1 {
+		t.Fatalf("run folders %q", runs)
+	}
+	model := filepath.Join(runs[0], "models", "top", "savedmodel", "model.onnx")
+	var imgs []string
+	for i := range 4 {
+		img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+		for y := range 32 {
+			for x := range 32 {
+				img.SetRGBA(x, y, color.RGBA{uint8(40 * i), uint8(x * 8), uint8(y * 8 * i), 255})
+			}
+		}
+		var b bytes.Buffer
+		png.Encode(&b, img)
+		p := filepath.Join(root, fmt.Sprintf("photo_%d.png", i))
+		os.WriteFile(p, b.Bytes(), 0o644)
+		imgs = append(imgs, p)
+	}
+	bin := filepath.Join(root, "classify-onnx")
+	build := exec.Command("go", "build", "-o", bin, "./examples/classify-onnx")
+	build.Dir = testenv.Root(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./examples/classify-onnx: %v\n%s", err, out)
+	}
+	if out, _ := exec.Command("ldd", bin).Output(); bytes.Contains(out, []byte("tensorflow")) {
+		t.Errorf("classify-onnx links TensorFlow:\n%s", out)
+	}
+	cmd := exec.Command(bin, append([]string{"-k", "2", model}, imgs...)...)
+	var exErr bytes.Buffer
+	cmd.Stderr = &exErr
+	example, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("classify-onnx: %v\n%s", err, exErr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), append([]string{"predict", "-run", runs[0]}, imgs...), &stdout, &stderr); code != 0 {
+		t.Fatalf("predict: exit %d\n%s", code, stderr.String())
+	}
+	want := strings.ReplaceAll(stdout.String(), " (top):", ":")
+	if string(example) != want || strings.Count(want, "%") != 2*len(imgs) {
+		t.Errorf("examples/classify-onnx printed\n%s\npipeline predict -run printed\n%s", example, stdout.String())
+	}
+}

@@ -5,7 +5,7 @@
 //	pipeline report [-csv FILE] RUN...            compare finished runs in one table
 //	pipeline predict -run RUN [-model NAME] [-k N] [-csv FILE] IMAGE|DIR...
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
-//	pipeline export -run RUN [-model NAME] -out DIR [-force]
+//	pipeline export -run RUN [-model NAME] -out DIR [-format savedmodel,tflite,onnx] [-force]
 //	pipeline inspect RUN | -config FILE [-set key=value ...]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
@@ -95,8 +95,8 @@ var commands = []command{
 	},
 	{
 		name:    "export",
-		args:    "-run RUN [-model NAME] -out DIR [-force]",
-		summary: "write a trained model of a run as one TensorFlow SavedModel (for Go, Python, Keras, TF Serving)",
+		args:    "-run RUN [-model NAME] -out DIR [-format savedmodel|tflite|onnx ...] [-force]",
+		summary: "write a trained model of a run as a TensorFlow SavedModel (for Go, Python, Keras, TF Serving), TFLite (phones, edge boards) or ONNX (onnxruntime) into one folder",
 		example: "pipeline export -run runs/fashion-mobilenet-db4876da -out /tmp/fashion-classifier",
 		setup:   exportFlags,
 	},
@@ -443,6 +443,11 @@ func exportFlags(fs *flag.FlagSet) action {
 	model := fs.String("model", "", "the model `NAME` in the run (default: its first transfer model)")
 	out := fs.String("out", "", "the folder `DIR` to write the SavedModel to (must not exist, unless -force)")
 	force := fs.Bool("force", false, "replace -out if it is an earlier export or an empty folder (never a run folder, a runs folder or anything else)")
+	var formats []string
+	fs.Func("format", "`FORMAT` to write: savedmodel (default), tflite (float32 and int8), onnx; repeat the flag or give a comma-separated list", func(v string) error {
+		formats = append(formats, v)
+		return nil
+	})
 	return func(_ context.Context, args []string, stdout, _ io.Writer) error {
 		if *run == "" || *out == "" {
 			return usageError("want -run RUN and -out DIR")
@@ -450,15 +455,23 @@ func exportFlags(fs *flag.FlagSet) action {
 		if len(args) > 0 {
 			return usageError("unexpected argument %q (flags go before arguments)", args[0])
 		}
+		targets, err := export.ParseTargets(formats)
+		if err != nil {
+			return usageError("-format: %v", err)
+		}
 		m, err := export.FromRun(*run, *model)
 		if err != nil {
 			return err
 		}
 		start := time.Now()
-		if err := export.Write(*out, m, export.Options{Force: *force}); err != nil {
+		if err := export.Write(*out, m, export.Options{Force: *force, Formats: targets}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (signatures %s, %s)\n", m.Name, *run, *out, time.Since(start).Seconds(), export.ServingKey, export.EncodedKey)
+		what := fmt.Sprintf("signatures %s, %s", export.ServingKey, export.EncodedKey)
+		if len(targets) > 0 {
+			what = fmt.Sprint(targets)
+		}
+		fmt.Fprintf(stdout, "exported %s of %s to %s in %.1fs (%s)\n", m.Name, *run, *out, time.Since(start).Seconds(), what)
 		return nil
 	}
 }

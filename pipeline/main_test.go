@@ -87,6 +87,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"predict", "-savedmodel", "d", "-model", "m", "a.png"}, "pipeline predict: -model picks a model of a -run; a -savedmodel holds one model"},
 		{[]string{"export", "-run", "runs/x"}, "pipeline export: want -run RUN and -out DIR"},
 		{[]string{"export", "-run", "runs/x", "-out", "d", "extra"}, `pipeline export: unexpected argument "extra"`},
+		{[]string{"export", "-run", "runs/x", "-out", "d", "-format", "tflite,coreml"}, `pipeline export: -format: unknown format "coreml"; want savedmodel, tflite, onnx`},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), c.args, &stdout, &stderr)

@@ -11,6 +11,8 @@
 #      compiler and loader look, as TensorFlow's own Go guide does), with the
 #      libtensorflow.so name the Go binding links against. The C API symbols
 #      are checked before anything else uses the library.
+#      Beside it, onnxruntime's C library from the pinned onnxruntime wheel
+#      (for examples/classify-onnx).
 #   3. Go modules (exact versions pinned in go.mod / go.sum).
 #   4. SavedModels the configs and tests need: tiny and vgg16-random (seeded
 #      random weights, for tests), mobilenet (ImageNet-pretrained MobileNet v1
@@ -100,6 +102,19 @@ if [ "$prefix" != /usr/local ]; then
 [setup] (the rpath lets programs find the library at run time without LD_LIBRARY_PATH)
 EOF
 	export CGO_CFLAGS="-I$inc" CGO_LDFLAGS="-L$lib -Wl,-rpath,$lib"
+fi
+
+# onnxruntime's C library from the pinned onnxruntime wheel, for Go programs
+# that run the ONNX export without TensorFlow (examples/classify-onnx, on
+# github.com/yalue/onnxruntime_go, whose version matches the wheel's C API).
+ort_lib=$("$venv/bin/python" -c 'import glob, importlib.util as u, os; print(sorted(glob.glob(os.path.join(os.path.dirname(u.find_spec("onnxruntime").origin), "capi", "libonnxruntime.so.*")))[-1])')
+if cmp -s "$ort_lib" "$lib/$(basename "$ort_lib")" && [ -e "$lib/libonnxruntime.so" ]; then
+	say "onnxruntime: $lib/libonnxruntime.so ($(basename "$ort_lib")) already installed"
+else
+	say "onnxruntime: installing $(basename "$ort_lib") (22 MB) into $lib"
+	install -m 0644 "$ort_lib" "$lib/$(basename "$ort_lib").tmp" && mv -f "$lib/$(basename "$ort_lib").tmp" "$lib/$(basename "$ort_lib")"
+	ln -sf "$(basename "$ort_lib")" "$lib/libonnxruntime.so"
+	if [ "$prefix" = /usr/local ] && command -v ldconfig >/dev/null; then ldconfig; fi
 fi
 
 # --- 3. Go modules ----------------------------------------------------------

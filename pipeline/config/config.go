@@ -176,7 +176,15 @@ type Export struct {
 	// SavedModel writes each model as a SavedModel into
 	// models/<name>/savedmodel/ (see pipeline/export).
 	SavedModel bool
+	// Formats are converted from each SavedModel into its folder
+	// (ExportFormats; "savedmodel" adds nothing). Written into the
+	// run's config only when set, so configs without it keep their hash.
+	Formats []string
 }
+
+// ExportFormats are the formats an export can be written in: the
+// SavedModel and the files converted from it.
+var ExportFormats = []string{"savedmodel", "tflite", "onnx"}
 
 // Model is one model to train.
 type Model struct {

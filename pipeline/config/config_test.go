@@ -1,10 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -920,5 +922,30 @@ func TestFineTune(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("error %v\nwant it to start %q", err, tc.want)
 		}
+	}
+}
+
+// export.formats is written only when set, so configs without it keep
+// their hash and run folder. An unknown format is refused at its path.
+func TestExportFormats(t *testing.T) {
+	base, err := Parse("m.yaml", []byte(minimal), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("m.yaml", []byte(minimal), []string{"export.formats=[tflite, onnx]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Export.Formats, []string{"tflite", "onnx"}) {
+		t.Errorf("export.formats = %q, want [tflite onnx]", c.Export.Formats)
+	}
+	a, _ := base.Marshal()
+	b, _ := c.Marshal()
+	if bytes.Contains(a, []byte("formats")) || !bytes.Contains(b, []byte("formats: [tflite, onnx]")) && !bytes.Contains(b, []byte("formats:\n")) {
+		t.Errorf("export.formats: marshalled at its default:\n%s\nset:\n%s", a, b)
+	}
+	_, err = Parse("m.yaml", []byte(minimal), []string{"export.formats=[tflite, coreml]"})
+	if err == nil || !strings.Contains(err.Error(), `export.formats.1: want one of savedmodel, tflite, onnx, got "coreml"`) {
+		t.Errorf("unknown format: %v", err)
 	}
 }

@@ -87,6 +87,7 @@
 //	  top_k: 5
 //	export:
 //	  savedmodel: true       # export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false
+//	  formats: []            # also convert each SavedModel to these (tflite, onnx) in its folder; config.yaml names it only when set
 //	report:
 //	  top_losses: 16         # misclassified test images shown per model, 0 = none
 //	models:                  # required; at least one, unique names

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -29,8 +30,9 @@ const (
 	// renames every run folder that uses a newer key.
 	baseForm = 0
 	// form is the latest version: 1 added export.savedmodel, 2
-	// data.near_duplicate, data.on_duplicate and report.top_losses.
-	form = 2
+	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
+	// export.formats.
+	form = 3
 )
 
 // key is one key of the schema: a leaf value, a section of keys, or a
@@ -115,7 +117,8 @@ func (c *Config) schema() []key {
 		}},
 		{name: "evaluate", keys: []key{{name: "top_k", val: intType.of(&c.Evaluate.TopK), check: atLeast(&c.Evaluate.TopK, 1)}}},
 		{name: "predict", keys: []key{{name: "top_k", val: intType.of(&c.Predict.TopK), check: atLeast(&c.Predict.TopK, 1)}}},
-		{name: "export", keys: []key{{name: "savedmodel", val: boolType.of(&c.Export.SavedModel), since: 1, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"}}},
+		{name: "export", keys: []key{{name: "savedmodel", val: boolType.of(&c.Export.SavedModel), since: 1, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"},
+			{name: "formats", val: stringsType.of(&c.Export.Formats), check: oneOfEach(&c.Export.Formats, ExportFormats), since: 3, doc: "also convert each SavedModel to these (tflite, onnx) in its folder; config.yaml names it only when set"}}},
 		{name: "report", keys: []key{{name: "top_losses", val: intType.of(&c.Report.TopLosses), check: atLeast(&c.Report.TopLosses, 0), since: 2, doc: "misclassified test images shown per model, 0 = none"}}},
 		{name: "models", req: true, doc: "at least one, unique names", custom: models(c), check: func(d *decoder, path string) { d.models(c, path) }},
 	}
@@ -442,6 +445,16 @@ func eachNonEmpty(p *[]string) rule {
 	return func(d *decoder, path string) {
 		for i, s := range *p {
 			d.nonEmpty(fmt.Sprintf("%s.%d", path, i), s)
+		}
+	}
+}
+
+func oneOfEach(p *[]string, allowed []string) rule {
+	return func(d *decoder, path string) {
+		for i, s := range *p {
+			if !slices.Contains(allowed, s) {
+				d.errorf(fmt.Sprintf("%s.%d", path, i), "want one of %s, got %q", strings.Join(allowed, ", "), s)
+			}
 		}
 	}
 }

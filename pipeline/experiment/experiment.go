@@ -232,33 +232,68 @@ func (r *runner) summary(run *report.Run) {
 
 // exportModels writes each model of the finished run as a SavedModel
 // into models/<name>/savedmodel/, unless it is there already (a rerun of a
-// finished run). A model without usable weights (diverged) is skipped
-// with a log line; the run reports it already.
+// finished run), then converts it to each other format of export.formats
+// whose file is missing there. A model without usable weights (diverged)
+// is skipped with a log line; the run reports it already.
 func (r *runner) exportModels() error {
+	targets, err := export.ParseTargets(r.cfg.Export.Formats)
+	if err != nil {
+		return fmt.Errorf("export.formats: %w", err)
+	}
 	for _, j := range r.jobs {
 		name := j.m.Name
 		out := filepath.Join(rundir.Model(r.dir, name), rundir.SavedModelDir)
 		if _, err := os.Stat(out); err == nil {
 			r.logf("%s: already exported to %s", name, out)
 			j.out.NotExported = "already exported"
-			continue
+		} else {
+			t0 := time.Now()
+			em, err := export.FromRun(r.dir, name)
+			if errors.Is(err, export.ErrUntrained) {
+				r.logf("%s: not exported: %v", name, err)
+				j.out.NotExported = err.Error()
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if err := export.Write(out, em, export.Options{}); err != nil {
+				return err
+			}
+			r.logf("%s: exported as a SavedModel to %s (%.1fs)", name, out, time.Since(t0).Seconds())
+			j.out.Exported = out
 		}
-		t0 := time.Now()
-		em, err := export.FromRun(r.dir, name)
-		if errors.Is(err, export.ErrUntrained) {
-			r.logf("%s: not exported: %v", name, err)
-			j.out.NotExported = err.Error()
-			continue
-		}
-		if err != nil {
+		if err := r.convert(name, out, targets); err != nil {
 			return err
 		}
-		if err := export.Write(out, em, export.Options{}); err != nil {
-			return err
-		}
-		r.logf("%s: exported as a SavedModel to %s (%.1fs)", name, out, time.Since(t0).Seconds())
-		j.out.Exported = out
 	}
+	return nil
+}
+
+// convert writes the files of targets missing beside the SavedModel out
+// of model name. A failed conversion leaves the SavedModel as it is, and a
+// rerun converts what is missing.
+func (r *runner) convert(name, out string, targets []export.Target) error {
+	var missing []export.Target
+	for _, t := range targets {
+		if f := export.TargetFile(t); f != "" {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				missing = append(missing, t)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	conv, err := export.FindConverter()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := export.Convert(context.Background(), out, missing, filepath.Join(r.dir, rundir.ManifestFile), conv); err != nil {
+		return fmt.Errorf("%s: %w (the SavedModel is complete; drop the format from export.formats or fix the cause and rerun)", name, err)
+	}
+	r.logf("%s: converted to %v in %s (%.1fs)", name, missing, out, time.Since(t0).Seconds())
 	return nil
 }
 

@@ -22,19 +22,24 @@
 package export
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
+	attrpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/attr_value_go_proto"
 	graphpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/graph_go_proto"
+	nodepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/node_def_go_proto"
 	shapepb "github.com/galeone/tensorflow/tensorflow/go/core/framework/tensor_shape_go_proto"
 	typespb "github.com/galeone/tensorflow/tensorflow/go/core/framework/types_go_proto"
+	varpb "github.com/galeone/tensorflow/tensorflow/go/core/framework/variable_go_proto"
 	corepb "github.com/galeone/tensorflow/tensorflow/go/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 
@@ -78,6 +83,9 @@ type Model struct {
 	// for metadata.json.
 	Source Source
 	Test   *evaluate.Metrics
+	// Manifest is the run's manifest.csv, if any: its training images
+	// calibrate the int8 TFLite file, its test images measure it.
+	Manifest string
 }
 
 // Backbone is a backbone SavedModel and the endpoint the top reads.
@@ -104,8 +112,11 @@ type Metadata struct {
 	TopK       int            `json:"top_k"`
 	Backbone   *BackboneInfo  `json:"backbone,omitempty"`
 	Test       *TestMetrics   `json:"test,omitempty"`
-	TensorFlow string         `json:"tensorflow"`
-	ExportedBy string         `json:"exported_by"`
+	// Converted lists the TFLite and ONNX files beside the SavedModel
+	// (Convert adds them).
+	Converted  []Converted `json:"converted,omitempty"`
+	TensorFlow string      `json:"tensorflow"`
+	ExportedBy string      `json:"exported_by"`
 }
 
 // Input is the input contract of serving_default.
@@ -148,6 +159,12 @@ type Options struct {
 	// else: never a run folder, a runs folder or anything inside one);
 	// without it Write refuses any existing dir.
 	Force bool
+	// Formats to write (ParseTargets); none means SavedModel alone. The
+	// SavedModel is always built, as the converters' source, and left
+	// out of dir when Formats do not name it.
+	Formats []Target
+	// Converter runs the TFLite and ONNX conversions; zero: FindConverter.
+	Converter Converter
 }
 
 // Write exports m as a SavedModel in dir. It builds everything in a
@@ -168,6 +185,12 @@ func Write(dir string, m Model, opts Options) (err error) {
 			return fail(err)
 		}
 	}
+	conv := opts.Converter
+	if needsConverter(opts.Formats) && conv == (Converter{}) {
+		if conv, err = FindConverter(); err != nil {
+			return fail(err)
+		}
+	}
 	tmp, err := tempDir(dir)
 	if err != nil {
 		return fail(err)
@@ -179,6 +202,16 @@ func Write(dir string, m Model, opts Options) (err error) {
 	}()
 	if err := write(tmp, m); err != nil {
 		return fail(err)
+	}
+	if needsConverter(opts.Formats) {
+		if err := Convert(context.Background(), tmp, opts.Formats, m.Manifest, conv); err != nil {
+			return fmt.Errorf("export %s to %s: %w", m.Name, dir, errors.Unwrap(err))
+		}
+		if !slices.Contains(opts.Formats, SavedModel) {
+			if err := dropSavedModel(tmp); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	if opts.Force {
 		old := tmp + ".old"
@@ -261,6 +294,10 @@ func savedModel(b *built, m Model) ([]byte, error) {
 	if err := proto.Unmarshal(b.graphDef, &gd); err != nil {
 		return nil, err
 	}
+	collections, err := variableCollections(&gd, b.vars)
+	if err != nil {
+		return nil, err
+	}
 	info := func(name string, dt typespb.DataType, dims ...int64) *corepb.TensorInfo {
 		s := &shapepb.TensorShapeProto{}
 		for _, d := range dims {
@@ -298,11 +335,63 @@ func savedModel(b *built, m Model) ([]byte, error) {
 				MethodName: predict,
 			},
 		},
-		AssetFileDef: []*corepb.AssetFileDef{{TensorInfo: info(labelsAsset+":0", typespb.DataType_DT_STRING), Filename: LabelsFile}},
+		AssetFileDef:  []*corepb.AssetFileDef{{TensorInfo: info(labelsAsset+":0", typespb.DataType_DT_STRING), Filename: LabelsFile}},
+		CollectionDef: collections,
 	}
 	// Deterministic: map fields (node attributes, signatures) in key
 	// order, so that exporting the same model twice gives the same bytes.
 	return proto.MarshalOptions{Deterministic: true}.Marshal(&corepb.SavedModel{SavedModelSchemaVersion: 1, MetaGraphs: []*corepb.MetaGraphDef{mg}})
+}
+
+// variableCollections makes the export's variables findable by
+// TensorFlow's V1 loaders, which the TFLite converter (its MLIR import) and
+// tf2onnx (its freezing) use: they look a variable up by its VarHandleOp's
+// shared_name as a node name, and list the variables from the MetaGraph's
+// "variables" and "trainable_variables" collections. Keras names each
+// VarHandleOp node as its shared_name; here the backbone's nodes carry the
+// import's prefix and the top's are named by scope, so each shared_name
+// becomes its node's name (the resource's name in a session: nothing else
+// refers to it; checkpoint keys are the saver's). Each VariableDef names the
+// handle, the saver's restore op as its initializer (loaders run it) and
+// the saver's ReadVariableOp as its snapshot.
+func variableCollections(gd *graphpb.GraphDef, vars []variable) (map[string]*corepb.CollectionDef, error) {
+	handles := map[string]*nodepb.NodeDef{}
+	for _, n := range gd.GetNode() {
+		if n.GetOp() == "VarHandleOp" {
+			handles[n.GetName()] = n
+		}
+	}
+	var all, trainable [][]byte
+	for _, v := range vars {
+		name := v.handle.Op.Name()
+		n, ok := handles[name]
+		if !ok || v.read == "" {
+			return nil, fmt.Errorf("variable %s: no VarHandleOp %s or no read of it in the graph", v.key, name)
+		}
+		n.Attr["shared_name"] = &attrpb.AttrValue{Value: &attrpb.AttrValue_S{S: []byte(name)}}
+		def, err := proto.Marshal(&varpb.VariableDef{
+			VariableName:    name + ":0",
+			InitializerName: saverRestore,
+			SnapshotName:    v.read + ":0",
+			IsResource:      true,
+			Trainable:       v.trainable,
+		})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, def)
+		if v.trainable {
+			trainable = append(trainable, def)
+		}
+		delete(handles, name)
+	}
+	if len(handles) > 0 {
+		return nil, fmt.Errorf("%d variables in the graph that the saver does not save (%s, ...)", len(handles), slices.Sorted(maps.Keys(handles))[0])
+	}
+	list := func(v [][]byte) *corepb.CollectionDef {
+		return &corepb.CollectionDef{Kind: &corepb.CollectionDef_BytesList_{BytesList: &corepb.CollectionDef_BytesList{Value: v}}}
+	}
+	return map[string]*corepb.CollectionDef{"variables": list(all), "trainable_variables": list(trainable)}, nil
 }
 
 func metadata(m Model, b *built, bb backbone.Metadata) Metadata {

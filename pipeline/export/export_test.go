@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -507,4 +509,246 @@ func stderr(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
+}
+
+// converter is the project's conversion script run by the venv's Python.
+func converter(t *testing.T) export.Converter {
+	return export.Converter{Python: testenv.Python(t), Script: filepath.Join(testenv.Root(t), "scripts", "convert_export.py")}
+}
+
+// TestConvertedFormats: each model (transfer, scratch, fine-tuned) exported
+// as TFLite and ONNX alone gives, through TensorFlow's TFLite interpreter
+// and onnxruntime, the run's own top-1 on every test image and its
+// probabilities within 1e-5 (float files); each file carries the class
+// names; metadata.json lists the files with the TFLite files' test
+// accuracy.
+func TestConvertedFormats(t *testing.T) {
+	f := setup(t)
+	names := []string{"top", "scratch", "tuned"}
+	args := []string{filepath.Join(testenv.Root(t), "scripts", "check_export.py"), "converted"}
+	want := map[string][][]predict.Prediction{}
+	outs, dirs := map[string]string{}, map[string]string{}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		m, err := export.FromRun(f.run, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs[name] = filepath.Join(t.TempDir(), name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = export.Write(dirs[name], m, export.Options{Formats: []export.Target{export.TFLite, export.ONNX}, Converter: converter(t)})
+		}()
+	}
+	wg.Wait()
+	for i, name := range names {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		dir := dirs[name]
+		for _, file := range []string{export.TFLiteFile, export.TFLiteInt8File, export.ONNXFile, export.LabelsFileTop, export.MetadataFile} {
+			if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, "saved_model.pb")); err == nil {
+			t.Errorf("%s: -format tflite,onnx kept the SavedModel", name)
+		}
+		var meta export.Metadata
+		raw, _ := os.ReadFile(filepath.Join(dir, export.MetadataFile))
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			t.Fatal(err)
+		}
+		acc := map[string]float64{}
+		for _, c := range meta.Converted {
+			if c.Bytes <= 0 || c.Seconds <= 0 {
+				t.Errorf("%s: %s: %d bytes in %gs", name, c.File, c.Bytes, c.Seconds)
+			}
+			if c.Format == "tflite" {
+				if c.Test == nil || c.Test.Examples != len(f.test) {
+					t.Errorf("%s: %s: test accuracy %+v, want one over %d images", name, c.File, c.Test, len(f.test))
+					continue
+				}
+				acc[c.File] = c.Test.Accuracy
+			}
+		}
+		if len(meta.Converted) != 3 {
+			t.Errorf("%s: metadata.json lists %d converted files, want 3: %+v", name, len(meta.Converted), meta.Converted)
+		}
+		t.Logf("%s: test accuracy: run %.4f, %s %.4f, %s %.4f", name, f.accuracy(t, name), export.TFLiteFile, acc[export.TFLiteFile], export.TFLiteInt8File, acc[export.TFLiteInt8File])
+
+		run, err := predict.Open(f.run, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		h, w := *meta.Input.Shape[1], *meta.Input.Shape[2]
+		var x []float32
+		for _, e := range f.test {
+			img, err := images.Load(e.Path, h, w, meta.Input.EncodedResize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range img.Pix {
+				x = append(x, float32(v))
+			}
+			p, err := run.Predict(e.Path, len(f.classes))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[name] = append(want[name], p)
+		}
+		in, out := filepath.Join(t.TempDir(), "x.npy"), filepath.Join(t.TempDir(), "p.npy")
+		fx, err := os.Create(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := npyio.Write(fx, x); err != nil {
+			t.Fatal(err)
+		}
+		fx.Close()
+		args = append(args, dir, in, out)
+		outs[name] = out
+	}
+	res, err := exec.Command(testenv.Python(t), args...).Output()
+	if err != nil {
+		t.Fatalf("check_export.py converted: %v\n%s", err, stderr(err))
+	}
+	lines := bytes.Split(bytes.TrimSpace(res), []byte("\n"))
+	lines = lines[max(0, len(lines)-len(names)):]
+	for k, name := range names {
+		var labels map[string][]string
+		if err := json.Unmarshal(lines[k], &labels); err != nil {
+			t.Fatalf("%s: %v: %s", name, err, res)
+		}
+		for file, l := range labels {
+			if !slices.Equal(l, f.classes) {
+				t.Errorf("%s: %s carries classes %q, want %q", name, file, l, f.classes)
+			}
+		}
+		got, shape := testenv.ReadNpy(t, outs[name])
+		n, c := len(f.test), len(f.classes)
+		if len(shape) != 3 || shape[0] != 3 || shape[1] != n || shape[2] != c {
+			t.Fatalf("%s: probabilities of shape %v, want [3 %d %d]", name, shape, n, c)
+		}
+		files := []string{export.TFLiteFile, export.TFLiteInt8File, export.ONNXFile}
+		for which, file := range files {
+			worst, agree := 0.0, 0
+			for i := range n {
+				pw := probsByClass(want[name][i])
+				best := 0
+				for j, class := range f.classes {
+					p := float64(got[(which*n+i)*c+j])
+					worst = max(worst, math.Abs(p-pw[class]))
+					if p > float64(got[(which*n+i)*c+best]) {
+						best = j
+					}
+				}
+				if f.classes[best] == want[name][i][0].Class {
+					agree++
+				}
+			}
+			t.Logf("%s: %s: top-1 as the run on %d/%d test images, max |run - %s| = %.2g", name, file, agree, n, file, worst)
+			if file == export.TFLiteInt8File {
+				continue // int8: its accuracy is in metadata.json, beside float's
+			}
+			if agree != n || worst > 1e-5 {
+				t.Errorf("%s: %s: top-1 as the run on %d/%d, max difference %g; want all, ≤ 1e-5", name, file, agree, n, worst)
+			}
+		}
+	}
+}
+
+// accuracy is the run's own test accuracy of model name.
+func (f fixture) accuracy(t *testing.T, name string) float64 {
+	m, err := export.FromRun(f.run, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Test.Accuracy
+}
+
+// TestConversionFails: a conversion that fails (here: the SavedModel's
+// variables are damaged, so the converters cannot read them) is reported
+// with the converter's reason; the export folder is as it was, and nothing
+// is left beside it. Write with a failing conversion leaves nothing at -out
+// and an existing folder it would replace untouched.
+func TestConversionFails(t *testing.T) {
+	f := setup(t)
+	dir := filepath.Join(t.TempDir(), "export")
+	if err := os.CopyFS(dir, os.DirFS(exportDir(f, "scratch"))); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := filepath.Glob(filepath.Join(dir, "variables", "variables.data-*"))
+	if len(data) != 1 {
+		t.Fatalf("variables: %v", data)
+	}
+	if err := os.WriteFile(data[0], []byte("damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, dir)
+	err := export.Convert(context.Background(), dir, []export.Target{export.TFLite, export.ONNX}, "", converter(t))
+	t.Logf("damaged variables: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "converting to tflite, onnx") {
+		t.Errorf("Convert: %v; want an error saying the conversion failed", err)
+	}
+	if after := snapshot(t, dir); !maps.Equal(before, after) {
+		t.Errorf("a failed conversion changed the export folder:\nbefore %v\nafter  %v", before, after)
+	}
+	if left, _ := os.ReadDir(filepath.Dir(dir)); len(left) != 1 {
+		t.Errorf("left beside the export: %v", left)
+	}
+
+	// Write: a converter that fails (its script is missing) after the
+	// SavedModel was built; -force over an existing export.
+	m, err := export.FromRun(f.run, "scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := converter(t)
+	bad.Script = filepath.Join(t.TempDir(), "missing.py")
+	out := filepath.Join(t.TempDir(), "out")
+	if err := export.Write(out, m, export.Options{Formats: []export.Target{export.ONNX}, Converter: bad}); err == nil {
+		t.Error("Write with a failing converter: no error")
+	}
+	if left, _ := os.ReadDir(filepath.Dir(out)); len(left) > 0 {
+		t.Errorf("failed Write left %v", left)
+	}
+	before = snapshot(t, dir)
+	err = export.Write(dir, m, export.Options{Force: true, Formats: []export.Target{export.SavedModel, export.ONNX}, Converter: bad})
+	if err == nil || !strings.Contains(err.Error(), "converting to onnx") {
+		t.Errorf("Write -force with a failing converter: %v", err)
+	}
+	if after := snapshot(t, dir); !maps.Equal(before, after) {
+		t.Errorf("a failed Write -force changed the folder it would replace")
+	}
+}
+
+// snapshot maps each file below dir to its contents.
+func snapshot(t *testing.T, dir string) map[string]string {
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		m[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestParseTargets(t *testing.T) {
+	got, err := export.ParseTargets([]string{"onnx,tflite", "savedmodel", "onnx"})
+	if err != nil || !slices.Equal(got, []export.Target{export.SavedModel, export.TFLite, export.ONNX}) {
+		t.Errorf("ParseTargets: %v, %v", got, err)
+	}
+	if _, err := export.ParseTargets([]string{"tflite,coreml"}); err == nil || !strings.Contains(err.Error(), `unknown format "coreml"; want savedmodel, tflite, onnx`) {
+		t.Errorf("unknown format: %v", err)
+	}
 }

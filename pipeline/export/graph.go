@@ -53,9 +53,11 @@ type built struct {
 
 // variable is one variable the export's saver saves and restores.
 type variable struct {
-	key    string // checkpoint key
-	handle tf.Output
-	dtype  tf.DataType
+	key       string // checkpoint key
+	handle    tf.Output
+	dtype     tf.DataType
+	trainable bool   // trained by the run (the top's weights, not its statistics)
+	read      string // the saver's ReadVariableOp of it, set by saver
 }
 
 // buildGraph builds the export graph: image bytes decoded and resized
@@ -142,7 +144,7 @@ func buildGraphOps(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string)
 		}
 	}
 	for _, v := range topVars {
-		b.vars = append(b.vars, variable{key: topPrefix + v.Name, handle: v.Handle(), dtype: tf.Float})
+		b.vars = append(b.vars, variable{key: topPrefix + v.Name, handle: v.Handle(), dtype: tf.Float, trainable: v.Trainable})
 	}
 	slices.SortFunc(b.vars, func(a, c variable) int { return strings.Compare(a.key, c.key) })
 	saver(s, b.vars)
@@ -204,6 +206,7 @@ func saver(s *op.Scope, vars []variable) {
 	for i, v := range vars {
 		keys[i], dtypes[i] = v.key, v.dtype
 		reads[i] = op.ReadVariableOp(ss.SubScope("read"), v.handle, v.dtype)
+		vars[i].read = reads[i].Op.Name()
 	}
 	names := op.Const(ss.SubScope("tensor_names"), keys)
 	shapes := op.Const(ss.SubScope("shape_and_slices"), specs)

@@ -13,7 +13,8 @@ import (
 )
 
 // exportEntries are the entries of a folder Write writes.
-var exportEntries = map[string]bool{"saved_model.pb": true, "fingerprint.pb": true, "variables": true, "assets": true, MetadataFile: true}
+var exportEntries = map[string]bool{"saved_model.pb": true, "fingerprint.pb": true, "variables": true, "assets": true, MetadataFile: true,
+	TFLiteFile: true, TFLiteInt8File: true, ONNXFile: true, LabelsFileTop: true}
 
 // isExport reports whether dir holds an export and nothing else, or
 // nothing at all: what Force may replace.
@@ -32,7 +33,7 @@ func isExport(dir string) bool {
 		}
 		has[e.Name()] = true
 	}
-	return has["saved_model.pb"] && has[MetadataFile]
+	return has[MetadataFile] && (has["saved_model.pb"] || has[TFLiteFile] || has[ONNXFile])
 }
 
 // checkReplace refuses, before any work, to replace dir unless it is an
@@ -65,7 +66,7 @@ func checkReplace(dir string) error {
 	case err != nil:
 		return err
 	case !fi.IsDir() || !isExport(dir):
-		return fmt.Errorf("%s exists and is not an export (it holds more than saved_model.pb, %s, variables/ and assets/): -force replaces only an earlier export or an empty folder; choose another -out, or move it away yourself", dir, MetadataFile)
+		return fmt.Errorf("%s exists and is not an export (it holds more than saved_model.pb, %s, variables/, assets/ and the converted files): -force replaces only an earlier export or an empty folder; choose another -out, or move it away yourself", dir, MetadataFile)
 	}
 	return nil
 }

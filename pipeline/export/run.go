@@ -72,6 +72,7 @@ func FromRun(runDir, name string) (Model, error) {
 		TopK:        p.TopK,
 		Source:      Source{Run: runDir, ConfigSHA256: hex.EncodeToString(sum[:])},
 		Test:        res.Test,
+		Manifest:    filepath.Join(runDir, rundir.ManifestFile),
 	}
 	if p.Transfer() {
 		// The backbone runs to its features endpoint; a fine-tuned
