@@ -172,6 +172,12 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 			rs = append(rs, result{index: s.Index, err: s.Err})
 			next = max(next, s.Index+1)
 		}
+		if b.N == 0 { // every image of the batch was skipped
+			if err := write(rs); err != nil {
+				return err
+			}
+			continue
+		}
 		x := b.X
 		if p.bb != nil {
 			if x, err = p.bb.RunBatch(p.Model.Backbone.Endpoint, b.X, b.N, batch); err != nil {
