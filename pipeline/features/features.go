@@ -36,8 +36,9 @@ import (
 )
 
 // version changes when the cache layout or feature computation changes
-// (2: checksummed entries, batches always full).
-const version = 2
+// (2: checksummed entries, batches always full; 3: images only at batch
+// positions that compute position 0's bits, see backbone.RunBatch).
+const version = 3
 
 // Key is what a cached feature depends on, besides the image's bytes.
 type Key struct {

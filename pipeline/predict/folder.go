@@ -173,19 +173,30 @@ func (p *Predictor) PredictCSV(ctx context.Context, paths []string, k int, out, 
 			rs = append(rs, result{index: s.Index, err: s.Err})
 			next = max(next, s.Index+1)
 		}
+		if b.N == 0 { // every image of the batch was skipped
+			if err := write(rs); err != nil {
+				return err
+			}
+			continue
+		}
 		x := b.X
 		if p.bb != nil {
 			if x, err = p.bb.RunBatch(p.Plan.Backbone.Features, b.X, b.N, batch); err != nil {
 				return fmt.Errorf("predict: %w", err)
 			}
 		}
-		probs, _, err := p.net.Predict(x, nil)
-		if err != nil {
-			return fmt.Errorf("predict: %w", err)
-		}
-		nc := len(p.Classes)
+		// The network runs on one image at a time, as Predict runs it:
+		// TensorFlow's matrix kernels may sum in another order for
+		// another number of rows (Eigen's, on CPUs without oneDNN's
+		// custom ops, move the 7th digit), and a row of the CSV must be
+		// what Predict says for that image.
+		per := len(x) / b.N
 		for i, idx := range b.Index {
-			rs = append(rs, result{index: idx, probs: probs[i*nc : (i+1)*nc]})
+			probs, _, err := p.net.Predict(x[i*per:(i+1)*per], nil)
+			if err != nil {
+				return fmt.Errorf("predict: %w", err)
+			}
+			rs = append(rs, result{index: idx, probs: probs})
 			next = max(next, idx+1)
 		}
 		if err := write(rs); err != nil {
