@@ -14,11 +14,14 @@ import (
 	"testing"
 )
 
-// TestPredictFolderMemory (issue 16): predict on a folder of 1,000 photos
-// with the pretrained MobileNet streams them: the command's peak RSS,
-// read from the kernel's rusage of the child process, stays under 500 MiB
-// (about 400 MiB of it is TensorFlow and MobileNet, loaded for a single
-// image too), and the CSV has a row for every image.
+// TestPredictFolderMemory (issue 16): predict on a folder of photos with
+// the pretrained MobileNet streams them: the command's peak RSS, read from
+// the kernel's rusage of the child process, is the same, within 64 MiB,
+// for 1,000 photos as for 100 (holding the decoded photos would add
+// 600 MiB to 900 MiB), and the CSV has a row for every image. The absolute
+// peak is TensorFlow's and MobileNet's, and depends on the CPU's kernels
+// (about 450 MiB with oneDNN's on AVX-512, 610-680 MiB with Eigen's on
+// AVX2): it is logged, not bounded.
 func TestPredictFolderMemory(t *testing.T) {
 	root := t.TempDir()
 	cfg := transferConfig(t, root, "mem", "mobilenet", "global_pool", 2, 6, "train: {epochs: 1}\n")
@@ -51,18 +54,22 @@ func TestPredictFolderMemory(t *testing.T) {
 		}
 	}
 
-	out := filepath.Join(root, "predictions.csv")
-	cmd := exec.Command(os.Args[0], "predict", "-run", runs[0], "-csv", out, photos)
-	cmd.Env = append(os.Environ(), "GOTRANSFER_BE_MAIN=1")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("predict: %v\n%s", err, stderr.String())
+	predict := func(dir, out string) (int64, string) {
+		cmd := exec.Command(os.Args[0], "predict", "-run", runs[0], "-csv", out, dir)
+		cmd.Env = append(os.Environ(), "GOTRANSFER_BE_MAIN=1")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("predict %s: %v\n%s", dir, err, stderr.String())
+		}
+		return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024, stderr.String() // Linux: KiB
 	}
-	peak := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss / 1024 // Linux: KiB
-	t.Logf("predict on 1,000 photos: peak RSS %d MiB", peak)
-	if peak >= 500 {
-		t.Errorf("predict on 1,000 photos: peak RSS %d MiB, want < 500", peak)
+	few, _ := predict(filepath.Join(photos, "roll_0"), filepath.Join(root, "few.csv"))
+	out := filepath.Join(root, "predictions.csv")
+	peak, stderr := predict(photos, out)
+	t.Logf("predict: peak RSS %d MiB on 100 photos, %d MiB on 1,000", few, peak)
+	if peak-few >= 64 {
+		t.Errorf("predict: peak RSS %d MiB on 1,000 photos against %d MiB on 100: memory grows with the folder", peak, few)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
@@ -71,7 +78,7 @@ func TestPredictFolderMemory(t *testing.T) {
 	if n := strings.Count(string(b), "\n"); n != 1001 {
 		t.Errorf("%s has %d lines, want a header and 1,000 rows", out, n)
 	}
-	if !strings.Contains(stderr.String(), "1000 images in "+out) {
-		t.Errorf("stderr: %s", stderr.String())
+	if !strings.Contains(stderr, "1000 images in "+out) {
+		t.Errorf("stderr: %s", stderr)
 	}
 }
