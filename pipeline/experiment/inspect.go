@@ -109,7 +109,7 @@ func (r *runner) inspectData(ctx context.Context) (*spaces, *inspect.Checks, err
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := checkDuplicates(r.cfg, r.dir, r.ds, sp, r.logf)
+	c, err := r.checkDuplicates(sp)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,17 +121,12 @@ func (r *runner) inspectData(ctx context.Context) (*spaces, *inspect.Checks, err
 	return sp, c, nil
 }
 
-// finishInspect adds what the inspection found, with the models' test
-// predictions, to the report of the run (see finishInspect).
-func (r *runner) finishInspect(run *report.Run) error {
-	return finishInspect(r.cfg, r.dir, r.ds, r.spaces, r.checks, run, r.logf)
-}
-
 // checkDuplicates finds the duplicates of ds (exact by hash, near in the
 // run's first feature space) and acts on test images that duplicate train
 // or val ones as data.on_duplicate says: stop, warn, or leave them out of
 // ds. It returns the checks, which the end of the run completes.
-func checkDuplicates(cfg *config.Config, dir string, ds *dataset.Dataset, sp *spaces, logf func(string, ...any)) (*inspect.Checks, error) {
+func (r *runner) checkDuplicates(sp *spaces) (*inspect.Checks, error) {
+	cfg, dir, ds, logf := r.cfg, r.dir, r.ds, r.logf
 	c, err := inspect.CheckDuplicates(ds.Examples, sp.first, cfg.Data.NearDuplicate, tfops.Products)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -176,11 +171,12 @@ func checkDuplicates(cfg *config.Config, dir string, ds *dataset.Dataset, sp *sp
 	return c, nil
 }
 
-// finishInspect completes the checks at the end of a run: a kNN baseline
-// per feature space (added to run.Baselines), suspect labels, each
-// model's misclassified test images, its PCA scatter and Projector files
-// (run.Inspect).
-func finishInspect(cfg *config.Config, dir string, ds *dataset.Dataset, sp *spaces, checks *inspect.Checks, run *report.Run, logf func(string, ...any)) error {
+// finishInspect completes the checks (r.checks, in r.spaces) at the end
+// of a run: a kNN baseline per feature space (added to run.Baselines),
+// suspect labels, each model's misclassified test images, its PCA scatter
+// and Projector files (run.Inspect).
+func (r *runner) finishInspect(run *report.Run) error {
+	cfg, dir, ds, sp, checks, logf := r.cfg, r.dir, r.ds, r.spaces, r.checks, r.logf
 	in := inspect.Input{Dir: dir, Examples: ds.Examples, Classes: ds.Classes, Space: sp.first, Products: tfops.Products,
 		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses}
 	for _, m := range run.Models {
@@ -339,7 +335,8 @@ func Inspect(ctx context.Context, cfg *config.Config, dir string, opts Options) 
 			run.Models[i].TestProbs = nil
 		}
 	}
-	if err := finishInspect(cfg, dir, ds, sp, c, run, r.logf); err != nil {
+	r.dir, r.spaces, r.checks = dir, sp, c
+	if err := r.finishInspect(run); err != nil {
 		return nil, err
 	}
 	return &InspectResult{Dir: dir, Findings: c.Findings, Baselines: run.Baselines, Classes: ds.Classes}, nil
