@@ -30,7 +30,7 @@ func (b *BatchNormalization) Check() []Problem {
 }
 
 func (b *BatchNormalization) Output(in Shape, _ int) (Shape, error) {
-	if in == nil || len(in) == 0 {
+	if len(in) == 0 {
 		return nil, fmt.Errorf("only on a known input shape (after a backbone's cut, or in a model without backbone)")
 	}
 	return in, nil
