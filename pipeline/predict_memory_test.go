@@ -16,9 +16,10 @@ import (
 
 // TestPredictFolderMemory (issue 16): predict on a folder of photos with
 // the pretrained MobileNet streams them: the command's peak RSS, read from
-// the kernel's rusage of the child process, is the same, within 64 MiB,
-// for 1,000 photos as for 100 (holding the decoded photos would add
-// 600 MiB to 900 MiB), and the CSV has a row for every image. The absolute
+// the kernel's rusage of the child process, is within 200 MiB for 1,000
+// photos of what it is for 100 (holding the decoded photos would add
+// 600 MiB to 900 MiB; the allocator's arenas grow by about 80 MiB before
+// they level off), and the CSV has a row for every image. The absolute
 // peak is TensorFlow's and MobileNet's, and depends on the CPU's kernels
 // (about 450 MiB with oneDNN's on AVX-512, 610-680 MiB with Eigen's on
 // AVX2): it is logged, not bounded.
@@ -68,7 +69,7 @@ func TestPredictFolderMemory(t *testing.T) {
 	out := filepath.Join(root, "predictions.csv")
 	peak, stderr := predict(photos, out)
 	t.Logf("predict: peak RSS %d MiB on 100 photos, %d MiB on 1,000", few, peak)
-	if peak-few >= 64 {
+	if peak-few >= 200 {
 		t.Errorf("predict: peak RSS %d MiB on 1,000 photos against %d MiB on 100: memory grows with the folder", peak, few)
 	}
 	b, err := os.ReadFile(out)
