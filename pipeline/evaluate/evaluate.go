@@ -64,7 +64,7 @@ type Class struct {
 // index of each example, loss the mean loss the caller measured, and k the
 // k of top-k accuracy. The predicted class of an example is the first most
 // probable one (argmax), and an example is a top-k hit when
-// Rank(row, label) < k, so the numbers agree with train.Evaluate.
+// Rank(row, label) < k (Accuracy), as in training's validation pass.
 //
 // It returns an error if the lengths disagree, a label is out of range, k
 // is below 1 or there are no examples (no metric is defined then).
@@ -84,7 +84,6 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 	for i := range m.Confusion {
 		m.Confusion[i] = make([]int, c)
 	}
-	var correct, topk int
 	for i, y := range labels {
 		if y < 0 || int(y) >= c {
 			return nil, fmt.Errorf("evaluate: example %d has label %d, outside the %d classes [0, %d)", i, y, c, c)
@@ -95,17 +94,9 @@ func Compute(probs []float32, labels []int32, classes []string, loss float64, k 
 			m.NonFinite++
 			continue
 		}
-		pred := argmax(row)
-		m.Confusion[y][pred]++
-		if pred == int(y) {
-			correct++
-		}
-		if Rank(row, int(y)) < k {
-			topk++
-		}
+		m.Confusion[y][argmax(row)]++
 	}
-	m.Accuracy = float64(correct) / float64(n)
-	m.TopK = float64(topk) / float64(n)
+	m.Accuracy, m.TopK = Accuracy(probs, labels, c, k)
 
 	var present int
 	for j, name := range classes {
@@ -256,6 +247,29 @@ func writeCSV(path string, rows [][]string) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil
+}
+
+// Accuracy is the top-1 and top-k accuracy of probs (one row of c
+// probabilities per example, row-major) against labels: the share of
+// examples with Rank(row, label) == 0, and < k. Compute and training's
+// validation pass both score with it, so the two never disagree. With no
+// examples both are 0.
+func Accuracy(probs []float32, labels []int32, c, k int) (top1, topk float64) {
+	if len(labels) == 0 {
+		return 0, 0
+	}
+	var hits, hitsK int
+	for i, y := range labels {
+		rank := Rank(probs[i*c:(i+1)*c], int(y))
+		if rank == 0 {
+			hits++
+		}
+		if rank < k {
+			hitsK++
+		}
+	}
+	n := float64(len(labels))
+	return float64(hits) / n, float64(hitsK) / n
 }
 
 // Rank is the number of classes scored strictly higher than class y (0 =

@@ -256,3 +256,28 @@ func TestNaNNeverCorrect(t *testing.T) {
 		t.Errorf("JSON round trip: %v, %+v", err, back)
 	}
 }
+
+// TestAccuracyIsCompute: the validation pass's Accuracy and Compute score
+// the same predictions alike, ties going to the first class and a NaN row
+// never a hit.
+func TestAccuracyIsCompute(t *testing.T) {
+	nan := float32(math.NaN())
+	probs := []float32{
+		0.5, 0.5, 0, // tie: class 0 predicted
+		0.5, 0.5, 0, // the same row, labelled 1: a top-1 miss, a top-2 hit
+		0.1, 0.2, 0.7,
+		nan, 0.5, 0.5, // non-finite: never a hit
+	}
+	labels := []int32{0, 1, 2, 1}
+	top1, top2 := Accuracy(probs, labels, 3, 2)
+	if top1 != 0.5 || top2 != 0.75 {
+		t.Errorf("Accuracy = %v, %v; want 0.5, 0.75", top1, top2)
+	}
+	m, err := Compute(probs, labels, []string{"a", "b", "c"}, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Accuracy != top1 || m.TopK != top2 {
+		t.Errorf("Compute = %v, %v; Accuracy = %v, %v", m.Accuracy, m.TopK, top1, top2)
+	}
+}

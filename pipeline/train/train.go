@@ -342,18 +342,7 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 		return r, nil
 	}
 	r.Loss = lossSum / float64(n)
-	var top1, topk int
-	for i, y := range r.Labels {
-		rank := evaluate.Rank(r.Probs[i*c:(i+1)*c], int(y))
-		if rank == 0 {
-			top1++
-		}
-		if rank < k {
-			topk++
-		}
-	}
-	r.Accuracy = float64(top1) / float64(n)
-	r.TopK = float64(topk) / float64(n)
+	r.Accuracy, r.TopK = evaluate.Accuracy(r.Probs, r.Labels, c, k)
 	return r, nil
 }
 
