@@ -107,7 +107,7 @@ func (o *options) benchImages(n int) (*dataset.Dataset, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		return nil, "", err
 	}
 	manifest := filepath.Join(o.out, fmt.Sprintf("precision-%d.csv", len(ds.Examples)))

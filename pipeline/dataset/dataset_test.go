@@ -1,8 +1,10 @@
 package dataset
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -306,7 +308,7 @@ func TestHashFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(3); err != nil {
+	if err := ds.HashFiles(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range ds.Examples {
@@ -324,7 +326,7 @@ func TestHashFiles(t *testing.T) {
 	if err := os.Remove(gone); err != nil {
 		t.Fatal(err)
 	}
-	err = ds.HashFiles(0)
+	err = ds.HashFiles(context.Background(), 0)
 	if err == nil || !strings.Contains(err.Error(), gone) {
 		t.Errorf("after removing %s, HashFiles error = %v, want it named", gone, err)
 	}
@@ -337,7 +339,7 @@ func TestManifestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	out := t.TempDir()
@@ -468,5 +470,33 @@ func TestOwnImagesMistakes(t *testing.T) {
 	want := "3 image file(s) left out for their extension (2 .heic, 1 .webp); to use them, add .webp to data.extensions; .heic cannot be read: convert them to JPEG or PNG"
 	if got := IgnoredHint(ds.Ignored); got != want {
 		t.Errorf("IgnoredHint = %q\nwant          %q", got, want)
+	}
+}
+
+// TestHashFilesStopsWhenCancelled: Ctrl-C (a cancelled context) stops
+// hashing at once instead of reading every file first.
+func TestHashFilesStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	ds := &Dataset{}
+	for i := range 200 {
+		p := filepath.Join(dir, fmt.Sprintf("f%03d", i))
+		if err := os.WriteFile(p, []byte{byte(i)}, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ds.Examples = append(ds.Examples, Example{Path: p})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ds.HashFiles(ctx, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("HashFiles after Ctrl-C = %v; want context.Canceled", err)
+	}
+	hashed := 0
+	for _, e := range ds.Examples {
+		if e.Hash != "" {
+			hashed++
+		}
+	}
+	if hashed > 1 {
+		t.Errorf("%d of 200 files hashed after Ctrl-C; want at most the one in flight", hashed)
 	}
 }

@@ -1,14 +1,14 @@
 package dataset
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/workers"
 )
 
 // HashFiles reads every example's file and sets Example.Hash to the hex
@@ -18,28 +18,15 @@ import (
 //
 // It hashes all files even when some fail, and then returns the error of
 // the first failed file in Examples order (naming it) with the number of
-// other failures.
-func (d *Dataset) HashFiles(workers int) error {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(workers, len(d.Examples))
+// other failures. When ctx is cancelled it stops hashing and returns why.
+func (d *Dataset) HashFiles(ctx context.Context, nworkers int) error {
 	errs := make([]error, len(d.Examples))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				d.Examples[i].Hash, errs[i] = hashFile(d.Examples[i].Path)
-			}
-		})
+	err := workers.Each(ctx, len(d.Examples), nworkers, func(i int) {
+		d.Examples[i].Hash, errs[i] = hashFile(d.Examples[i].Path)
+	})
+	if err != nil {
+		return fmt.Errorf("dataset: hashing: %w", err)
 	}
-	for i := range d.Examples {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-
 	var first error
 	failed := 0
 	for _, err := range errs {

@@ -3,13 +3,12 @@ package experiment
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/report"
+	"github.com/gotransfer/gotransfer/pipeline/workers"
 )
 
 // maxListed caps how many bad files one error lists.
@@ -21,31 +20,12 @@ const maxListed = 20
 // unreadable. It runs before any model work, so that one policy
 // (data.on_bad_image) applies to every model kind and every bad file is
 // known at once.
-func checkImages(ctx context.Context, ds *dataset.Dataset, workers int) ([]report.Skip, error) {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
+func checkImages(ctx context.Context, ds *dataset.Dataset, nworkers int) ([]report.Skip, error) {
 	errs := make([]error, len(ds.Examples))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range min(workers, len(ds.Examples)) {
-		wg.Go(func() {
-			for i := range jobs {
-				_, errs[i] = images.Decode(ds.Examples[i].Path)
-			}
-		})
-	}
-feed:
-	for i := range ds.Examples {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	err := workers.Each(ctx, len(ds.Examples), nworkers, func(i int) {
+		_, errs[i] = images.Decode(ds.Examples[i].Path)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("data: checking images: %w", err)
 	}
 	var bad []report.Skip

@@ -466,7 +466,7 @@ func TestInspectWithoutTraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds.HashFiles(0)
+	ds.HashFiles(context.Background(), 0)
 	y, _ := cfg.Marshal()
 	os.WriteFile(filepath.Join(res.Dir, rundir.ConfigFile), y, 0o644)
 	if err := dataset.WriteManifest(filepath.Join(res.Dir, rundir.ManifestFile), ds); err != nil {

@@ -215,7 +215,7 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 // with skip each is left out of ds, logged, and returned.
 func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip, error) {
 	workers := r.cfg.Images.Workers
-	if err := ds.HashFiles(workers); err != nil {
+	if err := ds.HashFiles(ctx, workers); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
 	bad, err := checkImages(ctx, ds, workers)

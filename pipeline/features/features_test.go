@@ -29,7 +29,7 @@ func setup(t *testing.T) (*backbone.Model, *dataset.Dataset, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	return m, ds, filepath.Join(t.TempDir(), "cache")
@@ -130,7 +130,7 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 	if err := os.WriteFile(e.Path, b, 0o644); err != nil { // different image content
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	r, err := base.Extract(context.Background(), ds.Examples, Options{})
@@ -144,7 +144,7 @@ func TestKeyMissesOnlyOnWhatMatters(t *testing.T) {
 	if err := os.WriteFile(e.Path, append(b, 0), 0o644); err != nil { // new bytes
 		t.Fatal(err)
 	}
-	ds.HashFiles(2)
+	ds.HashFiles(context.Background(), 2)
 	if r, _ = base.Extract(context.Background(), ds.Examples, Options{}); r.Computed != 1 {
 		t.Errorf("changed one image's bytes: computed %d, want 1", r.Computed)
 	}
@@ -177,7 +177,7 @@ func TestBadImage(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("not an image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ds.HashFiles(2)
+	ds.HashFiles(context.Background(), 2)
 	s, _ := Open(cache, m, "fc2", "nearest", false, 8)
 	_, err := s.Extract(context.Background(), ds.Examples, Options{})
 	if err == nil || !contains(err.Error(), bad) {

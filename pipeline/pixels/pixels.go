@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/progress"
+	"github.com/gotransfer/gotransfer/pipeline/workers"
 )
 
 // Store is the pixel cache for one size and resize method.
@@ -47,7 +47,7 @@ type Report struct {
 // loaded (not an image, truncated, over the pixel limit, unreadable) are
 // reported and left out; otherwise the first one (in example order) is
 // returned as the error, naming the file.
-func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers int, skipBad bool, prog io.Writer) (*Report, error) {
+func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, nworkers int, skipBad bool, prog io.Writer) (*Report, error) {
 	todo, hits, bad, err := s.Missing(examples)
 	if err != nil {
 		return nil, fmt.Errorf("pixels: %w", err)
@@ -56,40 +56,21 @@ func (s *Store) Prepare(ctx context.Context, examples []dataset.Example, workers
 	if len(todo) == 0 {
 		return r, nil
 	}
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	bar := progress.New(prog, len(todo), fmt.Sprintf("pixels %dx%d", s.H, s.W), "images")
 	defer bar.Finish()
 	errs := make([]error, len(todo))
-	jobs := make(chan int)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for range min(workers, len(todo)) {
-		wg.Go(func() {
-			for i := range jobs {
-				img, err := images.Load(todo[i].Path, s.H, s.W, s.Resize)
-				if err == nil {
-					err = s.Put(todo[i].Hash, img.Pix)
-				}
-				errs[i] = err
-				mu.Lock()
-				bar.Add(1)
-				mu.Unlock()
-			}
-		})
-	}
-feed:
-	for i := range todo {
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break feed
+	err = workers.Each(ctx, len(todo), nworkers, func(i int) {
+		img, err := images.Load(todo[i].Path, s.H, s.W, s.Resize)
+		if err == nil {
+			err = s.Put(todo[i].Hash, img.Pix)
 		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+		errs[i] = err
+		mu.Lock()
+		bar.Add(1)
+		mu.Unlock()
+	})
+	if err != nil {
 		return r, fmt.Errorf("pixels: interrupted; rerun to continue: %w", err)
 	}
 	for i, err := range errs {

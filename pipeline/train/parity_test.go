@@ -31,7 +31,7 @@ func cachedSplits(t *testing.T) (*features.Split, *features.Split, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	store, err := features.Open(filepath.Join(t.TempDir(), "cache"), m, "fc2", "nearest", false, 16)

@@ -25,7 +25,7 @@ func TestScratchCNNKerasParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ds.HashFiles(2); err != nil {
+	if err := ds.HashFiles(context.Background(), 2); err != nil {
 		t.Fatal(err)
 	}
 	const size = 48 // the smallest input the notebook's 4 conv/pool blocks take
