@@ -100,13 +100,25 @@ func TestFineTuneTwoPhasesAndResume(t *testing.T) {
 	var metrics struct {
 		Models []struct {
 			History []struct {
-				Phase string `json:"phase"`
+				Phase        string  `json:"phase"`
+				LearningRate float64 `json:"learning_rate"`
 			} `json:"history"`
 		} `json:"models"`
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, rundir.MetricsFile))
 	if err := json.Unmarshal(b, &metrics); err != nil || len(metrics.Models[0].History) != 5 || metrics.Models[0].History[4].Phase != "fine_tune" {
 		t.Errorf("metrics.json history: %v %+v", err, metrics)
+	}
+	// Each phase's own learning rate, per epoch (TensorBoard writes the
+	// history's; TestTensorBoard checks that).
+	for i, e := range metrics.Models[0].History {
+		want := float64(float32(0.001))
+		if e.Phase == "fine_tune" {
+			want = float64(float32(1e-4))
+		}
+		if e.LearningRate != want {
+			t.Errorf("epoch %d (%s): learning rate %v, want %v", i+1, e.Phase, e.LearningRate, want)
+		}
 	}
 
 	// Phase 1 leaves the backbone's layers as the SavedModel has them;

@@ -179,6 +179,10 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		if !hasVal {
 			b.WriteString("No validation split: val_loss and val_accuracy are not measured.\n\n")
 		}
+		if m.Loss != "" {
+			fmt.Fprintf(b, "The training loss (loss) is categorical cross-entropy with %s, as Keras' fit computes it; "+
+				"val_loss and the test loss are never weighted by class.\n\n", m.Loss)
+		}
 	}
 
 	if m.Test == nil {

@@ -52,8 +52,8 @@ func sampleRun(t *testing.T) *Run {
 				Name: "vgg", Kind: KindTransfer, Backbone: "savedmodels/vgg16 @ fc2",
 				Weights: "imagenet weights (sha256 0123456789ab)", Params: 1234567,
 				History: []history.Epoch{
-					{Epoch: 1, Loss: 1.25, Accuracy: 0.5, ValLoss: 1.1, ValAccuracy: 0.6, Seconds: 3.25},
-					{Epoch: 2, Loss: 0.875, Accuracy: 0.75, ValLoss: 1.2, ValAccuracy: 0.55, Seconds: 2.5},
+					{Epoch: 1, Loss: 1.25, Accuracy: 0.5, ValLoss: 1.1, ValAccuracy: 0.6, LearningRate: 1e-3, Seconds: 3.25},
+					{Epoch: 2, Loss: 0.875, Accuracy: 0.75, ValLoss: 1.2, ValAccuracy: 0.55, LearningRate: 1e-4, Seconds: 2.5},
 				},
 				BestEpoch: 1, StoppedEarly: true, RestoredBest: true,
 				Test: testMetrics(t, 0.81234),
@@ -114,13 +114,15 @@ func TestWriteFiles(t *testing.T) {
 		}
 	}
 
-	if got, want := files["models/vgg/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy\n"+
-		"1,1.250000,0.500000,1.100000,0.600000\n"+
-		"2,0.875000,0.750000,1.200000,0.550000\n"; got != want {
+	if got, want := files["models/vgg/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate\n"+
+		"1,1.250000,0.500000,1.100000,0.600000,0.001\n"+
+		"2,0.875000,0.750000,1.200000,0.550000,0.0001\n"; got != want {
 		t.Errorf("vgg history.csv =\n%s\nwant\n%s", got, want)
 	}
-	if got, want := files["models/rnd/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy\n"+
-		"1,2.000000,0.250000,,\n"; got != want {
+	// A run from before the history held the learning rate: unknown,
+	// an empty cell, never a 0.
+	if got, want := files["models/rnd/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate\n"+
+		"1,2.000000,0.250000,,,\n"; got != want {
 		t.Errorf("rnd history.csv =\n%s\nwant\n%s", got, want)
 	}
 	if got, want := files["models/vgg/confusion.csv"], "true\\predicted,a,b,c\na,1,0,0\nb,1,1,0\nc,0,0,1\n"; got != want {
