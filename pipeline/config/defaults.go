@@ -78,14 +78,6 @@ func defaultReduceLROnPlateau() *schedule.ReduceLROnPlateau {
 	return &schedule.ReduceLROnPlateau{Monitor: "val_loss", Factor: 0.1, Patience: 10, MinDelta: 1e-4}
 }
 
-// Keras' defaults of the schedules' optional keys; the required ones
-// (rates, steps, boundaries) are left zero.
-func defaultCosineDecay() *schedule.CosineDecay           { return &schedule.CosineDecay{} }
-func defaultExponentialDecay() *schedule.ExponentialDecay { return &schedule.ExponentialDecay{} }
-func defaultPiecewiseConstantDecay() *schedule.PiecewiseConstantDecay {
-	return &schedule.PiecewiseConstantDecay{}
-}
-
 // Allowed values of the keys that take one of a few strings.
 var (
 	downloads        = []string{string(NoDownload), string(Caltech101), string(FashionMNIST)}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -172,12 +173,12 @@ func (c *Config) ClassWeights(classes []string, counts []int) ([]float64, error)
 	}
 	if len(unknown) > 0 {
 		slices.Sort(unknown)
-		var errs []string
+		var errs []error
 		for _, name := range unknown {
 			errs = append(errs, c.errorAt([]string{"train", "class_weight", name},
 				"no class %q in %s (its classes: %s)", name, c.Data.Dir, strings.Join(classes, ", ")))
 		}
-		return nil, fmt.Errorf("%s", strings.Join(errs, "\n"))
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
@@ -186,12 +187,12 @@ func (c *Config) ClassWeights(classes []string, counts []int) ([]float64, error)
 // the config's usual form: file:line: dotted.path: message, the line
 // looked up in the file the config came from (just the file when the key
 // is not there, as when an override gave it).
-func (c *Config) errorAt(keys []string, format string, args ...any) string {
+func (c *Config) errorAt(keys []string, format string, args ...any) error {
 	where := c.Path
 	if line := lineOf(c.Path, keys); line > 0 {
 		where = fmt.Sprintf("%s:%d", c.Path, line)
 	}
-	return fmt.Sprintf("%s: %s: %s", where, strings.Join(keys, "."), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: %s: %s", where, strings.Join(keys, "."), fmt.Sprintf(format, args...))
 }
 
 // lineOf is the line of the map key reached by keys in the YAML file at
@@ -242,6 +243,9 @@ func learningRate(a *Adam) *custom {
 			k, v := n.Content[0], n.Content[1]
 			p := join(path, k.Value)
 			d.locs[p] = d.where(k, v)
+			// The zero values are Keras' defaults of the optional keys
+			// (alpha 0, no warmup, staircase false); the required ones
+			// are checked present.
 			var s schedule.Schedule
 			switch k.Value {
 			case "cosine_decay":
