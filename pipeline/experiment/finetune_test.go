@@ -16,6 +16,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
+	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 )
 
 // fineTuneConfig is one model fine-tuned from the tiny backbone's
@@ -109,8 +110,13 @@ func TestFineTuneTwoPhasesAndResume(t *testing.T) {
 	if err := json.Unmarshal(b, &metrics); err != nil || len(metrics.Models[0].History) != 5 || metrics.Models[0].History[4].Phase != "fine_tune" {
 		t.Errorf("metrics.json history: %v %+v", err, metrics)
 	}
-	// Each phase's own learning rate, per epoch (TensorBoard writes the
-	// history's; TestTensorBoard checks that).
+	// Each phase's own learning rate, per epoch, in the history and in
+	// TensorBoard (which showed phase 1's during phase 2).
+	tbTrain := filepath.Join(rundir.TensorBoard(dir, "tuned"), tensorboard.TrainDir)
+	lr := map[int]float64{}
+	for _, p := range testenv.TensorBoard(t, tbTrain)[tbTrain].Scalars[tensorboard.TagLearningRate] {
+		lr[int(p[0])] = p[1]
+	}
 	for i, e := range metrics.Models[0].History {
 		want := float64(float32(0.001))
 		if e.Phase == "fine_tune" {
@@ -118,6 +124,9 @@ func TestFineTuneTwoPhasesAndResume(t *testing.T) {
 		}
 		if e.LearningRate != want {
 			t.Errorf("epoch %d (%s): learning rate %v, want %v", i+1, e.Phase, e.LearningRate, want)
+		}
+		if got, ok := lr[i]; !ok || got != want {
+			t.Errorf("epoch %d (%s): TensorBoard's epoch_learning_rate %v (written: %v), want %v", i+1, e.Phase, got, ok, want)
 		}
 	}
 
