@@ -431,13 +431,13 @@ func splitCounts(ds *dataset.Dataset) string {
 func lossNote(tr config.Train) string {
 	var parts []string
 	if s := tr.Loss.LabelSmoothing; s != 0 {
-		parts = append(parts, fmt.Sprintf("label smoothing %g", s))
+		parts = append(parts, fmt.Sprintf("label smoothing %g (loss, val_loss and the test loss alike, as Keras' compiled loss)", s))
 	}
 	switch w := tr.ClassWeight; {
 	case w.Balanced:
-		parts = append(parts, "each example weighted by its class (train.class_weight: balanced, n / (classes × class count))")
+		parts = append(parts, "each training example weighted by its class in loss (train.class_weight: balanced, n / (classes × class count)); val_loss and the test loss are not weighted")
 	case w.Set():
-		parts = append(parts, "each example weighted by its class (train.class_weight, classes left out weigh 1)")
+		parts = append(parts, "each training example weighted by its class in loss (train.class_weight; classes left out weigh 1); val_loss and the test loss are not weighted")
 	}
 	return strings.Join(parts, "; ")
 }

@@ -180,8 +180,7 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 			b.WriteString("No validation split: val_loss and val_accuracy are not measured.\n\n")
 		}
 		if m.Loss != "" {
-			fmt.Fprintf(b, "The training loss (loss) is categorical cross-entropy with %s, as Keras' fit computes it; "+
-				"val_loss and the test loss are never weighted by class.\n\n", m.Loss)
+			fmt.Fprintf(b, "The loss is categorical cross-entropy with %s, as Keras' fit computes it.\n\n", m.Loss)
 		}
 	}
 

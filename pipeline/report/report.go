@@ -97,9 +97,9 @@ type Model struct {
 	// out. metrics.json leaves it out when false.
 	RandomWeights bool `json:"random_weights,omitempty"`
 	Params        int  `json:"params"` // trainable parameters
-	// Loss says how the training loss differs from plain categorical
-	// cross-entropy ("label smoothing 0.1; weighted by class
-	// (class_weight: balanced)"); "" when it does not.
+	// Loss says how the loss differs from plain categorical
+	// cross-entropy, in words for results.md ("label smoothing 0.1
+	// (...)"); "" when it does not.
 	Loss         string            `json:"loss,omitempty"`
 	History      []history.Epoch   `json:"history"`
 	BestEpoch    int               `json:"best_epoch"` // 1-based; 0 if unknown
