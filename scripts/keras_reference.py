@@ -16,6 +16,12 @@ The Go side writes a folder with everything that defines a run:
   init/<name>.npy  initial weights, named as in the Go checkpoint with "/"
                    replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...)
 
+spec.json may also give the loss's label_smoothing
+(keras.losses.CategoricalCrossentropy), a class_weight list (fit's
+class_weight, by class index) and a schedule for Adam's learning rate
+({"class": "CosineDecay", "config": {...}}, a keras.optimizers.schedules
+class and its arguments).
+
 This script builds the model in Keras, loads those initial weights, and
 trains epoch by epoch on the same batches (model.fit on the epoch's order,
 shuffle off) with Keras' own Adam and categorical cross-entropy, timing
@@ -23,9 +29,17 @@ each epoch's fit (the benchmark compares it with Go's). Dropout
 layers are built but the caller should use rate 0 for exact parity (Go and
 Keras draw different masks). It prints one JSON object: Keras' History.
 
-Usage: keras_reference.py DIR [--steps N]
+Usage: keras_reference.py DIR [--steps N | --schedules]
   --steps N   instead of epochs, run N single batches with train_on_batch and
-              report each batch's loss (for the scratch-CNN parity test).
+              report each batch's loss and the optimizer's learning rate
+              before and after it (for the per-step parity tests).
+  --schedules read DIR/schedules.json: {"steps": N, "schedules": [{"class",
+              "config"}, ...], "plateaus": [{"config": {...}, "learning_rate":
+              r, "values": [...]}, ...]} and print each schedule's rate at
+              steps 0..N-1, and for each plateau the learning rate the
+              optimizer holds after ReduceLROnPlateau.on_epoch_end of each
+              value (logged under the plateau's monitor), with what it logged
+              as the epoch's learning_rate.
 """
 
 import argparse
@@ -72,12 +86,16 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir")
     p.add_argument("--steps", type=int, default=0)
+    p.add_argument("--schedules", action="store_true")
     args = p.parse_args()
 
     import keras
     import numpy as np
 
     d = args.dir
+    if args.schedules:
+        schedules(keras, d)
+        return
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
     model = build(keras, spec)
@@ -89,11 +107,17 @@ def main():
         if ws:
             layer.set_weights(ws)
     adam = spec["adam"]
+    lr = adam["learning_rate"]
+    if spec.get("schedule"):
+        lr = schedule(keras, spec["schedule"])
     model.compile(
-        optimizer=keras.optimizers.Adam(adam["learning_rate"], beta_1=adam["beta_1"], beta_2=adam["beta_2"], epsilon=adam["epsilon"]),
-        loss="categorical_crossentropy",
+        optimizer=keras.optimizers.Adam(lr, beta_1=adam["beta_1"], beta_2=adam["beta_2"], epsilon=adam["epsilon"]),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=spec.get("label_smoothing", 0.0)),
         metrics=["accuracy"],
     )
+    class_weight = None
+    if spec.get("class_weight"):
+        class_weight = dict(enumerate(spec["class_weight"]))
     classes = spec["classes"]
     shape = tuple(spec["input"])
     y = keras.utils.to_categorical(np.load(os.path.join(d, "y_train.npy")), classes)
@@ -102,14 +126,16 @@ def main():
     bs = spec["batch_size"]
 
     if args.steps:
-        losses = []
+        losses, before, after = [], [], []
         flat = order.reshape(-1)
         for s in range(args.steps):
             idx = flat[s * bs:(s + 1) * bs]
             model.reset_metrics()  # else the loss is a running mean over calls
-            out = model.train_on_batch(x[idx], y[idx], return_dict=True)
+            before.append(float(model.optimizer.learning_rate))
+            out = model.train_on_batch(x[idx], y[idx], class_weight=class_weight, return_dict=True)
             losses.append(float(out["loss"]))
-        json.dump({"batch_loss": losses}, sys.stdout)
+            after.append(float(model.optimizer.learning_rate))
+        json.dump({"batch_loss": losses, "learning_rate": before, "learning_rate_after": after}, sys.stdout)
         return
 
     val = None
@@ -120,12 +146,56 @@ def main():
     for e in range(spec["epochs"]):
         idx = order[e]
         start = time.time()
-        h = model.fit(x[idx], y[idx], batch_size=bs, epochs=1, shuffle=False, validation_data=val, verbose=0)
+        h = model.fit(x[idx], y[idx], batch_size=bs, epochs=1, shuffle=False, validation_data=val, class_weight=class_weight, verbose=0)
         hist["seconds"].append(time.time() - start)
         for k in hist:
             if k in h.history:
                 hist[k].append(float(h.history[k][0]))
     json.dump(hist, sys.stdout)
+
+
+def schedule(keras, s):
+    """The keras.optimizers.schedules object s names."""
+    cls = getattr(keras.optimizers.schedules, s["class"], None)
+    if cls is None:
+        sys.exit(f"keras_reference: keras.optimizers.schedules has no class {s['class']!r}")
+    config = dict(s["config"])
+    # JSON writes 0.0 as 0: a rate must not become an int32 tensor.
+    for k in ("initial_learning_rate", "alpha", "warmup_target", "decay_rate"):
+        if config.get(k) is not None:
+            config[k] = float(config[k])
+    if "values" in config:
+        config["values"] = [float(v) for v in config["values"]]
+    return cls(**config)
+
+
+def schedules(keras, d):
+    """The --schedules mode (see the usage)."""
+    import numpy as np
+
+    with open(os.path.join(d, "schedules.json")) as f:
+        spec = json.load(f)
+    steps = np.arange(spec["steps"], dtype="int64")
+    rates = []
+    for s in spec["schedules"]:
+        fn = schedule(keras, s)
+        rates.append([float(keras.ops.convert_to_numpy(fn(keras.ops.convert_to_tensor(i)))) for i in steps])
+    plateaus = []
+    for p in spec["plateaus"]:
+        inp = keras.Input((1,))
+        model = keras.Model(inp, keras.layers.Dense(1)(inp))
+        model.compile(optimizer=keras.optimizers.Adam(p["learning_rate"]), loss="mse")
+        cb = keras.callbacks.ReduceLROnPlateau(**p["config"])
+        cb.set_model(model)
+        cb.on_train_begin()
+        held, logged = [], []
+        for e, v in enumerate(p["values"]):
+            logs = {p["config"]["monitor"]: v}
+            cb.on_epoch_end(e, logs)
+            logged.append(logs["learning_rate"])
+            held.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
+        plateaus.append({"learning_rate": held, "logged": logged})
+    json.dump({"schedules": rates, "plateaus": plateaus}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
+	"github.com/gotransfer/gotransfer/pipeline/schedule"
 )
 
 // Config is the effective configuration of a run: the file, with defaults
@@ -122,13 +123,54 @@ const AutoBatch = 0
 
 // Train holds the Keras compile and fit settings.
 type Train struct {
-	Optimizer     Optimizer
-	Loss          string // "categorical_crossentropy"
-	BatchSize     int
-	Epochs        int
-	Shuffle       bool           // reshuffle training batches each epoch (seeded)
+	Optimizer Optimizer
+	Loss      Loss
+	// ClassWeight weighs each training example's loss by its class, as
+	// Keras' fit(class_weight=...) does; its zero value weighs none.
+	ClassWeight ClassWeight
+	BatchSize   int
+	Epochs      int
+	Shuffle     bool // reshuffle training batches each epoch (seeded)
+	// Sampling is how an epoch draws its training examples.
+	Sampling      Sampling
 	EarlyStopping *EarlyStopping // nil means off
+	// ReduceLROnPlateau lowers a constant learning rate when a metric
+	// stops improving, as Keras' callback does; nil means off.
+	ReduceLROnPlateau *schedule.ReduceLROnPlateau
 }
+
+// Loss is the loss compiled into the models: its Keras name and settings.
+type Loss struct {
+	Name string // "categorical_crossentropy"
+	// LabelSmoothing is Keras' CategoricalCrossentropy(label_smoothing):
+	// targets become y × (1 − s) + s / classes. In [0, 1).
+	LabelSmoothing float64
+}
+
+// ClassWeight is train.class_weight: Balanced (each class weighs
+// n_samples / (n_classes × its count), Keras' and scikit-learn's
+// "balanced"), or weights by class name (classes left out weigh 1, as in
+// Keras), or neither (every example weighs 1).
+type ClassWeight struct {
+	Balanced bool
+	ByClass  map[string]float64 // nil unless given
+}
+
+// Set reports whether w weighs any class.
+func (w ClassWeight) Set() bool { return w.Balanced || w.ByClass != nil }
+
+// Sampling says how an epoch draws its training examples (train.sampling).
+type Sampling string
+
+// Samplings.
+const (
+	// SampleAll takes every training example once per epoch (Keras' fit).
+	SampleAll Sampling = "all"
+	// SampleBalanced draws as many examples as the split holds, each
+	// class equally often, with replacement within a class: rare
+	// classes are oversampled (seeded per epoch).
+	SampleBalanced Sampling = "balanced"
+)
 
 // Optimizer selects one optimizer: exactly one field is set.
 type Optimizer struct {
@@ -146,10 +188,15 @@ func (o Optimizer) Name() string {
 
 // Adam holds the settings of the Adam optimizer; the defaults are Keras's.
 type Adam struct {
+	// LearningRate is the rate of every step, or with a Schedule the
+	// rate of its first step.
 	LearningRate float64
-	Beta1        float64
-	Beta2        float64
-	Epsilon      float64
+	// Schedule, when set, gives the learning rate of each step instead
+	// (Keras: learning_rate=keras.optimizers.schedules.X(...)).
+	Schedule schedule.Schedule
+	Beta1    float64
+	Beta2    float64
+	Epsilon  float64
 }
 
 // EarlyStopping stops training when a monitored metric stops improving, as

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/gotransfer/gotransfer/pipeline/schedule"
+
 // This file is the one place where defaults live. Decoding starts from
 // these values and overwrites only the keys a file (or an override) gives.
 
@@ -37,10 +39,11 @@ func Default() *Config {
 		},
 		Train: Train{
 			Optimizer: Optimizer{Adam: defaultAdam()},
-			Loss:      "categorical_crossentropy",
+			Loss:      Loss{Name: "categorical_crossentropy"},
 			BatchSize: 128,
 			Epochs:    10,
 			Shuffle:   true,
+			Sampling:  SampleAll,
 		},
 		Evaluate: Evaluate{TopK: 5},
 		Predict:  Predict{TopK: 5},
@@ -69,6 +72,12 @@ func defaultEarlyStopping() *EarlyStopping {
 	return &EarlyStopping{Monitor: "val_loss"}
 }
 
+// defaultReduceLROnPlateau returns Keras' ReduceLROnPlateau defaults, used
+// for keys that a reduce_lr_on_plateau map leaves out.
+func defaultReduceLROnPlateau() *schedule.ReduceLROnPlateau {
+	return &schedule.ReduceLROnPlateau{Monitor: "val_loss", Factor: 0.1, Patience: 10, MinDelta: 1e-4}
+}
+
 // Allowed values of the keys that take one of a few strings.
 var (
 	downloads        = []string{string(NoDownload), string(Caltech101), string(FashionMNIST)}
@@ -80,4 +89,5 @@ var (
 	losses           = []string{"categorical_crossentropy"}
 	monitors         = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
 	optimizerNames   = []string{"adam"}
+	samplings        = []string{string(SampleAll), string(SampleBalanced)}
 )

@@ -7,7 +7,7 @@
 // strictly: an unknown key, a duplicate key or a value of the wrong type is
 // an error reported as
 //
-//	configs/vgg16.yaml:12: train.epocs: unknown key (known: batch_size, early_stopping, epochs, ...)
+//	configs/vgg16.yaml:12: train.epocs: unknown key (known: batch_size, class_weight, early_stopping, ...)
 //	configs/x.yaml:7: train.epochs: want an integer, got "ten"
 //
 // with the line and the dotted key path. All errors found are returned at
@@ -75,12 +75,22 @@
 //	  precision: float32     # auto: bfloat16 where the CPU has it and a probe measured it faster; one of auto, float32, bfloat16
 //	train:
 //	  optimizer: {adam: {learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}} # exactly one key naming the optimizer
-//	  loss: categorical_crossentropy # one of categorical_crossentropy
+//	                         # learning_rate: a number, or one key naming a Keras schedule of the step:
+//	                         #   cosine_decay: {initial_learning_rate: (required), decay_steps: (required), alpha: 0.0, warmup_target: null, warmup_steps: 0}
+//	                         #   exponential_decay: {initial_learning_rate: (required), decay_steps: (required), decay_rate: (required), staircase: false}
+//	                         #   piecewise_constant_decay: {boundaries: (required), values: (required)}
+//	  loss: categorical_crossentropy # one of categorical_crossentropy; or a map naming it with its settings:
+//	                         # {categorical_crossentropy: {label_smoothing: 0.0}} (Keras': targets y(1-s) + s/classes, s in [0, 1))
+//	  class_weight: null     # each training image's loss weighs 1; balanced: its class's n_images / (n_classes × count)
+//	                         # (Keras' and scikit-learn's); or {class name: weight, ...}, classes left out weigh 1
 //	  batch_size: 128
 //	  epochs: 10
 //	  shuffle: true          # reshuffle training batches each epoch (seeded)
+//	  sampling: all          # all: every training image once per epoch; balanced: as many, each class equally often (rare classes oversampled, seeded); one of all, balanced
 //	  early_stopping: null   # off; or a map, Keras' defaults for keys left out:
 //	                         # {monitor: val_loss, patience: 0, min_delta: 0.0, restore_best_weights: false}
+//	  reduce_lr_on_plateau: null # off; or a map, Keras' defaults for keys left out (both phases;
+//	                         # not with a schedule): {monitor: val_loss, factor: 0.1, patience: 10, min_delta: 0.0001, cooldown: 0, min_lr: 0.0}
 //	evaluate:
 //	  top_k: 5
 //	predict:

@@ -76,7 +76,7 @@ func (b bound[T]) docText() string {
 // leafTypes lists every leaf type, for the layer settings' look-up.
 var leafTypes = []interface {
 	bind(p any) (value, bool)
-}{stringType, stringsType, intType, int64Type, floatType, boolType, sizeType, squareType, optionalSizeType, unitsType, batchSizeType}
+}{stringType, stringsType, intType, int64Type, floatType, boolType, sizeType, squareType, optionalSizeType, unitsType, batchSizeType, intsType, floatsType, optionalFloatType}
 
 // fieldValue returns the leaf value of a layer setting, or an error when
 // no leaf type takes its Go type.
@@ -214,6 +214,55 @@ var (
 				return str("classes")
 			}
 			return integer(int64(v))
+		},
+	}
+	// intsType is a list of integers, possibly empty.
+	intsType = &leafType[[]int]{
+		decode: func(d *decoder, n *yaml.Node, path string) ([]int, bool) {
+			if n.Kind != yaml.SequenceNode {
+				d.errorf(path, "want a list of integers, got %s", describe(n))
+				return nil, false
+			}
+			v := make([]int, len(n.Content))
+			d.list(n, path, func(i int, c *yaml.Node, p string) { intType.of(&v[i]).decode(d, c, p) })
+			return v, true
+		},
+		encode: func(v []int) *yaml.Node {
+			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+			for _, x := range v {
+				n.Content = append(n.Content, integer(int64(x)))
+			}
+			return n
+		},
+	}
+	// floatsType is a list of numbers, possibly empty.
+	floatsType = &leafType[[]float64]{
+		decode: func(d *decoder, n *yaml.Node, path string) ([]float64, bool) {
+			if n.Kind != yaml.SequenceNode {
+				d.errorf(path, "want a list of numbers, got %s", describe(n))
+				return nil, false
+			}
+			v := make([]float64, len(n.Content))
+			d.list(n, path, func(i int, c *yaml.Node, p string) { floatType.of(&v[i]).decode(d, c, p) })
+			return v, true
+		},
+		encode: func(v []float64) *yaml.Node {
+			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+			for _, x := range v {
+				n.Content = append(n.Content, float(x))
+			}
+			return n
+		},
+	}
+	// optionalFloatType is a number, written null while 0 (not set, as
+	// Keras' None).
+	optionalFloatType = &leafType[float64]{
+		decode: floatType.decode,
+		encode: func(v float64) *yaml.Node {
+			if v == 0 {
+				return null()
+			}
+			return float(v)
 		},
 	}
 	// batchSizeType is a positive integer, or "auto" (AutoBatch).

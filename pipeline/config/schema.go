@@ -31,8 +31,11 @@ const (
 	baseForm = 0
 	// form is the latest version: 1 added export.savedmodel, 2
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
-	// export.formats.
-	form = 3
+	// export.formats, 4 train.class_weight, train.sampling and
+	// train.reduce_lr_on_plateau. (The map forms of train.loss and of an
+	// optimizer's learning_rate, label smoothing and schedules, need no
+	// version: a config without them writes the scalar it always wrote.)
+	form = 4
 )
 
 // key is one key of the schema: a leaf value, a section of keys, or a
@@ -105,13 +108,26 @@ func (c *Config) schema() []key {
 					d.check(adamKeys(a), join(path, "adam"))
 				}
 			}},
-			{name: "loss", val: stringType.of(&tr.Loss), oneOf: losses},
+			{name: "loss", custom: loss(&tr.Loss), check: func(d *decoder, path string) {
+				d.oneOf(path, tr.Loss.Name, losses)
+				if tr.Loss.LabelSmoothing != 0 {
+					d.check(lossKeys(&tr.Loss), join(path, tr.Loss.Name))
+				}
+			}},
+			{name: "class_weight", custom: classWeight(&tr.ClassWeight), since: 4, check: classWeightCheck(&tr.ClassWeight)},
 			{name: "batch_size", val: intType.of(&tr.BatchSize), check: atLeast(&tr.BatchSize, 1)},
 			{name: "epochs", val: intType.of(&tr.Epochs), check: atLeast(&tr.Epochs, 1)},
 			{name: "shuffle", val: boolType.of(&tr.Shuffle), doc: "reshuffle training batches each epoch (seeded)"},
+			{name: "sampling", val: stringType.of((*string)(&tr.Sampling)), oneOf: samplings, since: 4, doc: "all: every training image once per epoch; balanced: as many, each class equally often (rare classes oversampled, seeded)"},
 			{name: "early_stopping", custom: earlyStopping(&tr.EarlyStopping, &dt.Split), check: func(d *decoder, path string) {
 				if es := tr.EarlyStopping; es != nil {
 					d.check(earlyStoppingKeys(es, &dt.Split), path)
+				}
+			}},
+			{name: "reduce_lr_on_plateau", custom: reduceLROnPlateau(&tr.ReduceLROnPlateau, &dt.Split), since: 4, check: func(d *decoder, path string) {
+				if r := tr.ReduceLROnPlateau; r != nil {
+					d.check(reduceLROnPlateauKeys(r, &dt.Split), path)
+					d.plateauWithSchedule(c, path)
 				}
 			}},
 		}},
@@ -127,7 +143,13 @@ func (c *Config) schema() []key {
 // adamKeys are the keys of train.optimizer.adam.
 func adamKeys(a *Adam) []key {
 	return []key{
-		{name: "learning_rate", val: floatType.of(&a.LearningRate), check: positive(&a.LearningRate)},
+		{name: "learning_rate", custom: learningRate(a), check: func(d *decoder, path string) {
+			if s := a.Schedule; s.Set() {
+				d.check(scheduleKeys(&a.Schedule), join(path, s.Name()))
+				return
+			}
+			d.positive(path, a.LearningRate)
+		}},
 		{name: "beta_1", val: floatType.of(&a.Beta1), check: fraction(&a.Beta1)},
 		{name: "beta_2", val: floatType.of(&a.Beta2), check: fraction(&a.Beta2)},
 		{name: "epsilon", val: floatType.of(&a.Epsilon), check: positive(&a.Epsilon)},
@@ -243,6 +265,12 @@ func fineTuneKeys(f *FineTune) []key {
 
 // optimizer is train.optimizer: a map with one key naming the optimizer.
 func optimizer(o *Optimizer) *custom {
+	node := func() *yaml.Node {
+		if o.Adam == nil {
+			return mapNode(nil)
+		}
+		return mapNode([]kv{{"adam", nodeOf(adamKeys(o.Adam), adamKeys(defaultAdam()))}})
+	}
 	return &custom{
 		decode: func(d *decoder, n *yaml.Node, path string) {
 			known := strings.Join(optimizerNames, ", ")
@@ -267,11 +295,11 @@ func optimizer(o *Optimizer) *custom {
 			}
 			*o = Optimizer{Adam: a}
 		},
-		node: func() *yaml.Node {
-			if o.Adam == nil {
-				return mapNode(nil)
-			}
-			return mapNode([]kv{{"adam", nodeOf(adamKeys(o.Adam), adamKeys(defaultAdam()))}})
+		node: node,
+		doc: func(b *strings.Builder, prefix, _, comment string) {
+			docLine(b, prefix+"optimizer: "+flowText(node()), comment)
+			docLine(b, "", "learning_rate: a number, or one key naming a Keras schedule of the step:")
+			scheduleDoc(b)
 		},
 	}
 }

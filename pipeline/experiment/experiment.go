@@ -156,7 +156,7 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 		if j.tb, err = r.openTensorBoard(j.m.Name); err != nil {
 			return nil, nil, fmt.Errorf("model %s: %w", j.m.Name, err)
 		}
-		j.rep = &report.Model{Name: j.m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
+		j.rep = &report.Model{Name: j.m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)", Loss: lossNote(r.cfg.Train)}
 		err := r.runModel(ctx, j)
 		if _, ok := errors.AsType[*train.DivergedError](err); ok {
 			// The report says what happened; the run ends with the error.
@@ -320,7 +320,7 @@ func (r *runner) openTensorBoard(model string) (*tensorboard.Model, error) {
 		return nil, err
 	}
 	return tensorboard.Open(tensorboard.Options{
-		Dir: rundir.TensorBoard(r.dir, model), LearningRate: r.cfg.Train.Optimizer.Adam.LearningRate, HParams: hp,
+		Dir: rundir.TensorBoard(r.dir, model), HParams: hp,
 	})
 }
 
@@ -424,4 +424,20 @@ func unread(ds *dataset.Dataset) []report.Skip {
 
 func splitCounts(ds *dataset.Dataset) string {
 	return fmt.Sprintf("train %d, val %d, test %d", len(ds.Split(dataset.Train)), len(ds.Split(dataset.Val)), len(ds.Split(dataset.Test)))
+}
+
+// lossNote says how the training loss of tr differs from plain
+// categorical cross-entropy, for results.md; "" when it does not.
+func lossNote(tr config.Train) string {
+	var parts []string
+	if s := tr.Loss.LabelSmoothing; s != 0 {
+		parts = append(parts, fmt.Sprintf("label smoothing %g (loss, val_loss and the test loss alike, as Keras' compiled loss)", s))
+	}
+	switch w := tr.ClassWeight; {
+	case w.Balanced:
+		parts = append(parts, "each training example weighted by its class in loss (train.class_weight: balanced, n / (classes × class count)); val_loss and the test loss are not weighted")
+	case w.Set():
+		parts = append(parts, "each training example weighted by its class in loss (train.class_weight; classes left out weigh 1); val_loss and the test loss are not weighted")
+	}
+	return strings.Join(parts, "; ")
 }

@@ -289,6 +289,9 @@ func TestBadInputs(t *testing.T) {
 	_, _, err = run(t, testConfig(t, root, "data.exclude=[class_1, class_2]"))
 	check("one class left", err, "class")
 
+	_, _, err = run(t, testConfig(t, root, "train.class_weight={class_1: 2, cat: 3}"))
+	check("class weight of no class", err, `train.class_weight.cat: no class "cat"`, "class_0, class_1, class_2")
+
 	bad := filepath.Join(root, "data", "class_0", "broken.jpg")
 	os.WriteFile(bad, []byte("not a jpeg"), 0o644)
 	_, _, err = run(t, testConfig(t, root))

@@ -16,6 +16,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
+	"github.com/gotransfer/gotransfer/pipeline/tensorboard"
 )
 
 // fineTuneConfig is one model fine-tuned from the tiny backbone's
@@ -100,13 +101,33 @@ func TestFineTuneTwoPhasesAndResume(t *testing.T) {
 	var metrics struct {
 		Models []struct {
 			History []struct {
-				Phase string `json:"phase"`
+				Phase        string  `json:"phase"`
+				LearningRate float64 `json:"learning_rate"`
 			} `json:"history"`
 		} `json:"models"`
 	}
 	b, _ := os.ReadFile(filepath.Join(dir, rundir.MetricsFile))
 	if err := json.Unmarshal(b, &metrics); err != nil || len(metrics.Models[0].History) != 5 || metrics.Models[0].History[4].Phase != "fine_tune" {
 		t.Errorf("metrics.json history: %v %+v", err, metrics)
+	}
+	// Each phase's own learning rate, per epoch, in the history and in
+	// TensorBoard (which showed phase 1's during phase 2).
+	tbTrain := filepath.Join(rundir.TensorBoard(dir, "tuned"), tensorboard.TrainDir)
+	lr := map[int]float64{}
+	for _, p := range testenv.TensorBoard(t, tbTrain)[tbTrain].Scalars[tensorboard.TagLearningRate] {
+		lr[int(p[0])] = p[1]
+	}
+	for i, e := range metrics.Models[0].History {
+		want := float64(float32(0.001))
+		if e.Phase == "fine_tune" {
+			want = float64(float32(1e-4))
+		}
+		if e.LearningRate != want {
+			t.Errorf("epoch %d (%s): learning rate %v, want %v", i+1, e.Phase, e.LearningRate, want)
+		}
+		if got, ok := lr[i]; !ok || got != want {
+			t.Errorf("epoch %d (%s): TensorBoard's epoch_learning_rate %v (written: %v), want %v", i+1, e.Phase, got, ok, want)
+		}
 	}
 
 	// Phase 1 leaves the backbone's layers as the SavedModel has them;

@@ -195,8 +195,12 @@ func (r *runner) build(j *job, i int, prev *nn.Network) (*nn.Network, error) {
 		r.logf("%s: %d trainable parameters; training %d epochs, batch %d, on %d examples (val %d)",
 			j.m.Name, net.Params(), ph.Epochs, ph.BatchSize, j.train.Len(), j.val.Len())
 	} else {
-		r.logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, learning rate %g",
-			j.m.Name, j.plan.Backbone.FineTuneFrom, net.Params(), ph.Epochs, ph.Adam.LearningRate)
+		rate := fmt.Sprintf("learning rate %g", ph.Adam.LearningRate)
+		if ph.Schedule != nil {
+			rate = "learning rate by " + ph.Schedule.Name()
+		}
+		r.logf("%s: fine-tuning %s and above with the top: %d trainable parameters; %d epochs, %s",
+			j.m.Name, j.plan.Backbone.FineTuneFrom, net.Params(), ph.Epochs, rate)
 	}
 	return net, nil
 }

@@ -74,9 +74,13 @@ func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, er
 	if err := r.scan(ctx); err != nil {
 		return nil, err
 	}
+	weights, err := cfg.ClassWeights(r.ds.Classes, r.ds.Counts()[dataset.Train])
+	if err != nil {
+		return nil, err
+	}
 	r.res.Models = make([]ModelResult, len(plans))
 	for i, p := range plans {
-		p.Classes = r.ds.Classes
+		p.Classes, p.ClassWeights = r.ds.Classes, weights
 		if err := p.Check(); err != nil {
 			return nil, err
 		}

@@ -79,7 +79,7 @@ func TestTensorBoard(t *testing.T) {
 				{val.Scalars[tensorboard.TagLoss], 3, func(i int) float64 { return m.History[i].ValLoss }, "validation/epoch_loss"},
 				{val.Scalars[tensorboard.TagAccuracy], 4, func(i int) float64 { return m.History[i].ValAccuracy }, "validation/epoch_accuracy"},
 				{tr.Scalars[tensorboard.TagSeconds], -1, func(i int) float64 { return timing.Models[m.Name].EpochSeconds[i] }, "train/epoch_seconds"},
-				{tr.Scalars[tensorboard.TagLearningRate], -1, func(int) float64 { return cfgA.Train.Optimizer.Adam.LearningRate }, "train/epoch_learning_rate"},
+				{tr.Scalars[tensorboard.TagLearningRate], 5, func(i int) float64 { return m.History[i].LearningRate }, "train/epoch_learning_rate"},
 			} {
 				if len(c.series) != n {
 					t.Errorf("%s %s: %d points, want %d (one per epoch)", dir, c.name, len(c.series), n)

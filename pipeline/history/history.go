@@ -18,7 +18,12 @@ type Epoch struct {
 	Accuracy    float64 `json:"accuracy"`
 	ValLoss     float64 `json:"val_loss"`
 	ValAccuracy float64 `json:"val_accuracy"`
-	Seconds     float64 `json:"seconds"`
+	// LearningRate is the optimizer's learning_rate at the end of the
+	// epoch, as Keras' callbacks (TensorBoard, ReduceLROnPlateau) read
+	// it: a schedule's rate at the step reached, or the constant rate,
+	// before ReduceLROnPlateau lowers it for the next epoch.
+	LearningRate float64 `json:"learning_rate"`
+	Seconds      float64 `json:"seconds"`
 	// Phase is "" for the (first) training of a model, FineTune for the
 	// epochs of a fine-tuned model's second phase, numbered on from the
 	// first phase's.
@@ -31,20 +36,21 @@ const FineTune = "fine_tune"
 // epochJSON is Epoch on disk: NaN (no validation split) as null, which
 // JSON can hold.
 type epochJSON struct {
-	Epoch       int       `json:"epoch"`
-	Loss        num.Float `json:"loss"`
-	Accuracy    num.Float `json:"accuracy"`
-	ValLoss     num.Float `json:"val_loss"`
-	ValAccuracy num.Float `json:"val_accuracy"`
-	Seconds     float64   `json:"seconds"`
-	Phase       string    `json:"phase,omitempty"`
+	Epoch        int       `json:"epoch"`
+	Loss         num.Float `json:"loss"`
+	Accuracy     num.Float `json:"accuracy"`
+	ValLoss      num.Float `json:"val_loss"`
+	ValAccuracy  num.Float `json:"val_accuracy"`
+	LearningRate float64   `json:"learning_rate,omitempty"` // 0: written before the history held it
+	Seconds      float64   `json:"seconds"`
+	Phase        string    `json:"phase,omitempty"`
 }
 
 // MarshalJSON writes non-finite metrics (NaN validation metrics when there
 // is no validation split, a diverged loss) as null, which JSON can hold, so
 // that a file is never left unwritable.
 func (e Epoch) MarshalJSON() ([]byte, error) {
-	return json.Marshal(epochJSON{e.Epoch, num.Float(e.Loss), num.Float(e.Accuracy), num.Float(e.ValLoss), num.Float(e.ValAccuracy), e.Seconds, e.Phase})
+	return json.Marshal(epochJSON{e.Epoch, num.Float(e.Loss), num.Float(e.Accuracy), num.Float(e.ValLoss), num.Float(e.ValAccuracy), e.LearningRate, e.Seconds, e.Phase})
 }
 
 // UnmarshalJSON reads null (or missing) metrics as NaN.
@@ -54,7 +60,7 @@ func (e *Epoch) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Epoch{j.Epoch, float64(j.Loss), float64(j.Accuracy), float64(j.ValLoss), float64(j.ValAccuracy), j.Seconds, j.Phase}
+	*e = Epoch{j.Epoch, float64(j.Loss), float64(j.Accuracy), float64(j.ValLoss), float64(j.ValAccuracy), j.LearningRate, j.Seconds, j.Phase}
 	return nil
 }
 

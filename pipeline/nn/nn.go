@@ -47,7 +47,17 @@ type Spec struct {
 	// layers above the cut while the new top trains first.
 	Frozen  int
 	Classes int
-	Adam    Adam
+	// Adam's LearningRate is the rate until SetLearningRate changes it.
+	Adam Adam
+	// LabelSmoothing is Keras' CategoricalCrossentropy(label_smoothing):
+	// the targets of the loss are onehot × (1 − s) + s / Classes, in
+	// training and in evaluation, as Keras' compiled loss.
+	LabelSmoothing float64
+	// ClassWeights, one per class (nil: all 1), weigh each training
+	// example's loss by its class, as Keras' fit(class_weight=...) does:
+	// the batch's loss is Σ wᵢ·lossᵢ / batch size. Evaluation is not
+	// weighted (Keras' val_loss is not either).
+	ClassWeights []float64
 }
 
 // Adam holds the settings of the Adam optimizer, as Keras names them.
@@ -111,7 +121,8 @@ type Network struct {
 	sess  *tfsession.Session
 
 	x, labels, seed         tf.Output
-	b1Power, b2Power        tf.Output
+	b1Power, b2Power, lr    tf.Output
+	rate                    float32 // fed to lr
 	trainLoss, trainCorrect tf.Output
 	probs, exampleLoss      tf.Output
 	train, assign, restore  *tf.Operation
@@ -126,6 +137,12 @@ type Network struct {
 func Build(spec Spec) (n *Network, err error) {
 	if spec.Classes < 2 {
 		return nil, fmt.Errorf("nn: %d classes; need at least 2", spec.Classes)
+	}
+	if spec.ClassWeights != nil && len(spec.ClassWeights) != spec.Classes {
+		return nil, fmt.Errorf("nn: %d class weights for %d classes", len(spec.ClassWeights), spec.Classes)
+	}
+	if !(spec.LabelSmoothing >= 0 && spec.LabelSmoothing < 1) {
+		return nil, fmt.Errorf("nn: label smoothing %v; want [0, 1)", spec.LabelSmoothing)
 	}
 	if len(spec.Layers) == 0 || spec.Frozen < 0 || spec.Frozen >= len(spec.Layers) ||
 		(spec.Names != nil && len(spec.Names) != len(spec.Layers)) {
@@ -148,7 +165,7 @@ func Build(spec Spec) (n *Network, err error) {
 // build is Build's graph, without the guard and the session.
 func build(spec Spec) (n *Network, err error) {
 	s := op.NewScope()
-	n = &Network{Spec: spec, inputSize: spec.Input.Size(), classesOut: spec.Classes}
+	n = &Network{Spec: spec, inputSize: spec.Input.Size(), classesOut: spec.Classes, rate: float32(spec.Adam.LearningRate)}
 	shape := append([]int64{-1}, toInt64(spec.Input)...)
 	n.x = op.Placeholder(s.SubScope("input"), tf.Float, op.PlaceholderShape(tf.MakeShape(shape...)))
 	n.labels = op.Placeholder(s.SubScope("labels"), tf.Int32, op.PlaceholderShape(tf.MakeShape(-1)))
@@ -158,7 +175,8 @@ func build(spec Spec) (n *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	onehot := op.OneHot(at(s, "OneHot"), n.labels, op.Const(at(s, "Const"), int32(spec.Classes)), op.Const(at(s, "Const"), float32(1)), op.Const(at(s, "Const"), float32(0)))
+	on, off := smoothed(spec.LabelSmoothing, spec.Classes)
+	onehot := op.OneHot(at(s, "OneHot"), n.labels, op.Const(at(s, "Const"), int32(spec.Classes)), op.Const(at(s, "Const"), on), op.Const(at(s, "Const"), off))
 	correct := func(s *op.Scope, logits tf.Output) tf.Output {
 		hit := op.Equal(at(s, "Equal"), op.Cast(at(s, "Cast"), op.ArgMax(at(s, "ArgMax"), logits, op.Const(at(s, "Const"), int32(1))), tf.Int32), n.labels)
 		return op.Sum(at(s, "Sum"), op.Cast(at(s, "Cast"), hit, tf.Int32), op.Const(at(s, "Const"), int32(0)))
@@ -167,6 +185,13 @@ func build(spec Spec) (n *Network, err error) {
 	ts := s.SubScope("train")
 	logits := n.forward(ts, st, true)
 	perExample, _ := op.SoftmaxCrossEntropyWithLogits(at(ts, "SoftmaxCrossEntropyWithLogits"), logits, onehot)
+	if spec.ClassWeights != nil {
+		w := make([]float32, len(spec.ClassWeights))
+		for i, v := range spec.ClassWeights {
+			w[i] = float32(v)
+		}
+		perExample = op.Mul(at(ts, "Mul"), perExample, op.GatherV2(at(ts, "GatherV2"), op.Const(at(ts, "Const"), w), n.labels, op.Const(at(ts, "Const"), int32(0))))
+	}
 	n.trainLoss = op.Mean(at(ts, "Mean"), perExample, op.Const(at(ts, "Const"), int32(0)))
 	n.trainCorrect = correct(ts, logits)
 
@@ -193,7 +218,8 @@ func build(spec Spec) (n *Network, err error) {
 	as := s.SubScope("adam")
 	n.b1Power = op.Placeholder(as.SubScope("beta_1_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 	n.b2Power = op.Placeholder(as.SubScope("beta_2_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
-	lr := op.Const(at(as, "Const"), float32(spec.Adam.LearningRate))
+	n.lr = op.Placeholder(as.SubScope("learning_rate"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
+	lr := n.lr
 	b1 := op.Const(at(as, "Const"), float32(spec.Adam.Beta1))
 	b2 := op.Const(at(as, "Const"), float32(spec.Adam.Beta2))
 	eps := op.Const(at(as, "Const"), float32(spec.Adam.Epsilon))
@@ -507,12 +533,32 @@ func (n *Network) TrainBatch(x []float32, labels []int32, step int64, seed [2]in
 	b1p, _ := tf.NewTensor(float32(math.Pow(float64(float32(n.Spec.Adam.Beta1)), t)))
 	b2p, _ := tf.NewTensor(float32(math.Pow(float64(float32(n.Spec.Adam.Beta2)), t)))
 	st, _ := tf.NewTensor(seed[:])
-	feeds[n.b1Power], feeds[n.b2Power], feeds[n.seed] = b1p, b2p, st
+	lr, _ := tf.NewTensor(n.rate)
+	feeds[n.b1Power], feeds[n.b2Power], feeds[n.seed], feeds[n.lr] = b1p, b2p, st, lr
 	res, err := n.sess.Run(feeds, []tf.Output{n.trainLoss, n.trainCorrect}, []*tf.Operation{n.train})
 	if err != nil {
 		return 0, 0, fmt.Errorf("nn: train step %d: %w", step, err)
 	}
 	return float64(res[0].Value().(float32)), int(res[1].Value().(int32)), nil
+}
+
+// SetLearningRate sets the rate of the next TrainBatch calls (a schedule's
+// rate for the step, or one ReduceLROnPlateau lowered), as float32, as
+// Keras' optimizer holds it.
+func (n *Network) SetLearningRate(lr float64) { n.rate = float32(lr) }
+
+// LearningRate is the rate the next TrainBatch applies.
+func (n *Network) LearningRate() float64 { return float64(n.rate) }
+
+// smoothed is the one-hot target's values with Keras' label smoothing s
+// over classes: y × (1 − s) + s / classes, in float32 as Keras computes
+// it.
+func smoothed(s float64, classes int) (on, off float32) {
+	if s == 0 {
+		return 1, 0
+	}
+	off = float32(s) / float32(classes)
+	return float32(1-s) + off, off
 }
 
 // Predict returns class probabilities (len(labels)×classes, row-major) and

@@ -28,6 +28,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/schedule"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
@@ -53,6 +54,11 @@ type Plan struct {
 	Phases []Phase `json:"phases"`
 	// TopK is how many classes a prediction lists (predict.top_k).
 	TopK int `json:"top_k"`
+	// LabelSmoothing is the loss's (train.loss); ClassWeights weigh the
+	// training loss by class, in label order (train.class_weight, set
+	// once the data is scanned, with Classes; nil: none).
+	LabelSmoothing float64   `json:"label_smoothing,omitempty"`
+	ClassWeights   []float64 `json:"class_weights,omitempty"`
 }
 
 // Input is how an image file becomes the model's input.
@@ -109,6 +115,11 @@ type Phase struct {
 	Frozen        int                  `json:"frozen"`
 	Adam          nn.Adam              `json:"adam"`
 	EarlyStopping *train.EarlyStopping `json:"early_stopping,omitempty"`
+	// Schedule, when set, gives the learning rate of each step instead
+	// of Adam's; ReduceLROnPlateau lowers a constant one.
+	Schedule          *schedule.Schedule          `json:"schedule,omitempty"`
+	ReduceLROnPlateau *schedule.ReduceLROnPlateau `json:"reduce_lr_on_plateau,omitempty"`
+	BalancedSampling  bool                        `json:"balanced_sampling,omitempty"`
 }
 
 // For resolves model m of cfg: for a transfer model it reads the
@@ -122,6 +133,8 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 		Input: Input{Resize: cfg.Images.Resize, DivideBy255: cfg.Images.DivideBy255, Extensions: cfg.Data.Extensions},
 		Seed:  ModelSeed(cfg.Seed, m.Name),
 		TopK:  cfg.Predict.TopK,
+
+		LabelSmoothing: cfg.Train.Loss.LabelSmoothing,
 	}
 	p.Network.Layers = m.Layers
 	var tail *backbone.Tail
@@ -138,6 +151,8 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 	first := Phase{
 		Name: rundir.TrainDir, Epochs: cfg.Train.Epochs, BatchSize: cfg.Train.BatchSize, Shuffle: cfg.Train.Shuffle,
 		Seed: p.Seed, Adam: adam(cfg.Train.Optimizer), EarlyStopping: earlyStopping(cfg.Train.EarlyStopping),
+		Schedule: lrSchedule(cfg.Train.Optimizer), ReduceLROnPlateau: cfg.Train.ReduceLROnPlateau,
+		BalancedSampling: cfg.Train.Sampling == config.SampleBalanced,
 	}
 	if tail != nil {
 		p.Network.Layers = append(slices.Clone(tail.Layers), m.Layers...)
@@ -151,7 +166,7 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 		second := first
 		second.Name, second.Epochs, second.Frozen = rundir.FineTuneDir, m.FineTune.Epochs, 0
 		second.Seed = ModelSeed(cfg.Seed, m.Name+"/"+rundir.FineTuneDir)
-		second.Adam = adam(m.FineTune.Optimizer)
+		second.Adam, second.Schedule = adam(m.FineTune.Optimizer), lrSchedule(m.FineTune.Optimizer)
 		p.Phases = append(p.Phases, second)
 	}
 	return p, nil
@@ -232,6 +247,14 @@ func adam(o config.Optimizer) nn.Adam {
 	return nn.Adam{LearningRate: a.LearningRate, Beta1: a.Beta1, Beta2: a.Beta2, Epsilon: a.Epsilon}
 }
 
+// lrSchedule is o's learning-rate schedule, or nil for a constant rate.
+func lrSchedule(o config.Optimizer) *schedule.Schedule {
+	if s := o.Adam.Schedule; s.Set() {
+		return &s
+	}
+	return nil
+}
+
 // earlyStopping is train's form of the config's early stopping (nil: off).
 func earlyStopping(es *config.EarlyStopping) *train.EarlyStopping {
 	if es == nil {
@@ -252,6 +275,7 @@ func (p *Plan) Spec(i int) nn.Spec {
 	return nn.Spec{
 		Input: p.Network.Input, Layers: p.Network.Layers, Names: p.Network.Names,
 		Frozen: ph.Frozen, Classes: len(p.Classes), Adam: ph.Adam,
+		LabelSmoothing: p.LabelSmoothing, ClassWeights: p.ClassWeights,
 	}
 }
 
@@ -261,7 +285,12 @@ func (p *Plan) Final() nn.Spec { return p.Spec(len(p.Phases) - 1) }
 // Options are train.Fit's options for the phase; the caller adds the
 // folder, log and callbacks.
 func (ph Phase) Options() train.Options {
-	return train.Options{BatchSize: ph.BatchSize, Epochs: ph.Epochs, Shuffle: ph.Shuffle, Seed: ph.Seed, EarlyStopping: ph.EarlyStopping}
+	o := train.Options{BatchSize: ph.BatchSize, Epochs: ph.Epochs, Shuffle: ph.Shuffle, Seed: ph.Seed, EarlyStopping: ph.EarlyStopping,
+		ReduceLROnPlateau: ph.ReduceLROnPlateau, BalancedSampling: ph.BalancedSampling}
+	if ph.Schedule != nil {
+		o.Schedule = *ph.Schedule
+	}
+	return o
 }
 
 // Check builds the network of every phase (and frees it), so that a model

@@ -149,3 +149,59 @@ func TestWriteRead(t *testing.T) {
 		t.Errorf("old format: %v", err)
 	}
 }
+
+// The training recipe reaches each phase: a schedule per phase (each
+// optimizer its own), train's plateau callback and sampling in both, the
+// loss's label smoothing in the network, and all of it through Options,
+// Spec and model.json.
+func TestForTrainingRecipe(t *testing.T) {
+	mobilenet := testenv.SavedModel(t, "mobilenet")
+	cfg, err := config.Load(filepath.Join(testenv.Root(t), "configs", "default.yaml"), []string{
+		"models.2.backbone.savedmodel=" + mobilenet,
+		"train.optimizer.adam.learning_rate={exponential_decay: {initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.5, staircase: true}}",
+		"models.2.fine_tune.optimizer.adam.learning_rate={cosine_decay: {initial_learning_rate: 0.0001, decay_steps: 50}}",
+		"train.loss={categorical_crossentropy: {label_smoothing: 0.2}}",
+		"train.sampling=balanced",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.For(cfg, cfg.Models[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Classes, p.ClassWeights = []string{"a", "b"}, []float64{0.75, 1.5}
+	first, second := p.Phases[0].Options(), p.Phases[1].Options()
+	if first.Schedule.ExponentialDecay == nil || first.Schedule.Rate(10) != float64(float32(0.005)) || second.Schedule.CosineDecay == nil ||
+		second.Schedule.Rate(0) != float64(float32(1e-4)) || !first.BalancedSampling || !second.BalancedSampling {
+		t.Errorf("phase options: %+v / %+v", first, second)
+	}
+	if s := p.Spec(1); s.LabelSmoothing != 0.2 || !reflect.DeepEqual(s.ClassWeights, []float64{0.75, 1.5}) {
+		t.Errorf("spec: smoothing %v, class weights %v", s.LabelSmoothing, s.ClassWeights)
+	}
+	run := t.TempDir()
+	p.Backbone.FeatureBatch = 8 // the run's choice, which Read checks
+	if err := p.Write(run); err != nil {
+		t.Fatal(err)
+	}
+	back, err := plan.Read(run, p.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, p) {
+		t.Errorf("model.json changed the plan:\n%+v\nwant\n%+v", back, p)
+	}
+
+	cfg, err = config.Load(filepath.Join(testenv.Root(t), "configs", "default.yaml"), []string{
+		"models.1.backbone.savedmodel=" + mobilenet, "train.reduce_lr_on_plateau={patience: 2}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = plan.For(cfg, cfg.Models[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := p.Phases[0].Options(); o.ReduceLROnPlateau == nil || o.ReduceLROnPlateau.Patience != 2 || o.Schedule.Set() {
+		t.Errorf("plateau options: %+v", o)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/schedule"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
@@ -28,6 +29,9 @@ type Run struct {
 	Val       train.Data // may be nil
 	Orders    [][]int    // example order per epoch
 	BatchSize int
+	// Schedule, when set, is Adam's learning rate (Spec.Adam's is then
+	// not used). Spec's label smoothing and class weights go too.
+	Schedule schedule.Schedule
 }
 
 // layerJSON is one layer for the script: its Keras class, name and
@@ -48,7 +52,11 @@ func Write(dir string, r Run) error {
 	spec := map[string]any{
 		"input": r.Spec.Input, "layers": stack, "frozen": r.Spec.Frozen, "classes": r.Spec.Classes,
 		"batch_size": r.BatchSize, "epochs": len(r.Orders),
-		"adam": map[string]float64{"learning_rate": r.Spec.Adam.LearningRate, "beta_1": r.Spec.Adam.Beta1, "beta_2": r.Spec.Adam.Beta2, "epsilon": r.Spec.Adam.Epsilon},
+		"adam":            map[string]float64{"learning_rate": r.Spec.Adam.LearningRate, "beta_1": r.Spec.Adam.Beta1, "beta_2": r.Spec.Adam.Beta2, "epsilon": r.Spec.Adam.Epsilon},
+		"label_smoothing": r.Spec.LabelSmoothing, "class_weight": r.Spec.ClassWeights,
+	}
+	if r.Schedule.Set() {
+		spec["schedule"] = KerasSchedule(r.Schedule)
 	}
 	b, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
@@ -80,6 +88,53 @@ func Write(dir string, r Run) error {
 		}
 	}
 	return write(filepath.Join(dir, "order.npy"), flat)
+}
+
+// KerasSchedule is s as the script builds it: the keras.optimizers.schedules
+// class and its arguments (warmup_target 0 is Keras' None).
+func KerasSchedule(s schedule.Schedule) map[string]any {
+	var args any
+	switch {
+	case s.CosineDecay != nil:
+		c := *s.CosineDecay
+		a := map[string]any{"initial_learning_rate": c.InitialLearningRate, "decay_steps": c.DecaySteps, "alpha": c.Alpha, "warmup_steps": c.WarmupSteps}
+		if c.WarmupTarget != 0 {
+			a["warmup_target"] = c.WarmupTarget
+		}
+		args = a
+	case s.ExponentialDecay != nil:
+		args = s.ExponentialDecay
+	case s.PiecewiseConstantDecay != nil:
+		args = s.PiecewiseConstantDecay
+	}
+	class := ""
+	for _, w := range strings.Split(s.Name(), "_") {
+		class += strings.ToUpper(w[:1]) + w[1:]
+	}
+	return map[string]any{"class": class, "config": args}
+}
+
+// Plateau is a sequence of monitored values for Keras' ReduceLROnPlateau
+// (scripts/keras_reference.py --schedules), with Adam's starting rate.
+type Plateau struct {
+	Config       schedule.ReduceLROnPlateau `json:"config"`
+	LearningRate float64                    `json:"learning_rate"`
+	Values       []float64                  `json:"values"`
+}
+
+// WriteSchedules writes dir/schedules.json for the script's --schedules
+// mode: the rates of each schedule at steps 0..steps-1, and what
+// ReduceLROnPlateau does on each plateau's values.
+func WriteSchedules(dir string, steps int, schedules []schedule.Schedule, plateaus []Plateau) error {
+	var ss []map[string]any
+	for _, s := range schedules {
+		ss = append(ss, KerasSchedule(s))
+	}
+	b, err := json.MarshalIndent(map[string]any{"steps": steps, "schedules": ss, "plateaus": plateaus}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(filepath.Join(dir, "schedules.json"), b)
 }
 
 // Keras runs scripts/keras_reference.py on dir with the venv's python and

@@ -179,6 +179,9 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		if !hasVal {
 			b.WriteString("No validation split: val_loss and val_accuracy are not measured.\n\n")
 		}
+		if m.Loss != "" {
+			fmt.Fprintf(b, "The loss is categorical cross-entropy with %s, as Keras' fit computes it.\n\n", m.Loss)
+		}
 	}
 
 	if m.Test == nil {

@@ -95,13 +95,17 @@ type Model struct {
 	// RandomWeights is set when the backbone's weights were drawn at random
 	// (backbone.Weights.Pretrained is false): results.md makes them stand
 	// out. metrics.json leaves it out when false.
-	RandomWeights bool              `json:"random_weights,omitempty"`
-	Params        int               `json:"params"` // trainable parameters
-	History       []history.Epoch   `json:"history"`
-	BestEpoch     int               `json:"best_epoch"` // 1-based; 0 if unknown
-	StoppedEarly  bool              `json:"stopped_early"`
-	RestoredBest  bool              `json:"restored_best"` // the best epoch's weights were restored
-	Test          *evaluate.Metrics `json:"test"`          // nil if not evaluated
+	RandomWeights bool `json:"random_weights,omitempty"`
+	Params        int  `json:"params"` // trainable parameters
+	// Loss says how the loss differs from plain categorical
+	// cross-entropy, in words for results.md ("label smoothing 0.1
+	// (...)"); "" when it does not.
+	Loss         string            `json:"loss,omitempty"`
+	History      []history.Epoch   `json:"history"`
+	BestEpoch    int               `json:"best_epoch"` // 1-based; 0 if unknown
+	StoppedEarly bool              `json:"stopped_early"`
+	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
+	Test         *evaluate.Metrics `json:"test"`          // nil if not evaluated
 	// Failed says why the model has no results (such as a diverged
 	// training); empty for a model that trained and was tested.
 	Failed string `json:"failed,omitempty"`
@@ -142,7 +146,10 @@ type epochJSON struct {
 	Accuracy    num.Float `json:"accuracy"`
 	ValLoss     num.Float `json:"val_loss"`
 	ValAccuracy num.Float `json:"val_accuracy"`
-	Phase       string    `json:"phase,omitempty"` // history.FineTune for a fine-tuning epoch
+	// LearningRate is the epoch's (history.Epoch); absent from runs
+	// written before the history held it.
+	LearningRate float64 `json:"learning_rate,omitempty"`
+	Phase        string  `json:"phase,omitempty"` // history.FineTune for a fine-tuning epoch
 }
 
 // modelJSON is Model as metrics.json stores it.
@@ -155,6 +162,7 @@ type modelJSON struct {
 	Weights      string            `json:"weights"`
 	Random       bool              `json:"random_weights,omitempty"`
 	Params       int               `json:"params"`
+	Loss         string            `json:"loss,omitempty"`
 	History      []epochJSON       `json:"history"`
 	BestEpoch    int               `json:"best_epoch"`
 	StoppedEarly bool              `json:"stopped_early"`
@@ -192,7 +200,7 @@ func modelsJSON(models []Model) []modelJSON {
 	out := make([]modelJSON, len(models))
 	for i, m := range models {
 		mj := modelJSON{
-			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params,
+			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params, Loss: m.Loss,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
 			Failed: m.Failed,
@@ -200,7 +208,7 @@ func modelsJSON(models []Model) []modelJSON {
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
 				Epoch: e.Epoch, Loss: num.Float(e.Loss), Accuracy: num.Float(e.Accuracy),
-				ValLoss: num.Float(e.ValLoss), ValAccuracy: num.Float(e.ValAccuracy), Phase: e.Phase,
+				ValLoss: num.Float(e.ValLoss), ValAccuracy: num.Float(e.ValAccuracy), LearningRate: e.LearningRate, Phase: e.Phase,
 			}
 		}
 		out[i] = mj
@@ -223,14 +231,14 @@ func modelsOf(models []modelJSON) []Model {
 	var out []Model
 	for _, mj := range models {
 		m := Model{
-			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params,
+			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params, Loss: mj.Loss,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
 			Failed: mj.Failed,
 		}
 		for _, e := range mj.History {
 			m.History = append(m.History, history.Epoch{
 				Epoch: e.Epoch, Loss: float64(e.Loss), Accuracy: float64(e.Accuracy),
-				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy), Phase: e.Phase,
+				ValLoss: float64(e.ValLoss), ValAccuracy: float64(e.ValAccuracy), LearningRate: e.LearningRate, Phase: e.Phase,
 			})
 		}
 		out = append(out, m)
@@ -319,8 +327,9 @@ func checkName(name string) error {
 	return nil
 }
 
-// writeHistory writes "epoch,loss,accuracy,val_loss,val_accuracy" with 6
-// decimals; a NaN (no val split) is an empty cell.
+// writeHistory writes "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate"
+// with 6 decimals (the learning rate in full); a NaN (no val split) is an
+// empty cell.
 //
 // A fine-tuned model's history has a last column, phase: "train" for the
 // epochs that trained the new top on the frozen backbone, "fine_tune" for
@@ -328,7 +337,7 @@ func checkName(name string) error {
 func writeHistory(path string, epochs []history.Epoch) error {
 	var b bytes.Buffer
 	phases := slices.ContainsFunc(epochs, func(e history.Epoch) bool { return e.Phase != "" })
-	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy")
+	b.WriteString("epoch,loss,accuracy,val_loss,val_accuracy,learning_rate")
 	if phases {
 		b.WriteString(",phase")
 	}
@@ -338,6 +347,10 @@ func writeHistory(path string, epochs []history.Epoch) error {
 		for _, v := range []float64{e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy} {
 			b.WriteByte(',')
 			b.WriteString(csvFloat(v))
+		}
+		b.WriteByte(',')
+		if e.LearningRate > 0 { // 0: a run from before the history held it
+			b.WriteString(strconv.FormatFloat(e.LearningRate, 'g', -1, 32))
 		}
 		if phases {
 			b.WriteString("," + cmp.Or(e.Phase, "train"))

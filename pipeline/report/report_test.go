@@ -50,10 +50,10 @@ func sampleRun(t *testing.T) *Run {
 		Models: []Model{
 			{
 				Name: "vgg", Kind: KindTransfer, Backbone: "savedmodels/vgg16 @ fc2",
-				Weights: "imagenet weights (sha256 0123456789ab)", Params: 1234567,
+				Weights: "imagenet weights (sha256 0123456789ab)", Params: 1234567, Loss: "label smoothing 0.1",
 				History: []history.Epoch{
-					{Epoch: 1, Loss: 1.25, Accuracy: 0.5, ValLoss: 1.1, ValAccuracy: 0.6, Seconds: 3.25},
-					{Epoch: 2, Loss: 0.875, Accuracy: 0.75, ValLoss: 1.2, ValAccuracy: 0.55, Seconds: 2.5},
+					{Epoch: 1, Loss: 1.25, Accuracy: 0.5, ValLoss: 1.1, ValAccuracy: 0.6, LearningRate: 1e-3, Seconds: 3.25},
+					{Epoch: 2, Loss: 0.875, Accuracy: 0.75, ValLoss: 1.2, ValAccuracy: 0.55, LearningRate: 1e-4, Seconds: 2.5},
 				},
 				BestEpoch: 1, StoppedEarly: true, RestoredBest: true,
 				Test: testMetrics(t, 0.81234),
@@ -114,13 +114,15 @@ func TestWriteFiles(t *testing.T) {
 		}
 	}
 
-	if got, want := files["models/vgg/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy\n"+
-		"1,1.250000,0.500000,1.100000,0.600000\n"+
-		"2,0.875000,0.750000,1.200000,0.550000\n"; got != want {
+	if got, want := files["models/vgg/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate\n"+
+		"1,1.250000,0.500000,1.100000,0.600000,0.001\n"+
+		"2,0.875000,0.750000,1.200000,0.550000,0.0001\n"; got != want {
 		t.Errorf("vgg history.csv =\n%s\nwant\n%s", got, want)
 	}
-	if got, want := files["models/rnd/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy\n"+
-		"1,2.000000,0.250000,,\n"; got != want {
+	// A run from before the history held the learning rate: unknown,
+	// an empty cell, never a 0.
+	if got, want := files["models/rnd/history.csv"], "epoch,loss,accuracy,val_loss,val_accuracy,learning_rate\n"+
+		"1,2.000000,0.250000,,,\n"; got != want {
 		t.Errorf("rnd history.csv =\n%s\nwant\n%s", got, want)
 	}
 	if got, want := files["models/vgg/confusion.csv"], "true\\predicted,a,b,c\na,1,0,0\nb,1,1,0\nc,0,0,1\n"; got != want {
@@ -140,7 +142,7 @@ func TestWriteFiles(t *testing.T) {
 	}
 	for _, s := range []string{`"val_loss": null`, `"val_accuracy": null`, `"loss": null`, `"loss": 0.81234`,
 		`"name": "caltech"`, `"seed": 7`, `"skipped": [`, `"best_epoch": 1`, `"restored_best": true`,
-		`"top_k_accuracy": 1`, `"params": 1234567`} {
+		`"top_k_accuracy": 1`, `"params": 1234567`, `"loss": "label smoothing 0.1"`, `"learning_rate": 0.0001`} {
 		if !strings.Contains(js, s) {
 			t.Errorf("metrics.json lacks %s:\n%s", s, js)
 		}
@@ -299,7 +301,7 @@ func TestMarkdown(t *testing.T) {
 		"## vgg\n\nTransfer model, `savedmodels/vgg16 @ fc2`, imagenet weights (sha256 0123456789ab); 1,234,567 trainable parameters. " +
 			"Trained 2 epochs, stopped early; best epoch 1, whose weights were restored.\n",
 		"| 1 (best) | 1.2500 | 50.00% | 1.1000 | 60.00% |",
-		"| 2 | 0.8750 | 75.00% | 1.2000 | 55.00% |",
+		"| 2 | 0.8750 | 75.00% | 1.2000 | 55.00% |\n\nThe loss is categorical cross-entropy with label smoothing 0.1, as Keras' fit computes it.\n",
 		"| 1 (best) | 2.0000 | 25.00% | - | - |",
 		"Classes: a, b, c.\n\n![Sample training images with their labels](samples.png)\n\n",
 		"![Validation loss and accuracy per epoch, every model](history.png)\n\n## vgg\n",

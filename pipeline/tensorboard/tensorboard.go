@@ -78,8 +78,6 @@ type Options struct {
 	// initial_epoch): epoch e of this phase is written at step
 	// InitialEpoch+e-1.
 	InitialEpoch int
-	// LearningRate is the optimizer's (constant) learning rate.
-	LearningRate float64
 	// HParams are the config values of the run, as flat keys (the ones
 	// `pipeline report` compares); TensorBoard's HParams dashboard shows
 	// first those that differ between the runs it reads.
@@ -193,7 +191,7 @@ func (m *Model) epoch(e history.Epoch) error {
 	}{
 		{TrainDir, TagLoss, e.Loss},
 		{TrainDir, TagAccuracy, e.Accuracy},
-		{TrainDir, TagLearningRate, m.opts.LearningRate},
+		{TrainDir, TagLearningRate, e.LearningRate}, // each phase's own, per epoch
 		{TrainDir, TagSeconds, e.Seconds},
 		{ValidationDir, TagLoss, e.ValLoss},
 		{ValidationDir, TagAccuracy, e.ValAccuracy},

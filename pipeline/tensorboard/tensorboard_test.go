@@ -44,7 +44,7 @@ func epochs(n int) []history.Epoch {
 	var h []history.Epoch
 	for i := 1; i <= n; i++ {
 		h = append(h, history.Epoch{Epoch: i, Loss: 1.0 / float64(i), Accuracy: 0.1 * float64(i),
-			ValLoss: 1.5 / float64(i), ValAccuracy: 0.09 * float64(i), Seconds: 0.25 * float64(i)})
+			ValLoss: 1.5 / float64(i), ValAccuracy: 0.09 * float64(i), LearningRate: 0.01 / float64(i), Seconds: 0.25 * float64(i)})
 	}
 	return h
 }
@@ -105,7 +105,7 @@ func TestResumeAppendsOnce(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tensorboard", "top")
 	net := newNet(t)
 	hist := epochs(4)
-	opts := Options{Dir: dir, LearningRate: 0.01, HParams: map[string]string{
+	opts := Options{Dir: dir, HParams: map[string]string{
 		"train.batch_size": "8", "train.shuffle": "true", "images.resize": "nearest", "models[top].layers.0.dense.units": "4",
 	}}
 
@@ -154,7 +154,7 @@ func TestResumeAppendsOnce(t *testing.T) {
 		{"train " + TagLoss, tr.Scalars[TagLoss], func(e history.Epoch) float64 { return e.Loss }},
 		{"train " + TagAccuracy, tr.Scalars[TagAccuracy], func(e history.Epoch) float64 { return e.Accuracy }},
 		{"train " + TagSeconds, tr.Scalars[TagSeconds], func(e history.Epoch) float64 { return e.Seconds }},
-		{"train " + TagLearningRate, tr.Scalars[TagLearningRate], func(history.Epoch) float64 { return 0.01 }},
+		{"train " + TagLearningRate, tr.Scalars[TagLearningRate], func(e history.Epoch) float64 { return e.LearningRate }},
 		{"validation " + TagLoss, val.Scalars[TagLoss], func(e history.Epoch) float64 { return e.ValLoss }},
 		{"validation " + TagAccuracy, val.Scalars[TagAccuracy], func(e history.Epoch) float64 { return e.ValAccuracy }},
 	} {
@@ -229,7 +229,7 @@ func TestResumeAppendsOnce(t *testing.T) {
 func TestSecondPhaseContinuesSteps(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "top")
 	net := newNet(t)
-	m, err := Open(Options{Dir: dir, LearningRate: 0.01, HParams: map[string]string{"seed": "1"}})
+	m, err := Open(Options{Dir: dir, HParams: map[string]string{"seed": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestSecondPhaseContinuesSteps(t *testing.T) {
 	}
 	// The second phase resumed in another process: nothing new to write.
 	before := eventFiles(t, dir)
-	m, err = Open(Options{Dir: dir, InitialEpoch: 3, LearningRate: 0.01, HParams: map[string]string{"seed": "1"}})
+	m, err = Open(Options{Dir: dir, InitialEpoch: 3, HParams: map[string]string{"seed": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

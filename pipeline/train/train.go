@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
@@ -24,6 +25,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/nn"
 	"github.com/gotransfer/gotransfer/pipeline/num"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
+	"github.com/gotransfer/gotransfer/pipeline/schedule"
 )
 
 // Data is a split the trainer reads in batches; nothing needs the whole
@@ -43,6 +45,17 @@ type Options struct {
 	Shuffle       bool
 	Seed          int64
 	EarlyStopping *EarlyStopping // nil: train every epoch
+	// Schedule gives the learning rate of each step (Keras'
+	// keras.optimizers.schedules); unset: the network's Adam rate,
+	// which ReduceLROnPlateau may lower.
+	Schedule schedule.Schedule
+	// ReduceLROnPlateau lowers the rate when a metric stops improving
+	// (Keras' callback); nil: off. Not with a Schedule.
+	ReduceLROnPlateau *schedule.ReduceLROnPlateau
+	// BalancedSampling draws each epoch's examples class by class,
+	// every class equally often (see BalancedOrder), instead of every
+	// example once.
+	BalancedSampling bool
 	// Dir holds checkpoints and state.json; Fit resumes from it.
 	Dir string
 	// Log receives one line per epoch (nil: silent).
@@ -82,6 +95,10 @@ type State struct {
 	StoppedEarly bool            `json:"stopped_early"`
 	Done         bool            `json:"done"`
 	Restored     bool            `json:"restored_best_weights"`
+	// LearningRate is the rate of the next epoch where ReduceLROnPlateau
+	// may have lowered it, and Plateau that callback's state.
+	LearningRate float64           `json:"learning_rate,omitempty"`
+	Plateau      *schedule.Plateau `json:"reduce_lr_on_plateau,omitempty"`
 }
 
 // Fit trains net on train, validating on val (may be nil), starting from
@@ -92,6 +109,9 @@ type State struct {
 func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*State, error) {
 	if opts.BatchSize <= 0 || opts.Epochs <= 0 {
 		return nil, fmt.Errorf("train: batch size %d and epochs %d must be positive", opts.BatchSize, opts.Epochs)
+	}
+	if opts.Schedule.Set() && opts.ReduceLROnPlateau != nil {
+		return nil, errors.New("train: ReduceLROnPlateau cannot lower a scheduled learning rate")
 	}
 	if train.Len() == 0 {
 		return nil, errors.New("train: the training split is empty")
@@ -117,6 +137,21 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			logf("resuming after epoch %d of %d (%s)", len(st.History), opts.Epochs, opts.Dir)
 		}
 	}
+	for i := range st.History {
+		if st.History[i].LearningRate == 0 {
+			// Written before the history held the rate: the rate was
+			// constant then.
+			st.History[i].LearningRate = float64(float32(net.Spec.Adam.LearningRate))
+		}
+	}
+	if opts.ReduceLROnPlateau != nil {
+		if st.Plateau == nil {
+			st.Plateau = &schedule.Plateau{}
+		}
+		if st.LearningRate > 0 {
+			net.SetLearningRate(st.LearningRate)
+		}
+	}
 	for _, cb := range opts.Callbacks {
 		if err := cb.OnTrainBegin(st.History); err != nil {
 			return st, fmt.Errorf("train: %w", err)
@@ -127,6 +162,9 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		start := time.Now()
 		e := history.Epoch{Epoch: epoch}
 		order := Order(train.Len(), opts.Seed, epoch, opts.Shuffle)
+		if opts.BalancedSampling {
+			order = BalancedOrder(train, opts.Seed, epoch)
+		}
 		var lossSum float64
 		var correct int
 		for b := 0; b < len(order); b += opts.BatchSize {
@@ -138,6 +176,9 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 			if err != nil {
 				return st, err
 			}
+			if opts.Schedule.Set() {
+				net.SetLearningRate(opts.Schedule.Rate(st.Step))
+			}
 			l, c, err := net.TrainBatch(x, y, st.Step, [2]int64{opts.Seed, st.Step})
 			if err != nil {
 				return st, err
@@ -147,7 +188,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 				// that of the last good epoch, so a rerun stops here again
 				// with the same message rather than on its own files.
 				return st, &DivergedError{Epoch: epoch, Batch: b/opts.BatchSize + 1, Batches: (len(order) + opts.BatchSize - 1) / opts.BatchSize,
-					LearningRate: net.Spec.Adam.LearningRate, Loss: l}
+					LearningRate: net.LearningRate(), Loss: l}
 			}
 			lossSum += l * float64(len(idx))
 			correct += c
@@ -161,16 +202,30 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 				return st, fmt.Errorf("train: validation after epoch %d: %w", epoch, err)
 			}
 			if !num.Finite(r.Loss) {
-				return st, &DivergedError{Epoch: epoch, LearningRate: net.Spec.Adam.LearningRate, Loss: r.Loss}
+				return st, &DivergedError{Epoch: epoch, LearningRate: net.LearningRate(), Loss: r.Loss}
 			}
 			e.ValLoss, e.ValAccuracy = r.Loss, r.Accuracy
 		} else {
 			e.ValLoss, e.ValAccuracy = math.NaN(), math.NaN()
 		}
+		// The rate as Keras' callbacks read it at the end of the epoch:
+		// the schedule's at the step reached, or the optimizer's.
+		e.LearningRate = net.LearningRate()
+		if opts.Schedule.Set() {
+			e.LearningRate = float64(float32(opts.Schedule.Rate(st.Step)))
+		}
 		e.Seconds = time.Since(start).Seconds()
 		st.History = append(st.History, e)
-		logf("epoch %d/%d: loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f (%.1fs)",
-			epoch, opts.Epochs, e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy, e.Seconds)
+		logf("epoch %d/%d: loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f - learning_rate %.4g (%.1fs)",
+			epoch, opts.Epochs, e.Loss, e.Accuracy, e.ValLoss, e.ValAccuracy, e.LearningRate, e.Seconds)
+		if rp := opts.ReduceLROnPlateau; rp != nil {
+			lr, reduced := rp.EpochEnd(st.Plateau, e.Metric(rp.Monitor), net.LearningRate())
+			net.SetLearningRate(lr)
+			st.LearningRate = lr
+			if reduced {
+				logf("reduce_lr_on_plateau: %s has not improved for %d epoch(s); learning rate %.4g", rp.Monitor, rp.Patience, lr)
+			}
+		}
 
 		improved := st.BestEpoch == 0 || better(e, st.History[st.BestEpoch-1], es)
 		if improved {
@@ -284,6 +339,32 @@ func Order(n int, seed int64, epoch int, shuffle bool) []int {
 	return order
 }
 
+// BalancedOrder is an epoch's examples drawn with every class equally
+// often: as many draws as d has examples, the classes in turn, each draw a
+// uniformly random example of its class (with replacement, so rare
+// classes are oversampled), the whole in a shuffled order. It depends only
+// on (seed, epoch), so a resumed run sees the same batches.
+func BalancedOrder(d Data, seed int64, epoch int) []int {
+	byClass := map[int32][]int{}
+	var classes []int32
+	for i := range d.Len() {
+		c := d.Label(i)
+		if byClass[c] == nil {
+			classes = append(classes, c)
+		}
+		byClass[c] = append(byClass[c], i)
+	}
+	slices.Sort(classes)
+	r := rand.New(rand.NewPCG(uint64(seed), uint64(epoch)|1<<62))
+	order := make([]int, d.Len())
+	for k := range order {
+		members := byClass[classes[k%len(classes)]]
+		order[k] = members[r.IntN(len(members))]
+	}
+	r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	return order
+}
+
 func batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
 	per := 1
 	for _, s := range net.Spec.Input {
@@ -353,7 +434,7 @@ type DivergedError struct {
 	Epoch        int     // 1-based
 	Batch        int     // 1-based batch of the epoch; 0: the validation pass after it
 	Batches      int     // batches per epoch
-	LearningRate float64 // Adam's learning rate
+	LearningRate float64 // Adam's learning rate at the time (a float32, as the optimizer holds it)
 	Loss         float64 // the non-finite loss
 }
 
@@ -364,5 +445,5 @@ func (e *DivergedError) Error() string {
 		where, what = "validation", "validation loss"
 	}
 	return fmt.Sprintf("train: diverged in epoch %d, %s: %s is %v with learning rate %g; "+
-		"lower train.optimizer.adam.learning_rate (Keras' default is 0.001) and rerun", e.Epoch, where, what, e.Loss, e.LearningRate)
+		"lower train.optimizer.adam.learning_rate (Keras' default is 0.001) and rerun", e.Epoch, where, what, e.Loss, float32(e.LearningRate))
 }

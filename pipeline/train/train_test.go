@@ -13,6 +13,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/history"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/nn"
+	"github.com/gotransfer/gotransfer/pipeline/schedule"
 )
 
 // memData is an in-memory split for tests.
@@ -272,5 +273,90 @@ func TestCallbacks(t *testing.T) {
 		if n != 123 {
 			t.Errorf("OnEpochEnd saw %d trainable values, want 123", n)
 		}
+	}
+}
+
+// ReduceLROnPlateau in Fit: the history holds each epoch's rate, lowered
+// after epochs the monitored loss did not improve, and a run interrupted
+// after a reduction resumes at the lowered rate with the callback's
+// state, ending where an uninterrupted run ends, weights bit for bit.
+func TestReduceLROnPlateauResumes(t *testing.T) {
+	tr, val := blobs(96, 6, 3, 1), blobs(30, 6, 3, 2)
+	// patience 0 and a min_delta no epoch reaches: a reduction after
+	// every epoch, down to min_lr.
+	rp := &schedule.ReduceLROnPlateau{Monitor: "val_loss", Factor: 0.5, Patience: 0, MinDelta: 10, MinLR: 0.002}
+	opts := Options{BatchSize: 16, Epochs: 5, Shuffle: true, Seed: 9, ReduceLROnPlateau: rp, Dir: t.TempDir()}
+	netFull := newNet(t)
+	full, err := Fit(context.Background(), netFull, tr, val, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Epoch 1 sets best (no reduction), then 0.01 halves each epoch,
+	// floored at min_lr.
+	want := []float64{0.01, 0.01, 0.005, 0.0025, 0.002}
+	for i, e := range full.History {
+		if e.LearningRate != float64(float32(want[i])) {
+			t.Errorf("epoch %d: learning rate %v, want %v", i+1, e.LearningRate, want[i])
+		}
+	}
+
+	opts.Dir = t.TempDir()
+	broken := *tr
+	broken.reads = 0
+	broken.failAt = 3*6 + 2 // in epoch 4, after two reductions
+	if _, err := Fit(context.Background(), newNet(t), &broken, val, opts); err == nil {
+		t.Fatal("a failing read did not stop training")
+	}
+	netResumed := newNet(t)
+	resumed, err := Fit(context.Background(), netResumed, tr, val, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range full.History {
+		a, b := full.History[i], resumed.History[i]
+		a.Seconds, b.Seconds = 0, 0
+		if a != b {
+			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
+		}
+	}
+	if err := sameWeights(netFull, netResumed); err != nil {
+		t.Fatalf("final weights after resuming: %v", err)
+	}
+	if _, err := Fit(context.Background(), newNet(t), tr, val, Options{BatchSize: 16, Epochs: 1, ReduceLROnPlateau: rp, Dir: t.TempDir(),
+		Schedule: schedule.Schedule{ExponentialDecay: &schedule.ExponentialDecay{InitialLearningRate: 0.1, DecaySteps: 1, DecayRate: 0.5}}}); err == nil {
+		t.Error("ReduceLROnPlateau with a schedule trained")
+	}
+}
+
+// BalancedOrder draws every class equally often, whatever the split's
+// imbalance, from the split's own examples of the class, and depends only
+// on (seed, epoch).
+func TestBalancedOrder(t *testing.T) {
+	d := &memData{dim: 1}
+	for i := range 100 {
+		c := int32(0)
+		if i >= 90 {
+			c = 1 + int32(i%2) // 5 of class 1, 5 of class 2
+		}
+		d.y = append(d.y, c)
+		d.x = append(d.x, float32(i))
+	}
+	order := BalancedOrder(d, 3, 1)
+	if len(order) != 100 {
+		t.Fatalf("%d draws, want 100", len(order))
+	}
+	counts := make([]int, 3)
+	for _, i := range order {
+		counts[d.y[i]]++
+	}
+	if counts[0] != 34 || counts[1] != 33 || counts[2] != 33 {
+		t.Errorf("draws per class %v, want [34 33 33]", counts)
+	}
+	if !slices.Equal(order, BalancedOrder(d, 3, 1)) || slices.Equal(order, BalancedOrder(d, 3, 2)) {
+		t.Error("the draw is not a function of (seed, epoch)")
+	}
+	st, err := Fit(context.Background(), newNet(t), blobs(60, 6, 3, 4), nil, Options{BatchSize: 16, Epochs: 2, Seed: 1, BalancedSampling: true, Dir: t.TempDir()})
+	if err != nil || len(st.History) != 2 {
+		t.Fatalf("balanced sampling: %v %+v", err, st)
 	}
 }
