@@ -170,6 +170,15 @@ def onnx_export(src, out, classes, resize, reference, files):
         if res.returncode != 0 or bad or not os.path.exists(raw):
             raise ConversionError("onnx: tf2onnx failed: " + condense("\n".join(bad) or log))
         m = onnx.load(raw)
+    # tf2onnx turns each PlaceholderWithDefault (the export's constant
+    # divisors) into a graph input with an initializer as its default;
+    # onnxruntime then warns that it cannot treat them as constants. Nothing
+    # should override them: keep them as initializers only (what
+    # onnxruntime's remove_initializer_from_input.py does).
+    inits = {i.name for i in m.graph.initializer}
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    del m.graph.input[:]
+    m.graph.input.extend(inputs)
     del m.metadata_props[:]
     for k, v in (("classes", json.dumps(classes)), ("input", "images: float32 [N, H, W, 3], RGB 0..255"), ("resize", resize),
                  ("converted_by", "gotransfer scripts/convert_export.py (tf2onnx)")):
