@@ -218,7 +218,7 @@ func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip,
 	if err := ds.HashFiles(ctx, workers); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	bad, err := checkImages(ctx, ds, workers)
+	bad, err := checkImages(ctx, ds, workers, verdicts(r.cfg.Features.CacheDir))
 	if err != nil {
 		return nil, err
 	}
