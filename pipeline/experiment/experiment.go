@@ -45,6 +45,10 @@ type Options struct {
 	// this many shards: Run then trains only when every entry is there,
 	// and otherwise returns a *MissingError naming the shards to rerun.
 	Shards int
+	// sh, when not nil, is what the run shares with the other trials of
+	// a sweep (Sweep); such a trial exports nothing (the sweep exports
+	// its best) and returns a finished trial's results as they are.
+	sh *shared
 }
 
 // writers are the log function and progress writer of o.
@@ -87,6 +91,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		return r.res, err
 	}
 	defer r.run.Close()
+	if r.sh != nil {
+		if done, err := r.finished(); done || err != nil {
+			return r.res, err
+		}
+	}
 	r.stage("data", t0)
 	t0 = time.Now()
 	if r.spaces, r.checks, err = r.inspectData(ctx); err != nil {
@@ -114,7 +123,7 @@ func (r *runner) stage(name string, start time.Time) {
 // shards, checks that they all are. The caller closes r.run when it is
 // set.
 func (r *runner) data(ctx context.Context, shards int) error {
-	bad, err := r.admit(ctx, r.ds)
+	bad, err := r.admitAll(ctx)
 	if err != nil {
 		return err
 	}
@@ -194,7 +203,7 @@ func (r *runner) finish(run *report.Run) error {
 		return err
 	}
 	r.stage("report", t0)
-	if r.cfg.Export.SavedModel {
+	if r.cfg.Export.SavedModel && r.sh == nil {
 		t0 = time.Now()
 		if err := r.exportModels(); err != nil {
 			return err

@@ -108,7 +108,16 @@ func (r *runner) cacheFeatures(ctx context.Context, j *job, examples []dataset.E
 	}
 	// Every image was checked before; one failing now (changed since)
 	// stops the run rather than change the counts.
-	rep, err := store.Extract(ctx, examples, features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	extract := func() (*features.Report, error) {
+		return store.Extract(ctx, examples, features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	}
+	var rep *features.Report
+	if r.sh != nil {
+		// A sweep's trials share each pass over the same cache and images.
+		rep, err = once(r.sh, "features "+store.Dir+" "+examplesKey(examples), extract)
+	} else {
+		rep, err = extract()
+	}
 	if err != nil {
 		return nil, err
 	}

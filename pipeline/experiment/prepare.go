@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
@@ -31,6 +32,7 @@ type runner struct {
 	ds     *dataset.Dataset
 	jobs   []*job
 	res    *Result
+	sh     *shared     // shared with a sweep's other trials; nil: none
 	dir    string      // the run folder (Run only)
 	run    *rundir.Run // its lock and identity (Run only)
 	timing Timing
@@ -61,7 +63,7 @@ type job struct {
 // The caller closes the backbones (closeBackbones).
 func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, error) {
 	logf, prog := opts.writers()
-	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{},
+	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{}, sh: opts.sh,
 		timing: Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}}
 	plans, err := resolve(cfg)
 	if err != nil {
@@ -93,6 +95,9 @@ func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, er
 // closeBackbones closes the backbones loadBackbones loaded (one that two
 // models share is closed once; Close again does nothing).
 func (r *runner) closeBackbones() {
+	if r.sh != nil {
+		return // the sweep's, closed at its end
+	}
 	for _, j := range r.jobs {
 		if j.bb != nil {
 			j.bb.Close()
@@ -118,12 +123,9 @@ func resolve(cfg *config.Config) ([]*plan.Plan, error) {
 // how) and scans and splits it, saying what it leaves out.
 func (r *runner) scan(ctx context.Context) error {
 	cfg := r.cfg
-	if err := ensureData(ctx, cfg, r.logf); err != nil {
-		return err
-	}
-	ds, err := dataset.Scan(scanOptions(cfg))
+	ds, err := r.scanned(ctx)
 	if err != nil {
-		return fmt.Errorf("data.dir: %w", err)
+		return err
 	}
 	for _, m := range ds.Missing {
 		r.logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
@@ -148,6 +150,30 @@ func (r *runner) scan(ctx context.Context) error {
 	r.ds = ds
 	r.res.Data = DataResult{Missing: ds.Missing, Ignored: ds.Ignored, Loose: ds.Loose}
 	return nil
+}
+
+// scanned is cfg's data set, scanned and split (data.dir made first when
+// it can be); a sweep's trials share each scan of the same options.
+func (r *runner) scanned(ctx context.Context) (*dataset.Dataset, error) {
+	cfg := r.cfg
+	scan := func() (*dataset.Dataset, error) {
+		if err := ensureData(ctx, cfg, r.logf); err != nil {
+			return nil, err
+		}
+		ds, err := dataset.Scan(scanOptions(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("data.dir: %w", err)
+		}
+		return ds, nil
+	}
+	if r.sh == nil {
+		return scan()
+	}
+	ds, err := once(r.sh, fmt.Sprintf("scan %#v %q", scanOptions(cfg), cfg.Data.Download), scan)
+	if err != nil {
+		return nil, err
+	}
+	return cloneDataset(ds), nil
 }
 
 // scanOptions are the dataset options of cfg.
@@ -196,18 +222,30 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 	r.logf("%s: backbone in %s (%s)", j.m.Name, choice.Precision, choice.Why)
 	j.out.Precision, j.out.PrecisionWhy = choice.Precision, choice.Why
 	key := b.SavedModel + "\x00" + choice.Precision.String()
-	if j.bb = loaded[key]; j.bb == nil {
-		if j.bb, err = backbone.LoadPrecision(b.SavedModel, choice.Precision); err != nil {
-			return err
-		}
+	load := func() (*backbone.Model, error) { return backbone.LoadPrecision(b.SavedModel, choice.Precision) }
+	if r.sh != nil {
+		j.bb, err = once(r.sh, "backbone "+key, load)
+	} else if j.bb = loaded[key]; j.bb == nil {
+		j.bb, err = load()
 		loaded[key] = j.bb
 	}
-	b.Precision = j.bb.Precision
-	h, w, c := j.bb.InputSize()
-	if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
-		return fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
+	if err != nil {
+		return err
 	}
-	return nil
+	b.Precision = j.bb.Precision
+	check := func() (bool, error) {
+		h, w, c := j.bb.InputSize()
+		if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
+			return false, fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
+		}
+		return true, nil
+	}
+	if r.sh != nil {
+		_, err = once(r.sh, "backbone check "+key+"\x00"+b.Features, check)
+	} else {
+		_, err = check()
+	}
+	return err
 }
 
 // admit hashes and checks every image of ds and applies the bad-image
@@ -230,6 +268,29 @@ func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip,
 	}
 	drop(ds, bad)
 	return bad, nil
+}
+
+// admitAll admits the run's images (admit); a sweep's trials share each
+// admission of the same images.
+func (r *runner) admitAll(ctx context.Context) ([]report.Skip, error) {
+	if r.sh == nil {
+		return r.admit(ctx, r.ds)
+	}
+	type admitted struct {
+		examples []dataset.Example
+		bad      []report.Skip
+	}
+	key := fmt.Sprintf("admit %s %q %q", examplesKey(r.ds.Examples), r.cfg.Data.OnBadImage, r.cfg.Features.CacheDir)
+	a, err := once(r.sh, key, func() (*admitted, error) {
+		ds := cloneDataset(r.ds)
+		bad, err := r.admit(ctx, ds)
+		return &admitted{ds.Examples, bad}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.ds.Examples = slices.Clone(a.examples)
+	return a.bad, nil
 }
 
 // featureBatch sets the backbone batch of transfer job j:

@@ -97,6 +97,9 @@ type Input struct {
 	// shows (report.top_losses).
 	TopLosses int
 	Models    []Model
+	// Memo, when not nil, shares what is derived from the data alone
+	// with other runs of the process over the same Space (a sweep).
+	Memo *Memo
 }
 
 // Model is one trained model's test output.
@@ -116,11 +119,38 @@ type Model struct {
 }
 
 // findSuspects finds the suspect labels of in (train and val images),
-// records them in f and writes rundir.SuspectsFile and SuspectsPlot.
+// records them in f and writes rundir.SuspectsFile and SuspectsPlot, or
+// takes them from in.Memo.
 func findSuspects(f *report.Findings, in Input) error {
 	if in.Space == nil || in.Fit == nil {
 		return nil
 	}
+	if in.Memo == nil {
+		return suspects(f, in)
+	}
+	key := fmt.Sprintf("suspects %p %d %d", in.Space, in.Seed, len(in.Examples))
+	made, notes := false, len(f.Notes)
+	files := func() []string {
+		return []string{filepath.Join(rundir.InspectDir, rundir.SuspectsFile), filepath.Join(rundir.InspectDir, rundir.SuspectsPlot)}
+	}
+	e, err := in.Memo.do(key, in.Dir, files, func(e *memoEntry) error {
+		made = true
+		if err := suspects(f, in); err != nil {
+			return err
+		}
+		e.f = report.Findings{Suspects: f.Suspects, Checked: f.Checked, Folds: f.Folds, Notes: slices.Clone(f.Notes[notes:])}
+		return nil
+	})
+	if err != nil || made {
+		return err
+	}
+	f.Suspects, f.Checked, f.Folds = e.f.Suspects, e.f.Checked, e.f.Folds
+	f.Notes = append(f.Notes, e.f.Notes...)
+	return nil
+}
+
+// suspects is findSuspects without a memo.
+func suspects(f *report.Findings, in Input) error {
 	idx := indexes(in.Examples, dataset.Train, dataset.Val)
 	labels := labelsOf(in.Examples)
 	if len(idx) < 2*Folds {
@@ -196,26 +226,55 @@ func (c *Checks) Finish(in Input) error {
 			}
 		}
 		if m.Views && m.Space != nil && len(test) > 0 {
-			xs, ys := PCA(m.Space, test, in.Seed)
-			lab := make([]int, len(test))
-			for i, e := range test {
-				lab[i] = int(labels[e])
-			}
-			title := fmt.Sprintf("%s: test features, first two principal components", m.Name)
-			if err := plot.Scatter(filepath.Join(mdir, rundir.PCAPlot), title, "PC 1", "PC 2", xs, ys, lab, in.Classes); err != nil {
+			if err := views(in, m, test, labels); err != nil {
 				return err
 			}
-			mf.PCA = true
-			if m.TensorBoard != "" {
-				if err := WriteProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test); err != nil {
-					return err
-				}
-				mf.Projector = true
-			}
+			mf.PCA, mf.Projector = true, m.TensorBoard != ""
 		}
 		f.Models = append(f.Models, mf)
 	}
 	return nil
+}
+
+// views draws m's PCA scatter of the test images and, with TensorBoard,
+// writes its Projector files, or links them from in.Memo's run.
+func views(in Input, m Model, test []int, labels []int32) error {
+	mdir := rundir.Model(in.Dir, m.Name)
+	draw := func(*memoEntry) error {
+		xs, ys := PCA(m.Space, test, in.Seed)
+		lab := make([]int, len(test))
+		for i, e := range test {
+			lab[i] = int(labels[e])
+		}
+		title := fmt.Sprintf("%s: test features, first two principal components", m.Name)
+		if err := plot.Scatter(filepath.Join(mdir, rundir.PCAPlot), title, "PC 1", "PC 2", xs, ys, lab, in.Classes); err != nil {
+			return err
+		}
+		if m.TensorBoard != "" {
+			return WriteProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test)
+		}
+		return nil
+	}
+	if in.Memo == nil {
+		return draw(nil)
+	}
+	files := func() []string {
+		out := []string{filepath.Join(mdir, rundir.PCAPlot)}
+		if m.TensorBoard != "" {
+			for _, f := range []string{rundir.ProjectorTensor, rundir.ProjectorMetadata, rundir.ProjectorSprite, rundir.ProjectorConfig} {
+				out = append(out, filepath.Join(m.TensorBoard, "train", f))
+			}
+		}
+		for i, p := range out {
+			if rel, err := filepath.Rel(in.Dir, p); err == nil {
+				out[i] = rel
+			}
+		}
+		return out
+	}
+	key := fmt.Sprintf("views %p %q %d %t %d", m.Space, m.Name, in.Seed, m.TensorBoard != "", len(in.Examples))
+	_, err := in.Memo.do(key, in.Dir, files, draw)
+	return err
 }
 
 // gallery draws the misclassified images shown, each with its nearest
