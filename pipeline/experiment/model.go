@@ -95,8 +95,30 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
+	if table, err := r.table(store); err != nil {
+		return err
+	} else if table != nil {
+		j.train, j.val, j.test = table.Split(r.ds.Split(dataset.Train)), table.Split(r.ds.Split(dataset.Val)), table.Split(r.ds.Split(dataset.Test))
+		return nil
+	}
 	j.train, j.val, j.test = store.Split(r.ds.Split(dataset.Train)), store.Split(r.ds.Split(dataset.Val)), store.Split(r.ds.Split(dataset.Test))
 	return nil
+}
+
+// tableBudget bounds the features a sweep holds in memory per store:
+// above it (a fine-tuning cut's 7×7×1024 features of thousands of
+// images), its trials read them from the cache as a run alone does.
+const tableBudget = 512 << 20
+
+// table is the features of the run's examples in memory, read once for
+// all of a sweep's trials; nil for a run alone, or above tableBudget.
+func (r *runner) table(store *features.Store) (*features.Table, error) {
+	if r.sh == nil || int64(len(r.ds.Examples))*int64(store.Dim)*4 > tableBudget {
+		return nil, nil
+	}
+	return once(r.sh, "table "+store.Dir+" "+examplesKey(r.ds.Examples), func() (*features.Table, error) {
+		return store.Load(r.ds.Examples)
+	})
 }
 
 // cacheFeatures makes sure the features of transfer job j (its backbone
