@@ -56,7 +56,7 @@ import (
 )
 
 // parts are the values of -only: the parts that run alone.
-var parts = []string{"precision", "finetune", "rerun"}
+var parts = []string{"precision", "finetune", "rerun", "sweep"}
 
 // options are the command line's settings; every step of the benchmark
 // is a method on them, so no state is global.
@@ -83,7 +83,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide) or "rerun" (the data stage of a rerun over large photos); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide) "rerun" (the data stage of a rerun over large photos) or "sweep" (24 trials as one sweep vs as separate runs); empty: all`)
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
@@ -236,6 +236,11 @@ func (o *options) run() error {
 			return err
 		}
 		return o.writeResults(res, markdown(res))
+	case "sweep":
+		if err := o.sweepBench(bin, res); err != nil {
+			return err
+		}
+		return o.writeResults(res, markdown(res))
 	}
 
 	// 1. End to end: Go pipeline vs the notebook's way in Keras, same data.
@@ -340,6 +345,10 @@ func (o *options) run() error {
 	}
 	// 7. The data stage of a rerun over large photos.
 	if err := o.rerunData(bin, res); err != nil {
+		return err
+	}
+	// 8. A sweep of 24 trials vs 24 separate runs.
+	if err := o.sweepBench(bin, res); err != nil {
 		return err
 	}
 	return o.writeResults(res, markdown(res))
