@@ -7,6 +7,7 @@
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-format savedmodel,tflite,onnx] [-force]
 //	pipeline inspect RUN | -config FILE [-set key=value ...]
+//	pipeline lr-find -config FILE [-set key=value ...] [-model NAME] [-steps N]
 //	pipeline sweep -config FILE [-set key=value ...] -grid KEY=V1,V2,... [-grid ...] [-random N -seed S] [-parallel P]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
@@ -94,6 +95,13 @@ var commands = []command{
 		summary: "look at a run's data from its cached features, without training: duplicates and leaks across splits, suspect labels, a kNN baseline, the feature space",
 		example: "pipeline inspect runs/fashion-mobilenet-db4876da",
 		setup:   inspectFlags,
+	},
+	{
+		name:    "lr-find",
+		args:    "-config FILE [-set key=value ...] [-model NAME] [-steps N]",
+		summary: "Leslie Smith's learning-rate range test on the cached features, for each training phase of a model: a plot and a suggested rate, in seconds",
+		example: "pipeline lr-find -config configs/default.yaml -model mobilenet_transfer",
+		setup:   lrFindFlags,
 	},
 	{
 		name:    "sweep",
@@ -332,6 +340,23 @@ func pickShard(part string, count int, getenv func(string) string) (shard.Shard,
 			count, count, shard.SlurmIndex, shard.KubeIndex)
 	}
 	return shard.All, nil
+}
+
+func lrFindFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	model := fs.String("model", "", "the model `NAME` of the config to test (default: its first)")
+	steps := fs.Int("steps", 200, "training steps of the test, one learning rate each (`N`, at least 10)")
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		cfg, err := cfgArgs.load(args)
+		if err != nil {
+			return err
+		}
+		if *steps < 10 {
+			return usageError("-steps %d: want at least 10", *steps)
+		}
+		_, err = experiment.LRFind(ctx, cfg, *model, *steps, experiment.Options{Log: stdout})
+		return err
+	}
 }
 
 func sweepFlags(fs *flag.FlagSet) action {

@@ -112,6 +112,7 @@ type Network struct {
 
 	x, labels, seed         tf.Output
 	b1Power, b2Power        tf.Output
+	rate                    tf.Output // Adam's learning rate: the spec's unless fed
 	trainLoss, trainCorrect tf.Output
 	probs, exampleLoss      tf.Output
 	train, assign, restore  *tf.Operation
@@ -193,7 +194,9 @@ func build(spec Spec) (n *Network, err error) {
 	as := s.SubScope("adam")
 	n.b1Power = op.Placeholder(as.SubScope("beta_1_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
 	n.b2Power = op.Placeholder(as.SubScope("beta_2_power"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
-	lr := op.Const(at(as, "Const"), float32(spec.Adam.LearningRate))
+	// The spec's rate, unless a step feeds another (TrainBatchAt).
+	n.rate = op.PlaceholderWithDefault(as.SubScope("learning_rate"), op.Const(at(as, "Const"), float32(spec.Adam.LearningRate)), tf.ScalarShape())
+	lr := n.rate
 	b1 := op.Const(at(as, "Const"), float32(spec.Adam.Beta1))
 	b2 := op.Const(at(as, "Const"), float32(spec.Adam.Beta2))
 	eps := op.Const(at(as, "Const"), float32(spec.Adam.Epsilon))
@@ -499,9 +502,27 @@ func (n *Network) TrainableWeights() ([]Weight, error) {
 // training-mode forward pass before the update. step counts the updates
 // made so far (Keras' optimizer.iterations); seed seeds the dropout masks.
 func (n *Network) TrainBatch(x []float32, labels []int32, step int64, seed [2]int64) (loss float64, correct int, err error) {
+	return n.trainBatch(x, labels, step, seed, nil)
+}
+
+// TrainBatchAt is TrainBatch at learning rate rate instead of the spec's
+// (as a learning-rate range test changes it every step).
+func (n *Network) TrainBatchAt(x []float32, labels []int32, step int64, seed [2]int64, rate float64) (loss float64, correct int, err error) {
+	r, err := tf.NewTensor(float32(rate))
+	if err != nil {
+		return 0, 0, err
+	}
+	return n.trainBatch(x, labels, step, seed, r)
+}
+
+// trainBatch is TrainBatch, at rate when it is not nil.
+func (n *Network) trainBatch(x []float32, labels []int32, step int64, seed [2]int64, rate *tf.Tensor) (loss float64, correct int, err error) {
 	feeds, err := n.feeds(x, labels)
 	if err != nil {
 		return 0, 0, err
+	}
+	if rate != nil {
+		feeds[n.rate] = rate
 	}
 	t := float64(step + 1)
 	b1p, _ := tf.NewTensor(float32(math.Pow(float64(float32(n.Spec.Adam.Beta1)), t)))
