@@ -53,6 +53,9 @@ type Data struct {
 	// above which they count as near-duplicates, in (0, 1].
 	NearDuplicate float64
 	OnDuplicate   DuplicatePolicy // what to do with a test image that duplicates a train or val one
+	// Folds is K of k-fold cross-validation on the train and val images
+	// (stratified, seeded), each model trained K more times; 0: none.
+	Folds int
 }
 
 // DuplicatePolicy says what to do with a test image that is a duplicate

@@ -130,6 +130,19 @@ func (r *runner) data(ctx context.Context, shards int) error {
 	if err := usable(r.ds, len(bad)); err != nil {
 		return err
 	}
+	if k := r.cfg.Data.Folds; k > 0 {
+		idx, err := r.ds.Folds(k, r.cfg.Seed)
+		if err != nil {
+			return err
+		}
+		for _, f := range idx {
+			fold := make([]dataset.Example, len(f))
+			for i, e := range f {
+				fold[i] = r.ds.Examples[e]
+			}
+			r.folds = append(r.folds, fold)
+		}
+	}
 	if r.run, err = r.openRun(); err != nil {
 		return err
 	}
@@ -167,6 +180,9 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 		}
 		j.rep = &report.Model{Name: j.m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)"}
 		err := r.runModel(ctx, j)
+		if err == nil && len(r.folds) > 0 {
+			j.rep.CrossValidation, err = r.crossValidate(ctx, j)
+		}
 		if _, ok := errors.AsType[*train.DivergedError](err); ok {
 			// The report says what happened; the run ends with the error.
 			r.logf("%s: %v", j.m.Name, err)

@@ -74,6 +74,9 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 			return err
 		}
 		j.train, j.val, j.test = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
+		j.data = func(e []dataset.Example) train.Data {
+			return src.store.Split(e, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255)
+		}
 		return nil
 	}
 	if err := r.featureBatch(j); err != nil {
@@ -98,10 +101,11 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 	if table, err := r.table(store); err != nil {
 		return err
 	} else if table != nil {
-		j.train, j.val, j.test = table.Split(r.ds.Split(dataset.Train)), table.Split(r.ds.Split(dataset.Val)), table.Split(r.ds.Split(dataset.Test))
-		return nil
+		j.data = func(e []dataset.Example) train.Data { return table.Split(e) }
+	} else {
+		j.data = func(e []dataset.Example) train.Data { return store.Split(e) }
 	}
-	j.train, j.val, j.test = store.Split(r.ds.Split(dataset.Train)), store.Split(r.ds.Split(dataset.Val)), store.Split(r.ds.Split(dataset.Test))
+	j.train, j.val, j.test = j.data(r.ds.Split(dataset.Train)), j.data(r.ds.Split(dataset.Val)), j.data(r.ds.Split(dataset.Test))
 	return nil
 }
 

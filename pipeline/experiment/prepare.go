@@ -39,6 +39,9 @@ type runner struct {
 	// What Run's inspection found before training, for the report.
 	spaces *spaces
 	checks *inspect.Checks
+	// folds are cross-validation's folds (data.folds) of the train and
+	// val examples: each the examples of one fold, in the run's order.
+	folds [][]dataset.Example
 }
 
 // job is one model of the run: its plan, its loaded backbone (nil for a
@@ -54,6 +57,9 @@ type job struct {
 	// features were computed at (images/s; 0 when all were cached).
 	train, val, test train.Data
 	rate             float64
+	// data serves any examples of the run as training data from the
+	// same cache (cross-validation's folds).
+	data func([]dataset.Example) train.Data
 }
 
 // prepare is the start of Run and Features: everything cheap that can be
