@@ -65,10 +65,19 @@ func (o *options) sweepBench(bin string, res *results) error {
 	}
 	// The default's MobileNet top, on the same data (and the features
 	// cached, when they are not yet).
-	def := strings.Replace(sweepConfig(filepath.Join(o.out, "runs-default")), `    layers:
+	// (Named as the default's model: its initial weights derive from the
+	// name.)
+	def := strings.Replace(sweepConfig(filepath.Join(o.out, "runs-default")), `  - name: mobilenet_mlp
+    backbone: {savedmodel: savedmodels/mobilenet, endpoint: global_pool}
+    layers:
       - dense: {units: 128, activation: relu}
       - dropout: {rate: 0.2}
-      - dense: {units: classes, activation: softmax}`, `    layers: [{dense: {units: classes, activation: softmax}}]`, 1)
+      - dense: {units: classes, activation: softmax}`, `  - name: mobilenet_transfer
+    backbone: {savedmodel: savedmodels/mobilenet, endpoint: global_pool}
+    layers: [{dense: {units: classes, activation: softmax}}]`, 1)
+	if !strings.Contains(def, "mobilenet_transfer") {
+		return fmt.Errorf("bench: the default top's config was not made from the sweep's")
+	}
 	defCfg := filepath.Join(o.out, "sweep-default.yaml")
 	if err := fsutil.WriteFile(defCfg, []byte(def)); err != nil {
 		return err

@@ -44,7 +44,7 @@ func LRFind(path, title string, rates, losses, smoothed []float64, marks []Sugge
 		p := gplot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "learning rate"
-		p.Y.Label.Text = "loss (smoothed)"
+		p.Y.Label.Text = "loss"
 		p.X.Scale = gplot.LogScale{}
 		p.X.Tick.Marker = decades{}
 		raw, smooth := plotter.XYs{}, plotter.XYs{}
