@@ -122,7 +122,7 @@ type Point struct {
 // changing slowest. A range has no grid: it needs random draws.
 func Grid(entries []Entry) ([]Point, error) {
 	if len(entries) == 0 {
-		return nil, errors.New("no -grid: give at least one -grid KEY=V1,V2,...")
+		return nil, errors.New("no -grid: give at least one -grid KEY=V1,V2,... flag")
 	}
 	points := []Point{{}}
 	for _, e := range entries {
