@@ -308,8 +308,18 @@ func (r *runner) featureBatch(j *job) error {
 	b := j.plan.Backbone
 	b.FeatureBatch = r.cfg.Features.BatchSize
 	if b.FeatureBatch == config.AutoBatch {
-		bc, err := tune.ChooseBatch(tune.BatchRequest{Model: j.bb, Endpoint: b.Endpoint,
-			BudgetMiB: r.cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg)})
+		choose := func() (tune.BatchChoice, error) {
+			return tune.ChooseBatch(tune.BatchRequest{Model: j.bb, Endpoint: b.Endpoint,
+				BudgetMiB: r.cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg)})
+		}
+		var bc tune.BatchChoice
+		var err error
+		if r.sh != nil {
+			// One probe for a sweep's trials, never two at once.
+			bc, err = once(r.sh, fmt.Sprintf("batch %p %q %d %q", j.bb, b.Endpoint, r.cfg.Features.MemoryBudgetMiB, probesDir(r.cfg)), choose)
+		} else {
+			bc, err = choose()
+		}
 		if err != nil {
 			return err
 		}
