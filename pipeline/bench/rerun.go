@@ -24,11 +24,11 @@ const (
 
 // rerunData measures the data stage (hash, image check) of a rerun over
 // 15 generated twelve-megapixel JPEGs, features cached, before and after
-// the image check's verdicts were cached: one run computes the features,
-// then two reruns with another epoch count each (so each gets a run
-// folder of its own, as a sweep's trials do): the first with the verdict
-// cache emptied beforehand (every photo decoded, as before the cache),
-// the second with it filled.
+// the image check's verdicts and the figures' thumbnails were cached: one
+// run computes the features, then two reruns with another epoch count
+// each (so each gets a run folder of its own, as a sweep's trials do):
+// the first with both caches emptied beforehand (every photo decoded, as
+// before them), the second with them filled.
 func (o *options) rerunData(bin string, res *results) error {
 	data := filepath.Join(o.out, "photos")
 	if err := o.photos(data); err != nil {
@@ -54,17 +54,18 @@ models:
 	if _, err := measure(bin, "-config", cfgPath); err != nil {
 		return err
 	}
-	var stage [2]float64
-	var wall [2]float64
+	var stage, bb, wall [2]float64
 	for i, epochs := range []int{3, 4} {
 		if i == 0 {
-			// The check as it was: no verdict remembered.
-			vs, err := filepath.Glob(filepath.Join(cache, "image-checks-*"))
-			if err != nil {
-				return err
-			}
-			if err := removeAll(vs...); err != nil {
-				return err
+			// As it was: no verdict and no thumbnail remembered.
+			for _, pat := range []string{"image-checks-*", "pixels-*"} {
+				vs, err := filepath.Glob(filepath.Join(cache, pat))
+				if err != nil {
+					return err
+				}
+				if err := removeAll(vs...); err != nil {
+					return err
+				}
 			}
 		}
 		set := fmt.Sprintf("train.epochs=%d", epochs)
@@ -88,21 +89,21 @@ models:
 		if !ok {
 			return fmt.Errorf("%s: no data stage", filepath.Join(dir, rundir.TimingFile))
 		}
-		stage[i], wall[i] = d, p.Seconds
+		stage[i], bb[i], wall[i] = d, t.Stages["backbones"], p.Seconds
 	}
 	load := loadAverage()
 	res.Raw["rerun_data_seconds_before_after"], res.Raw["rerun_wall_seconds_before_after"] = []float64{stage[0], stage[1]}, []float64{wall[0], wall[1]}
 	res.Sections = append(res.Sections, fmt.Sprintf(`
 ## A rerun over large photos, features cached
 
-%d generated %d×%d JPEGs (%d classes), MobileNet features cached by a first run; two reruns with another epoch count each. Before: the image check's verdicts emptied first, so every photo is decoded, as every rerun did before they were cached. The data stage is timing.json's: loading and checking the backbone, hashing the files, the image check, the run folder and manifest. Load average after: %s.
+%d generated %d×%d JPEGs (%d classes), MobileNet features cached by a first run; two reruns with another epoch count each. Before: the image check's verdicts and the figures' thumbnails emptied first, so every photo is decoded, as every rerun did before they were cached. The data stage is timing.json's: scanning and hashing the files, the image check, the run folder and manifest; loading and checking the backbone is its own stage; the rest of a rerun is training, the inspection and the report (whose figures draw thumbnails of the photos). Load average after: %s.
 
-| rerun | data stage | whole rerun, wall time |
-|---|--:|--:|
-| before: every photo decoded again | %s | %s |
-| after: verdicts cached by content hash | %s | %s |
-| ratio | %.1f× | %.2f× |
-`, photoClasses*photosPerClass, photoW, photoH, photoClasses, load, secs(stage[0]), secs(wall[0]), secs(stage[1]), secs(wall[1]), stage[0]/stage[1], wall[0]/wall[1]))
+| rerun | data stage | backbone stage | whole rerun, wall time |
+|---|--:|--:|--:|
+| before: every photo decoded again | %s | %s | %s |
+| after: verdicts and thumbnails cached by content hash | %s | %s | %s |
+| ratio | %.1f× | | %.2f× |
+`, photoClasses*photosPerClass, photoW, photoH, photoClasses, load, secs(stage[0]), secs(bb[0]), secs(wall[0]), secs(stage[1]), secs(bb[1]), secs(wall[1]), stage[0]/stage[1], wall[0]/wall[1]))
 	return nil
 }
 

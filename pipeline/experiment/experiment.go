@@ -30,6 +30,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -97,6 +98,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		}
 	}
 	r.stage("data", t0)
+	// Loading and checking the backbones is a stage of its own.
+	r.timing.Stages["data"] -= r.timing.Stages["backbones"]
 	t0 = time.Now()
 	if r.spaces, r.checks, err = r.inspectData(ctx); err != nil {
 		return r.res, err
@@ -202,7 +205,7 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 func (r *runner) finish(run *report.Run) error {
 	t0 := time.Now()
 	// Plots first: results.md links them and TensorBoard shows them.
-	if err := plots(r.dir, run, r.ds, r.cfg.Seed); err != nil {
+	if err := plots(r.dir, run, r.ds, r.cfg); err != nil {
 		return err
 	}
 	r.stage("report", t0)
@@ -384,8 +387,9 @@ func (r *runner) closeBoards() {
 
 // plots draws the notebook's figures: the models' validation curves on
 // shared axes, each model's confusion matrix, and a strip of 8 training
-// images with their labels.
-func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
+// images with their labels (thumbnails from the pixel cache: a rerun
+// decodes none).
+func plots(dir string, run *report.Run, ds *dataset.Dataset, cfg *config.Config) error {
 	if report.HasHistory(run.Models) {
 		if err := plot.History(filepath.Join(dir, rundir.HistoryPlot), run.Models); err != nil {
 			return err
@@ -400,7 +404,7 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 			return err
 		}
 	}
-	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
+	return plot.SamplesWith(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, cfg.Seed, 96, pixels.Thumbs(cfg.Features.CacheDir))
 }
 
 // openRun opens (finds, locks and claims) the run folder of the config

@@ -16,6 +16,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/inspect"
 	"github.com/gotransfer/gotransfer/pipeline/inspect/tfops"
+	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
@@ -205,6 +206,7 @@ func (r *runner) checkDuplicates(sp *spaces) (*inspect.Checks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	c.Thumbs = pixels.Thumbs(cfg.Features.CacheDir)
 	if err := c.Write(dir, ds.Examples); err != nil {
 		return nil, err
 	}
@@ -252,7 +254,7 @@ func (r *runner) checkDuplicates(sp *spaces) (*inspect.Checks, error) {
 func (r *runner) finishInspect(run *report.Run) error {
 	cfg, dir, ds, sp, checks, logf := r.cfg, r.dir, r.ds, r.spaces, r.checks, r.logf
 	in := inspect.Input{Dir: dir, Examples: ds.Examples, Classes: ds.Classes, Space: sp.first, Products: tfops.Products,
-		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses}
+		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses, Thumbs: pixels.Thumbs(cfg.Features.CacheDir)}
 	if r.sh != nil {
 		in.Memo = &r.sh.memo
 	}
@@ -419,6 +421,7 @@ func Inspect(ctx context.Context, cfg *config.Config, dir string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	c.Thumbs = pixels.Thumbs(cfg.Features.CacheDir)
 	c.Findings.OnDuplicate = string(cfg.Data.OnDuplicate)
 	if err := c.Write(dir, ds.Examples); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
@@ -91,10 +92,12 @@ func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, er
 		r.res.Models[i].Name = p.Name
 		r.jobs = append(r.jobs, &job{m: cfg.Models[i], plan: p, out: &r.res.Models[i]})
 	}
+	t0 := time.Now()
 	if err := r.loadBackbones(); err != nil {
 		r.closeBackbones()
 		return nil, err
 	}
+	r.stage("backbones", t0)
 	return r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -19,6 +20,8 @@ type Checks struct {
 	Findings *report.Findings
 	Pairs    []Pair // every duplicate pair
 	Leaks    []Pair // those of a test image with a train or val image
+	// Thumbs loads the figures' images (nil: images.Thumb).
+	Thumbs images.Thumbs
 }
 
 // CheckDuplicates finds the duplicates of examples: exact ones by content
@@ -61,7 +64,7 @@ func (c *Checks) Write(dir string, examples []dataset.Example) error {
 			{Path: a.Path, Caption: []string{a.Split + ": " + a.Class, filepath.Base(a.Path)}},
 		})
 	}
-	return plot.Tiles(filepath.Join(out, rundir.LeaksPlot), groups, 4, 96)
+	return plot.TilesWith(filepath.Join(out, rundir.LeaksPlot), groups, 4, 96, c.Thumbs)
 }
 
 // Drop removes the test images of the leaks from examples (the run's
@@ -100,6 +103,8 @@ type Input struct {
 	// Memo, when not nil, shares what is derived from the data alone
 	// with other runs of the process over the same Space (a sweep).
 	Memo *Memo
+	// Thumbs loads the figures' images (nil: images.Thumb).
+	Thumbs images.Thumbs
 }
 
 // Model is one trained model's test output.
@@ -180,7 +185,7 @@ func suspects(f *report.Findings, in Input) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	return plot.Tiles(filepath.Join(out, rundir.SuspectsPlot), groups, 8, 96)
+	return plot.TilesWith(filepath.Join(out, rundir.SuspectsPlot), groups, 8, 96, in.Thumbs)
 }
 
 // Finish looks at everything beside the duplicates: suspect labels, and
@@ -219,7 +224,7 @@ func (c *Checks) Finish(in Input) error {
 				return err
 			}
 			if len(shown) > 0 {
-				if err := gallery(filepath.Join(mdir, rundir.TopLossesPlot), in.Examples, in.Classes, shown); err != nil {
+				if err := gallery(filepath.Join(mdir, rundir.TopLossesPlot), in.Examples, in.Classes, shown, in.Thumbs); err != nil {
 					return err
 				}
 				mf.Shown = len(shown)
@@ -251,7 +256,7 @@ func views(in Input, m Model, test []int, labels []int32) error {
 			return err
 		}
 		if m.TensorBoard != "" {
-			return WriteProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test)
+			return writeProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test, in.Thumbs)
 		}
 		return nil
 	}
@@ -279,7 +284,7 @@ func views(in Input, m Model, test []int, labels []int32) error {
 
 // gallery draws the misclassified images shown, each with its nearest
 // training images.
-func gallery(path string, examples []dataset.Example, classes []string, shown []Miss) error {
+func gallery(path string, examples []dataset.Example, classes []string, shown []Miss, thumbs images.Thumbs) error {
 	groups := make([][]plot.Tile, len(shown))
 	for i, m := range shown {
 		e := examples[m.Index]
@@ -291,5 +296,5 @@ func gallery(path string, examples []dataset.Example, classes []string, shown []
 		}
 		groups[i] = g
 	}
-	return plot.Tiles(path, groups, 2, 80)
+	return plot.TilesWith(path, groups, 2, 80, thumbs)
 }
