@@ -7,6 +7,8 @@
 //	pipeline predict -savedmodel DIR [-k N] IMAGE...
 //	pipeline export -run RUN [-model NAME] -out DIR [-format savedmodel,tflite,onnx] [-force]
 //	pipeline inspect RUN | -config FILE [-set key=value ...]
+//	pipeline lr-find -config FILE [-set key=value ...] [-model NAME] [-steps N]
+//	pipeline sweep -config FILE [-set key=value ...] -grid KEY=V1,V2,... [-grid ...] [-random N -seed S] [-parallel P]
 //
 // Each command's -h prints its flags and an example; -v shows TensorFlow's
 // own log lines, quiet by default. main only wires the
@@ -36,6 +38,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 	"github.com/gotransfer/gotransfer/pipeline/shard"
+	"github.com/gotransfer/gotransfer/pipeline/sweep"
 	"github.com/gotransfer/gotransfer/pipeline/tflog" // quiets TensorFlow's log lines before it loads
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 )
@@ -92,6 +95,20 @@ var commands = []command{
 		summary: "look at a run's data from its cached features, without training: duplicates and leaks across splits, suspect labels, a kNN baseline, the feature space",
 		example: "pipeline inspect runs/fashion-mobilenet-db4876da",
 		setup:   inspectFlags,
+	},
+	{
+		name:    "lr-find",
+		args:    "-config FILE [-set key=value ...] [-model NAME] [-steps N]",
+		summary: "Leslie Smith's learning-rate range test on the cached features, for each training phase of a model: a plot and a suggested rate, in seconds",
+		example: "pipeline lr-find -config configs/default.yaml -model mobilenet_transfer",
+		setup:   lrFindFlags,
+	},
+	{
+		name:    "sweep",
+		args:    "-config FILE [-set key=value ...] -grid KEY=V1,V2,... [-grid ...] [-random N [-seed S]] [-parallel P]",
+		summary: "try many values of config keys in one process on the cached features: each trial a run folder, then one table sorted by the validation metric and a plot against each key",
+		example: "pipeline sweep -config configs/default.yaml -grid train.optimizer.adam.learning_rate=0.0003,0.001,0.003 -grid train.batch_size=16,32",
+		setup:   sweepFlags,
 	},
 	{
 		name:    "export",
@@ -323,6 +340,51 @@ func pickShard(part string, count int, getenv func(string) string) (shard.Shard,
 			count, count, shard.SlurmIndex, shard.KubeIndex)
 	}
 	return shard.All, nil
+}
+
+func lrFindFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	model := fs.String("model", "", "the model `NAME` of the config to test (default: its first)")
+	steps := fs.Int("steps", 200, "training steps of the test, one learning rate each (`N`, at least 10)")
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		cfg, err := cfgArgs.load(args)
+		if err != nil {
+			return err
+		}
+		if *steps < 10 {
+			return usageError("-steps %d: want at least 10", *steps)
+		}
+		_, err = experiment.LRFind(ctx, cfg, *model, *steps, experiment.Options{Log: stdout})
+		return err
+	}
+}
+
+func sweepFlags(fs *flag.FlagSet) action {
+	cfgArgs := configFlags(fs)
+	var grid sets
+	fs.Var(&grid, "grid", "sweep a config key over values, `KEY=V1,V2,...` (any key -set takes; repeatable: the trials are every combination), or a range KEY=LO..HI[:log] for -random")
+	random := fs.Int("random", 0, "draw `N` trials at random from the -grid values and ranges instead of every combination")
+	seed := fs.Int64("seed", 1, "seed of the -random draws")
+	parallel := fs.Int("parallel", 0, "trials trained at once (`P`; 0: one per CPU)")
+	return func(ctx context.Context, args []string, stdout, _ io.Writer) error {
+		if *cfgArgs.path == "" {
+			return usageError("want -config FILE")
+		}
+		if len(args) > 0 {
+			return usageError("unexpected argument %q (flags go before arguments)", args[0])
+		}
+		res, err := sweep.Run(ctx, sweep.Options{Config: *cfgArgs.path, Sets: cfgArgs.overrides, Grid: grid,
+			Random: *random, Seed: *seed, Parallel: *parallel, Log: stdout})
+		if res != nil && len(res.Rows) > 0 {
+			b, rerr := os.ReadFile(filepath.Join(res.Dir, sweep.TableFile))
+			if rerr == nil {
+				fmt.Fprintf(stdout, "\n%s\n", b)
+			}
+			best := res.Rows[0]
+			fmt.Fprintf(stdout, "best: trial %d, %s in %s (exported to %s)\nsweep: %s\n", best.Trial, best.Model, best.Dir, res.Exported, filepath.Join(res.Dir, sweep.TableFile))
+		}
+		return err
+	}
 }
 
 func reportFlags(fs *flag.FlagSet) action {

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -53,6 +54,9 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/tfsession"
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
+
+// parts are the values of -only: the parts that run alone.
+var parts = []string{"precision", "finetune", "rerun", "sweep"}
 
 // options are the command line's settings; every step of the benchmark
 // is a method on them, so no state is global.
@@ -79,7 +83,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction) or "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide) "rerun" (the data stage of a rerun over large photos) or "sweep" (24 trials as one sweep vs as separate runs); empty: all`)
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
@@ -90,8 +94,8 @@ func parseFlags(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if o.only != "" && o.only != "precision" && o.only != "finetune" {
-		return nil, fmt.Errorf("-only %q: want \"precision\", \"finetune\" or nothing", o.only)
+	if o.only != "" && !slices.Contains(parts, o.only) {
+		return nil, fmt.Errorf("-only %q: want one of %q or nothing", o.only, parts)
 	}
 	if o.precRounds < 1 {
 		return nil, fmt.Errorf("-precision-rounds %d: want at least 1", o.precRounds)
@@ -186,6 +190,9 @@ type results struct {
 	Machine string         `json:"machine"`
 	Rows    [][4]string    `json:"rows"` // what, Go, Keras, ratio
 	Raw     map[string]any `json:"raw"`
+	// Sections are parts with tables of their own (not Go vs Keras),
+	// in Markdown, after the main table.
+	Sections []string `json:"-"`
 }
 
 func main() {
@@ -218,8 +225,19 @@ func (o *options) run() error {
 	if b, err := exec.Command("go", "build", "-o", bin, "./pipeline").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, b)
 	}
-	if o.only == "finetune" {
+	switch o.only {
+	case "finetune":
 		if err := o.fineTuneEpochs(add, bin, res); err != nil {
+			return err
+		}
+		return o.writeResults(res, markdown(res))
+	case "rerun":
+		if err := o.rerunData(bin, res); err != nil {
+			return err
+		}
+		return o.writeResults(res, markdown(res))
+	case "sweep":
+		if err := o.sweepBench(bin, res); err != nil {
 			return err
 		}
 		return o.writeResults(res, markdown(res))
@@ -325,13 +343,21 @@ func (o *options) run() error {
 	if err := o.fineTuneEpochs(add, bin, res); err != nil {
 		return err
 	}
+	// 7. The data stage of a rerun over large photos.
+	if err := o.rerunData(bin, res); err != nil {
+		return err
+	}
+	// 8. A sweep of 24 trials vs 24 separate runs.
+	if err := o.sweepBench(bin, res); err != nil {
+		return err
+	}
 	return o.writeResults(res, markdown(res))
 }
 
 // writeResults runs the precision comparison, adds it after md (the other
 // parts' table, if they ran) and writes the results.
 func (o *options) writeResults(res *results, md string) error {
-	if o.only != "finetune" {
+	if o.only == "" || o.only == "precision" {
 		rows, err := o.precisionBench()
 		if err != nil {
 			return err
@@ -554,9 +580,14 @@ func (o *options) kerasEpochs(spec nn.Spec, tr, val train.Data, batch, epochs in
 func markdown(r *results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmark: Go pipeline vs Keras\n\nMachine: %s. One run of each.\n\n", r.Machine)
-	b.WriteString("| measure | Go | Keras | ratio |\n|---|---|---|---|\n")
-	for _, row := range r.Rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row[0], row[1], row[2], row[3])
+	if len(r.Rows) > 0 {
+		b.WriteString("| measure | Go | Keras | ratio |\n|---|---|---|---|\n")
+		for _, row := range r.Rows {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row[0], row[1], row[2], row[3])
+		}
+	}
+	for _, s := range r.Sections {
+		b.WriteString(s)
 	}
 	return b.String()
 }
@@ -570,6 +601,18 @@ func machine() string {
 		amx = "AMX"
 	}
 	return fmt.Sprintf("%s (%s), %s/%s, TensorFlow %s, no GPU", c, amx, runtime.GOOS, runtime.GOARCH, tf.Version())
+}
+
+// loadAverage is the system's 1-, 5- and 15-minute load averages, as
+// /proc/loadavg gives them ("unknown" where it cannot be read): a shared
+// machine's timings are read with it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if err != nil || len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // readTiming reads a run's timing.json: a missing or unreadable file is an

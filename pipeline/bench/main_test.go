@@ -29,7 +29,7 @@ func TestParseFlags(t *testing.T) {
 	if !strings.Contains(o.benchConfig("e2e", o.perClass, transferModel), "runs_dir: x/runs\ndata: {dir: data/fashion-mnist, max_per_class: 7,") {
 		t.Errorf("benchConfig does not use the options:\n%s", o.benchConfig("e2e", o.perClass, transferModel))
 	}
-	if _, err := parseFlags([]string{"-only", "vgg"}); err == nil || !strings.Contains(err.Error(), `want "precision"`) {
+	if _, err := parseFlags([]string{"-only", "vgg"}); err == nil || !strings.Contains(err.Error(), `want one of ["precision"`) {
 		t.Errorf("-only vgg: %v", err)
 	}
 	if _, err := parseFlags([]string{"extra"}); err == nil {

@@ -54,6 +54,9 @@ type Data struct {
 	// above which they count as near-duplicates, in (0, 1].
 	NearDuplicate float64
 	OnDuplicate   DuplicatePolicy // what to do with a test image that duplicates a train or val one
+	// Folds is K of k-fold cross-validation on the train and val images
+	// (stratified, seeded), each model trained K more times; 0: none.
+	Folds int
 }
 
 // DuplicatePolicy says what to do with a test image that is a duplicate
@@ -296,6 +299,27 @@ func Load(path string, overrides []string) (*Config, error) {
 	return Parse(path, data, overrides)
 }
 
+// Override is an override ("path.to.key=value") and how errors name it:
+// Label when it is not empty (a sweep's "-grid KEY=V1,V2"), else
+// "-set " + Set.
+type Override struct {
+	Set, Label string
+}
+
+// LoadOverrides is Load with overrides that errors name by their labels.
+func LoadOverrides(path string, overrides []Override) (*Config, error) {
+	data, err := fsutil.ReadRegular(path, MaxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	sets := make([]string, len(overrides))
+	labels := make([]string, len(overrides))
+	for i, o := range overrides {
+		sets[i], labels[i] = o.Set, o.Label
+	}
+	return parse(path, data, sets, labels)
+}
+
 // Parse decodes the YAML config in data, applies the overrides
 // ("path.to.key=value"), fills in defaults and checks every value. name is
 // the file name used in error messages and stored in Config.Path.
@@ -303,6 +327,12 @@ func Load(path string, overrides []string) (*Config, error) {
 // All problems found are returned together, joined with errors.Join and
 // ordered by line, overrides last.
 func Parse(name string, data []byte, overrides []string) (*Config, error) {
+	return parse(name, data, overrides, nil)
+}
+
+// parse is Parse with labels for the overrides (Override.Label; nil:
+// none).
+func parse(name string, data []byte, overrides, labels []string) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -317,10 +347,11 @@ func Parse(name string, data []byte, overrides []string) (*Config, error) {
 	}
 
 	d := &decoder{
-		file: name,
-		sets: overrides,
-		from: make(map[*yaml.Node]int),
-		locs: map[string]loc{"": {line: root.Line}},
+		file:   name,
+		sets:   overrides,
+		labels: labels,
+		from:   make(map[*yaml.Node]int),
+		locs:   map[string]loc{"": {line: root.Line}},
 	}
 	if root.Kind != yaml.MappingNode {
 		d.errorf("", "want a map of keys, got %s", describe(root))

@@ -28,14 +28,19 @@ type posError struct {
 	line int
 	set  int    // as in loc
 	over string // the override text when set > 0
-	path string // dotted key path; "" for the whole document
-	msg  string
+	// label names the override instead of "-set " + over (Override.Label).
+	label string
+	path  string // dotted key path; "" for the whole document
+	msg   string
 }
 
 func (e *posError) Error() string {
 	where := fmt.Sprintf("%s:%d", e.file, e.line)
 	if e.set > 0 {
 		where = "-set " + e.over
+		if e.label != "" {
+			where = e.label
+		}
 	}
 	if e.path == "" {
 		return where + ": " + e.msg
@@ -58,10 +63,12 @@ type field struct {
 // error with its location.
 type decoder struct {
 	file string
-	sets []string           // the overrides as given
-	from map[*yaml.Node]int // nodes made by an override, as 1 + its index
-	locs map[string]loc     // where each path seen sits
-	errs []*posError
+	sets []string // the overrides as given
+	// labels name overrides in errors where not "" (Override.Label).
+	labels []string
+	from   map[*yaml.Node]int // nodes made by an override, as 1 + its index
+	locs   map[string]loc     // where each path seen sits
+	errs   []*posError
 }
 
 // errorAt records an error at l.
@@ -69,6 +76,9 @@ func (d *decoder) errorAt(l loc, path, format string, args ...any) {
 	e := &posError{file: d.file, line: l.line, set: l.set, path: path, msg: fmt.Sprintf(format, args...)}
 	if l.set > 0 {
 		e.over = d.sets[l.set-1]
+		if l.set <= len(d.labels) {
+			e.label = d.labels[l.set-1]
+		}
 	}
 	d.errs = append(d.errs, e)
 }

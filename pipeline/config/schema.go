@@ -31,10 +31,11 @@ const (
 	baseForm = 0
 	// form is the latest version: 1 added export.savedmodel, 2
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
-	// export.formats, 4 train.class_weight, train.sampling and
-	// train.reduce_lr_on_plateau. (The map forms of train.loss and of an
-	// optimizer's learning_rate, label smoothing and schedules, need no
-	// version: a config without them writes the scalar it always wrote.)
+	// export.formats, 4 train.class_weight, train.sampling,
+	// train.reduce_lr_on_plateau and data.folds. (The map forms of
+	// train.loss and of an optimizer's learning_rate, label smoothing and
+	// schedules, need no version: a config without them writes the scalar
+	// it always wrote.)
 	form = 4
 )
 
@@ -88,6 +89,7 @@ func (c *Config) schema() []key {
 			{name: "on_bad_image", val: stringType.of((*string)(&dt.OnBadImage)), oneOf: badImageActions},
 			{name: "near_duplicate", val: floatType.of(&dt.NearDuplicate), check: unitInterval(&dt.NearDuplicate), since: 2, doc: "feature cosine from which two images are near-duplicates, in (0, 1]"},
 			{name: "on_duplicate", val: stringType.of((*string)(&dt.OnDuplicate)), oneOf: duplicateActions, since: 2, doc: "a test image duplicating a train/val one"},
+			{name: "folds", val: intType.of(&dt.Folds), check: folds(&dt.Folds), since: 4, doc: "k-fold cross-validation on train+val (stratified, seeded): K more trainings per model, mean ± std of validation accuracy and loss; 0 = off"},
 		}},
 		{name: "images", keys: []key{
 			{name: "size", val: sizeType.of(&im.Size), check: size(&im.Size), doc: "[height, width]"},
@@ -465,6 +467,14 @@ func unitInterval(p *float64) rule {
 		}
 	}
 }
+func folds(p *int) rule {
+	return func(d *decoder, path string) {
+		if *p < 0 || *p == 1 {
+			d.errorf(path, "want 0 (no cross-validation) or at least 2 folds, got %d", *p)
+		}
+	}
+}
+
 func atLeast(p *int, min int) rule {
 	return func(d *decoder, path string) { d.atLeast(path, *p, min) }
 }

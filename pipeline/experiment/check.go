@@ -3,8 +3,10 @@ package experiment
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/report"
@@ -14,22 +16,53 @@ import (
 // maxListed caps how many bad files one error lists.
 const maxListed = 20
 
+// verdictVersion changes when what makes an image usable changes (the
+// decoders, images.MaxPixels): verdicts of another version are not read.
+const verdictVersion = 1
+
+// verdicts is the cache of the image check's good verdicts under
+// cacheDir (features.cache_dir), beside the features: one checksummed
+// entry per image content (package cache), so that a rerun decodes no
+// image it has checked. An entry says "this content decodes"; a changed
+// file has another hash and is checked again. Bad verdicts are not
+// cached: a bad file is decoded on every run, so its message is always
+// the file's own (bad files are few).
+func verdicts(cacheDir string) *cache.Store {
+	dir := filepath.Join(cacheDir, fmt.Sprintf("image-checks-v%d-max%d", verdictVersion, images.MaxPixels))
+	return &cache.Store{Dir: dir, Ext: ".ok", Size: len(goodVerdict)}
+}
+
+// goodVerdict is the payload of a good verdict.
+var goodVerdict = []byte{1}
+
 // checkImages decodes every image of ds (workers goroutines, 0: one per
-// CPU) and returns the ones that cannot be used, in example order, each
-// with why: not an image, empty or truncated, over the pixel limit,
-// unreadable. It runs before any model work, so that one policy
-// (data.on_bad_image) applies to every model kind and every bad file is
-// known at once.
-func checkImages(ctx context.Context, ds *dataset.Dataset, nworkers int) ([]report.Skip, error) {
+// CPU) that the verdict cache (nil: none) does not know as good, and
+// returns the ones that cannot be used, in example order, each with why:
+// not an image, empty or truncated, over the pixel limit, unreadable. It
+// runs before any model work, so that one policy (data.on_bad_image)
+// applies to every model kind and every bad file is known at once. The
+// examples must carry their content hashes (dataset.HashFiles).
+func checkImages(ctx context.Context, ds *dataset.Dataset, nworkers int, known *cache.Store) ([]report.Skip, error) {
 	errs := make([]error, len(ds.Examples))
 	err := workers.Each(ctx, len(ds.Examples), nworkers, func(i int) {
-		_, errs[i] = images.Decode(ds.Examples[i].Path)
+		e := ds.Examples[i]
+		if known != nil && known.Valid(e.Hash) {
+			return
+		}
+		if _, errs[i] = images.Decode(e.Path); errs[i] == nil && known != nil {
+			if err := known.Put(e.Hash, goodVerdict); err != nil {
+				errs[i] = cacheWriteError{err}
+			}
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("data: checking images: %w", err)
 	}
 	var bad []report.Skip
 	for i, err := range errs {
+		if cw, ok := err.(cacheWriteError); ok {
+			return nil, fmt.Errorf("data: checking images: saving the verdict on %s: %w", ds.Examples[i].Path, cw.err)
+		}
 		if err != nil {
 			p := ds.Examples[i].Path
 			bad = append(bad, report.Skip{Path: p, Reason: strings.TrimPrefix(err.Error(), "image "+p+": ")})
@@ -37,6 +70,12 @@ func checkImages(ctx context.Context, ds *dataset.Dataset, nworkers int) ([]repo
 	}
 	return bad, nil
 }
+
+// cacheWriteError is a verdict that could not be saved: the run stops
+// (as when a feature cannot be), the image is not called bad.
+type cacheWriteError struct{ err error }
+
+func (e cacheWriteError) Error() string { return e.err.Error() }
 
 // badImagesError lists bad files (at most maxListed) in one error.
 func badImagesError(bad []report.Skip, total int) error {

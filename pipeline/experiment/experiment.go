@@ -30,6 +30,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/export"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
+	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -45,6 +46,10 @@ type Options struct {
 	// this many shards: Run then trains only when every entry is there,
 	// and otherwise returns a *MissingError naming the shards to rerun.
 	Shards int
+	// sh, when not nil, is what the run shares with the other trials of
+	// a sweep (Sweep); such a trial exports nothing (the sweep exports
+	// its best) and returns a finished trial's results as they are.
+	sh *shared
 }
 
 // writers are the log function and progress writer of o.
@@ -87,7 +92,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		return r.res, err
 	}
 	defer r.run.Close()
+	if r.sh != nil {
+		if done, err := r.finished(); done || err != nil {
+			return r.res, err
+		}
+	}
 	r.stage("data", t0)
+	// Loading and checking the backbones is a stage of its own.
+	r.timing.Stages["data"] -= r.timing.Stages["backbones"]
 	t0 = time.Now()
 	if r.spaces, r.checks, err = r.inspectData(ctx); err != nil {
 		return r.res, err
@@ -114,12 +126,25 @@ func (r *runner) stage(name string, start time.Time) {
 // shards, checks that they all are. The caller closes r.run when it is
 // set.
 func (r *runner) data(ctx context.Context, shards int) error {
-	bad, err := r.admit(ctx, r.ds)
+	bad, err := r.admitAll(ctx)
 	if err != nil {
 		return err
 	}
 	if err := usable(r.ds, len(bad)); err != nil {
 		return err
+	}
+	if k := r.cfg.Data.Folds; k > 0 {
+		idx, err := r.ds.Folds(k, r.cfg.Seed)
+		if err != nil {
+			return err
+		}
+		for _, f := range idx {
+			fold := make([]dataset.Example, len(f))
+			for i, e := range f {
+				fold[i] = r.ds.Examples[e]
+			}
+			r.folds = append(r.folds, fold)
+		}
 	}
 	if r.run, err = r.openRun(); err != nil {
 		return err
@@ -158,6 +183,9 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 		}
 		j.rep = &report.Model{Name: j.m.Name, Kind: report.KindScratch, Weights: "none (trained from scratch)", Loss: lossNote(r.cfg.Train)}
 		err := r.runModel(ctx, j)
+		if err == nil && len(r.folds) > 0 {
+			j.rep.CrossValidation, err = r.crossValidate(ctx, j)
+		}
 		if _, ok := errors.AsType[*train.DivergedError](err); ok {
 			// The report says what happened; the run ends with the error.
 			r.logf("%s: %v", j.m.Name, err)
@@ -177,7 +205,7 @@ func (r *runner) models(ctx context.Context) (run *report.Run, failed []error, e
 func (r *runner) finish(run *report.Run) error {
 	t0 := time.Now()
 	// Plots first: results.md links them and TensorBoard shows them.
-	if err := plots(r.dir, run, r.ds, r.cfg.Seed); err != nil {
+	if err := plots(r.dir, run, r.ds, r.cfg); err != nil {
 		return err
 	}
 	r.stage("report", t0)
@@ -194,7 +222,7 @@ func (r *runner) finish(run *report.Run) error {
 		return err
 	}
 	r.stage("report", t0)
-	if r.cfg.Export.SavedModel {
+	if r.cfg.Export.SavedModel && r.sh == nil {
 		t0 = time.Now()
 		if err := r.exportModels(); err != nil {
 			return err
@@ -359,8 +387,9 @@ func (r *runner) closeBoards() {
 
 // plots draws the notebook's figures: the models' validation curves on
 // shared axes, each model's confusion matrix, and a strip of 8 training
-// images with their labels.
-func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
+// images with their labels (thumbnails from the pixel cache: a rerun
+// decodes none).
+func plots(dir string, run *report.Run, ds *dataset.Dataset, cfg *config.Config) error {
 	if report.HasHistory(run.Models) {
 		if err := plot.History(filepath.Join(dir, rundir.HistoryPlot), run.Models); err != nil {
 			return err
@@ -375,7 +404,7 @@ func plots(dir string, run *report.Run, ds *dataset.Dataset, seed int64) error {
 			return err
 		}
 	}
-	return plot.Samples(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, seed, 96)
+	return plot.SamplesWith(filepath.Join(dir, rundir.SamplesPlot), ds.Split(dataset.Train), 8, cfg.Seed, 96, pixels.Thumbs(cfg.Features.CacheDir))
 }
 
 // openRun opens (finds, locks and claims) the run folder of the config

@@ -16,6 +16,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/features"
 	"github.com/gotransfer/gotransfer/pipeline/inspect"
 	"github.com/gotransfer/gotransfer/pipeline/inspect/tfops"
+	"github.com/gotransfer/gotransfer/pipeline/pixels"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
@@ -105,6 +106,80 @@ func readSpace(model string, store *features.Store, examples []dataset.Example) 
 // missing), finds the duplicates and acts on them (checkDuplicates);
 // when test images were dropped, the manifest is written again.
 func (r *runner) inspectData(ctx context.Context) (*spaces, *inspect.Checks, error) {
+	if r.sh != nil {
+		return r.inspectShared(ctx)
+	}
+	return r.inspectOwn(ctx)
+}
+
+// inspection is what a sweep's trials share of inspectData: the spaces,
+// the duplicate checks as they were before the end of the run completed
+// them, the examples before and after any duplicates were dropped, and
+// what was logged.
+type inspection struct {
+	sp            *spaces
+	checks        inspect.Checks
+	before, after []dataset.Example
+	logs          []string
+}
+
+// inspectShared is inspectData for a sweep's trial: the first trial over
+// the same examples, feature spaces and duplicate settings looks, the
+// others take what it found and write the same files.
+func (r *runner) inspectShared(ctx context.Context) (*spaces, *inspect.Checks, error) {
+	key := fmt.Sprintf("inspect %s %v %q", examplesKey(r.ds.Examples), r.cfg.Data.NearDuplicate, r.cfg.Data.OnDuplicate)
+	for _, m := range r.cfg.Models {
+		key += fmt.Sprintf(" %q %t", m.Name, m.Transfer())
+		if m.Transfer() {
+			key += fmt.Sprintf(" %#v %#v %#v", *m.Backbone, r.cfg.Images, r.cfg.Features)
+		}
+	}
+	made := false
+	in, err := once(r.sh, key, func() (*inspection, error) {
+		made = true
+		before := slices.Clone(r.ds.Examples)
+		logf := r.logf
+		var logs []string
+		r.logf = func(f string, a ...any) { logs = append(logs, fmt.Sprintf(f, a...)); logf(f, a...) }
+		defer func() { r.logf = logf }()
+		sp, c, err := r.inspectOwn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.spaces, r.checks = sp, c
+		return &inspection{sp: sp, checks: snapshot(c), before: before, after: slices.Clone(r.ds.Examples), logs: logs}, nil
+	})
+	if err != nil || made {
+		return r.spaces, r.checks, err
+	}
+	for _, l := range in.logs {
+		r.logf("%s", l)
+	}
+	c := snapshot(&in.checks)
+	if err := c.Write(r.dir, in.before); err != nil {
+		return nil, nil, err
+	}
+	r.ds.Examples = slices.Clone(in.after)
+	if len(c.Findings.Dropped) > 0 {
+		if err := dataset.WriteManifest(filepath.Join(r.dir, rundir.ManifestFile), r.ds); err != nil {
+			return nil, nil, err
+		}
+	}
+	return in.sp, &c, nil
+}
+
+// snapshot is a copy of c that the end of a run can complete (its
+// findings' models, suspects and notes) without changing c.
+func snapshot(c *inspect.Checks) inspect.Checks {
+	f := *c.Findings
+	f.Notes = slices.Clip(f.Notes)
+	out := *c
+	out.Findings = &f
+	return out
+}
+
+// inspectOwn is inspectData looking at the data itself.
+func (r *runner) inspectOwn(ctx context.Context) (*spaces, *inspect.Checks, error) {
 	sp, err := r.loadSpaces(ctx, r.ds.Examples)
 	if err != nil {
 		return nil, nil, err
@@ -131,6 +206,7 @@ func (r *runner) checkDuplicates(sp *spaces) (*inspect.Checks, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
+	c.Thumbs = pixels.Thumbs(cfg.Features.CacheDir)
 	if err := c.Write(dir, ds.Examples); err != nil {
 		return nil, err
 	}
@@ -178,7 +254,10 @@ func (r *runner) checkDuplicates(sp *spaces) (*inspect.Checks, error) {
 func (r *runner) finishInspect(run *report.Run) error {
 	cfg, dir, ds, sp, checks, logf := r.cfg, r.dir, r.ds, r.spaces, r.checks, r.logf
 	in := inspect.Input{Dir: dir, Examples: ds.Examples, Classes: ds.Classes, Space: sp.first, Products: tfops.Products,
-		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses}
+		Fit: tfops.LinearTop, Seed: cfg.Seed, TopLosses: cfg.Report.TopLosses, Thumbs: pixels.Thumbs(cfg.Features.CacheDir)}
+	if r.sh != nil {
+		in.Memo = &r.sh.memo
+	}
 	for _, m := range run.Models {
 		// A scratch model's mistakes are looked at in the run's first
 		// feature space (Input.Space); a fine-tuned one's in its
@@ -194,7 +273,7 @@ func (r *runner) finishInspect(run *report.Run) error {
 	}
 	run.Inspect = checks.Findings
 	for _, s := range sp.order {
-		b, err := knnBaseline(cfg, ds, s, run)
+		b, err := knnBaseline(cfg, ds, s, run, r.sh)
 		if err != nil {
 			return err
 		}
@@ -215,8 +294,38 @@ func (r *runner) finishInspect(run *report.Run) error {
 }
 
 // knnBaseline is a cosine kNN on space s as one more row of the models
-// table.
-func knnBaseline(cfg *config.Config, ds *dataset.Dataset, s *inspect.Space, run *report.Run) (*report.Model, error) {
+// table; a sweep's trials (sh not nil) share each fit on the same space.
+func knnBaseline(cfg *config.Config, ds *dataset.Dataset, s *inspect.Space, run *report.Run, sh *shared) (*report.Model, error) {
+	fit := func() (*knnResult, error) { return knnFit(cfg, ds, s) }
+	var k *knnResult
+	var err error
+	if sh != nil {
+		k, err = once(sh, fmt.Sprintf("knn %p %d %d", s, len(ds.Examples), cfg.Evaluate.TopK), fit)
+	} else {
+		k, err = fit()
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := report.Model{Name: "knn_" + s.Model, Kind: report.KindKNN, Test: k.met, BestEpoch: 0}
+	for _, m := range run.Models {
+		if m.Name == s.Model {
+			b.Backbone, b.Precision, b.Weights, b.RandomWeights = m.Backbone, m.Precision, m.Weights, m.RandomWeights
+		}
+	}
+	b.Weights = fmt.Sprintf("%s; k=%d (chosen on %s, accuracy %.2f%%)", b.Weights, k.k, cmpSplit(ds), 100*k.valAccuracy)
+	return &b, nil
+}
+
+// knnResult is a kNN baseline's fit and test metrics.
+type knnResult struct {
+	met         *evaluate.Metrics
+	k           int
+	valAccuracy float64
+}
+
+// knnFit fits the kNN of knnBaseline and scores it on the test split.
+func knnFit(cfg *config.Config, ds *dataset.Dataset, s *inspect.Space) (*knnResult, error) {
 	idx := func(split string) []int {
 		var out []int
 		for i, e := range ds.Examples {
@@ -243,14 +352,7 @@ func knnBaseline(cfg *config.Config, ds *dataset.Dataset, s *inspect.Space, run 
 	if err != nil {
 		return nil, fmt.Errorf("kNN: %w", err)
 	}
-	b := report.Model{Name: "knn_" + s.Model, Kind: report.KindKNN, Test: met, BestEpoch: 0}
-	for _, m := range run.Models {
-		if m.Name == s.Model {
-			b.Backbone, b.Precision, b.Weights, b.RandomWeights = m.Backbone, m.Precision, m.Weights, m.RandomWeights
-		}
-	}
-	b.Weights = fmt.Sprintf("%s; k=%d (chosen on %s, accuracy %.2f%%)", b.Weights, k.K, cmpSplit(ds), 100*k.ValAccuracy)
-	return &b, nil
+	return &knnResult{met: met, k: k.K, valAccuracy: k.ValAccuracy}, nil
 }
 
 func cmpSplit(ds *dataset.Dataset) string {
@@ -319,6 +421,7 @@ func Inspect(ctx context.Context, cfg *config.Config, dir string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
+	c.Thumbs = pixels.Thumbs(cfg.Features.CacheDir)
 	c.Findings.OnDuplicate = string(cfg.Data.OnDuplicate)
 	if err := c.Write(dir, ds.Examples); err != nil {
 		return nil, err

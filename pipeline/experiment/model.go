@@ -74,6 +74,9 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 			return err
 		}
 		j.train, j.val, j.test = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
+		j.data = func(e []dataset.Example) train.Data {
+			return src.store.Split(e, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255)
+		}
 		return nil
 	}
 	if err := r.featureBatch(j); err != nil {
@@ -95,8 +98,31 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	j.train, j.val, j.test = store.Split(r.ds.Split(dataset.Train)), store.Split(r.ds.Split(dataset.Val)), store.Split(r.ds.Split(dataset.Test))
+	if table, err := r.table(store); err != nil {
+		return err
+	} else if table != nil {
+		j.data = func(e []dataset.Example) train.Data { return table.Split(e) }
+	} else {
+		j.data = func(e []dataset.Example) train.Data { return store.Split(e) }
+	}
+	j.train, j.val, j.test = j.data(r.ds.Split(dataset.Train)), j.data(r.ds.Split(dataset.Val)), j.data(r.ds.Split(dataset.Test))
 	return nil
+}
+
+// tableBudget bounds the features a sweep holds in memory per store:
+// above it (a fine-tuning cut's 7×7×1024 features of thousands of
+// images), its trials read them from the cache as a run alone does.
+const tableBudget = 512 << 20
+
+// table is the features of the run's examples in memory, read once for
+// all of a sweep's trials; nil for a run alone, or above tableBudget.
+func (r *runner) table(store *features.Store) (*features.Table, error) {
+	if r.sh == nil || int64(len(r.ds.Examples))*int64(store.Dim)*4 > tableBudget {
+		return nil, nil
+	}
+	return once(r.sh, "table "+store.Dir+" "+examplesKey(r.ds.Examples), func() (*features.Table, error) {
+		return store.Load(r.ds.Examples)
+	})
 }
 
 // cacheFeatures makes sure the features of transfer job j (its backbone
@@ -108,7 +134,16 @@ func (r *runner) cacheFeatures(ctx context.Context, j *job, examples []dataset.E
 	}
 	// Every image was checked before; one failing now (changed since)
 	// stops the run rather than change the counts.
-	rep, err := store.Extract(ctx, examples, features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	extract := func() (*features.Report, error) {
+		return store.Extract(ctx, examples, features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	}
+	var rep *features.Report
+	if r.sh != nil {
+		// A sweep's trials share each pass over the same cache and images.
+		rep, err = once(r.sh, "features "+store.Dir+" "+examplesKey(examples), extract)
+	} else {
+		rep, err = extract()
+	}
 	if err != nil {
 		return nil, err
 	}

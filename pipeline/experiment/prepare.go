@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"time"
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
@@ -31,12 +33,16 @@ type runner struct {
 	ds     *dataset.Dataset
 	jobs   []*job
 	res    *Result
+	sh     *shared     // shared with a sweep's other trials; nil: none
 	dir    string      // the run folder (Run only)
 	run    *rundir.Run // its lock and identity (Run only)
 	timing Timing
 	// What Run's inspection found before training, for the report.
 	spaces *spaces
 	checks *inspect.Checks
+	// folds are cross-validation's folds (data.folds) of the train and
+	// val examples: each the examples of one fold, in the run's order.
+	folds [][]dataset.Example
 }
 
 // job is one model of the run: its plan, its loaded backbone (nil for a
@@ -52,6 +58,9 @@ type job struct {
 	// features were computed at (images/s; 0 when all were cached).
 	train, val, test train.Data
 	rate             float64
+	// data serves any examples of the run as training data from the
+	// same cache (cross-validation's folds).
+	data func([]dataset.Example) train.Data
 }
 
 // prepare is the start of Run and Features: everything cheap that can be
@@ -61,7 +70,7 @@ type job struct {
 // The caller closes the backbones (closeBackbones).
 func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, error) {
 	logf, prog := opts.writers()
-	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{},
+	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{}, sh: opts.sh,
 		timing: Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}}
 	plans, err := resolve(cfg)
 	if err != nil {
@@ -87,16 +96,21 @@ func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, er
 		r.res.Models[i].Name = p.Name
 		r.jobs = append(r.jobs, &job{m: cfg.Models[i], plan: p, out: &r.res.Models[i]})
 	}
+	t0 := time.Now()
 	if err := r.loadBackbones(); err != nil {
 		r.closeBackbones()
 		return nil, err
 	}
+	r.stage("backbones", t0)
 	return r, nil
 }
 
 // closeBackbones closes the backbones loadBackbones loaded (one that two
 // models share is closed once; Close again does nothing).
 func (r *runner) closeBackbones() {
+	if r.sh != nil {
+		return // the sweep's, closed at its end
+	}
 	for _, j := range r.jobs {
 		if j.bb != nil {
 			j.bb.Close()
@@ -122,12 +136,9 @@ func resolve(cfg *config.Config) ([]*plan.Plan, error) {
 // how) and scans and splits it, saying what it leaves out.
 func (r *runner) scan(ctx context.Context) error {
 	cfg := r.cfg
-	if err := ensureData(ctx, cfg, r.logf); err != nil {
-		return err
-	}
-	ds, err := dataset.Scan(scanOptions(cfg))
+	ds, err := r.scanned(ctx)
 	if err != nil {
-		return fmt.Errorf("data.dir: %w", err)
+		return err
 	}
 	for _, m := range ds.Missing {
 		r.logf("warning: data.exclude names %q, which is not a class folder in %s", m, cfg.Data.Dir)
@@ -152,6 +163,30 @@ func (r *runner) scan(ctx context.Context) error {
 	r.ds = ds
 	r.res.Data = DataResult{Missing: ds.Missing, Ignored: ds.Ignored, Loose: ds.Loose}
 	return nil
+}
+
+// scanned is cfg's data set, scanned and split (data.dir made first when
+// it can be); a sweep's trials share each scan of the same options.
+func (r *runner) scanned(ctx context.Context) (*dataset.Dataset, error) {
+	cfg := r.cfg
+	scan := func() (*dataset.Dataset, error) {
+		if err := ensureData(ctx, cfg, r.logf); err != nil {
+			return nil, err
+		}
+		ds, err := dataset.Scan(scanOptions(cfg))
+		if err != nil {
+			return nil, fmt.Errorf("data.dir: %w", err)
+		}
+		return ds, nil
+	}
+	if r.sh == nil {
+		return scan()
+	}
+	ds, err := once(r.sh, fmt.Sprintf("scan %#v %q", scanOptions(cfg), cfg.Data.Download), scan)
+	if err != nil {
+		return nil, err
+	}
+	return cloneDataset(ds), nil
 }
 
 // scanOptions are the dataset options of cfg.
@@ -200,18 +235,30 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 	r.logf("%s: backbone in %s (%s)", j.m.Name, choice.Precision, choice.Why)
 	j.out.Precision, j.out.PrecisionWhy = choice.Precision, choice.Why
 	key := b.SavedModel + "\x00" + choice.Precision.String()
-	if j.bb = loaded[key]; j.bb == nil {
-		if j.bb, err = backbone.LoadPrecision(b.SavedModel, choice.Precision); err != nil {
-			return err
-		}
+	load := func() (*backbone.Model, error) { return backbone.LoadPrecision(b.SavedModel, choice.Precision) }
+	if r.sh != nil {
+		j.bb, err = once(r.sh, "backbone "+key, load)
+	} else if j.bb = loaded[key]; j.bb == nil {
+		j.bb, err = load()
 		loaded[key] = j.bb
 	}
-	b.Precision = j.bb.Precision
-	h, w, c := j.bb.InputSize()
-	if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
-		return fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
+	if err != nil {
+		return err
 	}
-	return nil
+	b.Precision = j.bb.Precision
+	check := func() (bool, error) {
+		h, w, c := j.bb.InputSize()
+		if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
+			return false, fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
+		}
+		return true, nil
+	}
+	if r.sh != nil {
+		_, err = once(r.sh, "backbone check "+key+"\x00"+b.Features, check)
+	} else {
+		_, err = check()
+	}
+	return err
 }
 
 // admit hashes and checks every image of ds and applies the bad-image
@@ -222,7 +269,7 @@ func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip,
 	if err := ds.HashFiles(ctx, workers); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	bad, err := checkImages(ctx, ds, workers)
+	bad, err := checkImages(ctx, ds, workers, verdicts(r.cfg.Features.CacheDir))
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +283,29 @@ func (r *runner) admit(ctx context.Context, ds *dataset.Dataset) ([]report.Skip,
 	return bad, nil
 }
 
+// admitAll admits the run's images (admit); a sweep's trials share each
+// admission of the same images.
+func (r *runner) admitAll(ctx context.Context) ([]report.Skip, error) {
+	if r.sh == nil {
+		return r.admit(ctx, r.ds)
+	}
+	type admitted struct {
+		examples []dataset.Example
+		bad      []report.Skip
+	}
+	key := fmt.Sprintf("admit %s %q %q", examplesKey(r.ds.Examples), r.cfg.Data.OnBadImage, r.cfg.Features.CacheDir)
+	a, err := once(r.sh, key, func() (*admitted, error) {
+		ds := cloneDataset(r.ds)
+		bad, err := r.admit(ctx, ds)
+		return &admitted{ds.Examples, bad}, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.ds.Examples = slices.Clone(a.examples)
+	return a.bad, nil
+}
+
 // featureBatch sets the backbone batch of transfer job j:
 // features.batch_size, or when it is auto the one tune picks (logged).
 func (r *runner) featureBatch(j *job) error {
@@ -245,8 +315,18 @@ func (r *runner) featureBatch(j *job) error {
 	b := j.plan.Backbone
 	b.FeatureBatch = r.cfg.Features.BatchSize
 	if b.FeatureBatch == config.AutoBatch {
-		bc, err := tune.ChooseBatch(tune.BatchRequest{Model: j.bb, Endpoint: b.Endpoint,
-			BudgetMiB: r.cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg)})
+		choose := func() (tune.BatchChoice, error) {
+			return tune.ChooseBatch(tune.BatchRequest{Model: j.bb, Endpoint: b.Endpoint,
+				BudgetMiB: r.cfg.Features.MemoryBudgetMiB, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg)})
+		}
+		var bc tune.BatchChoice
+		var err error
+		if r.sh != nil {
+			// One probe for a sweep's trials, never two at once.
+			bc, err = once(r.sh, fmt.Sprintf("batch %p %q %d %q", j.bb, b.Endpoint, r.cfg.Features.MemoryBudgetMiB, probesDir(r.cfg)), choose)
+		} else {
+			bc, err = choose()
+		}
 		if err != nil {
 			return err
 		}

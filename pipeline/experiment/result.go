@@ -12,8 +12,11 @@ import (
 type Result struct {
 	// Dir is the run folder (Run only; "" when the run did not get as far
 	// as making it).
-	Dir  string
-	Data DataResult
+	Dir string
+	// Finished says that the run was a sweep's trial found finished by
+	// an earlier sweep: its folder holds its results, nothing ran.
+	Finished bool
+	Data     DataResult
 	// Shards is the number of shards whose features Run found all cached
 	// (Options.Shards); 0 when it did not train on shards.
 	Shards int

@@ -259,3 +259,56 @@ func asBytes(x []float32) []byte {
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
 }
+
+// Table is the cached features of a set of examples, held in memory: for
+// runs in one process that train many times on the same features (a
+// sweep's trials), read from the cache once.
+type Table struct {
+	dim  int
+	rows map[string][]float32 // by content hash
+}
+
+// Load reads the features of examples (each entry verified, as Get does)
+// into a Table; an example without cached features is an error.
+func (s *Store) Load(examples []dataset.Example) (*Table, error) {
+	t := &Table{dim: s.Dim, rows: make(map[string][]float32, len(examples))}
+	for _, e := range examples {
+		if _, ok := t.rows[e.Hash]; ok {
+			continue
+		}
+		row := make([]float32, s.Dim)
+		if err := s.Get(e, asBytes(row)); err != nil {
+			return nil, fmt.Errorf("features: %w", err)
+		}
+		t.rows[e.Hash] = row
+	}
+	return t, nil
+}
+
+// Split returns examples as training data read from t (every example must
+// be one t was loaded with).
+func (t *Table) Split(examples []dataset.Example) *TableSplit {
+	return &TableSplit{Examples: cache.Examples(examples), table: t}
+}
+
+// TableSplit is a split whose features a Table holds.
+type TableSplit struct {
+	cache.Examples
+	table *Table
+}
+
+// Read fills x with the features of examples idx, one row each.
+func (d *TableSplit) Read(idx []int, x []float32) error {
+	dim := d.table.dim
+	if len(x) != len(idx)*dim {
+		return fmt.Errorf("features: buffer of %d values for %d rows of %d", len(x), len(idx), dim)
+	}
+	for j, i := range idx {
+		row, ok := d.table.rows[d.Examples[i].Hash]
+		if !ok {
+			return fmt.Errorf("features: %s is not in the table", d.Examples[i].Path)
+		}
+		copy(x[j*dim:(j+1)*dim], row)
+	}
+	return nil
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/report"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
@@ -19,6 +20,8 @@ type Checks struct {
 	Findings *report.Findings
 	Pairs    []Pair // every duplicate pair
 	Leaks    []Pair // those of a test image with a train or val image
+	// Thumbs loads the figures' images (nil: images.Thumb).
+	Thumbs images.Thumbs
 }
 
 // CheckDuplicates finds the duplicates of examples: exact ones by content
@@ -61,7 +64,7 @@ func (c *Checks) Write(dir string, examples []dataset.Example) error {
 			{Path: a.Path, Caption: []string{a.Split + ": " + a.Class, filepath.Base(a.Path)}},
 		})
 	}
-	return plot.Tiles(filepath.Join(out, rundir.LeaksPlot), groups, 4, 96)
+	return plot.TilesWith(filepath.Join(out, rundir.LeaksPlot), groups, 4, 96, c.Thumbs)
 }
 
 // Drop removes the test images of the leaks from examples (the run's
@@ -97,6 +100,11 @@ type Input struct {
 	// shows (report.top_losses).
 	TopLosses int
 	Models    []Model
+	// Memo, when not nil, shares what is derived from the data alone
+	// with other runs of the process over the same Space (a sweep).
+	Memo *Memo
+	// Thumbs loads the figures' images (nil: images.Thumb).
+	Thumbs images.Thumbs
 }
 
 // Model is one trained model's test output.
@@ -116,11 +124,38 @@ type Model struct {
 }
 
 // findSuspects finds the suspect labels of in (train and val images),
-// records them in f and writes rundir.SuspectsFile and SuspectsPlot.
+// records them in f and writes rundir.SuspectsFile and SuspectsPlot, or
+// takes them from in.Memo.
 func findSuspects(f *report.Findings, in Input) error {
 	if in.Space == nil || in.Fit == nil {
 		return nil
 	}
+	if in.Memo == nil {
+		return suspects(f, in)
+	}
+	key := fmt.Sprintf("suspects %p %d %d", in.Space, in.Seed, len(in.Examples))
+	made, notes := false, len(f.Notes)
+	files := func() []string {
+		return []string{filepath.Join(rundir.InspectDir, rundir.SuspectsFile), filepath.Join(rundir.InspectDir, rundir.SuspectsPlot)}
+	}
+	e, err := in.Memo.do(key, in.Dir, files, func(e *memoEntry) error {
+		made = true
+		if err := suspects(f, in); err != nil {
+			return err
+		}
+		e.f = report.Findings{Suspects: f.Suspects, Checked: f.Checked, Folds: f.Folds, Notes: slices.Clone(f.Notes[notes:])}
+		return nil
+	})
+	if err != nil || made {
+		return err
+	}
+	f.Suspects, f.Checked, f.Folds = e.f.Suspects, e.f.Checked, e.f.Folds
+	f.Notes = append(f.Notes, e.f.Notes...)
+	return nil
+}
+
+// suspects is findSuspects without a memo.
+func suspects(f *report.Findings, in Input) error {
 	idx := indexes(in.Examples, dataset.Train, dataset.Val)
 	labels := labelsOf(in.Examples)
 	if len(idx) < 2*Folds {
@@ -150,7 +185,7 @@ func findSuspects(f *report.Findings, in Input) error {
 	if len(groups) == 0 {
 		return nil
 	}
-	return plot.Tiles(filepath.Join(out, rundir.SuspectsPlot), groups, 8, 96)
+	return plot.TilesWith(filepath.Join(out, rundir.SuspectsPlot), groups, 8, 96, in.Thumbs)
 }
 
 // Finish looks at everything beside the duplicates: suspect labels, and
@@ -189,38 +224,67 @@ func (c *Checks) Finish(in Input) error {
 				return err
 			}
 			if len(shown) > 0 {
-				if err := gallery(filepath.Join(mdir, rundir.TopLossesPlot), in.Examples, in.Classes, shown); err != nil {
+				if err := gallery(filepath.Join(mdir, rundir.TopLossesPlot), in.Examples, in.Classes, shown, in.Thumbs); err != nil {
 					return err
 				}
 				mf.Shown = len(shown)
 			}
 		}
 		if m.Views && m.Space != nil && len(test) > 0 {
-			xs, ys := PCA(m.Space, test, in.Seed)
-			lab := make([]int, len(test))
-			for i, e := range test {
-				lab[i] = int(labels[e])
-			}
-			title := fmt.Sprintf("%s: test features, first two principal components", m.Name)
-			if err := plot.Scatter(filepath.Join(mdir, rundir.PCAPlot), title, "PC 1", "PC 2", xs, ys, lab, in.Classes); err != nil {
+			if err := views(in, m, test, labels); err != nil {
 				return err
 			}
-			mf.PCA = true
-			if m.TensorBoard != "" {
-				if err := WriteProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test); err != nil {
-					return err
-				}
-				mf.Projector = true
-			}
+			mf.PCA, mf.Projector = true, m.TensorBoard != ""
 		}
 		f.Models = append(f.Models, mf)
 	}
 	return nil
 }
 
+// views draws m's PCA scatter of the test images and, with TensorBoard,
+// writes its Projector files, or links them from in.Memo's run.
+func views(in Input, m Model, test []int, labels []int32) error {
+	mdir := rundir.Model(in.Dir, m.Name)
+	draw := func(*memoEntry) error {
+		xs, ys := PCA(m.Space, test, in.Seed)
+		lab := make([]int, len(test))
+		for i, e := range test {
+			lab[i] = int(labels[e])
+		}
+		title := fmt.Sprintf("%s: test features, first two principal components", m.Name)
+		if err := plot.Scatter(filepath.Join(mdir, rundir.PCAPlot), title, "PC 1", "PC 2", xs, ys, lab, in.Classes); err != nil {
+			return err
+		}
+		if m.TensorBoard != "" {
+			return writeProjector(filepath.Join(m.TensorBoard, "train"), m.Name+"/test", m.Space, in.Examples, test, in.Thumbs)
+		}
+		return nil
+	}
+	if in.Memo == nil {
+		return draw(nil)
+	}
+	files := func() []string {
+		out := []string{filepath.Join(mdir, rundir.PCAPlot)}
+		if m.TensorBoard != "" {
+			for _, f := range []string{rundir.ProjectorTensor, rundir.ProjectorMetadata, rundir.ProjectorSprite, rundir.ProjectorConfig} {
+				out = append(out, filepath.Join(m.TensorBoard, "train", f))
+			}
+		}
+		for i, p := range out {
+			if rel, err := filepath.Rel(in.Dir, p); err == nil {
+				out[i] = rel
+			}
+		}
+		return out
+	}
+	key := fmt.Sprintf("views %p %q %d %t %d", m.Space, m.Name, in.Seed, m.TensorBoard != "", len(in.Examples))
+	_, err := in.Memo.do(key, in.Dir, files, draw)
+	return err
+}
+
 // gallery draws the misclassified images shown, each with its nearest
 // training images.
-func gallery(path string, examples []dataset.Example, classes []string, shown []Miss) error {
+func gallery(path string, examples []dataset.Example, classes []string, shown []Miss, thumbs images.Thumbs) error {
 	groups := make([][]plot.Tile, len(shown))
 	for i, m := range shown {
 		e := examples[m.Index]
@@ -232,5 +296,5 @@ func gallery(path string, examples []dataset.Example, classes []string, shown []
 		}
 		groups[i] = g
 	}
-	return plot.Tiles(path, groups, 2, 80)
+	return plot.TilesWith(path, groups, 2, 80, thumbs)
 }

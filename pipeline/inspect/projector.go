@@ -38,6 +38,12 @@ const maxSprite = 8192
 // projector_config.pbtxt naming them. `tensorboard --logdir` above dir then
 // shows them in 3-D (PCA, t-SNE, UMAP).
 func WriteProjector(dir, name string, sp *Space, examples []dataset.Example, idx []int) error {
+	return writeProjector(dir, name, sp, examples, idx, nil)
+}
+
+// writeProjector is WriteProjector with the sprite's images loaded by
+// thumbs (nil: images.Thumb).
+func writeProjector(dir, name string, sp *Space, examples []dataset.Example, idx []int, thumbs images.Thumbs) error {
 	if len(idx) == 0 {
 		return fmt.Errorf("inspect: projector %s: no images", dir)
 	}
@@ -69,7 +75,7 @@ func WriteProjector(dir, name string, sp *Space, examples []dataset.Example, idx
 	for j, i := range idx {
 		paths[j] = examples[i].Path
 	}
-	if err := Sprite(filepath.Join(dir, rundir.ProjectorSprite), paths, tile); err != nil {
+	if err := Sprite(filepath.Join(dir, rundir.ProjectorSprite), paths, tile, thumbs); err != nil {
 		return err
 	}
 	cfg := fmt.Sprintf(`embeddings {
@@ -106,13 +112,16 @@ func tsv(s string) string {
 }
 
 // Sprite writes the images at paths as tile×tile thumbnails (nearest
-// neighbour), in rows of ceil(sqrt(n)), into one PNG: the Projector's
-// sprite.
-func Sprite(path string, paths []string, tile int) error {
+// neighbour, loaded by thumbs; nil: images.Thumb), in rows of
+// ceil(sqrt(n)), into one PNG: the Projector's sprite.
+func Sprite(path string, paths []string, tile int, thumbs images.Thumbs) error {
+	if thumbs == nil {
+		thumbs = images.Thumb
+	}
 	side := int(math.Ceil(math.Sqrt(float64(len(paths)))))
 	img := image.NewRGBA(image.Rect(0, 0, side*tile, side*tile))
 	for k, p := range paths {
-		t, err := images.Load(p, tile, tile, images.Nearest)
+		t, err := thumbs(p, tile)
 		if err != nil {
 			return fmt.Errorf("inspect: sprite %s: %w", path, err)
 		}

@@ -542,6 +542,16 @@ func (n *Network) TrainBatch(x []float32, labels []int32, step int64, seed [2]in
 	return float64(res[0].Value().(float32)), int(res[1].Value().(int32)), nil
 }
 
+// TrainBatchAt is TrainBatch at learning rate rate for this one step (as
+// a learning-rate range test changes it every step); the rate of later
+// TrainBatch calls is unchanged.
+func (n *Network) TrainBatchAt(x []float32, labels []int32, step int64, seed [2]int64, rate float64) (loss float64, correct int, err error) {
+	prev := n.rate
+	n.rate = float32(rate)
+	defer func() { n.rate = prev }()
+	return n.TrainBatch(x, labels, step, seed)
+}
+
 // SetLearningRate sets the rate of the next TrainBatch calls (a schedule's
 // rate for the step, or one ReduceLROnPlateau lowered), as float32, as
 // Keras' optimizer holds it.

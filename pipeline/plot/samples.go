@@ -38,6 +38,15 @@ const samplesStream = 0x5a4d706c6573
 // len(examples), all examples are drawn. An image that does not load is an
 // error naming its file.
 func Samples(path string, examples []dataset.Example, n int, seed int64, size int) error {
+	return SamplesWith(path, examples, n, seed, size, nil)
+}
+
+// SamplesWith is Samples with the images loaded by thumbs (nil:
+// images.Thumb).
+func SamplesWith(path string, examples []dataset.Example, n int, seed int64, size int, thumbs images.Thumbs) error {
+	if thumbs == nil {
+		thumbs = images.Thumb
+	}
 	switch {
 	case len(examples) == 0:
 		return fmt.Errorf("plot: samples %s: no examples", path)
@@ -57,7 +66,7 @@ func Samples(path string, examples []dataset.Example, n int, seed int64, size in
 	order := r.Perm(len(examples))[:n]
 	pics := make([]*images.RGB, n)
 	for i, k := range order {
-		img, err := images.Load(examples[k].Path, size, size, images.Nearest)
+		img, err := thumbs(examples[k].Path, size)
 		if err != nil {
 			return fmt.Errorf("plot: samples %s: %w", path, err)
 		}

@@ -38,6 +38,15 @@ const (
 // shortened with "…" to fit. Groups stand in cols columns, one under the
 // other. An image that does not load is an error naming its file.
 func Tiles(path string, groups [][]Tile, cols, size int) error {
+	return TilesWith(path, groups, cols, size, nil)
+}
+
+// TilesWith is Tiles with the thumbnails loaded by thumbs (nil:
+// images.Thumb).
+func TilesWith(path string, groups [][]Tile, cols, size int, thumbs images.Thumbs) error {
+	if thumbs == nil {
+		thumbs = images.Thumb
+	}
 	switch {
 	case len(groups) == 0:
 		return fmt.Errorf("plot: tiles %s: nothing to draw", path)
@@ -63,7 +72,7 @@ func Tiles(path string, groups [][]Tile, cols, size int) error {
 	pics := make([][]*images.RGB, len(groups))
 	for i, g := range groups {
 		for _, t := range g {
-			img, err := images.Load(t.Path, size, size, images.Nearest)
+			img, err := thumbs(t.Path, size)
 			if err != nil {
 				return fmt.Errorf("plot: tiles %s: %w", path, err)
 			}

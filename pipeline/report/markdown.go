@@ -142,6 +142,20 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 	}
 }
 
+// writeCrossValidation writes a model's k-fold cross-validation.
+func writeCrossValidation(b *bytes.Buffer, cv *CrossValidation) {
+	b.WriteString("### Cross-validation\n\n")
+	fmt.Fprintf(b, "%d folds of the train and val images (stratified, seeded), each validated on the model trained on the others; "+
+		"the test split is not used. Validation accuracy **%s ± %s**, loss **%s ± %s** (mean ± sample standard deviation).\n\n",
+		cv.Folds, percent(cv.MeanAccuracy), percent(cv.StdAccuracy), loss(cv.MeanLoss), loss(cv.StdLoss))
+	writeRow(b, "fold", "val_accuracy", "val_loss", "epochs")
+	b.WriteString("|--:|--:|--:|--:|\n")
+	for i := range cv.ValAccuracy {
+		writeRow(b, strconv.Itoa(i+1), percent(cv.ValAccuracy[i]), loss(cv.ValLoss[i]), strconv.Itoa(cv.Epochs[i]))
+	}
+	b.WriteString("\n")
+}
+
 // writeModel writes the section of one model.
 func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 	fmt.Fprintf(b, "## %s\n\n", m.Name)
@@ -184,6 +198,9 @@ func writeModel(b *bytes.Buffer, m *Model, hasVal bool) {
 		}
 	}
 
+	if cv := m.CrossValidation; cv != nil {
+		writeCrossValidation(b, cv)
+	}
 	if m.Test == nil {
 		b.WriteString("Not evaluated on the test split.\n\n")
 		return

@@ -109,11 +109,53 @@ type Model struct {
 	// Failed says why the model has no results (such as a diverged
 	// training); empty for a model that trained and was tested.
 	Failed string `json:"failed,omitempty"`
+	// CrossValidation is the model's k-fold cross-validation on the
+	// train and val images (data.folds); nil when there was none.
+	CrossValidation *CrossValidation `json:"cross_validation,omitempty"`
 	// TestProbs are the test images' class probabilities (n×classes,
 	// row-major, in the test split's order) while the run is in memory,
 	// for package inspect; not stored (metrics.json has the metrics, each
 	// model's misclassified.csv the images it got wrong).
 	TestProbs []float32 `json:"-"`
+}
+
+// CrossValidation is k-fold cross-validation of a model: trained on all
+// folds but one and validated on that one, for each fold in turn.
+type CrossValidation struct {
+	Folds int `json:"folds"`
+	// Per fold, in order: the accuracy and loss on the held-out fold,
+	// with the weights training ended with (the best epoch's when
+	// restored), and the epochs trained.
+	ValAccuracy []float64 `json:"val_accuracy"`
+	ValLoss     []float64 `json:"val_loss"`
+	Epochs      []int     `json:"epochs"`
+	// Means and sample standard deviations (n-1) over the folds.
+	MeanAccuracy float64 `json:"mean_val_accuracy"`
+	StdAccuracy  float64 `json:"std_val_accuracy"`
+	MeanLoss     float64 `json:"mean_val_loss"`
+	StdLoss      float64 `json:"std_val_loss"`
+}
+
+// NewCrossValidation summarises the folds' validation accuracies and
+// losses (as many of each, at least two).
+func NewCrossValidation(acc, loss []float64, epochs []int) *CrossValidation {
+	cv := &CrossValidation{Folds: len(acc), ValAccuracy: acc, ValLoss: loss, Epochs: epochs}
+	cv.MeanAccuracy, cv.StdAccuracy = meanStd(acc)
+	cv.MeanLoss, cv.StdLoss = meanStd(loss)
+	return cv
+}
+
+// meanStd is the mean and sample standard deviation of x.
+func meanStd(x []float64) (mean, std float64) {
+	for _, v := range x {
+		mean += v
+	}
+	mean /= float64(len(x))
+	ss := 0.0
+	for _, v := range x {
+		ss += (v - mean) * (v - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(x)-1))
 }
 
 // HasHistory reports whether some model trained at least one epoch, so
@@ -169,6 +211,7 @@ type modelJSON struct {
 	RestoredBest bool              `json:"restored_best"`
 	Test         *evaluate.Metrics `json:"test"`
 	Failed       string            `json:"failed,omitempty"`
+	CV           *CrossValidation  `json:"cross_validation,omitempty"`
 }
 
 // runJSON is Run as metrics.json stores it.
@@ -203,7 +246,7 @@ func modelsJSON(models []Model) []modelJSON {
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params, Loss: m.Loss,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
-			Failed: m.Failed,
+			Failed: m.Failed, CV: m.CrossValidation,
 		}
 		for j, e := range m.History {
 			mj.History[j] = epochJSON{
@@ -233,7 +276,7 @@ func modelsOf(models []modelJSON) []Model {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params, Loss: mj.Loss,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
-			Failed: mj.Failed,
+			Failed: mj.Failed, CrossValidation: mj.CV,
 		}
 		for _, e := range mj.History {
 			m.History = append(m.History, history.Epoch{
