@@ -455,7 +455,7 @@ func TestErrors(t *testing.T) {
 		want string // the whole error, or its start when it ends in "..."
 	}{
 		{"unknown top key", minimal + "epocs: 3\n", nil,
-			"t.yaml:8: epocs: unknown key (known: data, evaluate, export, features, images, models, name, predict, report, runs_dir, seed, train)"},
+			"t.yaml:8: epocs: unknown key (known: augment, data, evaluate, export, features, images, models, name, predict, report, runs_dir, seed, train)"},
 		{"unknown nested key", minimal + "train:\n  epocs: 3\n", nil,
 			"t.yaml:9: train.epocs: unknown key (known: batch_size, early_stopping, epochs, loss, optimizer, shuffle)"},
 		{"unknown deep key", minimal + "  split: {train: 0.7, val: 0.15, test: 0.15, tset: 0}\n", nil,
@@ -561,7 +561,7 @@ func TestErrors(t *testing.T) {
 		{"override unknown key", minimal, []string{"train.epocs=3"},
 			"-set train.epocs=3: train.epocs: unknown key (known: batch_size, early_stopping, epochs, loss, optimizer, shuffle)"},
 		{"override unknown top key", minimal, []string{"epochs=3"},
-			"-set epochs=3: epochs: unknown key (known: data, evaluate, ..."},
+			"-set epochs=3: epochs: unknown key (known: augment, data, evaluate, ..."},
 		{"override unknown layer key", minimal, []string{"models.0.layers.0.dense.unit=3"},
 			"-set models.0.layers.0.dense.unit=3: models.0.layers.0.dense.unit: unknown key (known: activation, units, use_bias)"},
 		{"override missing item", minimal, []string{"models.1.name=x"},

@@ -81,8 +81,12 @@
 //	  shuffle: true          # reshuffle training batches each epoch (seeded)
 //	  early_stopping: null   # off; or a map, Keras' defaults for keys left out:
 //	                         # {monitor: val_loss, patience: 0, min_delta: 0.0, restore_best_weights: false}
+//	augment: null            # for models without their own: seeded views of each training image, features cached; an epoch trains on one per image
+//	                         # off; or a map, these defaults for keys left out: {views: 4, horizontal_flip: true, random_resized_crop: null, rotation: 0.0, brightness: 0.0, contrast: 0.0, saturation: 0.0}
 //	evaluate:
 //	  top_k: 5
+//	  tta: null              # test-time augmentation over centre crops (scales) and flips; average: features = the VGG paper's protocol (train features averaged too)
+//	                         # off; or a map, these defaults for keys left out: {flip: true, scales: [1.0], average: probabilities}
 //	predict:
 //	  top_k: 5
 //	export:
@@ -97,6 +101,8 @@
 //	      endpoint: fc2      # required; where to cut the backbone
 //	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
 //	    image_size: null     # [height, width] for models without backbone; default images.size
+//	    augment: null        # the model's own, instead of the run's augment (views: 1 = none)
+//	                         # off; or a map, these defaults for keys left out: {views: 4, horizontal_flip: true, random_resized_crop: null, rotation: 0.0, brightness: 0.0, contrast: 0.0, saturation: 0.0}
 //	    fine_tune: null      # off; or a map, these defaults for keys left out
 //	                         # (batch size, shuffle and early stopping are train's):
 //	                         # {epochs: 10, optimizer: {adam: {learning_rate: 1e-05, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}}}
