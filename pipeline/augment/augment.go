@@ -306,6 +306,31 @@ func Apply(dst *images.RGB, src image.Image, p Params, h, w int, resize string) 
 	return nil
 }
 
+// ApplyRGB writes view p of src, an image already resized to its input
+// size (a scratch model's cached pixels), into dst at the same size: the
+// crop is taken from src and resized back with resize.
+func ApplyRGB(dst, src *images.RGB, p Params, resize string) error {
+	img := image.NewNRGBA(image.Rect(0, 0, src.W, src.H))
+	for i, j := 0, 0; i < len(src.Pix); i, j = i+3, j+4 {
+		img.Pix[j], img.Pix[j+1], img.Pix[j+2], img.Pix[j+3] = src.Pix[i], src.Pix[i+1], src.Pix[i+2], 0xff
+	}
+	return Apply(dst, img, p, src.H, src.W, resize)
+}
+
+// Pick draws, for epoch epoch (1-based), the view among 0..k-1 that each
+// of len(pick) images trains on, into pick: seeded by seed and the epoch
+// only, so that a resumed run trains on what an uninterrupted one would.
+func Pick(pick []int, k int, seed int64, epoch int) {
+	r := rand.New(rand.NewPCG(uint64(seed)^pickStream, uint64(epoch)))
+	for i := range pick {
+		pick[i] = r.IntN(k)
+	}
+}
+
+// pickStream sets Pick's generator apart from the batch order's
+// (train.Order), seeded by the same seed and epoch.
+const pickStream = 0x9e3779b97f4a7c15
+
 // Pixels applies p's flip, rotation and colour factors to img in place
 // (not its crop, which Apply takes from the decoded image).
 func Pixels(img *images.RGB, p Params) {

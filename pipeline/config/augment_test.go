@@ -76,4 +76,9 @@ evaluate:
 			t.Errorf("-set %s: error %v, want %q", tc.set, err, tc.want)
 		}
 	}
+	transfer := strings.Replace(minimal, "  - name: m\n", "  - name: m\n    backbone: {savedmodel: s, endpoint: e}\n", 1)
+	_, err = Parse("t.yaml", []byte(transfer), []string{"augment={views: 2}", "evaluate.tta={average: features}"})
+	if want := "augment: evaluate.tta.average: features trains m on each image's averaged views"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("augment with features averaged: error %v, want %q", err, want)
+	}
 }

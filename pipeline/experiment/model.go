@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
+	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/features"
@@ -74,6 +77,7 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 			return err
 		}
 		j.train, j.val, j.test = src.split(dataset.Train), src.split(dataset.Val), src.split(dataset.Test)
+		r.pixelViews(j, src)
 		return nil
 	}
 	if err := r.featureBatch(j); err != nil {
@@ -96,7 +100,127 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 		return err
 	}
 	j.train, j.val, j.test = store.Split(r.ds.Split(dataset.Train)), store.Split(r.ds.Split(dataset.Val)), store.Split(r.ds.Split(dataset.Test))
+	return r.featureViews(ctx, j, store)
+}
+
+// featureViews sets transfer job j's augmented training split (augment)
+// and test-time augmentation's splits (evaluate.tta), computing the
+// features of the views not cached yet (once: a rerun finds them all).
+func (r *runner) featureViews(ctx context.Context, j *job, store *features.Store) error {
+	seed, trainEx := r.cfg.Seed, r.ds.Split(dataset.Train)
+	if aug := r.cfg.Augmentation(j.m); aug != nil {
+		vs, err := store.Views(augment.Seeded{Spec: aug, Seed: seed})
+		if err != nil {
+			return err
+		}
+		if j.out.Views, err = r.extractViews(ctx, j, vs, trainEx, count(aug.Views), "augmented views"); err != nil {
+			return err
+		}
+		j.train = vs.Augmented(store, trainEx, aug.Views, seed)
+		j.rep.Augment = describeAugment(aug)
+	}
+	tta := r.cfg.Evaluate.TTA
+	if tta == nil {
+		return nil
+	}
+	views := tta.Views()
+	vs, err := store.Views(views)
+	if err != nil {
+		return err
+	}
+	all, testEx := count(views.Views()), r.ds.Split(dataset.Test)
+	j.rep.TTAViews = describeTTA(tta)
+	if tta.Average == config.AverageFeatures {
+		if j.out.TTAViews, err = r.extractViews(ctx, j, vs, r.ds.Examples, all, "test-time views"); err != nil {
+			return err
+		}
+		j.plainTest = j.test
+		j.train, j.val, j.test = vs.Mean(store, trainEx, all), vs.Mean(store, r.ds.Split(dataset.Val), all), vs.Mean(store, testEx, all)
+		return nil
+	}
+	if j.out.TTAViews, err = r.extractViews(ctx, j, vs, testEx, all, "test-time views"); err != nil {
+		return err
+	}
+	for _, v := range all {
+		j.tta = append(j.tta, vs.Fixed(store, testEx, v))
+	}
 	return nil
+}
+
+// extractViews makes sure the features of views of examples are cached
+// in vs, and says what it found.
+func (r *runner) extractViews(ctx context.Context, j *job, vs *features.Store, examples []dataset.Example, views []int, what string) (CacheCounts, error) {
+	rep, err := vs.Extract(ctx, vs.ViewExamples(examples, views), features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	if err != nil {
+		return CacheCounts{}, err
+	}
+	r.logf("%s: %s (%d per image): %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
+		j.m.Name, what, len(views), rep.Hits, rep.Bad, rep.Computed-rep.Bad, rep.Rate, vs.Dir)
+	return CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}, nil
+}
+
+// pixelViews sets scratch job j's augmented training split and
+// test-time augmentation's splits: views made on the fly from the
+// cached pixels, as a model from scratch has no features to cache.
+// Averaging features means averaging probabilities for it.
+func (r *runner) pixelViews(j *job, src *imageSource) {
+	seed, mode, div := r.cfg.Seed, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255
+	if aug := r.cfg.Augmentation(j.m); aug != nil {
+		j.train = src.store.Augmented(r.ds.Split(dataset.Train), mode, div, augment.Seeded{Spec: aug, Seed: seed}, aug.Views, seed)
+		j.rep.Augment = describeAugment(aug) + ", on the fly"
+	}
+	if tta := r.cfg.Evaluate.TTA; tta != nil {
+		views := tta.Views()
+		for _, v := range count(views.Views()) {
+			j.tta = append(j.tta, src.store.Fixed(r.ds.Split(dataset.Test), mode, div, views, v))
+		}
+		j.rep.TTAViews = describeTTA(tta) + ", probabilities"
+	}
+}
+
+// count is 0..n-1.
+func count(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// describeAugment says in words how training images are augmented.
+func describeAugment(a *augment.Spec) string {
+	var t []string
+	if c := a.Crop; c != nil {
+		t = append(t, fmt.Sprintf("random resized crop (scale %g–%g, ratio %.3g–%.3g)", c.Scale[0], c.Scale[1], c.Ratio[0], c.Ratio[1]))
+	}
+	if a.HorizontalFlip {
+		t = append(t, "flip")
+	}
+	if a.Rotation > 0 {
+		t = append(t, fmt.Sprintf("rotation ±%g°", a.Rotation))
+	}
+	for _, j := range []struct {
+		name string
+		v    float64
+	}{{"brightness", a.Brightness}, {"contrast", a.Contrast}, {"saturation", a.Saturation}} {
+		if j.v > 0 {
+			t = append(t, fmt.Sprintf("%s ±%g", j.name, j.v))
+		}
+	}
+	return fmt.Sprintf("%d views: %s", a.Views, strings.Join(t, ", "))
+}
+
+// describeTTA says in words what test-time augmentation averages over.
+func describeTTA(t *config.TTA) string {
+	s := make([]string, len(t.Scales))
+	for i, v := range t.Scales {
+		s[i] = fmt.Sprint(v)
+	}
+	views := "scales " + strings.Join(s, ", ")
+	if t.Flip {
+		views += ", each flipped too"
+	}
+	return fmt.Sprintf("%d views (%s), %s averaged", t.Views().Views(), views, t.Average)
 }
 
 // cacheFeatures makes sure the features of transfer job j (its backbone
@@ -243,6 +367,58 @@ func (r *runner) evaluate(j *job, net *nn.Network) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	j.rep.TestProbs = ev.Probs
+	return r.evaluateTTA(j, net)
+}
+
+// evaluateTTA computes j's test metrics with test-time augmentation:
+// the mean of its probabilities over the test views, or, when features
+// are averaged (j.test holds their means), the test split as it is,
+// which j.rep.Test then holds while j.rep.TTA takes the averaged one.
+func (r *runner) evaluateTTA(j *job, net *nn.Network) error {
+	k := r.cfg.Evaluate.TopK
+	if j.plainTest != nil {
+		ev, err := train.Evaluate(net, j.plainTest, r.cfg.Train.BatchSize, k)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		m, err := evaluate.Compute(ev.Probs, ev.Labels, r.ds.Classes, ev.Loss, k)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		j.rep.Test, j.rep.TTA, j.rep.TestProbs = m, j.rep.Test, ev.Probs
+		return nil
+	}
+	if len(j.tta) == 0 {
+		return nil
+	}
+	var mean []float32
+	var labels []int32
+	for _, d := range j.tta {
+		ev, err := train.Evaluate(net, d, r.cfg.Train.BatchSize, k)
+		if err != nil {
+			return fmt.Errorf("evaluate with test-time augmentation: %w", err)
+		}
+		if mean == nil {
+			mean, labels = make([]float32, len(ev.Probs)), ev.Labels
+		}
+		for i, p := range ev.Probs {
+			mean[i] += p / float32(len(j.tta))
+		}
+	}
+	var loss float64
+	c := len(r.ds.Classes)
+	for i, y := range labels {
+		loss -= math.Log(max(float64(mean[i*c+int(y)]), 1e-7)) // Keras' clipping of categorical cross-entropy
+	}
+	if len(labels) > 0 {
+		loss /= float64(len(labels))
+	}
+	m, err := evaluate.Compute(mean, labels, r.ds.Classes, loss, k)
+	if err != nil {
+		return fmt.Errorf("evaluate with test-time augmentation: %w", err)
+	}
+	j.rep.TTA = m
+	r.logf("%s: test accuracy %.2f%%, with test-time augmentation %.2f%%", j.m.Name, 100*j.rep.Test.Accuracy, 100*m.Accuracy)
 	return nil
 }
 

@@ -52,6 +52,12 @@ type job struct {
 	// features were computed at (images/s; 0 when all were cached).
 	train, val, test train.Data
 	rate             float64
+	// Test-time augmentation (evaluate.tta): the test split through each
+	// view, whose probabilities are averaged (tta), or, when the
+	// features are averaged, the test split as it is (plainTest); nil
+	// without it.
+	tta       []train.Data
+	plainTest train.Data
 }
 
 // prepare is the start of Run and Features: everything cheap that can be

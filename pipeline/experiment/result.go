@@ -47,6 +47,11 @@ type ModelResult struct {
 	// pixels.
 	Features string
 	Cache    CacheCounts
+	// Views counts the features of the augmented training views
+	// (augment), TTAViews those of test-time augmentation's views
+	// (evaluate.tta); zero without them. A model from scratch makes its
+	// views on the fly and counts none.
+	Views, TTAViews CacheCounts
 	Phases   []PhaseResult // each training phase, in order (Run only)
 	// Exported is where the export at the end of the run wrote the
 	// model; NotExported says why it did not (already exported, no usable
