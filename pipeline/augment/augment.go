@@ -61,7 +61,9 @@ func DefaultSpec() *Spec { return &Spec{Views: 4, HorizontalFlip: true} }
 
 // DefaultCrop is torchvision's RandomResizedCrop default: scale [0.08, 1],
 // ratio [3/4, 4/3].
-func DefaultCrop() *Crop { return &Crop{Scale: [2]float64{0.08, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}} }
+func DefaultCrop() *Crop {
+	return &Crop{Scale: [2]float64{0.08, 1}, Ratio: [2]float64{3.0 / 4, 4.0 / 3}}
+}
 
 // Problem is one bad setting: its key within the augment map (dotted
 // below it) and what is wrong.

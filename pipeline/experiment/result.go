@@ -52,7 +52,7 @@ type ModelResult struct {
 	// (evaluate.tta); zero without them. A model from scratch makes its
 	// views on the fly and counts none.
 	Views, TTAViews CacheCounts
-	Phases   []PhaseResult // each training phase, in order (Run only)
+	Phases          []PhaseResult // each training phase, in order (Run only)
 	// Exported is where the export at the end of the run wrote the
 	// model; NotExported says why it did not (already exported, no usable
 	// weights).
