@@ -122,6 +122,7 @@
 //	global_average_pooling2d: no keys; write "- global_average_pooling2d: {}" or "- global_average_pooling2d:"
 //	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
 //	relu: max_value (0 (no cap) or 6; default 0.0)
+//	unit_normalization: no keys; write "- unit_normalization: {}" or "- unit_normalization:"
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
 // [height, width].
