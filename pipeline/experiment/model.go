@@ -59,7 +59,7 @@ func (r *runner) runModel(ctx context.Context, j *job) error {
 		return err
 	}
 	r.timing.Stages["evaluate"] += time.Since(t0).Seconds()
-	entry := ModelTiming{FeatureImagesPerSecond: j.rate}
+	entry := ModelTiming{FeatureImagesPerSecond: j.rate, ViewSeconds: j.viewSeconds, ViewsComputed: j.viewsComputed}
 	for _, e := range st.History {
 		entry.EpochSeconds = append(entry.EpochSeconds, e.Seconds)
 	}
@@ -156,6 +156,8 @@ func (r *runner) extractViews(ctx context.Context, j *job, vs *features.Store, e
 	}
 	r.logf("%s: %s (%d per image): %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
 		j.m.Name, what, len(views), rep.Hits, rep.Bad, rep.Computed-rep.Bad, rep.Rate, vs.Dir)
+	j.viewSeconds += rep.Seconds
+	j.viewsComputed += rep.Computed
 	return CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}, nil
 }
 

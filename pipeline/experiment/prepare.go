@@ -58,6 +58,9 @@ type job struct {
 	// without it.
 	tta       []train.Data
 	plainTest train.Data
+	// The time spent computing views' features, and how many.
+	viewSeconds   float64
+	viewsComputed int
 }
 
 // prepare is the start of Run and Features: everything cheap that can be
