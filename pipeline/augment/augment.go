@@ -100,6 +100,33 @@ func (s *Spec) Check() []Problem {
 	return ps
 }
 
+// String says in words what s does, for reports: "8 views: random
+// resized crop (scale 0.6–1, ratio 0.75–1.33), flip, rotation ±10°".
+func (s *Spec) String() string {
+	var t []string
+	if c := s.Crop; c != nil {
+		t = append(t, fmt.Sprintf("random resized crop (scale %g–%g, ratio %.3g–%.3g)", c.Scale[0], c.Scale[1], c.Ratio[0], c.Ratio[1]))
+	}
+	if s.HorizontalFlip {
+		t = append(t, "flip")
+	}
+	if s.Rotation > 0 {
+		t = append(t, fmt.Sprintf("rotation ±%g°", s.Rotation))
+	}
+	for _, j := range []struct {
+		name string
+		v    float64
+	}{{"brightness", s.Brightness}, {"contrast", s.Contrast}, {"saturation", s.Saturation}} {
+		if j.v > 0 {
+			t = append(t, fmt.Sprintf("%s ±%g", j.name, j.v))
+		}
+	}
+	if len(t) == 0 {
+		t = append(t, "the image only")
+	}
+	return fmt.Sprintf("%d views: %s", s.Views, strings.Join(t, ", "))
+}
+
 // transforms reports whether s changes any pixel.
 func (s *Spec) transforms() bool {
 	return s.HorizontalFlip || s.Crop != nil || s.Rotation != 0 || s.Brightness != 0 || s.Contrast != 0 || s.Saturation != 0
@@ -245,6 +272,20 @@ func (t TTA) Key() string {
 		s[i] = fmt.Sprint(v)
 	}
 	return fmt.Sprintf("tta v1 flip=%t scales=%s", t.Flip, strings.Join(s, ","))
+}
+
+// String says in words what the views are: "4 views (scales 1, 0.875,
+// each flipped too)".
+func (t TTA) String() string {
+	s := make([]string, len(t.Scales))
+	for i, v := range t.Scales {
+		s[i] = fmt.Sprint(v)
+	}
+	views := "scales " + strings.Join(s, ", ")
+	if t.Flip {
+		views += ", each flipped too"
+	}
+	return fmt.Sprintf("%d views (%s)", t.Views(), views)
 }
 
 func (t TTA) split(v int) (scale float64, flip bool) {

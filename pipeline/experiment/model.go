@@ -117,7 +117,7 @@ func (r *runner) featureViews(ctx context.Context, j *job, store *features.Store
 			return err
 		}
 		j.train = vs.Augmented(store, trainEx, aug.Views, seed)
-		j.rep.Augment = describeAugment(aug)
+		j.rep.Augment = aug.String()
 	}
 	tta := r.cfg.Evaluate.TTA
 	if tta == nil {
@@ -169,14 +169,14 @@ func (r *runner) pixelViews(j *job, src *imageSource) {
 	seed, mode, div := r.cfg.Seed, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255
 	if aug := r.cfg.Augmentation(j.m); aug != nil {
 		j.train = src.store.Augmented(r.ds.Split(dataset.Train), mode, div, augment.Seeded{Spec: aug, Seed: seed}, aug.Views, seed)
-		j.rep.Augment = describeAugment(aug) + ", on the fly"
+		j.rep.Augment = aug.String() + ", on the fly"
 	}
 	if tta := r.cfg.Evaluate.TTA; tta != nil {
 		views := tta.Views()
 		for _, v := range count(views.Views()) {
 			j.tta = append(j.tta, src.store.Fixed(r.ds.Split(dataset.Test), mode, div, views, v))
 		}
-		j.rep.TTAViews = describeTTA(tta) + ", probabilities"
+		j.rep.TTAViews = tta.Views().String() + ", probabilities averaged"
 	}
 }
 
@@ -189,40 +189,9 @@ func count(n int) []int {
 	return out
 }
 
-// describeAugment says in words how training images are augmented.
-func describeAugment(a *augment.Spec) string {
-	var t []string
-	if c := a.Crop; c != nil {
-		t = append(t, fmt.Sprintf("random resized crop (scale %g–%g, ratio %.3g–%.3g)", c.Scale[0], c.Scale[1], c.Ratio[0], c.Ratio[1]))
-	}
-	if a.HorizontalFlip {
-		t = append(t, "flip")
-	}
-	if a.Rotation > 0 {
-		t = append(t, fmt.Sprintf("rotation ±%g°", a.Rotation))
-	}
-	for _, j := range []struct {
-		name string
-		v    float64
-	}{{"brightness", a.Brightness}, {"contrast", a.Contrast}, {"saturation", a.Saturation}} {
-		if j.v > 0 {
-			t = append(t, fmt.Sprintf("%s ±%g", j.name, j.v))
-		}
-	}
-	return fmt.Sprintf("%d views: %s", a.Views, strings.Join(t, ", "))
-}
-
 // describeTTA says in words what test-time augmentation averages over.
 func describeTTA(t *config.TTA) string {
-	s := make([]string, len(t.Scales))
-	for i, v := range t.Scales {
-		s[i] = fmt.Sprint(v)
-	}
-	views := "scales " + strings.Join(s, ", ")
-	if t.Flip {
-		views += ", each flipped too"
-	}
-	return fmt.Sprintf("%d views (%s), %s averaged", t.Views().Views(), views, t.Average)
+	return fmt.Sprintf("%s, %s averaged", t.Views(), t.Average)
 }
 
 // cacheFeatures makes sure the features of transfer job j (its backbone
