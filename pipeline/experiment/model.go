@@ -136,6 +136,7 @@ func (r *runner) featureViews(ctx context.Context, j *job, store *features.Store
 		}
 		j.plainTest = j.test
 		j.train, j.val, j.test = vs.Mean(store, trainEx, all), vs.Mean(store, r.ds.Split(dataset.Val), all), vs.Mean(store, testEx, all)
+		j.rep.Augment = "features averaged over the test views' " + views.String()
 		return nil
 	}
 	if j.out.TTAViews, err = r.extractViews(ctx, j, vs, testEx, all, "test-time views"); err != nil {
@@ -357,6 +358,7 @@ func (r *runner) evaluateTTA(j *job, net *nn.Network) error {
 			return fmt.Errorf("evaluate: %w", err)
 		}
 		j.rep.Test, j.rep.TTA, j.rep.TestProbs = m, j.rep.Test, ev.Probs
+		r.logf("%s: test accuracy %.2f%% on the images as they are, %.2f%% on their averaged views", j.m.Name, 100*m.Accuracy, 100*j.rep.TTA.Accuracy)
 		return nil
 	}
 	if len(j.tta) == 0 {
