@@ -136,7 +136,7 @@ func (r *runner) featureViews(ctx context.Context, j *job, store *features.Store
 		}
 		j.plainTest = j.test
 		j.train, j.val, j.test = vs.Mean(store, trainEx, all), vs.Mean(store, r.ds.Split(dataset.Val), all), vs.Mean(store, testEx, all)
-		j.rep.Augment = "features averaged over the test views' " + views.String()
+		j.rep.Augment = "features averaged over " + views.String()
 		return nil
 	}
 	if j.out.TTAViews, err = r.extractViews(ctx, j, vs, testEx, all, "test-time views"); err != nil {
