@@ -9,6 +9,11 @@
 // TensorFlow's version (its kernels make the bits). Inside it, one raw float32 file per image,
 // named by the sha256 of the image's bytes: a changed image misses, a moved
 // or renamed one hits. key.json in the folder says what the key stands for.
+//
+// Views of the images (augmented training views, test-time augmentation's
+// flips and crops; package augment) have folders of their own, keyed by
+// the same setting plus what draws the views (Store.Views), with one file
+// per image and view, named by the image's hash and the view's index.
 package features
 
 import (
