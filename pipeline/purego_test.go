@@ -12,7 +12,7 @@ import (
 // packages that wire them need TensorFlow.
 var pureGo = []string{
 	"./config", "./dataset", "./evaluate", "./report", "./plot",
-	"./images", "./layers", "./history", "./rundir", "./num", "./inspect", "./workers", "./schedule",
+	"./images", "./layers", "./history", "./rundir", "./num", "./inspect", "./workers", "./schedule", "./augment",
 }
 
 // TestPlainGoPackagesBuildWithoutCgo runs `CGO_ENABLED=0 go vet` on

@@ -11,7 +11,10 @@
 //   - the Go pipeline's peak RSS on the full 6,000-image dataset;
 //   - feature extraction in float32 and bfloat16 (oneDNN's rewrite), VGG16
 //     and MobileNet, Go vs TF-Python with the same session settings,
-//     decoding included and the backbone alone.
+//     decoding included and the backbone alone;
+//   - augmentation through cached views (-only augment): the new top's
+//     time per epoch with 8 views per training image vs without, the
+//     one-time cost of the views' features, and their disk cost.
 //
 // Usage: go run ./pipeline/bench [-per-class 100] [-out bench] (make bench);
 // go run ./pipeline/bench -only precision for the last part alone.
@@ -56,7 +59,7 @@ import (
 )
 
 // parts are the values of -only: the parts that run alone.
-var parts = []string{"precision", "finetune", "rerun", "sweep"}
+var parts = []string{"precision", "finetune", "rerun", "sweep", "augment"}
 
 // options are the command line's settings; every step of the benchmark
 // is a method on them, so no state is global.
@@ -67,7 +70,7 @@ type options struct {
 	fullRSS   bool   // also measure the Go pipeline on all 6,000 images
 	python    string // the venv's Python
 
-	only          string // "precision" or "finetune": that part alone; "": all
+	only          string // one of parts: that part alone; "": all
 	precBatches   string // batch sizes for the precision comparison, "8,32"
 	precVGG       int    // images for its VGG16 part; 0 skips it
 	precMobileNet int    // images for its MobileNet part; 0 skips it
@@ -83,7 +86,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide) "rerun" (the data stage of a rerun over large photos) or "sweep" (24 trials as one sweep vs as separate runs); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs) or "augment" (epoch time with 8 cached views per image vs without); empty: all`)
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
@@ -238,6 +241,11 @@ func (o *options) run() error {
 		return o.writeResults(res, markdown(res))
 	case "sweep":
 		if err := o.sweepBench(bin, res); err != nil {
+			return err
+		}
+		return o.writeResults(res, markdown(res))
+	case "augment":
+		if err := o.augmentEpochs(add, bin, res); err != nil {
 			return err
 		}
 		return o.writeResults(res, markdown(res))
@@ -419,6 +427,67 @@ func (o *options) fineTuneEpochs(add func(string, string, string, string), bin s
 	add("  peak RSS (Go: the whole run, feature extraction included)", mib(goFT.RSSMiB), mib(py.RSSMiB), fmt.Sprintf("%.2f×", goFT.RSSMiB/py.RSSMiB))
 	res.Raw["finetune_go"], res.Raw["finetune_go_epochs"], res.Raw["finetune_keras"], res.Raw["finetune_keras_epochs"] = goFT, mt.EpochSeconds, py, k
 	return nil
+}
+
+// augmentEpochs measures augmentation through cached views: the same
+// new top on MobileNet's features, trained 30 epochs on the images as
+// they are and on 8 views of each training image (views 1-7 flipped,
+// cropped and turned, their features computed once), from a clean cache:
+// the time per epoch of each (mean over epochs 2..: the first pays for
+// warm-up), the one-time cost of the views' features, and the cache's
+// disk use per entry (an image's or a view's). The goal is an augmented epoch within 1.5× of a
+// plain one: it still reads one cached feature per image.
+func (o *options) augmentEpochs(add func(string, string, string, string), bin string, res *results) error {
+	const views = 8
+	models := transferModel + strings.ReplaceAll(transferModel, "mobilenet_transfer", "mobilenet_augment") +
+		fmt.Sprintf("    augment: {views: %d, horizontal_flip: true, random_resized_crop: {scale: [0.6, 1]}, rotation: 10}\n", views)
+	yaml := strings.Replace(o.benchConfig("augment", o.perClass, models), "batch_size: 128, epochs: 10", "batch_size: 128, epochs: 30", 1)
+	p, dir, err := o.goRun(bin, "augment", yaml)
+	if err != nil {
+		return err
+	}
+	timing, err := readTiming(dir)
+	if err != nil {
+		return err
+	}
+	plain, aug := timing.Models["mobilenet_transfer"], timing.Models["mobilenet_augment"]
+	if len(plain.EpochSeconds) < 2 || len(aug.EpochSeconds) < 2 || aug.ViewsComputed == 0 {
+		return fmt.Errorf("%s: want epochs of mobilenet_transfer and mobilenet_augment and computed views, got %+v and %+v", filepath.Join(dir, rundir.TimingFile), plain, aug)
+	}
+	pe, ae := mean(plain.EpochSeconds[1:]), mean(aug.EpochSeconds[1:])
+	add(fmt.Sprintf("new top on cached features, time per epoch (Go): the images as they are → %d views per training image", views),
+		fmt.Sprintf("%.4f s → %.4f s", pe, ae), "", fmt.Sprintf("%.2f× (goal ≤ 1.5×)", ae/pe))
+	add(fmt.Sprintf("  one-time: features of %d views (%d per training image besides the image)", aug.ViewsComputed, views-1),
+		secs(aug.ViewSeconds), "", fmt.Sprintf("%.1f views/s (the images' own features: %.1f images/s)", float64(aug.ViewsComputed)/aug.ViewSeconds, plain.FeatureImagesPerSecond))
+	cfg, err := config.Load(filepath.Join(o.out, "augment.yaml"), nil)
+	if err != nil {
+		return err
+	}
+	files, bytes, err := diskUse(cfg.Features.CacheDir)
+	if err != nil {
+		return err
+	}
+	add("  cache on disk, every entry (the images' and the views'), per entry", fmt.Sprintf("%.0f B in %d files", float64(bytes)/float64(files), files), "", "")
+	res.Raw["augment_go"], res.Raw["augment_plain"], res.Raw["augment_views"] = p, plain, aug
+	return nil
+}
+
+// diskUse counts the regular files under dir and the bytes the disk holds
+// for them (allocated blocks, not lengths).
+func diskUse(dir string) (files int, bytes int64, err error) {
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || filepath.Ext(path) != ".f32" {
+			return err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(path, &st); err != nil {
+			return err
+		}
+		files++
+		bytes += st.Blocks * 512
+		return nil
+	})
+	return files, bytes, err
 }
 
 // vggFeatures compares feature extraction through VGG16 (seeded random

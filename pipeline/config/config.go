@@ -7,6 +7,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 	"github.com/gotransfer/gotransfer/pipeline/schedule"
@@ -26,6 +27,9 @@ type Config struct {
 	Images   Images
 	Features Features
 	Train    Train
+	// Augment is the training images' augmentation for every model that
+	// does not set its own; nil: none.
+	Augment  *augment.Spec
 	Evaluate Evaluate
 	Predict  Predict
 	Export   Export
@@ -213,8 +217,36 @@ type EarlyStopping struct {
 
 // Evaluate holds the settings of the evaluation stage.
 type Evaluate struct {
-	TopK int // report top-k accuracy
+	TopK int  // report top-k accuracy
+	TTA  *TTA // test-time augmentation; nil: none
 }
+
+// TTA is test-time augmentation (evaluate.tta): the test images' views
+// (augment.TTA: each scale, flipped too with Flip) and what is averaged
+// over them.
+type TTA struct {
+	Flip    bool
+	Scales  []float64
+	Average TTAAverage
+}
+
+// TTAAverage says what test-time augmentation averages over the views.
+type TTAAverage string
+
+// What TTA averages.
+const (
+	// AverageProbabilities averages the trained model's class
+	// probabilities over each test image's views; training is unchanged.
+	AverageProbabilities TTAAverage = "probabilities"
+	// AverageFeatures (the VGG paper's protocol) averages a transfer
+	// model's backbone features over each image's views, for training,
+	// validation and test alike; models from scratch average
+	// probabilities.
+	AverageFeatures TTAAverage = "features"
+)
+
+// Views returns t's views.
+func (t *TTA) Views() augment.TTA { return augment.TTA{Flip: t.Flip, Scales: t.Scales} }
 
 // Predict holds the settings of the prediction stage.
 type Predict struct {
@@ -246,6 +278,22 @@ type Model struct {
 	// after the new top has trained on the frozen backbone, the backbone's
 	// layers from FineTuneFrom up to the endpoint train with it. nil: none.
 	FineTune *FineTune
+	// Augment is the model's own augmentation, replacing the run's
+	// (views: 1 turns it off); nil: the run's.
+	Augment *augment.Spec
+}
+
+// Augmentation returns the augmentation model m trains with: its own or
+// the run's; nil when none or when it has one view only (the image).
+func (c *Config) Augmentation(m Model) *augment.Spec {
+	a := c.Augment
+	if m.Augment != nil {
+		a = m.Augment
+	}
+	if a == nil || a.Views <= 1 {
+		return nil
+	}
+	return a
 }
 
 // FineTune is the second training phase of a transfer model: its own

@@ -66,6 +66,13 @@ func defaultFineTune() *FineTune {
 	return &FineTune{Epochs: 10, Optimizer: Optimizer{Adam: a}}
 }
 
+// defaultTTA returns the test-time augmentation an evaluate.tta map's
+// keys left out take: the image and its mirror image, averaging
+// probabilities.
+func defaultTTA() *TTA {
+	return &TTA{Flip: true, Scales: []float64{1}, Average: AverageProbabilities}
+}
+
 // defaultEarlyStopping returns Keras's EarlyStopping defaults, used for keys
 // that an early_stopping map leaves out.
 func defaultEarlyStopping() *EarlyStopping {
@@ -87,6 +94,7 @@ var (
 	preprocessModes  = []string{"caffe", "tf", "torch", "none"}
 	precisions       = []string{"auto", "float32", "bfloat16"}
 	losses           = []string{"categorical_crossentropy"}
+	ttaAverages      = []string{string(AverageProbabilities), string(AverageFeatures)}
 	monitors         = []string{"loss", "accuracy", "val_loss", "val_accuracy"}
 	optimizerNames   = []string{"adam"}
 	samplings        = []string{string(SampleAll), string(SampleBalanced)}

@@ -92,8 +92,12 @@
 //	                         # {monitor: val_loss, patience: 0, min_delta: 0.0, restore_best_weights: false}
 //	  reduce_lr_on_plateau: null # off; or a map, Keras' defaults for keys left out (both phases;
 //	                         # not with a schedule): {monitor: val_loss, factor: 0.1, patience: 10, min_delta: 0.0001, cooldown: 0, min_lr: 0.0}
+//	augment: null            # for models without their own: seeded views of each training image, features cached; an epoch trains on one per image
+//	                         # off; or a map, these defaults for keys left out: {views: 4, horizontal_flip: true, random_resized_crop: null, rotation: 0.0, brightness: 0.0, contrast: 0.0, saturation: 0.0}
 //	evaluate:
 //	  top_k: 5
+//	  tta: null              # test-time augmentation over centre crops (scales) and flips; average: features = the VGG paper's protocol (train features averaged too)
+//	                         # off; or a map, these defaults for keys left out: {flip: true, scales: [1.0], average: probabilities}
 //	predict:
 //	  top_k: 5
 //	export:
@@ -108,6 +112,8 @@
 //	      endpoint: fc2      # required; where to cut the backbone
 //	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
 //	    image_size: null     # [height, width] for models without backbone; default images.size
+//	    augment: null        # the model's own, instead of the run's augment (views: 1 = none)
+//	                         # off; or a map, these defaults for keys left out: {views: 4, horizontal_flip: true, random_resized_crop: null, rotation: 0.0, brightness: 0.0, contrast: 0.0, saturation: 0.0}
 //	    fine_tune: null      # off; or a map, these defaults for keys left out
 //	                         # (batch size, shuffle and early stopping are train's):
 //	                         # {epochs: 10, optimizer: {adam: {learning_rate: 1e-05, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-07}}}
@@ -127,6 +133,7 @@
 //	global_average_pooling2d: no keys; write "- global_average_pooling2d: {}" or "- global_average_pooling2d:"
 //	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
 //	relu: max_value (0 (no cap) or 6; default 0.0)
+//	unit_normalization: no keys; write "- unit_normalization: {}" or "- unit_normalization:"
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
 // [height, width].

@@ -166,6 +166,42 @@ var (
 		},
 		encode: boolean,
 	}
+	// floatsType is a list of numbers, possibly empty.
+	floatsType = &leafType[[]float64]{
+		decode: func(d *decoder, n *yaml.Node, path string) ([]float64, bool) {
+			if n.Kind != yaml.SequenceNode {
+				d.errorf(path, "want a list of numbers, got %s", describe(n))
+				return nil, false
+			}
+			v := make([]float64, len(n.Content))
+			before := len(d.errs)
+			d.list(n, path, func(i int, c *yaml.Node, p string) { floatType.of(&v[i]).decode(d, c, p) })
+			return v, len(d.errs) == before
+		},
+		encode: func(v []float64) *yaml.Node {
+			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
+			for _, f := range v {
+				n.Content = append(n.Content, float(f))
+			}
+			return n
+		},
+	}
+	// rangeType is [min, max], two numbers.
+	rangeType = &leafType[[2]float64]{
+		decode: func(d *decoder, n *yaml.Node, path string) ([2]float64, bool) {
+			var v [2]float64
+			if n.Kind != yaml.SequenceNode || len(n.Content) != 2 {
+				d.errorf(path, "want [min, max], got %s", describe(n))
+				return v, false
+			}
+			before := len(d.errs)
+			d.list(n, path, func(i int, c *yaml.Node, p string) { floatType.of(&v[i]).decode(d, c, p) })
+			return v, len(d.errs) == before
+		},
+		encode: func(v [2]float64) *yaml.Node {
+			return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Content: []*yaml.Node{float(v[0]), float(v[1])}}
+		},
+	}
 	// sizeType is [height, width].
 	sizeType = &leafType[[2]int]{
 		decode: func(d *decoder, n *yaml.Node, path string) ([2]int, bool) { return d.pair(n, path, false) },
@@ -231,25 +267,6 @@ var (
 			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
 			for _, x := range v {
 				n.Content = append(n.Content, integer(int64(x)))
-			}
-			return n
-		},
-	}
-	// floatsType is a list of numbers, possibly empty.
-	floatsType = &leafType[[]float64]{
-		decode: func(d *decoder, n *yaml.Node, path string) ([]float64, bool) {
-			if n.Kind != yaml.SequenceNode {
-				d.errorf(path, "want a list of numbers, got %s", describe(n))
-				return nil, false
-			}
-			v := make([]float64, len(n.Content))
-			d.list(n, path, func(i int, c *yaml.Node, p string) { floatType.of(&v[i]).decode(d, c, p) })
-			return v, true
-		},
-		encode: func(v []float64) *yaml.Node {
-			n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle}
-			for _, x := range v {
-				n.Content = append(n.Content, float(x))
 			}
 			return n
 		},

@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
 )
 
@@ -32,10 +33,10 @@ const (
 	// form is the latest version: 1 added export.savedmodel, 2
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
 	// export.formats, 4 train.class_weight, train.sampling,
-	// train.reduce_lr_on_plateau and data.folds. (The map forms of
-	// train.loss and of an optimizer's learning_rate, label smoothing and
-	// schedules, need no version: a config without them writes the scalar
-	// it always wrote.)
+	// train.reduce_lr_on_plateau, data.folds, augment (for the run and
+	// per model) and evaluate.tta. (The map forms of train.loss and of an
+	// optimizer's learning_rate, label smoothing and schedules, need no
+	// version: a config without them writes the scalar it always wrote.)
 	form = 4
 )
 
@@ -133,7 +134,13 @@ func (c *Config) schema() []key {
 				}
 			}},
 		}},
-		{name: "evaluate", keys: []key{{name: "top_k", val: intType.of(&c.Evaluate.TopK), check: atLeast(&c.Evaluate.TopK, 1)}}},
+		augmentKey(&c.Augment, "for models without their own: seeded views of each training image, features cached; an epoch trains on one per image"),
+		{name: "evaluate", keys: []key{{name: "top_k", val: intType.of(&c.Evaluate.TopK), check: atLeast(&c.Evaluate.TopK, 1)},
+			{name: "tta", since: 4, doc: "test-time augmentation over centre crops (scales) and flips; average: features = the VGG paper's protocol (train features averaged too)", custom: optional("tta", &c.Evaluate.TTA, ttaKeys, defaultTTA), check: func(d *decoder, path string) {
+				if t := c.Evaluate.TTA; t != nil {
+					d.check(ttaKeys(t), path)
+				}
+			}}}},
 		{name: "predict", keys: []key{{name: "top_k", val: intType.of(&c.Predict.TopK), check: atLeast(&c.Predict.TopK, 1)}}},
 		{name: "export", keys: []key{{name: "savedmodel", val: boolType.of(&c.Export.SavedModel), since: 1, doc: "export each model as a SavedModel into models/<name>/savedmodel/; config.yaml names it only when false"},
 			{name: "formats", val: stringsType.of(&c.Export.Formats), check: oneOfEach(&c.Export.Formats, ExportFormats), since: 3, doc: "also convert each SavedModel to these (tflite, onnx) in its folder; config.yaml names it only when set"}}},
@@ -203,6 +210,7 @@ func modelKeys(m *Model) []key {
 			}
 		}},
 		{name: "image_size", val: optionalSizeType.of(&m.ImageSize), doc: "[height, width] for models without backbone; default images.size"},
+		augmentKey(&m.Augment, "the model's own, instead of the run's augment (views: 1 = none)"),
 		{name: "fine_tune", doc: "optional, with backbone.fine_tune_from: a second phase training the backbone's layers from there up with the top", custom: &custom{
 			decode: func(d *decoder, n *yaml.Node, path string) {
 				f := defaultFineTune()
@@ -262,6 +270,76 @@ func fineTuneKeys(f *FineTune) []key {
 				d.check(adamKeys(a), join(path, "adam"))
 			}
 		}},
+	}
+}
+
+// augmentKey is an augment key (the run's, or a model's own) at p: null
+// or a map whose keys left out take augment.DefaultSpec's values.
+func augmentKey(p **augment.Spec, doc string) key {
+	return key{name: "augment", since: 4, doc: doc, custom: optional("augment", p, augmentKeys, augment.DefaultSpec), check: func(d *decoder, path string) {
+		if s := *p; s != nil {
+			d.check(augmentKeys(s), path)
+			for _, pr := range s.Check() {
+				d.errorf(join(path, pr.Key), "%s", pr.Msg)
+			}
+		}
+	}}
+}
+
+// augmentKeys are the keys of an augment map (augment.Spec documents
+// them; augment.Spec.Check checks them).
+func augmentKeys(s *augment.Spec) []key {
+	return []key{
+		{name: "views", val: intType.of(&s.Views), doc: "per training image, the image itself included"},
+		{name: "horizontal_flip", val: boolType.of(&s.HorizontalFlip), doc: "flip half the views left to right"},
+		{name: "random_resized_crop", doc: "torchvision's RandomResizedCrop of the decoded image: area fraction scale, width/height ratio (log-uniform)", custom: optional("random_resized_crop", &s.Crop, cropKeys, augment.DefaultCrop)},
+		{name: "rotation", val: floatType.of(&s.Rotation), doc: "degrees: each view turns by up to this much either way"},
+		{name: "brightness", val: floatType.of(&s.Brightness), doc: "ColorJitter's: a factor from [1-x, 1+x]; 0 = off"},
+		{name: "contrast", val: floatType.of(&s.Contrast), doc: "ColorJitter's"},
+		{name: "saturation", val: floatType.of(&s.Saturation), doc: "ColorJitter's"},
+	}
+}
+
+// cropKeys are the keys of augment.random_resized_crop.
+func cropKeys(c *augment.Crop) []key {
+	return []key{
+		{name: "scale", val: rangeType.of(&c.Scale)},
+		{name: "ratio", val: rangeType.of(&c.Ratio)},
+	}
+}
+
+// ttaKeys are the keys of evaluate.tta.
+func ttaKeys(t *TTA) []key {
+	return []key{
+		{name: "flip", val: boolType.of(&t.Flip), doc: "each scale's mirror image too"},
+		{name: "scales", val: floatsType.of(&t.Scales), doc: "centre crops' sides, fractions of the image's in (0, 1]", check: func(d *decoder, path string) {
+			if msg := augment.CheckScales(t.Scales); msg != "" {
+				d.errorf(path, "%s", msg)
+			}
+		}},
+		{name: "average", val: stringType.of((*string)(&t.Average)), oneOf: ttaAverages},
+	}
+}
+
+// optional is a key named name at p: null (nil, the default) or a map
+// whose keys left out take def's values.
+func optional[T any](name string, p **T, keys func(*T) []key, def func() *T) *custom {
+	return &custom{
+		decode: func(d *decoder, n *yaml.Node, path string) {
+			v := def()
+			d.mapping(n, path, d.fields(keys(v)))
+			*p = v
+		},
+		node: func() *yaml.Node {
+			if *p == nil {
+				return null()
+			}
+			return nodeOf(keys(*p), keys(def()))
+		},
+		doc: func(b *strings.Builder, prefix, _, comment string) {
+			docLine(b, prefix+name+": null", comment)
+			docLine(b, "", "off; or a map, these defaults for keys left out: "+flowText(nodeOf(keys(def()), nil)))
+		},
 	}
 }
 

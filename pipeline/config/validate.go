@@ -44,6 +44,13 @@ func (d *decoder) models(c *Config, path string) {
 // model checks one model and its layers.
 func (d *decoder) model(path string, m Model, c *Config) {
 	before := len(d.errs)
+	if t := c.Evaluate.TTA; t != nil && t.Average == AverageFeatures && m.Backbone != nil && c.Augmentation(m) != nil {
+		at := "augment"
+		if m.Augment != nil {
+			at = path + ".augment"
+		}
+		d.errorf(at, "evaluate.tta.average: features trains %s on each image's averaged views: it cannot also train on augmented views (views: 1 turns them off for it)", m.Name)
+	}
 	if m.Backbone != nil {
 		if m.ImageSize != [2]int{} {
 			d.errorf(path+".image_size", "only for models without backbone; a backbone's input size is images.size")

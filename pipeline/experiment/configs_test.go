@@ -43,6 +43,10 @@ func TestShippedConfigs(t *testing.T) {
 		{"mobilenet_transfer", 10}: 10250,
 		{"mobilenet_finetune", 10}: 1060874,
 		{"mobilenet_transfer", 97}: 1024*97 + 97,
+		{"mobilenet_augment4", 10}: 10250,
+		{"mobilenet_augment8", 10}: 10250,
+		{"mobilenet_paper", 10}:    10250,
+		{"vgg16_paper", 97}:        397409,
 	}
 	checked := 0
 	for _, p := range paths {

@@ -74,6 +74,11 @@ type Timing struct {
 type ModelTiming struct {
 	FeatureImagesPerSecond float64   `json:"feature_images_per_second,omitempty"`
 	EpochSeconds           []float64 `json:"epoch_seconds"`
+	// ViewSeconds is the time spent computing the features of augmented
+	// training views and test-time views (0 when all were cached), and
+	// ViewsComputed how many.
+	ViewSeconds   float64 `json:"view_seconds,omitempty"`
+	ViewsComputed int     `json:"views_computed,omitempty"`
 }
 
 // Run runs every stage of cfg. Its Result, with the run folder, comes

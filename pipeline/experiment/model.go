@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
+	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/evaluate"
 	"github.com/gotransfer/gotransfer/pipeline/features"
@@ -56,7 +59,7 @@ func (r *runner) runModel(ctx context.Context, j *job) error {
 		return err
 	}
 	r.timing.Stages["evaluate"] += time.Since(t0).Seconds()
-	entry := ModelTiming{FeatureImagesPerSecond: j.rate}
+	entry := ModelTiming{FeatureImagesPerSecond: j.rate, ViewSeconds: j.viewSeconds, ViewsComputed: j.viewsComputed}
 	for _, e := range st.History {
 		entry.EpochSeconds = append(entry.EpochSeconds, e.Seconds)
 	}
@@ -77,6 +80,7 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 		j.data = func(e []dataset.Example) train.Data {
 			return src.store.Split(e, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255)
 		}
+		r.pixelViews(j, src)
 		return nil
 	}
 	if err := r.featureBatch(j); err != nil {
@@ -106,7 +110,7 @@ func (r *runner) inputs(ctx context.Context, j *job) error {
 		j.data = func(e []dataset.Example) train.Data { return store.Split(e) }
 	}
 	j.train, j.val, j.test = j.data(r.ds.Split(dataset.Train)), j.data(r.ds.Split(dataset.Val)), j.data(r.ds.Split(dataset.Test))
-	return nil
+	return r.featureViews(ctx, j, store)
 }
 
 // tableBudget bounds the features a sweep holds in memory per store:
@@ -123,6 +127,98 @@ func (r *runner) table(store *features.Store) (*features.Table, error) {
 	return once(r.sh, "table "+store.Dir+" "+examplesKey(r.ds.Examples), func() (*features.Table, error) {
 		return store.Load(r.ds.Examples)
 	})
+}
+
+// featureViews sets transfer job j's augmented training split (augment)
+// and test-time augmentation's splits (evaluate.tta), computing the
+// features of the views not cached yet (once: a rerun finds them all).
+func (r *runner) featureViews(ctx context.Context, j *job, store *features.Store) error {
+	seed, trainEx := r.cfg.Seed, r.ds.Split(dataset.Train)
+	if aug := r.cfg.Augmentation(j.m); aug != nil {
+		vs, err := store.Views(augment.Seeded{Spec: aug, Seed: seed})
+		if err != nil {
+			return err
+		}
+		if j.out.Views, err = r.extractViews(ctx, j, vs, trainEx, count(aug.Views), "augmented views"); err != nil {
+			return err
+		}
+		j.train = vs.Augmented(store, trainEx, aug.Views, seed)
+		j.rep.Augment = aug.String()
+	}
+	tta := r.cfg.Evaluate.TTA
+	if tta == nil {
+		return nil
+	}
+	views := tta.Views()
+	vs, err := store.Views(views)
+	if err != nil {
+		return err
+	}
+	all, testEx := count(views.Views()), r.ds.Split(dataset.Test)
+	j.rep.TTAViews = describeTTA(tta)
+	if tta.Average == config.AverageFeatures {
+		if j.out.TTAViews, err = r.extractViews(ctx, j, vs, r.ds.Examples, all, "test-time views"); err != nil {
+			return err
+		}
+		j.plainTest = j.test
+		j.train, j.val, j.test = vs.Mean(store, trainEx, all), vs.Mean(store, r.ds.Split(dataset.Val), all), vs.Mean(store, testEx, all)
+		j.rep.Augment = "features averaged over " + views.String()
+		return nil
+	}
+	if j.out.TTAViews, err = r.extractViews(ctx, j, vs, testEx, all, "test-time views"); err != nil {
+		return err
+	}
+	for _, v := range all {
+		j.tta = append(j.tta, vs.Fixed(store, testEx, v))
+	}
+	return nil
+}
+
+// extractViews makes sure the features of views of examples are cached
+// in vs, and says what it found.
+func (r *runner) extractViews(ctx context.Context, j *job, vs *features.Store, examples []dataset.Example, views []int, what string) (CacheCounts, error) {
+	rep, err := vs.Extract(ctx, vs.ViewExamples(examples, views), features.Options{Workers: r.cfg.Images.Workers, Progress: r.prog})
+	if err != nil {
+		return CacheCounts{}, err
+	}
+	r.logf("%s: %s (%d per image): %d cached, %d recomputed (bad entry), %d computed (%.1f images/s) in %s",
+		j.m.Name, what, len(views), rep.Hits, rep.Bad, rep.Computed-rep.Bad, rep.Rate, vs.Dir)
+	j.viewSeconds += rep.Seconds
+	j.viewsComputed += rep.Computed
+	return CacheCounts{Cached: rep.Hits, Recomputed: rep.Bad, Computed: rep.Computed - rep.Bad}, nil
+}
+
+// pixelViews sets scratch job j's augmented training split and
+// test-time augmentation's splits: views made on the fly from the
+// cached pixels, as a model from scratch has no features to cache.
+// Averaging features means averaging probabilities for it.
+func (r *runner) pixelViews(j *job, src *imageSource) {
+	seed, mode, div := r.cfg.Seed, r.cfg.Images.Preprocess, r.cfg.Images.DivideBy255
+	if aug := r.cfg.Augmentation(j.m); aug != nil {
+		j.train = src.store.Augmented(r.ds.Split(dataset.Train), mode, div, augment.Seeded{Spec: aug, Seed: seed}, aug.Views, seed)
+		j.rep.Augment = aug.String() + ", on the fly"
+	}
+	if tta := r.cfg.Evaluate.TTA; tta != nil {
+		views := tta.Views()
+		for _, v := range count(views.Views()) {
+			j.tta = append(j.tta, src.store.Fixed(r.ds.Split(dataset.Test), mode, div, views, v))
+		}
+		j.rep.TTAViews = tta.Views().String() + ", probabilities averaged"
+	}
+}
+
+// count is 0..n-1.
+func count(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// describeTTA says in words what test-time augmentation averages over.
+func describeTTA(t *config.TTA) string {
+	return fmt.Sprintf("%s, %s averaged", t.Views(), t.Average)
 }
 
 // cacheFeatures makes sure the features of transfer job j (its backbone
@@ -282,6 +378,59 @@ func (r *runner) evaluate(j *job, net *nn.Network) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	j.rep.TestProbs = ev.Probs
+	return r.evaluateTTA(j, net)
+}
+
+// evaluateTTA computes j's test metrics with test-time augmentation:
+// the mean of its probabilities over the test views, or, when features
+// are averaged (j.test holds their means), the test split as it is,
+// which j.rep.Test then holds while j.rep.TTA takes the averaged one.
+func (r *runner) evaluateTTA(j *job, net *nn.Network) error {
+	k := r.cfg.Evaluate.TopK
+	if j.plainTest != nil {
+		ev, err := train.Evaluate(net, j.plainTest, r.cfg.Train.BatchSize, k)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		m, err := evaluate.Compute(ev.Probs, ev.Labels, r.ds.Classes, ev.Loss, k)
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		j.rep.Test, j.rep.TTA, j.rep.TestProbs = m, j.rep.Test, ev.Probs
+		r.logf("%s: test accuracy %.2f%% on the images as they are, %.2f%% on their averaged views", j.m.Name, 100*m.Accuracy, 100*j.rep.TTA.Accuracy)
+		return nil
+	}
+	if len(j.tta) == 0 {
+		return nil
+	}
+	var mean []float32
+	var labels []int32
+	for _, d := range j.tta {
+		ev, err := train.Evaluate(net, d, r.cfg.Train.BatchSize, k)
+		if err != nil {
+			return fmt.Errorf("evaluate with test-time augmentation: %w", err)
+		}
+		if mean == nil {
+			mean, labels = make([]float32, len(ev.Probs)), ev.Labels
+		}
+		for i, p := range ev.Probs {
+			mean[i] += p / float32(len(j.tta))
+		}
+	}
+	var loss float64
+	c := len(r.ds.Classes)
+	for i, y := range labels {
+		loss -= math.Log(max(float64(mean[i*c+int(y)]), 1e-7)) // Keras' clipping of categorical cross-entropy
+	}
+	if len(labels) > 0 {
+		loss /= float64(len(labels))
+	}
+	m, err := evaluate.Compute(mean, labels, r.ds.Classes, loss, k)
+	if err != nil {
+		return fmt.Errorf("evaluate with test-time augmentation: %w", err)
+	}
+	j.rep.TTA = m
+	r.logf("%s: test accuracy %.2f%%, with test-time augmentation %.2f%%", j.m.Name, 100*j.rep.Test.Accuracy, 100*m.Accuracy)
 	return nil
 }
 

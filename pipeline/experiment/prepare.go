@@ -61,6 +61,15 @@ type job struct {
 	// data serves any examples of the run as training data from the
 	// same cache (cross-validation's folds).
 	data func([]dataset.Example) train.Data
+	// Test-time augmentation (evaluate.tta): the test split through each
+	// view, whose probabilities are averaged (tta), or, when the
+	// features are averaged, the test split as it is (plainTest); nil
+	// without it.
+	tta       []train.Data
+	plainTest train.Data
+	// The time spent computing views' features, and how many.
+	viewSeconds   float64
+	viewsComputed int
 }
 
 // prepare is the start of Run and Features: everything cheap that can be

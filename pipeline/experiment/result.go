@@ -50,7 +50,12 @@ type ModelResult struct {
 	// pixels.
 	Features string
 	Cache    CacheCounts
-	Phases   []PhaseResult // each training phase, in order (Run only)
+	// Views counts the features of the augmented training views
+	// (augment), TTAViews those of test-time augmentation's views
+	// (evaluate.tta); zero without them. A model from scratch makes its
+	// views on the fly and counts none.
+	Views, TTAViews CacheCounts
+	Phases          []PhaseResult // each training phase, in order (Run only)
 	// Exported is where the export at the end of the run wrote the
 	// model; NotExported says why it did not (already exported, no usable
 	// weights).

@@ -9,6 +9,11 @@
 // TensorFlow's version (its kernels make the bits). Inside it, one raw float32 file per image,
 // named by the sha256 of the image's bytes: a changed image misses, a moved
 // or renamed one hits. key.json in the folder says what the key stands for.
+//
+// Views of the images (augmented training views, test-time augmentation's
+// flips and crops; package augment) have folders of their own, keyed by
+// the same setting plus what draws the views (Store.Views), with one file
+// per image and view, named by the image's hash and the view's index.
 package features
 
 import (
@@ -18,14 +23,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
 	tf "github.com/galeone/tensorflow/tensorflow/go"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
@@ -61,6 +70,10 @@ type Key struct {
 	Precision  string `json:"precision"`  // float32 or bfloat16: never mixed in one folder
 	TensorFlow string `json:"tensorflow"` // the runtime's version
 	Source     string `json:"savedmodel"` // informational: where it was first computed from
+	// Views, for a store of views (see Store.Views), names what draws
+	// them (augment.Viewer.Key); empty for the images themselves, whose
+	// key, and folder, it leaves as they were before views existed.
+	Views string `json:"views,omitempty"`
 }
 
 // Hash is the folder name for k (everything but Source).
@@ -77,6 +90,9 @@ type Store struct {
 	Key   Key
 	Dim   int // values per image
 	model *backbone.Model
+	// viewer, for a store of views, gives each view's transform; its
+	// entries are named by ViewHash.
+	viewer augment.Viewer
 }
 
 // Open returns the store for features of model's endpoint computed from
@@ -114,14 +130,70 @@ func Open(cacheDir string, model *backbone.Model, endpoint, resize string, divid
 		Source:       model.Dir,
 	}
 	s := &Store{Store: cache.Store{Dir: filepath.Join(cacheDir, k.Hash()), Ext: ".f32", Size: 4 * ep.Size()}, Key: k, Dim: ep.Size(), model: model}
-	keyFile := filepath.Join(s.Dir, "key.json")
-	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
-		b, _ := json.MarshalIndent(k, "", "  ")
-		if err := fsutil.WriteFile(keyFile, append(b, '\n')); err != nil {
-			return nil, fmt.Errorf("features: %w", err)
-		}
+	if err := s.writeKey(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// writeKey writes key.json into a new store's folder.
+func (s *Store) writeKey() error {
+	keyFile := filepath.Join(s.Dir, "key.json")
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		b, _ := json.MarshalIndent(s.Key, "", "  ")
+		if err := fsutil.WriteFile(keyFile, append(b, '\n')); err != nil {
+			return fmt.Errorf("features: %w", err)
+		}
+	}
+	return nil
+}
+
+// Views returns the store of the views v gives of the images (augmented
+// training views, test-time augmentation's flips and crops): s's setting
+// plus v's key, in a folder of its own beside s's, one entry per image
+// and view, named by ViewHash. Its Extract computes the views' features
+// from the decoded images through augment.Apply; a view that is the
+// image itself (v.Identity) is read from s.
+func (s *Store) Views(v augment.Viewer) (*Store, error) {
+	k := s.Key
+	k.Views = v.Key()
+	vs := &Store{Store: s.Store, Key: k, Dim: s.Dim, model: s.model, viewer: v}
+	vs.Dir = filepath.Join(filepath.Dir(s.Dir), k.Hash())
+	if err := vs.writeKey(); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// ViewHash names the entry of view v of the image whose content hash is
+// content.
+func ViewHash(content string, v int) string { return content + "-v" + strconv.Itoa(v) }
+
+// splitView is ViewHash's inverse.
+func splitView(h string) (content string, v int, err error) {
+	i := strings.LastIndex(h, "-v")
+	if i < 0 {
+		return "", 0, fmt.Errorf("features: %q names no view", h)
+	}
+	v, err = strconv.Atoi(h[i+2:])
+	return h[:i], v, err
+}
+
+// ViewExamples lists, for a store of views, the entries of examples'
+// views: each example once per view of views that is not the image
+// itself, its Hash the view's (ViewHash), for Extract.
+func (s *Store) ViewExamples(examples []dataset.Example, views []int) []dataset.Example {
+	var out []dataset.Example
+	for _, e := range examples {
+		for _, v := range views {
+			if !s.viewer.Identity(v) {
+				e := e
+				e.Hash = ViewHash(e.Hash, v)
+				out = append(out, e)
+			}
+		}
+	}
+	return out
 }
 
 // Options control Extract.
@@ -164,10 +236,20 @@ func (s *Store) Extract(ctx context.Context, examples []dataset.Example, opts Op
 	}
 	bar := progress.New(opts.Progress, len(todo), "features "+s.Key.Endpoint, "images")
 	start := time.Now()
-	stream := images.Stream(ctx, paths, images.StreamOptions{
+	so := images.StreamOptions{
 		H: h, W: w, Resize: s.Key.Resize, Mode: s.Key.Preprocess, Divide255: s.Key.Divide255,
 		BatchSize: s.Key.BatchSize, Workers: opts.Workers, SkipBad: opts.SkipBad,
-	})
+	}
+	if s.viewer != nil {
+		so.Transform = func(i int, src image.Image, dst *images.RGB) error {
+			content, v, err := splitView(todo[i].Hash)
+			if err != nil {
+				return err
+			}
+			return augment.Apply(dst, src, s.viewer.View(content, v, src.Bounds()), h, w, s.Key.Resize)
+		}
+	}
+	stream := images.Stream(ctx, paths, so)
 	for b, err := range stream {
 		if err != nil {
 			bar.Finish()
@@ -247,6 +329,103 @@ func (d *Split) Read(idx []int, x []float32) error {
 		if err := d.store.Get(d.Examples[i], asBytes(x[j*dim:(j+1)*dim])); err != nil {
 			return fmt.Errorf("features: %w", err)
 		}
+	}
+	return nil
+}
+
+// ViewSplit is a split read through views of each image (the image
+// itself from the plain store, the others from a store of views): one
+// view drawn per image each epoch (Augmented), one fixed view (Fixed), or
+// the mean of several (Mean).
+type ViewSplit struct {
+	cache.Examples
+	plain, views *Store
+	k            int   // Augmented: views drawn from, 0..k-1
+	seed         int64 // Augmented: what the draws derive from, with the epoch
+	pick         []int // the view each example reads (Augmented, Fixed)
+	mean         []int // Mean: the views averaged
+}
+
+// Augmented returns examples (those plain has: skipped images are left
+// out) as training data that reads one of views 0..k-1 of each image
+// (view 0 the image itself), drawn anew each epoch (Epoch) from seed and
+// the epoch; before the first Epoch, view 0.
+func (s *Store) Augmented(plain *Store, examples []dataset.Example, k int, seed int64) *ViewSplit {
+	ex := plain.Cached(examples)
+	return &ViewSplit{Examples: ex, plain: plain, views: s, k: k, seed: seed, pick: make([]int, len(ex))}
+}
+
+// Fixed returns examples as data that reads view v of each image.
+func (s *Store) Fixed(plain *Store, examples []dataset.Example, v int) *ViewSplit {
+	ex := plain.Cached(examples)
+	pick := make([]int, len(ex))
+	for i := range pick {
+		pick[i] = v
+	}
+	return &ViewSplit{Examples: ex, plain: plain, views: s, pick: pick}
+}
+
+// Mean returns examples as data whose rows are the mean of views of each
+// image.
+func (s *Store) Mean(plain *Store, examples []dataset.Example, views []int) *ViewSplit {
+	return &ViewSplit{Examples: plain.Cached(examples), plain: plain, views: s, mean: views}
+}
+
+// Epoch draws the view each example reads in epoch epoch (1-based) of an
+// Augmented split: seeded by the split's seed and the epoch only, so a
+// resumed run reads the same views.
+func (d *ViewSplit) Epoch(epoch int) {
+	if d.k == 0 {
+		return
+	}
+	augment.Pick(d.pick, d.k, d.seed, epoch)
+}
+
+// Read fills x with the rows of examples idx: each one's view, or the
+// mean of its views.
+func (d *ViewSplit) Read(idx []int, x []float32) error {
+	dim := d.plain.Dim
+	if len(x) != len(idx)*dim {
+		return fmt.Errorf("features: buffer of %d values for %d rows of %d", len(x), len(idx), dim)
+	}
+	var row []float32
+	if d.mean != nil {
+		row = make([]float32, dim)
+	}
+	for j, i := range idx {
+		out := x[j*dim : (j+1)*dim]
+		if d.mean == nil {
+			if err := d.read(i, d.pick[i], out); err != nil {
+				return err
+			}
+			continue
+		}
+		clear(out)
+		for _, v := range d.mean {
+			if err := d.read(i, v, row); err != nil {
+				return err
+			}
+			for k, r := range row {
+				out[k] += r
+			}
+		}
+		n := float32(len(d.mean))
+		for k := range out {
+			out[k] /= n
+		}
+	}
+	return nil
+}
+
+// read reads view v of example i into row.
+func (d *ViewSplit) read(i, v int, row []float32) error {
+	e := d.Examples[i]
+	st := d.plain
+	if !d.views.viewer.Identity(v) {
+		st, e.Hash = d.views, ViewHash(e.Hash, v)
+	}
+	if err := st.Get(e, asBytes(row)); err != nil {
+		return fmt.Errorf("features: %w", err)
 	}
 	return nil
 }

@@ -36,6 +36,18 @@ func nearestIndex(in, out int) []int {
 	return idx
 }
 
+// Resize converts img (any part of an image: its bounds are what is
+// resized, so a SubImage is a crop) to RGB and resizes it to h×w with
+// method into dst, as Load does after decoding, reusing dst.Pix when it
+// has room.
+func Resize(dst *RGB, img image.Image, h, w int, method string) error {
+	if err := checkSize(h, w, method); err != nil {
+		return err
+	}
+	resizeInto(dst, img, h, w, method)
+	return nil
+}
+
 // resizeInto converts img to RGB and resizes it to h×w into dst, reusing
 // dst.Pix when it has room. h == 0 (and w == 0) keeps img's size. As in
 // Keras, an image already of the target size is not resampled.

@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"fmt"
+	"image"
 	"iter"
 	"runtime"
 	"sync"
@@ -31,6 +32,9 @@ type StreamOptions struct {
 	// Batch.Skipped. Otherwise the first such image, in input order, ends
 	// the stream with its error.
 	SkipBad bool
+	// Transform, when set, makes image i's H×W pixels from its decoded
+	// file (an augmented view) instead of the plain resize Load does.
+	Transform func(i int, src image.Image, dst *RGB) error
 }
 
 // Batch is a group of consecutive loaded images, in input order.
@@ -154,7 +158,18 @@ func Stream(ctx context.Context, paths []string, opts StreamOptions) iter.Seq2[*
 					if ctx.Err() != nil {
 						continue
 					}
-					err := load(&img, paths[i], opts.H, opts.W, opts.Resize)
+					var err error
+					if opts.Transform == nil {
+						err = load(&img, paths[i], opts.H, opts.W, opts.Resize)
+					} else {
+						var src image.Image
+						if src, err = Decode(paths[i]); err == nil {
+							err = opts.Transform(i, src, &img)
+						}
+						if err == nil && (img.H != opts.H || img.W != opts.W) {
+							err = fmt.Errorf("images: %s: transform gave %dx%d pixels, want %dx%d", paths[i], img.H, img.W, opts.H, opts.W)
+						}
+					}
 					if err == nil {
 						k := i % ahead
 						if slots[k] == nil {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu"}
+	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu", "unit_normalization"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}

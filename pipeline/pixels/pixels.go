@@ -11,10 +11,12 @@ package pixels
 import (
 	"context"
 	"fmt"
+	"image"
 	"io"
 	"path/filepath"
 	"sync"
 
+	"github.com/gotransfer/gotransfer/pipeline/augment"
 	"github.com/gotransfer/gotransfer/pipeline/cache"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/images"
@@ -93,6 +95,13 @@ type Split struct {
 	store     *Store
 	mode      string
 	divide255 bool
+	// With a viewer, example i reads view pick[i] of its image, made from
+	// the cached pixels on the fly (a scratch model has no features to
+	// cache); k > 0: drawn anew each epoch from seed.
+	viewer augment.Viewer
+	pick   []int
+	k      int
+	seed   int64
 }
 
 // Split returns the cached examples (skipped images are left out), to be
@@ -101,18 +110,54 @@ func (s *Store) Split(examples []dataset.Example, mode string, divide255 bool) *
 	return &Split{Examples: s.Cached(examples), store: s, mode: mode, divide255: divide255}
 }
 
+// Augmented returns s.Split(examples, mode, divide255) reading one of
+// views 0..k-1 (v's) of each image, drawn anew each epoch (Epoch) as
+// features' augmented splits draw theirs; before the first Epoch, view 0.
+func (s *Store) Augmented(examples []dataset.Example, mode string, divide255 bool, v augment.Viewer, k int, seed int64) *Split {
+	d := s.Split(examples, mode, divide255)
+	d.viewer, d.pick, d.k, d.seed = v, make([]int, len(d.Examples)), k, seed
+	return d
+}
+
+// Fixed returns s.Split(examples, mode, divide255) reading view view (v's)
+// of each image.
+func (s *Store) Fixed(examples []dataset.Example, mode string, divide255 bool, v augment.Viewer, view int) *Split {
+	d := s.Split(examples, mode, divide255)
+	d.viewer, d.pick = v, make([]int, len(d.Examples))
+	for i := range d.pick {
+		d.pick[i] = view
+	}
+	return d
+}
+
+// Epoch draws the views of epoch epoch (1-based) of an Augmented split.
+func (d *Split) Epoch(epoch int) {
+	if d.k > 0 {
+		augment.Pick(d.pick, d.k, d.seed, epoch)
+	}
+}
+
 // Read fills x with the preprocessed pixels of examples idx (NHWC).
 func (d *Split) Read(idx []int, x []float32) error {
 	per := 3 * d.store.H * d.store.W
 	if len(x) != len(idx)*per {
 		return fmt.Errorf("pixels: buffer of %d values for %d images of %d", len(x), len(idx), per)
 	}
-	img := images.NewRGB(d.store.H, d.store.W)
+	img, view := images.NewRGB(d.store.H, d.store.W), images.NewRGB(d.store.H, d.store.W)
 	for j, i := range idx {
-		if err := d.store.Get(d.Examples[i], img.Pix); err != nil {
+		e := d.Examples[i]
+		if err := d.store.Get(e, img.Pix); err != nil {
 			return fmt.Errorf("pixels: %w", err)
 		}
-		if err := images.Preprocess(x[j*per:(j+1)*per], img, d.mode, d.divide255); err != nil {
+		src := img
+		if d.viewer != nil && !d.viewer.Identity(d.pick[i]) {
+			p := d.viewer.View(e.Hash, d.pick[i], image.Rect(0, 0, img.W, img.H))
+			if err := augment.ApplyRGB(view, img, p, d.store.Resize); err != nil {
+				return fmt.Errorf("pixels: %s: %w", e.Path, err)
+			}
+			src = view
+		}
+		if err := images.Preprocess(x[j*per:(j+1)*per], src, d.mode, d.divide255); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,10 +42,16 @@ type Unfinished struct {
 // results.md does (see markdownColumns) and shows a missing number (an
 // empty cell, a ratio stored as null) as "—", never as a number. status is "finished", or "failed" for a model
 // whose training failed (diverged; its run's results.md says why).
+// When some run's model was tested with test-time augmentation
+// (evaluate.tta), TTAColumns come before status (empty for the models
+// without it).
 var FixedColumns = []string{
 	"run", "model", "kind", "weights", "params", "epochs",
 	"test_accuracy", "top_k_accuracy", "test_loss", "mean_class_recall", "macro_f1", "status",
 }
+
+// TTAColumns are the test metrics with test-time augmentation.
+var TTAColumns = []string{"tta_accuracy", "tta_mean_class_recall"}
 
 // Missing is how Table.Markdown shows a number that is not there.
 const Missing = "—"
@@ -53,13 +60,15 @@ const Missing = "—"
 // units and rounding: percentages with two decimals, losses with four,
 // counts with thousands separators.
 var markdownColumns = map[string]func(float64) string{
-	"params":            func(v float64) string { return thousands(int(v)) },
-	"epochs":            func(v float64) string { return thousands(int(v)) },
-	"test_accuracy":     percent,
-	"top_k_accuracy":    percent,
-	"test_loss":         loss,
-	"mean_class_recall": percent,
-	"macro_f1":          percent,
+	"params":                func(v float64) string { return thousands(int(v)) },
+	"epochs":                func(v float64) string { return thousands(int(v)) },
+	"test_accuracy":         percent,
+	"top_k_accuracy":        percent,
+	"test_loss":             loss,
+	"mean_class_recall":     percent,
+	"macro_f1":              percent,
+	"tta_accuracy":          percent,
+	"tta_mean_class_recall": percent,
 }
 
 // ignoredKeys are config keys that differ between runs without changing
@@ -125,7 +134,14 @@ func Compare(dirs []string) (*Table, error) {
 	}
 	sort.Strings(diff)
 
-	t := &Table{Columns: append(append([]string{}, FixedColumns...), diff...), Unfinished: unfinished}
+	tta := slices.ContainsFunc(runs, func(r loadedRun) bool {
+		return slices.ContainsFunc(r.run.Models, func(m Model) bool { return m.TTA != nil })
+	})
+	fixed := slices.Clone(FixedColumns)
+	if tta {
+		fixed = slices.Insert(fixed, len(fixed)-1, TTAColumns...)
+	}
+	t := &Table{Columns: append(fixed, diff...), Unfinished: unfinished}
 	for _, r := range runs {
 		for _, m := range r.run.Models {
 			row := []string{
@@ -136,6 +152,11 @@ func Compare(dirs []string) (*Table, error) {
 					fullFloat(tm.Loss), fullFloat(tm.MeanClassRecall), fullFloat(tm.MacroF1))
 			} else {
 				row = append(row, "", "", "", "", "")
+			}
+			if tm := m.TTA; tm != nil {
+				row = append(row, fullFloat(tm.Accuracy), fullFloat(tm.MeanClassRecall))
+			} else if tta {
+				row = append(row, "", "")
 			}
 			switch {
 			case m.Failed != "":

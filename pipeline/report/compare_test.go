@@ -256,3 +256,47 @@ func TestReportShowsFinishedRuns(t *testing.T) {
 		t.Errorf("unfinished %+v; want %s (not finished), %s and %s (not a run folder)", tab.Unfinished, unfinished, stray, file)
 	}
 }
+
+// TestCompareTTAColumns: when a run's model was tested with test-time
+// augmentation, its accuracy and mean class recall with it come before
+// status, empty for the models without it; results.md says both.
+func TestCompareTTAColumns(t *testing.T) {
+	parent := t.TempDir()
+	a := makeRun(t, parent, "run-a", configA)
+	run := sampleRun(t)
+	tta := *run.Models[0].Test
+	tta.Accuracy, tta.MeanClassRecall = 0.875, 0.625
+	run.Models[0].TTA, run.Models[0].TTAViews, run.Models[0].Augment = &tta, "2 views (scales 1, each flipped too), probabilities averaged", "4 views: flip"
+	b := filepath.Join(parent, "run-b")
+	if err := fsutil.WriteFile(filepath.Join(b, rundir.ConfigFile), []byte(configB)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(b, run); err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Compare([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(FixedColumns)
+	if got := tab.Columns[n-2 : n+1]; !reflect.DeepEqual(got, []string{"macro_f1", "tta_accuracy", "tta_mean_class_recall"}) {
+		t.Fatalf("columns %q", tab.Columns)
+	}
+	for _, row := range tab.Rows {
+		want := []string{"", ""}
+		if row[0] == "run-b" && row[1] == run.Models[0].Name {
+			want = []string{"0.875", "0.625"}
+		}
+		if got := row[n-1 : n+1]; !reflect.DeepEqual(got, want) || row[n+1] != "finished" {
+			t.Errorf("row %q: TTA cells %q, want %q then finished", row, got, want)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(b, rundir.ResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| "+run.Models[0].Name+" | 4 views: flip | 2 views (scales 1, each flipped too), probabilities averaged | ") ||
+		!strings.Contains(string(md), "| 87.50% | ") {
+		t.Errorf("results.md lacks the augmentation table:\n%s", md)
+	}
+}

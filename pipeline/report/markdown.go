@@ -130,6 +130,7 @@ func writeSummary(b *bytes.Buffer, models []Model) {
 		"Mean class recall is the mean over classes of the share of each class's test images " +
 		"classified correctly (the VGG paper's Caltech-101 metric); " +
 		"it and macro F1 average over the classes present in the test split.\n\n")
+	writeAugmentation(b, models)
 	for _, m := range models {
 		if m.Test != nil && m.Test.NonFinite > 0 {
 			fmt.Fprintf(b, "**Warning: %s gave non-finite probabilities for %d of %d test images; they count as wrong.**\n\n",
@@ -382,4 +383,38 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// writeAugmentation writes how each augmented model trained and, for
+// the models tested with test-time augmentation, their test accuracy and
+// mean class recall without and with it; nothing when no model has
+// either.
+func writeAugmentation(b *bytes.Buffer, models []Model) {
+	if !slices.ContainsFunc(models, func(m Model) bool { return m.Augment != "" || m.TTA != nil }) {
+		return
+	}
+	b.WriteString("### Augmentation\n\n")
+	writeRow(b, "model", "training images", "test views", "test accuracy", "with TTA", "mean class recall", "with TTA")
+	b.WriteString("|---|---|---|--:|--:|--:|--:|\n")
+	for _, m := range models {
+		if m.Augment == "" && m.TTA == nil {
+			continue
+		}
+		row := []string{m.Name, m.Augment, m.TTAViews, "", "", "", ""}
+		for i := 1; i <= 2; i++ {
+			if row[i] == "" {
+				row[i] = "as they are"
+			}
+		}
+		if t := m.Test; t != nil {
+			row[3], row[5] = percent(t.Accuracy), percent(t.MeanClassRecall)
+		}
+		if t := m.TTA; t != nil {
+			row[4], row[6] = percent(t.Accuracy), percent(t.MeanClassRecall)
+		}
+		writeRow(b, row...)
+	}
+	b.WriteString("\nWith test-time augmentation (TTA) a model's test prediction averages its class " +
+		"probabilities over the test views (or, for the VGG paper's protocol, the backbone features, " +
+		"for training too); the Models table above is without it.\n\n")
 }

@@ -106,6 +106,13 @@ type Model struct {
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"` // the best epoch's weights were restored
 	Test         *evaluate.Metrics `json:"test"`          // nil if not evaluated
+	// Augment says how the training images were augmented ("" for
+	// none); TTAViews what test-time augmentation averaged over, and TTA
+	// the test metrics with it (nil without it). Left out of
+	// metrics.json when unset.
+	Augment  string            `json:"augment,omitempty"`
+	TTAViews string            `json:"tta_views,omitempty"`
+	TTA      *evaluate.Metrics `json:"tta,omitempty"`
 	// Failed says why the model has no results (such as a diverged
 	// training); empty for a model that trained and was tested.
 	Failed string `json:"failed,omitempty"`
@@ -210,6 +217,9 @@ type modelJSON struct {
 	StoppedEarly bool              `json:"stopped_early"`
 	RestoredBest bool              `json:"restored_best"`
 	Test         *evaluate.Metrics `json:"test"`
+	Augment      string            `json:"augment,omitempty"`
+	TTAViews     string            `json:"tta_views,omitempty"`
+	TTA          *evaluate.Metrics `json:"tta,omitempty"`
 	Failed       string            `json:"failed,omitempty"`
 	CV           *CrossValidation  `json:"cross_validation,omitempty"`
 }
@@ -246,6 +256,7 @@ func modelsJSON(models []Model) []modelJSON {
 			Name: m.Name, Kind: m.Kind, Backbone: m.Backbone, Precision: m.Precision, FeatureBatch: m.FeatureBatch, Weights: m.Weights, Random: m.RandomWeights, Params: m.Params, Loss: m.Loss,
 			History:   make([]epochJSON, len(m.History)),
 			BestEpoch: m.BestEpoch, StoppedEarly: m.StoppedEarly, RestoredBest: m.RestoredBest, Test: m.Test,
+			Augment: m.Augment, TTAViews: m.TTAViews, TTA: m.TTA,
 			Failed: m.Failed, CV: m.CrossValidation,
 		}
 		for j, e := range m.History {
@@ -276,6 +287,7 @@ func modelsOf(models []modelJSON) []Model {
 		m := Model{
 			Name: mj.Name, Kind: mj.Kind, Backbone: mj.Backbone, Precision: mj.Precision, FeatureBatch: mj.FeatureBatch, Weights: mj.Weights, RandomWeights: mj.Random, Params: mj.Params, Loss: mj.Loss,
 			BestEpoch: mj.BestEpoch, StoppedEarly: mj.StoppedEarly, RestoredBest: mj.RestoredBest, Test: mj.Test,
+			Augment: mj.Augment, TTAViews: mj.TTAViews, TTA: mj.TTA,
 			Failed: mj.Failed, CrossValidation: mj.CV,
 		}
 		for _, e := range mj.History {

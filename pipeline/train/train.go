@@ -38,6 +38,14 @@ type Data interface {
 	Read(idx []int, x []float32) error
 }
 
+// Epocher is Data whose rows change from epoch to epoch (augmented views
+// of each image): Fit calls Epoch with the 1-based epoch before reading
+// that epoch's batches. Its rows must depend on the epoch only, so that a
+// resumed run reads what an uninterrupted one would.
+type Epocher interface {
+	Epoch(epoch int)
+}
+
 // Options control Fit.
 type Options struct {
 	BatchSize     int
@@ -162,6 +170,9 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		start := time.Now()
 		e := history.Epoch{Epoch: epoch}
 		order := Order(train.Len(), opts.Seed, epoch, opts.Shuffle)
+		if a, ok := train.(Epocher); ok {
+			a.Epoch(epoch)
+		}
 		if opts.BalancedSampling {
 			order = BalancedOrder(train, opts.Seed, epoch)
 		}
