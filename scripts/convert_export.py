@@ -4,7 +4,7 @@
 `pipeline export -format tflite,onnx` (and export.formats at the end of a
 run) runs this with the pinned venv; the Go command reports its errors.
 
-  convert_export.py SAVEDMODEL OUT FORMAT[,FORMAT] [--manifest CSV]
+  convert_export.py SAVEDMODEL OUT FORMAT[,FORMAT] [--manifest CSV] [--int8-max-drop POINTS]
 
 SAVEDMODEL is an export folder (saved_model.pb, metadata.json); OUT an
 empty folder that receives, per format:
@@ -13,7 +13,18 @@ empty folder that receives, per format:
           model_int8.tflite  int8 weights and activations, calibrated on up to
                              100 training images of the run (--manifest), float
                              kernels where an op has no int8 one; without a
-                             manifest, dynamic-range int8 (weights only)
+                             manifest, dynamic-range int8 (weights only).
+                             Guarded: on the run's validation and training
+                             images (up to 1,200), int8 must give float's
+                             top-1 on all but --int8-max-drop percent of them
+                             (default 1), which bounds the accuracy it can
+                             lose; else the layers that quantize worst
+                             (TFLite's QuantizationDebugger: RMSE over scale
+                             on the calibration images) stay float, 1, 2, 4
+                             then 8 of them, and then dynamic range is tried;
+                             the first within the bound wins, else the one
+                             that agrees most. metadata.json lists every
+                             candidate tried.
   onnx    model.onnx         from tf2onnx, checked to load in onnxruntime
   labels.txt                 the class names, one a line, in label order
 
@@ -34,6 +45,7 @@ prints the reason on stderr's last line and exits 1.
 """
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -49,6 +61,9 @@ import tensorflow as tf  # noqa: E402
 SIGNATURE = "serving_default"
 CALIBRATION_IMAGES = 100
 CHECK_IMAGES = 16
+INT8_MAX_DROP = 1.0  # percent of guard images on which int8 may change float's top-1
+GUARD_IMAGES = 1200  # validation images first, then training images
+INT8_FLOAT_LAYERS = (1, 2, 4, 8)  # layers kept float, tried in turn
 TOLERANCE = 1e-4  # float files vs the SavedModel, max |Δ probability|
 ONNX_OPSET = 17
 
@@ -73,10 +88,10 @@ def load_images(paths, h, w, resize):
 def read_manifest(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    train = [r["path"] for r in rows if r["split"] == "train"]
-    test = [(r["path"], int(r["label"])) for r in rows if r["split"] == "test"]
+    train, val, test = ([(r["path"], int(r["label"])) for r in rows if r["split"] == split] for split in ("train", "val", "test"))
     step = max(1, len(train) // CALIBRATION_IMAGES)
-    return train[::step][:CALIBRATION_IMAGES], test
+    guard = (val + train)[:GUARD_IMAGES]
+    return [r[0] for r in train[::step][:CALIBRATION_IMAGES]], guard, test
 
 
 class TFLite:
@@ -97,12 +112,13 @@ class TFLite:
         return self.it.get_tensor(self.probs).copy()
 
 
-def accuracy(run, test, h, w, resize, batch=32):
-    hits = 0
-    for i in range(0, len(test), batch):
-        rows = test[i : i + batch]
-        p = run(load_images([r[0] for r in rows], h, w, resize))
-        hits += int(np.sum(p.argmax(1) == np.array([r[1] for r in rows])))
+def top1(run, rows, h, w, resize, batch=32):
+    return np.concatenate([run(load_images([r[0] for r in rows[i : i + batch]], h, w, resize)).argmax(1)
+                           for i in range(0, len(rows), batch)])
+
+
+def accuracy(run, test, h, w, resize):
+    hits = int(np.sum(top1(run, test, h, w, resize) == np.array([r[1] for r in test])))
     return {"examples": len(test), "accuracy": hits / len(test)}
 
 
@@ -120,37 +136,113 @@ def add_tflite_labels(content, labels):
     return bytes(fb.convert_object_to_bytearray(model))
 
 
-def tflite(src, out, labels, calib, test, h, w, resize, reference, files):
-    def convert(int8):
-        c = tf.lite.TFLiteConverter.from_saved_model(src, signature_keys=[SIGNATURE])
-        mode = "float32"
-        if int8:
-            c.optimizations = [tf.lite.Optimize.DEFAULT]
-            mode = "int8 dynamic range (weights)"
-            if calib is not None:
-                c.representative_dataset = lambda: ({"images": calib[i : i + 1]} for i in range(len(calib)))
-                mode = "int8 weights and activations (float kernels where an op has none)"
-        t0 = time.time()
+def tflite(src, out, labels, calib, guard, test, h, w, resize, reference, max_drop, files):
+    def converter():
+        return tf.lite.TFLiteConverter.from_saved_model(src, signature_keys=[SIGNATURE])
+
+    def convert(c):
         try:
-            content = c.convert()
+            return c.convert()
         except Exception as e:  # the converter's own error, condensed
             raise ConversionError("tflite: TensorFlow's TFLite converter failed: " + condense(str(e))) from e
-        return add_tflite_labels(content, labels), mode, time.time() - t0
 
-    for name, int8 in (("model.tflite", False), ("model_int8.tflite", True)):
-        content, mode, secs = convert(int8)
-        run = TFLite(content)
-        entry = {"format": "tflite", "file": name, "mode": mode, "bytes": len(content), "seconds": round(secs, 2)}
-        entry["max_abs_diff"] = max_diff(run, reference)
-        if not int8 and entry["max_abs_diff"] > TOLERANCE:
-            raise ConversionError(f"tflite: {name} differs from the SavedModel by {entry['max_abs_diff']:.3g} (want ≤ {TOLERANCE})")
-        if int8 and calib is not None:
-            entry["calibration_images"] = len(calib)
-        if test:
-            entry["test"] = accuracy(run, test, h, w, resize)
-        with open(os.path.join(out, name), "wb") as f:
-            f.write(content)
-        files.append(entry)
+    t0 = time.time()
+    content = convert(converter())
+    entry = {"format": "tflite", "file": "model.tflite", "mode": "float32", "bytes": len(content), "seconds": round(time.time() - t0, 2)}
+    entry["max_abs_diff"] = max_diff(TFLite(content), reference)
+    if entry["max_abs_diff"] > TOLERANCE:
+        raise ConversionError(f"tflite: model.tflite differs from the SavedModel by {entry['max_abs_diff']:.3g} (want ≤ {TOLERANCE})")
+    want = top1(TFLite(content), guard, h, w, resize) if guard else None
+    write_tflite(out, entry, content, labels, test, h, w, resize, files)
+
+    t0 = time.time()
+    content, entry = int8(converter, convert, calib, guard, want, max_drop, (h, w, resize))
+    entry.update({"format": "tflite", "file": "model_int8.tflite", "bytes": len(content), "seconds": round(time.time() - t0, 2)})
+    entry["max_abs_diff"] = max_diff(TFLite(content), reference)
+    write_tflite(out, entry, content, labels, test, h, w, resize, files)
+
+
+def write_tflite(out, entry, content, labels, test, h, w, resize, files):
+    content = add_tflite_labels(content, labels)
+    entry["bytes"] = len(content)
+    if test:
+        entry["test"] = accuracy(TFLite(content), test, h, w, resize)
+    with open(os.path.join(out, entry["file"]), "wb") as f:
+        f.write(content)
+    files.append(entry)
+
+
+def int8(converter, convert, calib, guard, want, max_drop, size):
+    """model_int8.tflite's bytes and metadata entry. Without calibration
+    images: dynamic range. With them: full integer, guarded by agreement
+    with the float file's top-1 (want) on the guard images (see the
+    module's doc)."""
+
+    def dynamic():
+        c = converter()
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        return convert(c)
+
+    if calib is None:
+        return dynamic(), {"mode": "int8 dynamic range (weights)"}
+
+    def calibrated():
+        c = converter()
+        c.optimizations = [tf.lite.Optimize.DEFAULT]
+        c.representative_dataset = lambda: ({"images": calib[i : i + 1]} for i in range(len(calib)))
+        return c
+
+    full = "int8 weights and activations (float kernels where an op has none)"
+    content = convert(calibrated())
+    if not guard:
+        return content, {"mode": full, "calibration_images": len(calib)}
+
+    tried, best = [], None
+    enough = 1 - max_drop / 100
+
+    def consider(content, mode, layers):
+        nonlocal best
+        agree = float(np.mean(top1(TFLite(content), guard, *size) == want))
+        tried.append({"mode": mode, "float_layers": layers, "agreement": agree})
+        if best is None or agree > best[0]:
+            best = (agree, content, mode, layers)
+        return agree >= enough
+
+    if not consider(content, full, []):
+        debug = tf.lite.experimental.QuantizationDebugger
+        options = tf.lite.experimental.QuantizationDebugOptions
+        samples = lambda: ([calib[i : i + 1]] for i in range(0, len(calib), 5))  # noqa: E731
+        try:
+            d = debug(converter=calibrated(), debug_dataset=samples)
+            d.run()
+            stats = io.StringIO()
+            d.layer_statistics_dump(stats)
+        except Exception as e:
+            raise ConversionError("tflite: TFLite's quantization debugger failed: " + condense(str(e))) from e
+        stats.seek(0)
+
+        def error(r):  # RMSE in quantization steps; layers with no scale last
+            scale = float(r["scale"])
+            return np.sqrt(float(r["mean_squared_error"])) / scale if scale > 0 else 0.0
+
+        layers = sorted(csv.DictReader(stats), key=error, reverse=True)
+        done = False
+        for k in INT8_FLOAT_LAYERS:
+            if k > len(layers):
+                break
+            deny = [r["tensor_name"] for r in layers[:k]]
+            content = debug(converter=calibrated(), debug_dataset=samples,
+                            debug_options=options(denylisted_nodes=deny)).get_nondebug_quantized_model()
+            if done := consider(content, f"int8 weights and activations, {k} layer(s) kept float", [n.split(";")[0] for n in deny]):
+                break
+        if not done:
+            consider(dynamic(), "int8 dynamic range (weights)", [])
+    agree, content, mode, names = best
+    entry = {"mode": mode, "calibration_images": len(calib)}
+    if names:
+        entry["float_layers"] = names
+    entry["guard"] = {"examples": len(guard), "agreement": agree, "max_drop_percent": max_drop, "tried": tried}
+    return content, entry
 
 
 def onnx_export(src, out, classes, resize, reference, files):
@@ -212,9 +304,14 @@ def condense(msg, lines=6):
 
 
 def main(argv):
-    if len(argv) not in (3, 5) or (len(argv) == 5 and argv[3] != "--manifest"):
-        sys.exit("usage: convert_export.py SAVEDMODEL OUT FORMAT[,FORMAT] [--manifest CSV]")
+    usage = "usage: convert_export.py SAVEDMODEL OUT FORMAT[,FORMAT] [--manifest CSV] [--int8-max-drop POINTS]"
+    if len(argv) < 3 or len(argv) % 2 == 0:
+        sys.exit(usage)
     src, out, formats = argv[0], argv[1], argv[2].split(",")
+    flags = dict(zip(argv[3::2], argv[4::2]))
+    if set(flags) - {"--manifest", "--int8-max-drop"}:
+        sys.exit(usage)
+    max_drop = float(flags.get("--int8-max-drop", INT8_MAX_DROP))
     for f in formats:
         if f not in ("tflite", "onnx"):
             raise ConversionError(f"unknown format {f!r}; want tflite or onnx")
@@ -223,9 +320,9 @@ def main(argv):
     classes = meta["classes"]
     _, h, w, _ = meta["input"]["shape"]
     resize = meta["input"]["encoded_resize"]
-    calib, test = None, []
-    if len(argv) == 5:
-        train, test = read_manifest(argv[4])
+    calib, guard, test = None, [], []
+    if "--manifest" in flags:
+        train, guard, test = read_manifest(flags["--manifest"])
         if train:
             calib = load_images(train, h, w, resize)
     x = calib[:CHECK_IMAGES] if calib is not None else np.random.RandomState(0).uniform(0, 255, (CHECK_IMAGES, h, w, 3)).astype(np.float32)
@@ -239,7 +336,7 @@ def main(argv):
         f.write(labels)
     files = []
     if "tflite" in formats:
-        tflite(src, out, labels, calib, test, h, w, resize, (x, want), files)
+        tflite(src, out, labels, calib, guard, test, h, w, resize, (x, want), max_drop, files)
     if "onnx" in formats:
         onnx_export(src, out, classes, resize, (x, want), files)
     print(json.dumps({"files": files, "check_images": len(x)}))

@@ -76,12 +76,35 @@ type Converted struct {
 	// Test is the file's accuracy on the run's test images, measured by
 	// the converter (TFLite files only).
 	Test *ConvertedTest `json:"test,omitempty"`
+	// FloatLayers are the layers model_int8.tflite keeps in float, and
+	// Guard how they were chosen (with a run's images).
+	FloatLayers []string   `json:"float_layers,omitempty"`
+	Guard       *Int8Guard `json:"guard,omitempty"`
 }
 
 // ConvertedTest is a converted file's test accuracy.
 type ConvertedTest struct {
 	Examples int     `json:"examples"`
 	Accuracy float64 `json:"accuracy"`
+}
+
+// Int8Guard is how model_int8.tflite was chosen: full-integer int8 must
+// give the float file's top-1 on all but MaxDropPercent of the run's
+// validation and training images (which bounds the accuracy it can lose),
+// else the layers that quantize worst stay float (or weights alone are
+// quantized); Tried lists every candidate, in order.
+type Int8Guard struct {
+	Examples       int         `json:"examples"`
+	Agreement      float64     `json:"agreement"`
+	MaxDropPercent float64     `json:"max_drop_percent"`
+	Tried          []Int8Tried `json:"tried"`
+}
+
+// Int8Tried is one int8 candidate and its agreement with float's top-1.
+type Int8Tried struct {
+	Mode        string   `json:"mode"`
+	FloatLayers []string `json:"float_layers"`
+	Agreement   float64  `json:"agreement"`
 }
 
 // Converter runs scripts/convert_export.py with the project's Python.

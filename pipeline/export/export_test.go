@@ -661,6 +661,58 @@ func TestConvertedFormats(t *testing.T) {
 	}
 }
 
+// TestInt8Guard: where full-integer int8 changes float's top-1 on more
+// than the allowed share of the run's validation and training images, the
+// conversion keeps the layers that quantize worst in float (1, 2, 4, 8 of
+// them), then tries weights-only int8, and keeps the one that agrees most;
+// metadata lists each candidate. A bound no candidate can meet (agreement
+// above 100%) walks the whole list.
+func TestInt8Guard(t *testing.T) {
+	f := setup(t)
+	out := t.TempDir()
+	cmd := exec.Command(testenv.Python(t), filepath.Join(testenv.Root(t), "scripts", "convert_export.py"),
+		exportDir(f, "top"), out, "tflite", "--manifest", filepath.Join(f.run, "manifest.csv"), "--int8-max-drop", "-1")
+	res, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("convert_export.py: %v\n%s", err, stderr(err))
+	}
+	lines := bytes.Split(bytes.TrimSpace(res), []byte("\n"))
+	var got struct{ Files []export.Converted }
+	if err := json.Unmarshal(lines[len(lines)-1], &got); err != nil {
+		t.Fatalf("%v: %s", err, res)
+	}
+	var q *export.Converted
+	for i := range got.Files {
+		if got.Files[i].File == export.TFLiteInt8File {
+			q = &got.Files[i]
+		}
+	}
+	if q == nil || q.Guard == nil {
+		t.Fatalf("no int8 file with its guard in %s", res)
+	}
+	g := q.Guard
+	t.Logf("%d guard images; tried %+v; kept %q", g.Examples, g.Tried, q.Mode)
+	n := len(g.Tried)
+	if g.Examples == 0 || n < 3 || len(g.Tried[0].FloatLayers) != 0 || len(g.Tried[1].FloatLayers) != 1 || g.Tried[n-1].Mode != "int8 dynamic range (weights)" {
+		t.Fatalf("tried %+v on %d images; want full int8, then 1, 2, ... float layers, then dynamic range", g.Tried, g.Examples)
+	}
+	best := g.Tried[0]
+	for _, c := range g.Tried {
+		if c.Agreement < 0 || c.Agreement > 1 {
+			t.Errorf("agreement %g", c.Agreement)
+		}
+		if c.Agreement > best.Agreement {
+			best = c
+		}
+	}
+	if q.Mode != best.Mode || g.Agreement != best.Agreement || !slices.Equal(q.FloatLayers, best.FloatLayers) {
+		t.Errorf("kept %q with float layers %q at %g; want the candidate that agrees most, %+v", q.Mode, q.FloatLayers, g.Agreement, best)
+	}
+	if _, err := os.Stat(filepath.Join(out, export.TFLiteInt8File)); err != nil {
+		t.Error(err)
+	}
+}
+
 // accuracy is the run's own test accuracy of model name.
 func (f fixture) accuracy(t *testing.T, name string) float64 {
 	m, err := export.FromRun(f.run, name)
