@@ -96,6 +96,7 @@
 //	      savedmodel: savedmodels/vgg16 # required
 //	      endpoint: fc2      # required; where to cut the backbone
 //	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
+//	      preprocess: ""     # caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise
 //	    image_size: null     # [height, width] for models without backbone; default images.size
 //	    fine_tune: null      # off; or a map, these defaults for keys left out
 //	                         # (batch size, shuffle and early stopping are train's):
