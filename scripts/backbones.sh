@@ -4,7 +4,7 @@
 # and a golden batch of 2, measured by `go run ./pipeline/bench -only
 # backbone` (input size, preprocessing, feature size, parameters, largest
 # |Go - Keras| over every endpoint on the golden batch, the features
-# stage's images/s in float32 and bfloat16 on 64 Fashion-MNIST images), then
+# stage's images/s in float32 and bfloat16 on 60 Fashion-MNIST images), then
 # deleted, so that the disk holds one export at a time.
 #
 # Usage: scripts/backbones.sh [ARCH ...]    (default: all of them)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -245,24 +246,22 @@ func readBackboneRows(path string) ([]backboneRow, error) {
 // backbonesMarkdown is docs/backbones.md's table part.
 func backbonesMarkdown(rows []backboneRow) string {
 	var b strings.Builder
-	machines, loads := map[string]bool{}, []string{}
+	machines, loads, imgs := map[string]bool{}, []string{}, map[string]bool{}
 	first, last := "", ""
 	for _, r := range rows {
 		machines[r.Machine] = true
 		loads = append(loads, r.Load)
+		if r.Error == "" {
+			imgs[fmt.Sprintf("%d images at batch %d", r.Images, r.Batch)] = true
+		}
 		if first == "" || r.When < first {
 			first = r.When
 		}
 		last = max(last, r.When)
 	}
-	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. 1-minute load average while each was measured: %s.\n\n",
-		len(rows), first, last, strings.Join(slices.Sorted(func(yield func(string) bool) {
-			for m := range machines {
-				if !yield(m) {
-					return
-				}
-			}
-		}), "; "), strings.Join(loads, ", "))
+	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: %s. 1-minute load average while each was measured: %s.\n\n",
+		len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
+		strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
 	b.WriteString("| architecture | input | preprocessing | feature vector | params | export s | max \\|Go − Keras\\| (of scale) | images/s float32 | images/s bfloat16 | fine-tuning from |\n")
 	b.WriteString("|---|--:|---|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rows {
