@@ -431,13 +431,14 @@ def main():
             arch, apps = find_arch(keras, args.arch)
             model, weights = build(keras, arch, apps[arch], args.weights, args.seed)
             prep = mode_contract(preprocessing_mode(apps[arch], np))
+            extra["keras_preprocess"] = apps[arch].preprocess_input
         feature = feature_layer(model)
         blocks = last_blocks(model, feature)
         endpoints = {"predictions": model.layers[-1].name, feature: feature}
         for b in blocks:
             endpoints.setdefault(b, b)
         cuts = CUTS.get(arch, ())
-        extra = {"feature_endpoint": feature, "blocks": blocks}
+        extra.update({"feature_endpoint": feature, "blocks": blocks})
         exported_by = "scripts/export_backbone.py " + " ".join(
             f"--{k} {v}" for k, v in (("arch", args.arch), ("weights", args.weights), ("seed", args.seed)))
     inside = in_model_preprocessing(model)
@@ -469,8 +470,10 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
       filled in here), "preprocessing" (the dict that goes under
       input.preprocessing; its "mode" also decides how golden inputs are
       drawn), "exported_by" and "cuts" (layer names fine-tuning may start
-      from; see fine_tune_layers); any other keys go into metadata.json as
-      they are.
+      from; see fine_tune_layers); optionally "keras_preprocess" (the
+      family's preprocess_input, which then makes the golden inputs, and
+      golden/pixels.npy holds the pixels); any other keys go into
+      metadata.json as they are.
     golden_n: when > 0, writes golden/input.npy and golden/<endpoint>.npy,
       computed by the in-memory Keras model on a batch seeded with seed.
 
@@ -483,6 +486,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     import tensorflow as tf
 
     meta_extra = dict(meta_extra)
+    keras_preprocess = meta_extra.pop("keras_preprocess", None)
     weights = meta_extra.pop("weights")
     prep = meta_extra.pop("preprocessing")
     cuts = meta_extra.pop("cuts")
@@ -546,7 +550,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
         }
         meta.update(meta_extra)
         if golden_n > 0:
-            write_golden(os.path.join(tmp, "golden"), model, subs, prep, golden_n, seed, np)
+            write_golden(os.path.join(tmp, "golden"), model, subs, prep, golden_n, seed, np, keras_preprocess)
             meta["golden"] = {"n": golden_n, "seed": seed, "files": "golden/input.npy, golden/<endpoint>.npy"}
         with open(os.path.join(tmp, "metadata.json"), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
@@ -655,17 +659,24 @@ def preprocess_pixels(pixels, prep, np):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def write_golden(folder, model, subs, prep, n, seed, np):
+def write_golden(folder, model, subs, prep, n, seed, np, keras_preprocess=None):
     """Runs the Keras model itself on a seeded batch and stores inputs and outputs.
 
     subs: {endpoint name: Keras sub-model}. The inputs are uniform random
-    pixels in 0..255 with the model's preprocessing applied.
+    pixels in 0..255 with the model's preprocessing applied: by
+    keras_preprocess (the family's own preprocess_input) when given, and
+    then the pixels go to golden/pixels.npy too, so that the Go tests check
+    that their preprocessing gives Keras' values bit for bit.
     """
     os.makedirs(folder)
     rng = np.random.default_rng(seed)
     h, w, c = model.input_shape[1:]
     pixels = rng.integers(0, 256, size=(n, h, w, c)).astype(np.float32)
-    x = preprocess_pixels(pixels, prep, np)
+    if keras_preprocess is not None:
+        x = np.ascontiguousarray(keras_preprocess(pixels.copy()), dtype=np.float32)
+        np.save(os.path.join(folder, "pixels.npy"), pixels)
+    else:
+        x = preprocess_pixels(pixels, prep, np)
     np.save(os.path.join(folder, "input.npy"), x)
     for name, sub in subs.items():
         y = np.asarray(sub(x, training=False), dtype=np.float32)

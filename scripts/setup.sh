@@ -135,7 +135,8 @@ export_model() { # out arch weights [extra args]
 	shift 3
 	if [ -f "$out/metadata.json" ] && grep -q "\"exported_by\": \"scripts/export_backbone.py --arch $arch --weights $weights " "$out/metadata.json" &&
 		grep -q "\"tensorflow\": \"$tfver\"" "$out/metadata.json" &&
-		grep -q '"fine_tune"' "$out/metadata.json"; then
+		grep -q '"fine_tune"' "$out/metadata.json" &&
+		{ [ "${out#savedmodels/apps/}" = "$out" ] || [ -f "$out/golden/pixels.npy" ]; }; then
 		say "model: $out up to date"
 		return 0
 	fi

@@ -2,12 +2,14 @@ package backbone
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gotransfer/gotransfer/pipeline/images"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 )
 
@@ -39,7 +41,8 @@ func goldenCheck(t *testing.T, m *Model, dir string) {
 // a user's .keras file exported with
 // --keras: each endpoint from Go equals what Keras computed, and the
 // metadata says what Keras says of the architecture (its preprocessing
-// mode, a pooled feature vector, the last two blocks).
+// mode, whose arithmetic Go repeats bit for bit, a pooled feature
+// vector, the last two blocks).
 func TestGoldenApps(t *testing.T) {
 	wantMode := map[string]string{
 		"MobileNetV2": "tf", "MobileNetV3Small": "none", "EfficientNetB0": "none", "EfficientNetV2B0": "none",
@@ -73,6 +76,24 @@ func TestGoldenApps(t *testing.T) {
 			}
 			if want, ok := wantMode[name]; !ok || m.Meta.Input.Preprocessing.Mode != want {
 				t.Errorf("preprocessing %q, want %q (Keras' preprocess_input for the family)", m.Meta.Input.Preprocessing.Mode, want)
+			}
+			// The golden input is the family's own preprocess_input of
+			// golden/pixels.npy: Go's preprocessing of the same pixels
+			// gives it bit for bit.
+			pix, _ := testenv.ReadNpy(t, filepath.Join(dir, "golden", "pixels.npy"))
+			x, _ := testenv.ReadNpy(t, filepath.Join(dir, "golden", "input.npy"))
+			img := &images.RGB{H: len(pix) / 3, W: 1, Pix: make([]uint8, len(pix))}
+			for i, v := range pix {
+				img.Pix[i] = uint8(v)
+			}
+			got := make([]float32, len(pix))
+			if err := images.Preprocess(got, img, m.Meta.Input.Preprocessing.Mode, false); err != nil {
+				t.Fatal(err)
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(x[i]) {
+					t.Fatalf("preprocessing %s: value %d of pixel %v is %v in Go, %v in Keras' preprocess_input", m.Meta.Input.Preprocessing.Mode, i, pix[i], got[i], x[i])
+				}
 			}
 			ep, err := m.Endpoint(extra.Feature)
 			if err != nil || len(ep.Shape) != 1 {
