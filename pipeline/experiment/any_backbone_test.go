@@ -74,6 +74,16 @@ func TestAnyBackbone(t *testing.T) {
 	resnet := testenv.App(t, "resnet50-export")
 	bbs["resnet50-export"] = fmt.Sprintf("{savedmodel: %s, endpoint: serving_default, preprocess: caffe}", resnet)
 
+	// Without backbone.preprocess the run stops before any work, naming
+	// the model, the key and its choices.
+	_, _, err := runResult(t, anyBackboneConfig(t, root, false, map[string]string{
+		"plain": fmt.Sprintf("{savedmodel: %s, endpoint: serving_default}", resnet)}))
+	for _, want := range []string{"model plain", resnet, "backbone.preprocess: required", "caffe, tf, torch, none"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("no backbone.preprocess: error %v does not mention %q", err, want)
+		}
+	}
+
 	res, log, err := runResult(t, anyBackboneConfig(t, root, false, bbs))
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log)
