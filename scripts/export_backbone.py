@@ -411,6 +411,11 @@ def main():
                 fail(f"--endpoint {e}: {args.keras} has no such layer (it has {', '.join(names)})")
         if len(model.outputs) != 1:
             fail(f"--keras {args.keras}: the model has {len(model.outputs)} outputs; want one")
+        shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+        if shape is None or len(shape) != 3 or None in shape or shape[2] != 3:
+            fail(f"--keras {args.keras}: the model's input is {model.input_shape}; want one image input of a fixed size "
+                 "(None, H, W, 3). For a model of any size, save it with model.export(DIR) and load DIR with "
+                 "backbone.preprocess (the input size is then images.size)")
         out_layer = model.outputs[0]._keras_history.operation.name
         endpoints = {out_layer: out_layer}
         for e in args.endpoint:
@@ -418,8 +423,8 @@ def main():
         prep = mode_contract(args.preprocess)
         arch = os.path.basename(args.keras)
         cuts = ()
-        exported_by = f"scripts/export_backbone.py --keras {args.keras} --preprocess {args.preprocess} " + " ".join(
-            f"--endpoint {e}" for e in args.endpoint)
+        exported_by = " ".join(["scripts/export_backbone.py --keras", args.keras, "--preprocess", args.preprocess]
+                               + [f"--endpoint {e}" for e in args.endpoint])
     else:
         if canonical(args.arch) == "tiny":
             if args.weights != "random":
