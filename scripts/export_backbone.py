@@ -1,17 +1,33 @@
 #!/usr/bin/env python3
 """Export a Keras image backbone as a SavedModel the Go pipeline can load.
 
-The SavedModel has one signature per endpoint: "predictions" (the original
-classifier's output) and one per feature layer the pipeline may cut at
-("fc2", "block5_pool", ...). Each signature takes one float32 NHWC batch named
-"images" and returns a single tensor keyed by the endpoint's name. Next to the
-model, metadata.json records the input contract, the endpoints, where the
-weights came from (with a fingerprint), and the TensorFlow and Keras versions.
+Every architecture of keras.applications (--arch, by its Keras class name
+or its snake_case: ResNet50V2, resnet50_v2, efficientnet_b0), a user's own
+Keras 3 model (--keras FILE.keras), or the small test model "tiny".
+--list prints every architecture with its input size and preprocessing.
 
-The input contract: images are already preprocessed the way the original
-model was trained ("caffe" for VGG16: RGB->BGR, ImageNet channel means
-subtracted, no scaling). Preprocessing happens in Go, before the model, so the
-SavedModel is exactly the Keras model and nothing is applied twice.
+The SavedModel has one signature per endpoint, each taking one float32 NHWC
+batch named "images" and returning a single tensor keyed by the endpoint's
+name. For a keras.applications architecture the endpoints are:
+  predictions   the model's output (the 1000-way ImageNet classifier);
+  the pooled feature vector: the global pooling layer (avg_pool, ...) or,
+                for VGG, fc2 (metadata.json's "feature_endpoint");
+  the outputs of the last two blocks (names from the model: conv5_block3_out,
+                block_16_project_BN, mixed10, ...; metadata.json's "blocks").
+For --keras, the model's output (named after its layer) and each --endpoint
+LAYER. Next to the model, metadata.json records the input contract, the
+endpoints, where the weights came from (with a fingerprint), and the
+TensorFlow and Keras versions.
+
+Input size and preprocessing come from Keras itself: the size is the
+default_size the architecture asks imagenet_utils.obtain_input_shape for
+(or its built model's input), and the preprocessing mode is found by
+running the architecture's own preprocess_input on a probe batch and
+matching the result against the modes the Go side implements (caffe, tf,
+torch, none). Layers that normalise inside the model (Rescaling,
+Normalization) are listed in metadata.json, under input.preprocessing.
+Preprocessing happens in Go, before the model, so the SavedModel is exactly
+the Keras model and nothing is applied twice.
 
 With --golden N, the script also runs the in-memory Keras model (not the
 exported graph) on a seeded batch of N inputs and stores the inputs and each
@@ -26,7 +42,10 @@ Weights:
   PATH       a local Keras weights file (.h5 or .weights.h5).
 
 Examples:
+  scripts/export_backbone.py --list
   scripts/export_backbone.py --arch vgg16 --weights imagenet --out savedmodels/vgg16
+  scripts/export_backbone.py --arch EfficientNetB0 --weights random --out savedmodels/effnet --golden 2
+  scripts/export_backbone.py --keras my_model.keras --endpoint features --preprocess tf --out savedmodels/mine
   scripts/export_backbone.py --arch tiny --weights random --out savedmodels/tiny --golden 4
 """
 
@@ -38,17 +57,23 @@ import shutil
 import socket
 import sys
 import tempfile
-import urllib.parse
+import zipfile
 
 FORMAT = "gotransfer.backbone/v1"
 
-# Endpoints every backbone exports, in order; the first is "serving_default".
-ENDPOINTS = ("predictions", "fc2", "block5_pool")
+# The preprocessing modes the Go side implements (pipeline/images), with the
+# arithmetic of Keras' imagenet_utils.preprocess_input for each.
+MODES = ("caffe", "tf", "torch", "none")
+CAFFE_MEAN = [103.939, 116.779, 123.68]  # B, G, R
+TORCH_MEAN = [0.485, 0.456, 0.406]
+TORCH_STD = [0.229, 0.224, 0.225]
 
-# Layers fine-tuning may start from ("cuts"). Each adds an endpoint for the
-# cut's input activation, where the pipeline caches features, and
-# metadata.json describes the layers from the cut up (see fine_tune_layers).
-CUTS = ("block5_conv1",)
+# Layers fine-tuning may start from ("cuts"), per architecture. Each adds an
+# endpoint for the cut's input activation, where the pipeline caches
+# features, and metadata.json describes the layers from the cut up (see
+# fine_tune_layers). Fine-tuning rebuilds those layers in Go, so only a chain
+# of layers it knows can be offered: VGG's last block.
+CUTS = {"VGG16": ("block5_conv1",), "VGG19": ("block5_conv1",), "tiny": ("block5_conv1",)}
 
 
 def fail(msg):
@@ -60,43 +85,130 @@ def parse_args():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--arch", choices=["vgg16", "tiny"], required=True)
-    p.add_argument(
-        "--weights", required=True, help="imagenet, random, or a path to a Keras weights file"
-    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--arch", help="a keras.applications architecture (see --list), or tiny")
+    src.add_argument("--keras", metavar="FILE.keras", help="a Keras 3 model file to export")
+    src.add_argument("--list", action="store_true", help="print every architecture with its input size and preprocessing")
+    p.add_argument("--weights", help="imagenet, random, or a path to a Keras weights file (with --arch)")
+    p.add_argument("--endpoint", action="append", default=[], metavar="LAYER",
+                   help="with --keras: a layer whose output is an endpoint (repeatable)")
+    p.add_argument("--preprocess", choices=MODES, help="with --keras: the preprocessing the model was trained with")
     p.add_argument("--seed", type=int, default=0, help="seed for --weights random and golden inputs")
-    p.add_argument("--out", required=True, help="output SavedModel folder")
+    p.add_argument("--out", help="output SavedModel folder")
     p.add_argument("--golden", type=int, default=0, help="write N golden inputs/outputs (0 = none)")
     p.add_argument("--force", action="store_true", help="overwrite an existing export")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.list:
+        return args
+    if not args.out:
+        p.error("--out is required")
+    if args.arch and not args.weights:
+        p.error("--arch needs --weights (imagenet, random or a file)")
+    if args.keras and (args.weights or not args.preprocess):
+        p.error("--keras takes the weights in the file, and needs --preprocess (" + ", ".join(MODES) + ")")
+    if args.arch and (args.endpoint or args.preprocess):
+        p.error("--endpoint and --preprocess go with --keras; an --arch's come from Keras")
+    return args
 
 
-def imagenet_weights_available():
-    """Returns None if Keras can get the VGG16 ImageNet weights, else a reason.
+def architectures(keras):
+    """{Keras class name: family module} for every keras.applications model
+    (the module where Keras defines it, which holds its preprocess_input)."""
+    import importlib
 
-    Keras downloads with no timeout; offline that can hang or fail slowly, so
-    we look for its cached file first and otherwise try one TCP connection to
-    the download host with a short timeout.
+    apps = keras.applications
+    out = {}
+    for name in sorted(dir(apps)):
+        fn = getattr(apps, name)
+        if name[0].isupper() and callable(fn):
+            mod = importlib.import_module(fn.__module__)
+            if hasattr(mod, "preprocess_input"):
+                out[name] = mod
+    return out
+
+
+def canonical(name):
+    return name.replace("_", "").replace("-", "").lower()
+
+
+def find_arch(keras, arch):
+    """The Keras class name of arch (class name or snake_case), or fails listing them."""
+    apps = architectures(keras)
+    for name in apps:
+        if canonical(name) == canonical(arch):
+            return name, apps
+    fail(f"--arch {arch}: keras.applications {keras.__version__} has no such architecture; it has:\n  "
+         + "\n  ".join(apps) + "\n(and tiny, the test model; see --list)")
+
+
+def preprocessing_mode(mod, np):
+    """The mode of the family's preprocess_input, found by running it.
+
+    A probe batch of every pixel value goes through Keras' preprocess_input
+    and through each mode of preprocess_pixels; the mode that gives the
+    same float32 values is the family's. None matching fails: the Go side
+    would not reproduce it.
     """
-    from keras.src.applications import vgg16
+    pixels = np.arange(256 * 3, dtype=np.float32).reshape(1, 16, 16, 3) % 256
+    got = np.asarray(mod.preprocess_input(pixels.copy()), dtype=np.float32)
+    for mode in MODES:
+        want = preprocess_pixels(pixels, mode_contract(mode), np)
+        if got.shape == want.shape and np.allclose(got, want, rtol=0, atol=1e-5):
+            return mode
+    fail(f"{mod.__name__}.preprocess_input matches none of {', '.join(MODES)}; the Go side cannot reproduce it")
 
-    url = vgg16.WEIGHTS_PATH
-    fname = os.path.basename(url)
-    keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
-    cached = os.path.join(keras_home, "models", fname)
-    if os.path.exists(cached):
-        return None
-    host = urllib.parse.urlparse(url).hostname
+
+def mode_contract(mode):
+    """metadata.json's input.preprocessing for mode."""
+    if mode == "caffe":
+        return {"mode": "caffe", "channel_order": "BGR", "mean": CAFFE_MEAN, "scale": 1.0,
+                "value_range": "0..255 pixel values, channels reordered to BGR, per-channel ImageNet mean subtracted"}
+    if mode == "tf":
+        return {"mode": "tf", "channel_order": "RGB", "value_range": "-1..1: x/127.5 - 1"}
+    if mode == "torch":
+        return {"mode": "torch", "channel_order": "RGB", "mean": TORCH_MEAN, "std": TORCH_STD,
+                "value_range": "x/255, then per-channel ImageNet mean subtracted and divided by its std"}
+    return {"mode": "none", "channel_order": "RGB", "value_range": "0..255 pixel values, as they are (the model normalises)"}
+
+
+def default_size(keras, builder):
+    """(size or None, model or None): the architecture's default input side.
+
+    Most families ask imagenet_utils.obtain_input_shape for their
+    default_size; that call is intercepted (and the build stopped) so that
+    --list builds nothing. A family that does not ask (MobileNetV3) is built
+    and its input read; its spatial size is dynamic, and Keras loads its
+    224x224 weights for any size (its own warning says so), hence 224.
+    """
+    from keras.src.applications import imagenet_utils
+
+    class Stop(Exception):
+        pass
+
+    seen = {}
+    real = imagenet_utils.obtain_input_shape
+
+    def probe(*args, **kwargs):
+        seen["size"] = kwargs.get("default_size", args[1] if len(args) > 1 else None)
+        raise Stop
+
+    imagenet_utils.obtain_input_shape = probe
     try:
-        socket.create_connection((host, 443), timeout=5).close()
-        return None
-    except OSError as e:
-        return (
-            f"cannot download the ImageNet VGG16 weights ({url}): {e}.\n"
-            f"  Offline? Copy the file to {cached}\n"
-            f"  or pass --weights /path/to/{fname}\n"
-            f"  (or --weights random for a randomly initialised model, for tests)."
-        )
+        model = builder(weights=None)
+    except Stop:
+        return seen["size"], None
+    finally:
+        imagenet_utils.obtain_input_shape = real
+    h = model.input_shape[1]
+    return (h if h is not None else 224), model
+
+
+def list_architectures(keras, np):
+    print(f"{'architecture':<20} {'input':>9}  preprocessing   (keras {keras.__version__})")
+    for name, mod in architectures(keras).items():
+        size, _ = default_size(keras, getattr(mod, name))
+        print(f"{name:<20} {size:>4}x{size:<4}  {preprocessing_mode(mod, np)}")
+    print(f"{'tiny':<20} {32:>4}x{32:<4}  caffe   (the test model: random weights only)")
 
 
 def build_tiny(keras):
@@ -117,20 +229,27 @@ def build_tiny(keras):
     return keras.Model(inp, x, name="tiny_vgg")
 
 
-def build(keras, arch, weights, seed):
-    """Returns (model, weights description dict)."""
+def build(keras, name, mod, weights, seed):
+    """Returns (model, weights description dict) for architecture name."""
+    builder = getattr(mod, name)
+    size, _ = default_size(keras, builder)
+    # Forget any model default_size built, so that Keras' automatic layer
+    # names (global_average_pooling2d, activation_17) count from zero.
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    if arch == "tiny":
-        if weights != "random":
-            fail("--arch tiny only supports --weights random")
-        return build_tiny(keras), {"source": "random", "seed": seed}
+    kwargs = {"include_top": True, "input_shape": (size, size, 3)}
     if weights == "imagenet":
-        reason = imagenet_weights_available()
-        if reason:
-            fail(reason)
-        model = keras.applications.VGG16(weights="imagenet", include_top=True)
-        return model, {"source": "imagenet", "origin": "keras.applications.VGG16(weights='imagenet')"}
-    model = keras.applications.VGG16(weights=None, include_top=True)
+        # Keras downloads with no timeout; offline that can hang. Its cached
+        # file (~/.keras/models) is used without any network.
+        socket.setdefaulttimeout(15)
+        try:
+            model = builder(weights="imagenet", **kwargs)
+        except Exception as e:  # urllib, OSError, Keras' own: report them all alike
+            fail(f"cannot get the ImageNet weights of {name} through Keras: {e}\n"
+                 f"  Offline? Copy Keras' weights file into ~/.keras/models/ (the same name as its URL's),\n"
+                 f"  or pass --weights /path/to/the/file.h5 (or --weights random, for tests).")
+        return model, {"source": "imagenet", "origin": f"keras.applications.{name}(weights='imagenet')"}
+    model = builder(weights=None, **kwargs)
     if weights == "random":
         return model, {"source": "random", "seed": seed}
     if not os.path.isfile(weights):
@@ -138,8 +257,20 @@ def build(keras, arch, weights, seed):
     try:
         model.load_weights(weights)
     except Exception as e:  # Keras raises many types here; report the file.
-        fail(f"--weights {weights}: cannot load into VGG16: {e}")
+        fail(f"--weights {weights}: cannot load into {name}: {e}")
     return model, {"source": "file", "path": os.path.abspath(weights)}
+
+
+def load_keras_file(keras, path):
+    """A user's .keras file, or fails saying why it is not one."""
+    if not os.path.isfile(path):
+        fail(f"--keras {path}: no such file")
+    if not path.endswith(".keras") or not zipfile.is_zipfile(path):
+        fail(f"--keras {path}: not a Keras 3 model file (want FILE.keras, written by model.save('FILE.keras'))")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:  # a broken or foreign archive: say so with Keras' reason
+        fail(f"--keras {path}: Keras cannot load it: {e}")
 
 
 def fingerprint(model):
@@ -154,52 +285,182 @@ def fingerprint(model):
     return h.hexdigest()
 
 
-def preprocessing(arch):
-    if arch == "vgg16":
-        return {
-            "mode": "caffe",
-            "channel_order": "BGR",
-            "mean": [103.939, 116.779, 123.68],
-            "scale": 1.0,
-            "value_range": "0..255 pixel values, channels reordered to BGR, per-channel ImageNet mean subtracted",
-        }
-    return {
-        "mode": "caffe",
-        "channel_order": "BGR",
-        "mean": [103.939, 116.779, 123.68],
-        "scale": 1.0,
-        "value_range": "as vgg16 (the tiny model mirrors its contract)",
-    }
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def in_model_preprocessing(model):
+    """The Rescaling and Normalization layers inside the model, described."""
+    found = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Rescaling":
+            c = layer.get_config()
+            found.append(f"{layer.name}: Rescaling(scale={c['scale']}, offset={c['offset']})")
+        elif kind == "Normalization":
+            found.append(f"{layer.name}: Normalization (per-channel mean and variance)")
+    return found
+
+
+def layer_index(model):
+    """[(layer, [indices of the layers feeding it])] in the model's order."""
+    names = {l.name: i for i, l in enumerate(model.layers)}
+    out = []
+    for layer in model.layers:
+        parents = []
+        for node in layer._inbound_nodes[:1]:
+            parents = [names[p.operation.name] for p in node.parent_nodes if p.operation.name in names]
+        out.append((layer, parents))
+    return out
+
+
+def feature_layer(model):
+    """The pooled feature vector's layer: fc2 when the model has it (VGG),
+    else the last global pooling layer."""
+    names = [l.name for l in model.layers]
+    if "fc2" in names:
+        return "fc2"
+    pools = [l.name for l in model.layers if type(l).__name__.startswith("Global")]
+    if not pools:
+        fail(f"{model.name}: no global pooling layer and no fc2: cannot tell its feature vector")
+    return pools[-1]
+
+
+def block_key(layer, prev):
+    """The block a layer belongs to, from its name: up to its "block" part
+    and the numbers right after it (conv5_block3_out -> conv5_block3,
+    block_16_project_BN -> block_16, block8_10_conv -> block8_10,
+    convnext_tiny_stage_3_block_2_identity -> convnext_tiny_stage_3_block_2);
+    in a name without one, up to its last part holding a digit (mixed10,
+    expanded_conv_10_add -> expanded_conv_10). Layers named by Keras'
+    counter (activation_17) or without a digit (top_conv, post_relu) belong
+    to the block before them."""
+    import re
+
+    name = layer.name
+    auto = re.sub(r"(?<!^)(?=[A-Z])", "_", type(layer).__name__).lower()
+    if name == auto or re.fullmatch(re.escape(auto) + r"_\d+", name):
+        return prev
+    parts = name.split("_")
+    blocks = [i for i, p in enumerate(parts) if "block" in p.lower()]
+    if blocks:
+        last = blocks[-1]
+        while last + 1 < len(parts) and parts[last + 1].isdigit():
+            last += 1
+    else:
+        last = max((i for i, p in enumerate(parts) if any(ch.isdigit() for ch in p)), default=None)
+        if last is None:
+            return prev
+    return "_".join(parts[: last + 1])
+
+
+def last_blocks(model, upto, n=2):
+    """The outputs of the last n blocks below layer upto: layers every path
+    from the input to the output goes through (so that they are a backbone's
+    whole state there), spatial (4-D), each the last such layer of its block
+    (see block_key); the latest first."""
+    idx = layer_index(model)
+    reach = [i for i in range(len(idx))]  # furthest layer each layer feeds
+    for i, (_, parents) in enumerate(idx):
+        for p in parents:
+            reach[p] = max(reach[p], i)
+    stop = [l.name for l, _ in idx].index(upto)
+    cuts, furthest = [], 0
+    for i in range(1, stop):
+        furthest = max(furthest, reach[i - 1])
+        layer = idx[i][0]
+        if furthest <= i and len(layer.output.shape) == 4:
+            cuts.append(layer)
+    ends, prev = [], None
+    keys = []
+    for layer in cuts:
+        prev = block_key(layer, prev)
+        keys.append(prev)
+    for j in range(len(cuts) - 1, -1, -1):
+        if keys[j] is not None and (j == len(cuts) - 1 or keys[j + 1] != keys[j]):
+            ends.append(cuts[j].name)
+            if len(ends) == n:
+                break
+    return ends
 
 
 def main():
     args = parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import numpy as np
+
+    if args.list:
+        list_architectures(keras, np)
+        return
     out = os.path.abspath(args.out)
     if os.path.exists(out) and not args.force:
         fail(f"{args.out} exists; pass --force to overwrite")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    model, weights = build(keras, args.arch, args.weights, args.seed)
+    extra = {}
+    if args.keras:
+        model = load_keras_file(keras, args.keras)
+        weights = {"source": "file", "path": os.path.abspath(args.keras), "file_sha256": file_sha256(args.keras)}
+        names = [l.name for l in model.layers]
+        for e in args.endpoint:
+            if e not in names:
+                fail(f"--endpoint {e}: {args.keras} has no such layer (it has {', '.join(names)})")
+        if len(model.outputs) != 1:
+            fail(f"--keras {args.keras}: the model has {len(model.outputs)} outputs; want one")
+        shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+        if shape is None or len(shape) != 3 or None in shape or shape[2] != 3:
+            fail(f"--keras {args.keras}: the model's input is {model.input_shape}; want one image input of a fixed size "
+                 "(None, H, W, 3). For a model of any size, save it with model.export(DIR) and load DIR with "
+                 "backbone.preprocess (the input size is then images.size)")
+        out_layer = model.outputs[0]._keras_history.operation.name
+        endpoints = {out_layer: out_layer}
+        for e in args.endpoint:
+            endpoints.setdefault(e, e)
+        prep = mode_contract(args.preprocess)
+        arch = os.path.basename(args.keras)
+        cuts = ()
+        exported_by = " ".join(["scripts/export_backbone.py --keras", args.keras, "--preprocess", args.preprocess]
+                               + [f"--endpoint {e}" for e in args.endpoint])
+    else:
+        if canonical(args.arch) == "tiny":
+            if args.weights != "random":
+                fail("--arch tiny only supports --weights random")
+            keras.utils.set_random_seed(args.seed)
+            model, weights, arch, prep = build_tiny(keras), {"source": "random", "seed": args.seed}, "tiny", mode_contract("caffe")
+            prep["value_range"] = "as vgg16 (the tiny model mirrors its contract)"
+        else:
+            arch, apps = find_arch(keras, args.arch)
+            model, weights = build(keras, arch, apps[arch], args.weights, args.seed)
+            prep = mode_contract(preprocessing_mode(apps[arch], np))
+            extra["keras_preprocess"] = apps[arch].preprocess_input
+        feature = feature_layer(model)
+        blocks = last_blocks(model, feature)
+        endpoints = {"predictions": model.layers[-1].name, feature: feature}
+        for b in blocks:
+            endpoints.setdefault(b, b)
+        cuts = CUTS.get(arch, ())
+        extra.update({"feature_endpoint": feature, "blocks": blocks})
+        exported_by = "scripts/export_backbone.py " + " ".join(
+            f"--{k} {v}" for k, v in (("arch", args.arch), ("weights", args.weights), ("seed", args.seed)))
+    inside = in_model_preprocessing(model)
+    if inside:
+        prep["in_model"] = inside
     meta = export(
         model,
         out,
-        {name: name for name in ENDPOINTS},
-        {
-            "cuts": CUTS,
-            "architecture": args.arch,
-            "weights": weights,
-            "preprocessing": preprocessing(args.arch),
-            "exported_by": "scripts/export_backbone.py "
-            + " ".join(f"--{k} {v}" for k, v in (("arch", args.arch), ("weights", args.weights), ("seed", args.seed))),
-        },
+        endpoints,
+        dict(extra, cuts=cuts, architecture=arch, weights=weights, preprocessing=prep, exported_by=exported_by),
         golden_n=args.golden,
         seed=args.seed,
     )
     print(
-        f"exported {args.arch} ({weights['source']} weights, {meta['params']:,} params, "
-        f"sha256 {weights['sha256'][:12]}) to {args.out}: endpoints {', '.join(meta['endpoints'])}"
+        f"exported {arch} ({weights['source']} weights, {meta['params']:,} params, "
+        f"sha256 {weights['sha256'][:12]}, {prep['mode']} preprocessing, "
+        f"{meta['input']['shape'][1]}x{meta['input']['shape'][2]}) to {args.out}: endpoints {', '.join(meta['endpoints'])}"
     )
 
 
@@ -214,8 +475,10 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
       filled in here), "preprocessing" (the dict that goes under
       input.preprocessing; its "mode" also decides how golden inputs are
       drawn), "exported_by" and "cuts" (layer names fine-tuning may start
-      from; see fine_tune_layers); any other keys go into metadata.json as
-      they are.
+      from; see fine_tune_layers); optionally "keras_preprocess" (the
+      family's preprocess_input, which then makes the golden inputs, and
+      golden/pixels.npy holds the pixels); any other keys go into
+      metadata.json as they are.
     golden_n: when > 0, writes golden/input.npy and golden/<endpoint>.npy,
       computed by the in-memory Keras model on a batch seeded with seed.
 
@@ -228,6 +491,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     import tensorflow as tf
 
     meta_extra = dict(meta_extra)
+    keras_preprocess = meta_extra.pop("keras_preprocess", None)
     weights = meta_extra.pop("weights")
     prep = meta_extra.pop("preprocessing")
     cuts = meta_extra.pop("cuts")
@@ -247,7 +511,12 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     subs = {}
     meta_endpoints = {}
     for name, layer in endpoints.items():
-        sub = keras.Model(model.input, model.get_layer(layer).output)
+        y = model.get_layer(layer).output
+        if type(model.get_layer(layer)).__name__.startswith("Global") and len(y.shape) == 4:
+            # keepdims pooling (MobileNet, MobileNetV3): [N, 1, 1, C] as the
+            # feature vector [N, C] every other family's pooling gives.
+            y = keras.layers.Flatten(name=layer + "_flat")(y)
+        sub = keras.Model(model.input, y)
         subs[name] = sub
         archive.add_endpoint(name, endpoint_fn(name, sub), [spec])
         meta_endpoints[name] = {"layer": layer, "shape": [None] + list(sub.output_shape[1:])}
@@ -286,7 +555,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
         }
         meta.update(meta_extra)
         if golden_n > 0:
-            write_golden(os.path.join(tmp, "golden"), model, subs, prep, golden_n, seed, np)
+            write_golden(os.path.join(tmp, "golden"), model, subs, prep, golden_n, seed, np, keras_preprocess)
             meta["golden"] = {"n": golden_n, "seed": seed, "files": "golden/input.npy, golden/<endpoint>.npy"}
         with open(os.path.join(tmp, "metadata.json"), "w") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
@@ -395,17 +664,24 @@ def preprocess_pixels(pixels, prep, np):
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def write_golden(folder, model, subs, prep, n, seed, np):
+def write_golden(folder, model, subs, prep, n, seed, np, keras_preprocess=None):
     """Runs the Keras model itself on a seeded batch and stores inputs and outputs.
 
     subs: {endpoint name: Keras sub-model}. The inputs are uniform random
-    pixels in 0..255 with the model's preprocessing applied.
+    pixels in 0..255 with the model's preprocessing applied: by
+    keras_preprocess (the family's own preprocess_input) when given, and
+    then the pixels go to golden/pixels.npy too, so that the Go tests check
+    that their preprocessing gives Keras' values bit for bit.
     """
     os.makedirs(folder)
     rng = np.random.default_rng(seed)
     h, w, c = model.input_shape[1:]
     pixels = rng.integers(0, 256, size=(n, h, w, c)).astype(np.float32)
-    x = preprocess_pixels(pixels, prep, np)
+    if keras_preprocess is not None:
+        x = np.ascontiguousarray(keras_preprocess(pixels.copy()), dtype=np.float32)
+        np.save(os.path.join(folder, "pixels.npy"), pixels)
+    else:
+        x = preprocess_pixels(pixels, prep, np)
     np.save(os.path.join(folder, "input.npy"), x)
     for name, sub in subs.items():
         y = np.asarray(sub(x, training=False), dtype=np.float32)

@@ -16,7 +16,8 @@
 #   3. Go modules (exact versions pinned in go.mod / go.sum).
 #   4. SavedModels the configs and tests need: tiny and vgg16-random (seeded
 #      random weights, for tests), mobilenet (ImageNet-pretrained MobileNet v1
-#      from the PyPI package nudity==0.2.3), vgg16 (ImageNet, only online).
+#      from the PyPI package nudity==0.2.3), vgg16 (ImageNet, only online),
+#      and under savedmodels/apps the any-backbone tests' (random weights).
 #   5. Data: Debian's dataset-fashion-mnist (apt) as class folders of PNGs.
 #
 # Environment:
@@ -134,7 +135,8 @@ export_model() { # out arch weights [extra args]
 	shift 3
 	if [ -f "$out/metadata.json" ] && grep -q "\"exported_by\": \"scripts/export_backbone.py --arch $arch --weights $weights " "$out/metadata.json" &&
 		grep -q "\"tensorflow\": \"$tfver\"" "$out/metadata.json" &&
-		grep -q '"fine_tune"' "$out/metadata.json"; then
+		grep -q '"fine_tune"' "$out/metadata.json" &&
+		{ [ "${out#savedmodels/apps/}" = "$out" ] || [ -f "$out/golden/pixels.npy" ]; }; then
 		say "model: $out up to date"
 		return 0
 	fi
@@ -145,6 +147,23 @@ export_model savedmodels/tiny tiny random --golden 4
 export_model savedmodels/vgg16-random vgg16 random --golden 2
 say "model: savedmodels/mobilenet (pretrained MobileNet v1 from PyPI nudity==0.2.3)"
 "$venv/bin/python" scripts/export_mobilenet.py --out savedmodels/mobilenet --golden 4
+# The backbones of the any-backbone tests and configs/backbones.yaml, cached
+# here: each is exported once (a golden batch of 2) and skipped while up to
+# date. A representative set of keras.applications (scripts/test_backbones.txt)
+# with ImageNet's weights where Keras' download host answers, random ones
+# otherwise; a user's .keras file, and SavedModels without metadata.json.
+apps_start=$(date +%s)
+apps_weights=random
+if "$venv/bin/python" -c 'import socket; socket.create_connection(("storage.googleapis.com", 443), timeout=5).close()' 2>/dev/null; then
+	apps_weights=imagenet
+fi
+while read -r arch; do
+	case $arch in '' | '#'*) continue ;; esac
+	export_model "savedmodels/apps/$arch" "$arch" "$apps_weights" --golden 2 ||
+		export_model "savedmodels/apps/$arch" "$arch" random --golden 2
+done <scripts/test_backbones.txt
+TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/python" scripts/plain_savedmodels.py --out savedmodels/apps
+say "model: savedmodels/apps ($(du -sh savedmodels/apps | cut -f1)) checked in $(($(date +%s) - apps_start)) s"
 if [ -f savedmodels/vgg16/metadata.json ]; then
 	say "model: savedmodels/vgg16 present ($(grep -o '"source": "[a-z]*"' savedmodels/vgg16/metadata.json | head -1))"
 else

@@ -1,13 +1,16 @@
-// Package backbone loads a frozen image model exported by
-// scripts/export_backbone.py and runs its feature endpoints on batches.
+// Package backbone loads a frozen image model and runs its feature
+// endpoints on batches: one exported by scripts/export_backbone.py, or any
+// SavedModel with an image signature (see Plain).
 //
-// The export is a Keras SavedModel with one signature per endpoint
-// ("predictions", "fc2", "block5_pool", ...). Each signature takes a float32
-// NHWC batch of preprocessed images and returns one tensor. Graph tensor names
-// ("fc2_images:0", "StatefulPartitionedCall_1:0") are chosen by TensorFlow at
-// export time, so they are read from the signatures, never written in code.
-// metadata.json beside the model states the input contract (size, channel
-// order, preprocessing) and where the weights came from.
+// An export of scripts/export_backbone.py is a Keras SavedModel with one
+// signature per endpoint ("predictions", "fc2", "block5_pool", ...). Each
+// signature takes a float32 NHWC batch of preprocessed images and returns one
+// tensor. Graph tensor names ("fc2_images:0", "StatefulPartitionedCall_1:0")
+// are chosen by TensorFlow at export time, so they are read from the
+// signatures, never written in code. metadata.json beside the model states the
+// input contract (size, channel order, preprocessing) and where the weights
+// came from; a SavedModel without it is described by its signatures and the
+// config (Describe).
 //
 // The session is loaded and run through package tfsession, which returns
 // TensorFlow's panics as errors. A Model holds its session until Close.
@@ -20,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,6 +65,9 @@ type Metadata struct {
 	FineTune   map[string]Cut    `json:"fine_tune"`
 	Versions   map[string]string `json:"versions"`
 	ExportedBy string            `json:"exported_by"`
+	// FromSignatures is set when there was no metadata.json: Describe
+	// made this from the SavedModel's signatures and a Plain.
+	FromSignatures bool `json:"-"`
 }
 
 // Weights says where a model's weights came from. Source is "imagenet",
@@ -92,6 +99,8 @@ func (w Weights) String() string {
 		return fmt.Sprintf("ImageNet weights (sha256 %s)", fp)
 	case "file":
 		return fmt.Sprintf("weights from %s (sha256 %s)", w.Path, fp)
+	case SourceFiles:
+		return fmt.Sprintf("weights as found in %s (no metadata.json says where they came from; files sha256 %s)", w.Path, fp)
 	}
 	return fmt.Sprintf("pretrained weights from %s (sha256 %s)", w.Source, fp)
 }
@@ -113,12 +122,28 @@ type Preprocessing struct {
 	Mean         []float64 `json:"mean,omitempty"`
 	Scale        float64   `json:"scale,omitempty"`
 	ValueRange   string    `json:"value_range"`
+	// InModel lists the layers that normalise inside the model
+	// (Rescaling, Normalization), as the exporter found them.
+	InModel []string `json:"in_model,omitempty"`
 }
 
 // EndpointInfo describes one endpoint in metadata.json.
 type EndpointInfo struct {
 	Layer string   `json:"layer"`
 	Shape []*int64 `json:"shape"` // [null, ...]
+
+	// Where the endpoint is in the SavedModel: its signature, that
+	// signature's input key, its output key ("": the only one) and the
+	// input's dtype ("float32" or "uint8"). An export of
+	// scripts/export_backbone.py has a signature per endpoint, named
+	// after it, taking input.signature_key.
+	signature, inputKey, output, dtype string
+}
+
+// Locate returns the endpoint's signature, that signature's input key,
+// its output key ("": the only one) and whether the input is uint8.
+func (e EndpointInfo) Locate() (signature, input, output string, uint8 bool) {
+	return e.signature, e.inputKey, e.output, e.dtype == "uint8"
 }
 
 // Endpoint is a resolved signature: where to feed images and fetch outputs.
@@ -127,6 +152,7 @@ type Endpoint struct {
 	Shape []int64 // output shape of one example, e.g. [4096] or [7 7 512]
 	in    tf.Output
 	out   tf.Output
+	uint8 bool // the input is uint8 pixels (see Run)
 }
 
 // Size is the number of values the endpoint returns per example.
@@ -220,7 +246,11 @@ func (m *Model) Close() error {
 func Load(dir string) (*Model, error) { return LoadPrecision(dir, Float32) }
 
 // LoadPrecision is Load with the session computing in precision p.
-func LoadPrecision(dir string, p Precision) (m *Model, err error) {
+func LoadPrecision(dir string, p Precision) (*Model, error) { return Open(dir, nil, p) }
+
+// Open is LoadPrecision for any SavedModel: with plain, one without
+// metadata.json loads too, with plain's endpoint (see Describe).
+func Open(dir string, plain *Plain, p Precision) (m *Model, err error) {
 	fail := func(err error) (*Model, error) { return nil, fmt.Errorf("backbone %s: %w", dir, err) }
 	if st, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -230,7 +260,7 @@ func LoadPrecision(dir string, p Precision) (m *Model, err error) {
 	} else if !st.IsDir() {
 		return fail(fmt.Errorf("not a folder; want a SavedModel folder (%s)", ExportHint))
 	}
-	meta, err := readMetadata(dir)
+	meta, err := describe(dir, plain)
 	if err != nil {
 		return fail(err)
 	}
@@ -251,7 +281,7 @@ func LoadPrecision(dir string, p Precision) (m *Model, err error) {
 		return fail(err)
 	}
 	for name, info := range meta.Endpoints {
-		sig, ok := sigs[name]
+		sig, ok := sigs[info.signature]
 		if !ok {
 			m.sess.Close()
 			return fail(fmt.Errorf("metadata.json lists endpoint %q but the SavedModel has no such signature (have %s)", name, keys(sigs)))
@@ -269,24 +299,38 @@ func LoadPrecision(dir string, p Precision) (m *Model, err error) {
 // resolve checks one signature against the input contract and finds its
 // tensors in the loaded graph.
 func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef) (*Endpoint, error) {
-	key := m.Meta.Input.SignatureKey
+	key := info.inputKey
 	in, ok := sig.GetInputs()[key]
 	if !ok || len(sig.GetInputs()) != 1 {
 		return nil, fmt.Errorf("signature inputs are %s, want exactly %q", keys(sig.GetInputs()), key)
 	}
-	if in.GetDtype() != typespb.DataType_DT_FLOAT {
-		return nil, fmt.Errorf("input %q has dtype %v, want float32", key, in.GetDtype())
+	dtype := map[string]typespb.DataType{"float32": typespb.DataType_DT_FLOAT, "uint8": typespb.DataType_DT_UINT8}[info.dtype]
+	if in.GetDtype() != dtype {
+		return nil, fmt.Errorf("input %q has dtype %v, want %s", key, in.GetDtype(), info.dtype)
 	}
 	want := []int64{-1, int64(m.h), int64(m.w), int64(m.c)}
-	if got := dims(in.GetTensorShape()); !slices.Equal(got, want) {
+	got := dims(in.GetTensorShape())
+	if m.Meta.FromSignatures && len(got) == 4 { // a dynamic size takes the configured one
+		for i := 1; i <= 2; i++ {
+			if got[i] == -1 {
+				got[i] = want[i]
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
 		return nil, fmt.Errorf("input %q has shape %v, metadata.json says %v", key, got, want)
 	}
-	if len(sig.GetOutputs()) != 1 {
-		return nil, fmt.Errorf("signature has %d outputs %s, want 1", len(sig.GetOutputs()), keys(sig.GetOutputs()))
-	}
 	var out *corepb.TensorInfo
-	for _, o := range sig.GetOutputs() {
-		out = o
+	if info.output != "" {
+		if out = sig.GetOutputs()[info.output]; out == nil {
+			return nil, fmt.Errorf("signature has no output %q (have %s)", info.output, keys(sig.GetOutputs()))
+		}
+	} else if len(sig.GetOutputs()) != 1 {
+		return nil, fmt.Errorf("signature has %d outputs %s, want 1", len(sig.GetOutputs()), keys(sig.GetOutputs()))
+	} else {
+		for _, o := range sig.GetOutputs() {
+			out = o
+		}
 	}
 	shape := dims(out.GetTensorShape())
 	if len(shape) < 2 || shape[0] != -1 || slices.Contains(shape[1:], -1) {
@@ -303,7 +347,7 @@ func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef
 	if err != nil {
 		return nil, err
 	}
-	return &Endpoint{Name: name, Shape: shape[1:], in: inOut, out: outOut}, nil
+	return &Endpoint{Name: name, Shape: shape[1:], in: inOut, out: outOut, uint8: info.dtype == "uint8"}, nil
 }
 
 // Endpoint returns the named endpoint, or an error listing the ones there are.
@@ -330,6 +374,8 @@ func (m *Model) InputSize() (h, w, c int) { return m.h, m.w, m.c }
 
 // Run feeds n preprocessed images (x holds n×H×W×C values, NHWC) through the
 // named endpoint and returns n×Endpoint.Size() values, one row per image.
+// An endpoint whose input is uint8 gets x rounded to the nearest integer
+// and clamped to 0..255 (pixels: its preprocessing is images.None).
 func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err error) {
 	ep, err := m.Endpoint(endpoint)
 	if err != nil {
@@ -340,7 +386,12 @@ func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err err
 		return nil, fmt.Errorf("backbone %s: endpoint %s: input has %d values, want n×%d×%d×%d = %d for n=%d",
 			m.Dir, endpoint, len(x), m.h, m.w, m.c, n*per, n)
 	}
-	in, err := tensors.FromFloat32(x, int64(n), int64(m.h), int64(m.w), int64(m.c))
+	var in *tf.Tensor
+	if ep.uint8 {
+		in, err = uint8Tensor(x, int64(n), int64(m.h), int64(m.w), int64(m.c))
+	} else {
+		in, err = tensors.FromFloat32(x, int64(n), int64(m.h), int64(m.w), int64(m.c))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backbone %s: %w", m.Dir, err)
 	}
@@ -456,11 +507,34 @@ func (m *Model) slots(ep *Endpoint, endpoint string, batch int) ([]int, error) {
 	return s, nil
 }
 
+// uint8Tensor is x, rounded and clamped to 0..255, as a uint8 tensor of
+// the given shape.
+func uint8Tensor(x []float32, shape ...int64) (*tf.Tensor, error) {
+	b := make([]uint8, len(x))
+	for i, v := range x {
+		b[i] = uint8(math.Round(float64(min(max(v, 0), 255))))
+	}
+	t, err := tf.NewTensor(b)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Reshape(shape); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // Fingerprint is the sha256, in hex, of the SavedModel's fingerprint.pb,
 // which TensorFlow writes from the graph, signatures and checkpoint: a
-// re-export with any change gets a new one.
+// re-export with any change gets a new one. A SavedModel written before
+// TensorFlow wrote fingerprint.pb gets FilesFingerprint.
 func Fingerprint(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, tfsession.FingerprintFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Stat(filepath.Join(dir, tfsession.GraphFile)); serr == nil {
+			return FilesFingerprint(dir)
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("backbone %s: %w (re-export it)", dir, err)
 	}
@@ -486,7 +560,9 @@ func readMetadata(dir string) (Metadata, error) {
 		if _, derr := os.Stat(dir); derr != nil {
 			return meta, fmt.Errorf("no such folder; %s", ExportHint)
 		}
-		return meta, fmt.Errorf("no metadata.json: not a model exported by scripts/export_backbone.py; %s", ExportHint)
+		return meta, fmt.Errorf("no metadata.json: not a model exported by scripts/export_backbone.py; %s\n"+
+			"  A SavedModel from model.export() or tf.saved_model.save loads without one where the config says how: backbone.preprocess (%s), and backbone.endpoint naming a signature",
+			ExportHint, strings.Join(PreprocessModes, ", "))
 	}
 	if err != nil {
 		return meta, err
@@ -500,6 +576,10 @@ func readMetadata(dir string) (Metadata, error) {
 	if len(meta.Endpoints) == 0 {
 		return meta, fmt.Errorf("%s: no endpoints", path)
 	}
+	for name, info := range meta.Endpoints { // one signature per endpoint, named after it
+		info.signature, info.inputKey, info.dtype = name, meta.Input.SignatureKey, "float32"
+		meta.Endpoints[name] = info
+	}
 	if _, _, _, err := meta.inputSize(); err != nil {
 		return meta, err
 	}
@@ -510,7 +590,7 @@ func readMetadata(dir string) (Metadata, error) {
 func (meta Metadata) inputSize() (h, w, c int, err error) {
 	in := meta.Input
 	s := fromJSONShape(in.Shape)
-	if in.DType != "float32" || in.Layout != "NHWC" || len(s) != 4 || s[0] != -1 || s[1] <= 0 || s[2] <= 0 || s[3] != 3 {
+	if (in.DType != "float32" && !(meta.FromSignatures && in.DType == "uint8")) || in.Layout != "NHWC" || len(s) != 4 || s[0] != -1 || s[1] <= 0 || s[2] <= 0 || s[3] != 3 {
 		return 0, 0, 0, fmt.Errorf("metadata.json input is %s %s %v, want float32 NHWC [null, H, W, 3]", in.DType, in.Layout, s)
 	}
 	if in.SignatureKey == "" {

@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -59,7 +60,7 @@ import (
 )
 
 // parts are the values of -only: the parts that run alone.
-var parts = []string{"precision", "finetune", "rerun", "sweep", "augment"}
+var parts = []string{"precision", "finetune", "rerun", "sweep", "augment", "backbone", "backbones-table"}
 
 // options are the command line's settings; every step of the benchmark
 // is a method on them, so no state is global.
@@ -75,6 +76,15 @@ type options struct {
 	precVGG       int    // images for its VGG16 part; 0 skips it
 	precMobileNet int    // images for its MobileNet part; 0 skips it
 	precRounds    int    // interleaved rounds; the best counts
+
+	// the backbones part (backbones.go)
+	backbone       string  // an export to measure
+	backboneArch   string  // its architecture's name, or one that failed
+	backboneError  string  // why that one could not be exported
+	exportSeconds  float64 // how long its export took
+	backboneImages int     // images for its features rate
+	backboneBatch  int     // at this batch size
+	backbonesFile  string  // the rows, a JSON line each
 }
 
 // parseFlags reads the options from args (without the program name).
@@ -86,11 +96,18 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs) or "augment" (epoch time with 8 cached views per image vs without); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs), "augment" (epoch time with 8 cached views per image vs without), "backbone" (one export for docs/backbones.md, see scripts/backbones.sh) or "backbones-table" (that table); empty: all`)
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
 	fs.IntVar(&o.precRounds, "precision-rounds", 3, "interleaved rounds of the precision comparison; the best counts")
+	fs.StringVar(&o.backbone, "backbone", "", "-only backbone: the export to measure")
+	fs.StringVar(&o.backboneArch, "backbone-arch", "", "-only backbone: its architecture's name")
+	fs.StringVar(&o.backboneError, "backbone-error", "", "-only backbone: record that -backbone-arch could not be exported, and why")
+	fs.Float64Var(&o.exportSeconds, "export-seconds", 0, "-only backbone: how long the export took")
+	fs.IntVar(&o.backboneImages, "backbone-images", 60, "-only backbone: Fashion-MNIST images for the features rate (a tenth per class)")
+	fs.IntVar(&o.backboneBatch, "backbone-batch", 16, "-only backbone: the backbone's batch size")
+	fs.StringVar(&o.backbonesFile, "backbones", "bench/backbones.jsonl", "-only backbone, backbones-table: the rows file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -99,6 +116,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.only != "" && !slices.Contains(parts, o.only) {
 		return nil, fmt.Errorf("-only %q: want one of %q or nothing", o.only, parts)
+	}
+	if o.only == "backbone" && (o.backbone == "") == (o.backboneError == "") {
+		return nil, errors.New("-only backbone: want -backbone DIR, or -backbone-arch NAME with -backbone-error MSG")
 	}
 	if o.precRounds < 1 {
 		return nil, fmt.Errorf("-precision-rounds %d: want at least 1", o.precRounds)
@@ -220,6 +240,9 @@ func (o *options) run() error {
 	res := &results{Machine: machine(), Raw: map[string]any{}}
 	add := func(what, g, k, ratio string) { res.Rows = append(res.Rows, [4]string{what, g, k, ratio}) }
 	fmt.Fprintf(os.Stderr, "bench: machine: %s\n", res.Machine)
+	if o.only == "backbone" || o.only == "backbones-table" {
+		return o.backbonePart()
+	}
 	if o.only == "precision" {
 		return o.writeResults(res, fmt.Sprintf("# Benchmark\n\nMachine: %s.\n", res.Machine))
 	}
@@ -539,7 +562,7 @@ func (o *options) transferReference(dir string, run *report.Run) (string, error)
 	}
 	// The features the run cached: its precision and batch size, which
 	// features.precision and batch_size (auto) may have chosen.
-	bb, err := backbone.LoadPrecision(p.Backbone.SavedModel, p.Backbone.Precision)
+	bb, err := backbone.Open(p.Backbone.SavedModel, p.Backbone.Plain, p.Backbone.Precision)
 	if err != nil {
 		return "", err
 	}

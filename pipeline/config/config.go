@@ -330,6 +330,10 @@ type Backbone struct {
 	// block5_conv1 or conv_pw_13 (its metadata.json lists the allowed
 	// ones); "" for a backbone that stays frozen.
 	FineTuneFrom string
+	// Preprocess is how the backbone's training preprocessed images, for
+	// a SavedModel without metadata.json (where it is required; see
+	// backbone.Plain): "caffe", "tf", "torch" or "none"; "" otherwise.
+	Preprocess string
 }
 
 // MaxFileSize is the largest config file Load reads: a config is a few

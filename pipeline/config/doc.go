@@ -111,6 +111,7 @@
 //	      savedmodel: savedmodels/vgg16 # required
 //	      endpoint: fc2      # required; where to cut the backbone
 //	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
+//	      preprocess: ""     # caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise
 //	    image_size: null     # [height, width] for models without backbone; default images.size
 //	    augment: null        # the model's own, instead of the run's augment (views: 1 = none)
 //	                         # off; or a map, these defaults for keys left out: {views: 4, horizontal_flip: true, random_resized_crop: null, rotation: 0.0, brightness: 0.0, contrast: 0.0, saturation: 0.0}

@@ -71,6 +71,7 @@ var badConfigs = []struct {
 	{"fine tune without backbone", strings.Replace(minimal, "  - name: m\n", "  - name: m\n    fine_tune: {epochs: 2}\n", 1), nil},
 	{"fine tune without from", strings.Replace(minimal, "  - name: m\n", "  - name: m\n    backbone: {savedmodel: s, endpoint: e}\n    fine_tune: {epochs: 0}\n", 1), nil},
 	{"from without fine tune", strings.Replace(minimal, "  - name: m\n", "  - name: m\n    backbone: {savedmodel: s, endpoint: e, fine_tune_from: b}\n", 1), nil},
+	{"backbone preprocess", strings.Replace(minimal, "  - name: m\n", "  - name: m\n    backbone: {savedmodel: s, endpoint: e, preprocess: bgr}\n", 1), nil},
 	{"optimizer not a map", minimal + "train: {optimizer: adam}\n", nil},
 	{"export wants bool", minimal + "export: {savedmodel: no}\n", nil},
 	{"set no equals", minimal, []string{"seed"}},

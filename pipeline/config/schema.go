@@ -34,9 +34,10 @@ const (
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
 	// export.formats, 4 train.class_weight, train.sampling,
 	// train.reduce_lr_on_plateau, data.folds, augment (for the run and
-	// per model) and evaluate.tta. (The map forms of train.loss and of an
-	// optimizer's learning_rate, label smoothing and schedules, need no
-	// version: a config without them writes the scalar it always wrote.)
+	// per model), evaluate.tta and models' backbone.preprocess. (The map
+	// forms of train.loss and of an optimizer's learning_rate, label
+	// smoothing and schedules, need no version: a config without them
+	// writes the scalar it always wrote.)
 	form = 4
 )
 
@@ -258,6 +259,8 @@ func backboneKeys(b *Backbone) []key {
 		{name: "savedmodel", req: true, val: stringType.of(&b.SavedModel), check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
 		{name: "endpoint", req: true, val: stringType.of(&b.Endpoint), check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
 		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
+		{name: "preprocess", val: stringType.of(&b.Preprocess), check: emptyOrOneOf(&b.Preprocess, preprocessModes), since: 4,
+			doc: "caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise"},
 	}
 }
 
@@ -561,6 +564,15 @@ func eachNonEmpty(p *[]string) rule {
 	return func(d *decoder, path string) {
 		for i, s := range *p {
 			d.nonEmpty(fmt.Sprintf("%s.%d", path, i), s)
+		}
+	}
+}
+
+// emptyOrOneOf accepts "" (the key left out) or one of allowed.
+func emptyOrOneOf(p *string, allowed []string) rule {
+	return func(d *decoder, path string) {
+		if *p != "" && !slices.Contains(allowed, *p) {
+			d.errorf(path, "want one of %s, got %q", strings.Join(allowed, ", "), *p)
 		}
 	}
 }

@@ -48,6 +48,11 @@ func TestShippedConfigs(t *testing.T) {
 		{"mobilenet_paper", 10}:    10250,
 		{"vgg16_paper", 97}:        397409,
 	}
+	// configs/backbones.yaml: a Dense(10) on each pooled feature vector.
+	for name, features := range map[string]int{"MobileNetV2": 1280, "MobileNetV3Small": 576, "EfficientNetB0": 1280, "EfficientNetV2B0": 1280,
+		"ResNet50": 2048, "ResNet50V2": 2048, "DenseNet121": 1024, "InceptionV3": 2048, "ConvNeXtTiny": 768} {
+		want[model{name, 10}] = features*10 + 10
+	}
 	checked := 0
 	for _, p := range paths {
 		cfg, err := config.Load(p, nil)
@@ -61,7 +66,11 @@ func TestShippedConfigs(t *testing.T) {
 				// their metadata (vgg16-random's layers and shapes
 				// are VGG16's).
 				b := *m.Backbone
-				b.SavedModel = testenv.SavedModel(t, map[string]string{"savedmodels/vgg16": "vgg16-random", "savedmodels/mobilenet": "mobilenet"}[b.SavedModel])
+				if app, ok := strings.CutPrefix(b.SavedModel, "savedmodels/apps/"); ok {
+					b.SavedModel = testenv.App(t, app)
+				} else {
+					b.SavedModel = testenv.SavedModel(t, map[string]string{"savedmodels/vgg16": "vgg16-random", "savedmodels/mobilenet": "mobilenet"}[b.SavedModel])
+				}
 				m.Backbone = &b
 			}
 			classes := 97

@@ -235,7 +235,7 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 		batch = tune.BatchSizes[0] // the precision probe's; the batch is chosen later, in that precision
 	}
 	choice, err := tune.Choose(tune.Request{
-		Want: r.cfg.Features.Precision, SavedModel: b.SavedModel, Endpoint: b.Endpoint,
+		Want: r.cfg.Features.Precision, SavedModel: b.SavedModel, Plain: b.Plain, Endpoint: b.Endpoint,
 		Batch: batch, CPU: cpuinfo.Read(), MemoDir: probesDir(r.cfg),
 	})
 	if err != nil {
@@ -244,7 +244,10 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 	r.logf("%s: backbone in %s (%s)", j.m.Name, choice.Precision, choice.Why)
 	j.out.Precision, j.out.PrecisionWhy = choice.Precision, choice.Why
 	key := b.SavedModel + "\x00" + choice.Precision.String()
-	load := func() (*backbone.Model, error) { return backbone.LoadPrecision(b.SavedModel, choice.Precision) }
+	if b.Plain != nil { // loaded with its one endpoint
+		key += "\x00" + b.Plain.Endpoint
+	}
+	load := func() (*backbone.Model, error) { return backbone.Open(b.SavedModel, b.Plain, choice.Precision) }
 	if r.sh != nil {
 		j.bb, err = once(r.sh, "backbone "+key, load)
 	} else if j.bb = loaded[key]; j.bb == nil {

@@ -92,6 +92,7 @@ type Model struct {
 type Backbone struct {
 	Dir      string
 	Endpoint string
+	Plain    *backbone.Plain // for a SavedModel without metadata.json (see backbone.Describe)
 }
 
 // Source is the run a model was exported from.
@@ -236,34 +237,43 @@ func write(dir string, m Model) error {
 	var bbGraph *graphpb.GraphDef
 	var bbSaver *corepb.SaverDef
 	var bbIn, bbOut string
+	var bbUint8 bool
 	var bbMeta backbone.Metadata
 	if m.Backbone != nil {
 		var err error
-		if bbMeta, err = backbone.ReadMetadata(m.Backbone.Dir); err != nil {
+		if bbMeta, err = backbone.Describe(m.Backbone.Dir, m.Backbone.Plain); err != nil {
 			return err
 		}
 		mg, err := backbone.ReadMetaGraph(m.Backbone.Dir)
 		if err != nil {
 			return err
 		}
-		sig, ok := mg.GetSignatureDef()[m.Backbone.Endpoint]
+		info, ok := bbMeta.Endpoints[m.Backbone.Endpoint]
 		if !ok {
 			return fmt.Errorf("backbone %s has no endpoint %q", m.Backbone.Dir, m.Backbone.Endpoint)
 		}
-		in, ok := sig.GetInputs()[bbMeta.Input.SignatureKey]
-		if !ok || len(sig.GetOutputs()) != 1 {
-			return fmt.Errorf("backbone %s: endpoint %s: want input %q and one output", m.Backbone.Dir, m.Backbone.Endpoint, bbMeta.Input.SignatureKey)
+		sigName, inKey, outKey, u8 := info.Locate()
+		sig, ok := mg.GetSignatureDef()[sigName]
+		if !ok {
+			return fmt.Errorf("backbone %s has no signature %q", m.Backbone.Dir, sigName)
 		}
-		bbIn = in.GetName()
-		for _, o := range sig.GetOutputs() {
-			bbOut = o.GetName()
+		in, ok := sig.GetInputs()[inKey]
+		out, okOut := sig.GetOutputs()[outKey]
+		if outKey == "" && len(sig.GetOutputs()) == 1 {
+			for _, o := range sig.GetOutputs() {
+				out, okOut = o, true
+			}
 		}
+		if !ok || !okOut {
+			return fmt.Errorf("backbone %s: endpoint %s: want input %q and output %q (one output when \"\")", m.Backbone.Dir, m.Backbone.Endpoint, inKey, outKey)
+		}
+		bbIn, bbOut, bbUint8 = in.GetName(), out.GetName(), u8
 		if mg.GetSaverDef().GetRestoreOpName() == "" {
 			return fmt.Errorf("backbone %s has no saver to restore its variables with", m.Backbone.Dir)
 		}
 		bbGraph, bbSaver = mg.GetGraphDef(), mg.GetSaverDef()
 	}
-	b, err := buildGraph(m, bbGraph, bbIn, bbOut)
+	b, err := buildGraph(m, bbGraph, bbIn, bbOut, bbUint8)
 	if err != nil {
 		return err
 	}

@@ -64,15 +64,15 @@ type variable struct {
 // (classify_encoded), or pixels fed directly (serving_default), then the
 // preprocessing, the backbone's graph imported from its SavedModel, the
 // trained top, top-k, and a saver over every variable.
-func buildGraph(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string) (b *built, err error) {
-	if perr := tfsession.Guard(func() error { b, err = buildGraphOps(m, bbGraph, bbInput, bbOutput); return nil }); perr != nil {
+func buildGraph(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string, bbUint8 bool) (b *built, err error) {
+	if perr := tfsession.Guard(func() error { b, err = buildGraphOps(m, bbGraph, bbInput, bbOutput, bbUint8); return nil }); perr != nil {
 		return nil, fmt.Errorf("building the graph: %w", perr)
 	}
 	return b, err
 }
 
 // buildGraphOps is buildGraph without the guard.
-func buildGraphOps(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string) (b *built, err error) {
+func buildGraphOps(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string, bbUint8 bool) (b *built, err error) {
 	g := tf.NewGraph()
 	// The decoding function and its MapDefun come as a GraphDef: the Go
 	// binding cannot set function-valued attributes.
@@ -94,6 +94,12 @@ func buildGraphOps(m Model, bbGraph *graphpb.GraphDef, bbInput, bbOutput string)
 	if bbGraph != nil {
 		if err := s.Err(); err != nil {
 			return nil, err
+		}
+		if bbUint8 { // pixels 0..255, as backbone.Model.Run rounds them
+			x = op.Cast(s.SubScope("to_uint8"), op.Round(s.SubScope("round"), op.ClipByValue(s.SubScope("clip"), x, op.Const(s.SubScope("lo"), float32(0)), op.Const(s.SubScope("hi"), float32(255)))), tf.Uint8)
+			if err := s.Err(); err != nil {
+				return nil, err
+			}
 		}
 		opts := tf.GraphImportOptions{Prefix: backboneScope}
 		name, idx, err := splitTensor(bbInput)

@@ -78,7 +78,7 @@ func FromRun(runDir, name string) (Model, error) {
 		// The backbone runs to its features endpoint; a fine-tuned
 		// model's layers above the cut are part of the top, with the
 		// weights training left.
-		m.Backbone = &Backbone{Dir: p.Backbone.SavedModel, Endpoint: p.Backbone.Features}
+		m.Backbone = &Backbone{Dir: p.Backbone.SavedModel, Endpoint: p.Backbone.Features, Plain: p.Backbone.Plain}
 	}
 	return m, nil
 }

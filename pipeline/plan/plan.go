@@ -90,6 +90,10 @@ type Backbone struct {
 	// batch_size may be auto).
 	Precision    backbone.Precision `json:"precision"`
 	FeatureBatch int                `json:"feature_batch"`
+	// Plain is how the SavedModel is read when it has no metadata.json
+	// (the config's endpoint, preprocess and images.size); nil when it
+	// has one. Pass it to backbone.Open.
+	Plain *backbone.Plain `json:"plain,omitempty"`
 }
 
 // Network is the layers that train, on the input they see: one example's
@@ -140,7 +144,7 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 	var tail *backbone.Tail
 	if m.Transfer() {
 		var err error
-		if tail, err = p.resolveBackbone(m); err != nil {
+		if tail, err = p.resolveBackbone(m, cfg.Images.Size); err != nil {
 			return nil, fmt.Errorf("model %s: %w", m.Name, err)
 		}
 	} else {
@@ -173,11 +177,14 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 }
 
 // resolveBackbone fills the backbone, input and network input of transfer
-// model m from its backbone's metadata, and returns the layers above its
-// cut when it is fine-tuned.
-func (p *Plan) resolveBackbone(m config.Model) (*backbone.Tail, error) {
+// model m from its backbone's metadata (or, for a SavedModel without
+// metadata.json, from its signatures and the config: backbone.preprocess,
+// and size where the signature's is dynamic), and returns the layers
+// above its cut when it is fine-tuned.
+func (p *Plan) resolveBackbone(m config.Model, size [2]int) (*backbone.Tail, error) {
 	b := m.Backbone
-	meta, err := backbone.ReadMetadata(b.SavedModel)
+	plain := &backbone.Plain{Endpoint: b.Endpoint, Preprocess: b.Preprocess, Height: size[0], Width: size[1]}
+	meta, err := backbone.Describe(b.SavedModel, plain)
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +197,9 @@ func (p *Plan) resolveBackbone(m config.Model) (*backbone.Tail, error) {
 		return nil, fmt.Errorf("backbone.endpoint %q: %s has no such endpoint (have %v)", b.Endpoint, b.SavedModel, have)
 	}
 	p.Backbone = &Backbone{SavedModel: b.SavedModel, Endpoint: b.Endpoint, FineTuneFrom: b.FineTuneFrom, Features: b.Endpoint}
+	if meta.FromSignatures {
+		p.Backbone.Plain = plain
+	}
 	p.Input.Height, p.Input.Width = int(*meta.Input.Shape[1]), int(*meta.Input.Shape[2]) // checked by ReadMetadata
 	p.Input.Preprocess = meta.Input.Preprocessing.Mode
 	tail, err := p.Backbone.tail(meta)

@@ -78,7 +78,7 @@ func Open(runDir, name string) (_ *Predictor, err error) {
 	if pl.Transfer() {
 		// The features the model was trained on were computed in this
 		// precision: a new image's must be too.
-		if p.bb, err = backbone.LoadPrecision(pl.Backbone.SavedModel, pl.Backbone.Precision); err != nil {
+		if p.bb, err = backbone.Open(pl.Backbone.SavedModel, pl.Backbone.Plain, pl.Backbone.Precision); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
 		if _, err := p.bb.Endpoint(pl.Backbone.Features); err != nil {

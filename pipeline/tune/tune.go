@@ -42,12 +42,14 @@ const MinGain = 1.10
 
 // Request is what the choice depends on.
 type Request struct {
-	Want       string      // "auto", "float32" or "bfloat16"
-	SavedModel string      // backbone folder
-	Endpoint   string      // feature endpoint
-	Batch      int         // images per backbone call
-	CPU        cpuinfo.CPU // this machine's CPU (cpuinfo.Read())
-	MemoDir    string      // where probes are remembered
+	Want       string // "auto", "float32" or "bfloat16"
+	SavedModel string // backbone folder
+	// Plain reads a SavedModel without metadata.json (see backbone.Open).
+	Plain    *backbone.Plain
+	Endpoint string      // feature endpoint
+	Batch    int         // images per backbone call
+	CPU      cpuinfo.CPU // this machine's CPU (cpuinfo.Read())
+	MemoDir  string      // where probes are remembered
 }
 
 // Choice is the precision chosen and why, in words for the log.
@@ -128,7 +130,7 @@ func Choose(r Request) (Choice, error) {
 
 // probe returns the remembered probe for r, or measures and remembers it.
 func probe(r Request) (p *Probe, remembered bool, err error) {
-	meta, err := backbone.ReadMetadata(r.SavedModel)
+	meta, err := backbone.Describe(r.SavedModel, r.Plain)
 	if err != nil {
 		return nil, false, err
 	}
@@ -148,7 +150,7 @@ func probe(r Request) (p *Probe, remembered bool, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("tune: %w", err)
 	}
-	p, err = Measure(r.SavedModel, r.Endpoint, r.Batch)
+	p, err = Measure(r.SavedModel, r.Plain, r.Endpoint, r.Batch)
 	if err != nil {
 		return nil, false, err
 	}
@@ -165,12 +167,12 @@ func probe(r Request) (p *Probe, remembered bool, err error) {
 // in bfloat16: a warm-up call (where TensorFlow optimizes the graph), then
 // the best of three timed calls, so that a busy neighbour on a shared
 // machine slows one call rather than the result.
-func Measure(dir, endpoint string, batch int) (*Probe, error) {
+func Measure(dir string, plain *backbone.Plain, endpoint string, batch int) (*Probe, error) {
 	var x []float32
 	var ref []float32
 	p := &Probe{When: time.Now().UTC().Truncate(time.Second)}
 	for _, prec := range []backbone.Precision{backbone.Float32, backbone.BFloat16} {
-		y, rate, err := measure(dir, endpoint, prec, batch, &x)
+		y, rate, err := measure(dir, plain, endpoint, prec, batch, &x)
 		if err != nil {
 			return nil, err
 		}
@@ -188,8 +190,8 @@ func Measure(dir, endpoint string, batch int) (*Probe, error) {
 // images/s, the best of three timed calls after the first. The model is
 // closed before the next precision loads, so one session at a time holds
 // its weights.
-func measure(dir, endpoint string, prec backbone.Precision, batch int, x *[]float32) (y []float32, rate float64, err error) {
-	m, err := backbone.LoadPrecision(dir, prec)
+func measure(dir string, plain *backbone.Plain, endpoint string, prec backbone.Precision, batch int, x *[]float32) (y []float32, rate float64, err error) {
+	m, err := backbone.Open(dir, plain, prec)
 	if err != nil {
 		return nil, 0, err
 	}

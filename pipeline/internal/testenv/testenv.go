@@ -6,9 +6,12 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"codeberg.org/sbinet/npyio/npy"
@@ -71,4 +74,52 @@ func ReadNpy(t testing.TB, path string) ([]float32, []int) {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return x, r.Header.Descr.Shape
+}
+
+// AppArchitectures are the keras.applications architectures set-up
+// exports for the tests (scripts/test_backbones.txt).
+func AppArchitectures(t testing.TB) []string {
+	t.Helper()
+	path := filepath.Join(Root(t), "scripts", "test_backbones.txt")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			names = append(names, line)
+		}
+	}
+	return names
+}
+
+// App returns savedmodels/apps/name, an export set-up made for the
+// tests: a keras.applications architecture (AppArchitectures) or one of
+// scripts/plain_savedmodels.py's. A missing one fails the test with the
+// command that builds it.
+func App(t testing.TB, name string) string {
+	t.Helper()
+	root := Root(t)
+	dir := filepath.Join(root, "savedmodels", "apps", name)
+	arch := slices.Contains(AppArchitectures(t), name)
+	need := []string{"saved_model.pb"}
+	if arch { // the family's preprocess_input made the golden input from these
+		need = append(need, filepath.Join("golden", "pixels.npy"))
+	}
+	missing := false
+	for _, f := range need {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			missing = true
+		}
+	}
+	if !missing {
+		return dir
+	}
+	cmd := ".venv/bin/python scripts/plain_savedmodels.py --out savedmodels/apps"
+	if arch {
+		cmd = fmt.Sprintf(".venv/bin/python scripts/export_backbone.py --arch %s --weights random --golden 2 --out savedmodels/apps/%s --force", name, name)
+	}
+	t.Fatalf("%s is missing: run `make setup` (or `make test`, which runs it), or only\n  %s", dir, cmd)
+	return ""
 }

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"codeberg.org/sbinet/npyio/npy"
+
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
+	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
+)
+
+// The backbones part (scripts/backbones.sh runs it once per
+// keras.applications architecture, then renders docs/backbones.md):
+//
+//	-only backbone -backbone DIR -export-seconds S   measure one export, append a row
+//	-only backbone -backbone-arch NAME -backbone-error MSG   record one that failed
+//	-only backbones-table                          print the table of every row
+//
+// Rows go to -backbones (a JSON line each; the last row of an
+// architecture counts).
+
+// backboneRow is one architecture of the table.
+type backboneRow struct {
+	Architecture  string   `json:"architecture"`
+	Error         string   `json:"error,omitempty"` // why it could not be measured
+	Input         [2]int   `json:"input"`
+	Preprocess    string   `json:"preprocess"`
+	InModel       []string `json:"in_model,omitempty"`
+	Feature       string   `json:"feature_endpoint"`
+	FeatureSize   int      `json:"feature_size"`
+	Params        int64    `json:"params"`
+	ExportSeconds float64  `json:"export_seconds"`
+	// MaxAbsDiff and MaxRelDiff are the largest |Go − Keras| over every
+	// endpoint on the golden batch, and the largest as a fraction of that
+	// endpoint's max |Keras|.
+	MaxAbsDiff float64 `json:"max_abs_diff"`
+	MaxRelDiff float64 `json:"max_rel_diff"`
+	Endpoints  int     `json:"endpoints"`
+	// Float32 and BFloat16 are the features stage's images/s (decoding
+	// and the backbone, a cold cache) on Images images at Batch; BFloat16
+	// is 0 where the CPU has no bfloat16 (BF16Note says why).
+	Images   int      `json:"images"`
+	Batch    int      `json:"batch"`
+	Float32  float64  `json:"float32_images_per_s"`
+	BFloat16 float64  `json:"bfloat16_images_per_s"`
+	BF16Note string   `json:"bfloat16_note,omitempty"`
+	FineTune []string `json:"fine_tune"`
+	Weights  string   `json:"weights"`
+	When     string   `json:"when"`
+	Load     string   `json:"load"` // /proc/loadavg's 1-minute figure when measured
+	Machine  string   `json:"machine"`
+}
+
+// backbonePart runs -only backbone or backbones-table.
+func (o *options) backbonePart() error {
+	if o.only == "backbones-table" {
+		rows, err := readBackboneRows(o.backbonesFile)
+		if err != nil {
+			return err
+		}
+		fmt.Print(backbonesMarkdown(rows))
+		return nil
+	}
+	row := backboneRow{Architecture: o.backboneArch, Error: o.backboneError, When: time.Now().UTC().Format(time.RFC3339), Load: loadAvg(), Machine: machine()}
+	if row.Error == "" {
+		if err := o.measureBackbone(&row); err != nil {
+			return err
+		}
+	} else if row.Architecture == "" {
+		return errors.New("-backbone-error needs -backbone-arch")
+	}
+	b, err := json.Marshal(row)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(o.backbonesFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// measureBackbone fills row from the export in o.backbone: its metadata,
+// the golden batch through every endpoint, and the features stage's rate
+// in float32 and bfloat16.
+func (o *options) measureBackbone(row *backboneRow) error {
+	dir := o.backbone
+	meta, err := backbone.ReadMetadata(dir)
+	if err != nil {
+		return err
+	}
+	var extra struct {
+		Feature string `json:"feature_endpoint"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &extra); err != nil || extra.Feature == "" {
+		return fmt.Errorf("%s/metadata.json: no feature_endpoint (%v): export it with scripts/export_backbone.py --arch", dir, err)
+	}
+	if row.Architecture == "" {
+		row.Architecture = meta.Architecture
+	}
+	row.Preprocess, row.InModel, row.Params, row.Feature = meta.Input.Preprocessing.Mode, meta.Input.Preprocessing.InModel, meta.Params, extra.Feature
+	row.ExportSeconds, row.Weights = o.exportSeconds, meta.Weights.String()
+	for cut := range meta.FineTune {
+		row.FineTune = append(row.FineTune, cut)
+	}
+	slices.Sort(row.FineTune)
+
+	m, err := backbone.Load(dir)
+	if err != nil {
+		return err
+	}
+	h, w, _ := m.InputSize()
+	row.Input = [2]int{h, w}
+	ep, err := m.Endpoint(extra.Feature)
+	if err != nil {
+		m.Close()
+		return err
+	}
+	row.FeatureSize = ep.Size()
+	x, xs, err := readNpy(filepath.Join(dir, "golden", "input.npy"))
+	if err != nil {
+		m.Close()
+		return err
+	}
+	for _, name := range m.Endpoints() {
+		want, _, err := readNpy(filepath.Join(dir, "golden", name+".npy"))
+		if err != nil {
+			m.Close()
+			return err
+		}
+		got, err := m.Run(name, x, xs[0])
+		if err != nil {
+			m.Close()
+			return err
+		}
+		var scale, worst float64
+		for i := range want {
+			scale = max(scale, math.Abs(float64(want[i])))
+			d := math.Abs(float64(got[i]) - float64(want[i]))
+			if math.IsNaN(d) {
+				m.Close()
+				return fmt.Errorf("%s: endpoint %s: NaN against Keras", dir, name)
+			}
+			worst = max(worst, d)
+		}
+		row.MaxAbsDiff = max(row.MaxAbsDiff, worst)
+		if scale > 0 {
+			row.MaxRelDiff = max(row.MaxRelDiff, worst/scale)
+		}
+		row.Endpoints++
+	}
+	m.Close()
+
+	ds, _, err := o.benchImages(o.backboneImages)
+	if err != nil {
+		return err
+	}
+	row.Images, row.Batch = len(ds.Examples), o.backboneBatch
+	if row.Float32, _, err = o.goFeatures(dir, extra.Feature, backbone.Float32, o.backboneBatch, ds.Examples); err != nil {
+		return err
+	}
+	if ok, why := cpuinfo.Read().BFloat16(); !ok {
+		row.BF16Note = why
+	} else if row.BFloat16, _, err = o.goFeatures(dir, extra.Feature, backbone.BFloat16, o.backboneBatch, ds.Examples); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: %s: %dx%d, %s, %d params, max |Go-Keras| %.3g (%.2g of scale), %.1f images/s float32, %.1f bfloat16\n",
+		row.Architecture, h, w, row.Preprocess, row.Params, row.MaxAbsDiff, row.MaxRelDiff, row.Float32, row.BFloat16)
+	return nil
+}
+
+// readNpy reads a float32 .npy file: its values and shape.
+func readNpy(path string) ([]float32, []int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	r, err := npy.NewReader(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var x []float32
+	if err := r.Read(&x); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return x, r.Header.Descr.Shape, nil
+}
+
+// loadAvg is the 1-minute load average, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// readBackboneRows reads the rows file, the last row of each
+// architecture winning, sorted by architecture.
+func readBackboneRows(path string) ([]backboneRow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	by := map[string]backboneRow{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		var r backboneRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		by[r.Architecture] = r
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	rows := make([]backboneRow, 0, len(by))
+	for _, r := range by {
+		rows = append(rows, r)
+	}
+	slices.SortFunc(rows, func(a, b backboneRow) int { return strings.Compare(a.Architecture, b.Architecture) })
+	return rows, nil
+}
+
+// backbonesMarkdown is docs/backbones.md's table part.
+func backbonesMarkdown(rows []backboneRow) string {
+	var b strings.Builder
+	machines, loads, imgs := map[string]bool{}, []string{}, map[string]bool{}
+	first, last := "", ""
+	for _, r := range rows {
+		machines[r.Machine] = true
+		loads = append(loads, r.Load)
+		if r.Error == "" {
+			imgs[fmt.Sprintf("%d images at batch %d", r.Images, r.Batch)] = true
+		}
+		if first == "" || r.When < first {
+			first = r.When
+		}
+		last = max(last, r.When)
+	}
+	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: %s. 1-minute load average while each was measured: %s.\n\n",
+		len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
+		strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
+	b.WriteString("| architecture | input | preprocessing | feature vector | params | export s | max \\|Go − Keras\\| (of scale) | images/s float32 | images/s bfloat16 | fine-tuning from |\n")
+	b.WriteString("|---|--:|---|---|--:|--:|--:|--:|--:|---|\n")
+	for _, r := range rows {
+		if r.Error != "" {
+			fmt.Fprintf(&b, "| %s | not measured: %s |||||||||\n", r.Architecture, strings.ReplaceAll(r.Error, "|", "\\|"))
+			continue
+		}
+		bf := fmt.Sprintf("%.1f", r.BFloat16)
+		if r.BF16Note != "" {
+			bf = "n/a"
+		}
+		ft := "—"
+		if len(r.FineTune) > 0 {
+			ft = "`" + strings.Join(r.FineTune, "`, `") + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %d×%d | %s | `%s` (%d) | %s | %.0f | %.2g (%.1g) | %.1f | %s | %s |\n",
+			r.Architecture, r.Input[0], r.Input[1], r.Preprocess, r.Feature, r.FeatureSize, thousands(r.Params),
+			r.ExportSeconds, r.MaxAbsDiff, r.MaxRelDiff, r.Float32, bf, ft)
+	}
+	return b.String()
+}
+
+// thousands writes n with commas: 25,636,712.
+func thousands(n int64) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
