@@ -105,7 +105,7 @@ func Find(ctx context.Context, net *nn.Network, data train.Data, opts Options) (
 		}
 		idx := order[pos:min(pos+opts.BatchSize, len(order))]
 		pos += len(idx)
-		x, y, err := batch(data, idx, net)
+		x, y, err := train.Batch(data, idx, net)
 		if err != nil {
 			return nil, err
 		}
@@ -156,21 +156,4 @@ func Suggest(rates, smoothed []float64, steps int) (steep, minimum float64, err 
 		}
 	}
 	return r[gi], r[mi] / 10, nil
-}
-
-// batch reads the examples idx of d as net's input and labels.
-func batch(d train.Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
-	per := 1
-	for _, s := range net.Spec.Input {
-		per *= s
-	}
-	x := make([]float32, len(idx)*per)
-	y := make([]int32, len(idx))
-	for i, j := range idx {
-		y[i] = d.Label(j)
-	}
-	if err := d.Read(idx, x); err != nil {
-		return nil, nil, fmt.Errorf("lr-find: reading a batch: %w", err)
-	}
-	return x, y, nil
 }

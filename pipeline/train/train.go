@@ -183,7 +183,7 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 				return st, fmt.Errorf("train: interrupted in epoch %d; rerun to resume after epoch %d: %w", epoch, epoch-1, err)
 			}
 			idx := order[b:min(b+opts.BatchSize, len(order))]
-			x, y, err := batch(train, idx, net)
+			x, y, err := Batch(train, idx, net)
 			if err != nil {
 				return st, err
 			}
@@ -376,7 +376,9 @@ func BalancedOrder(d Data, seed int64, epoch int) []int {
 	return order
 }
 
-func batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
+// Batch reads the examples idx of d as net's input and labels (what one
+// training or evaluation step feeds).
+func Batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
 	per := 1
 	for _, s := range net.Spec.Input {
 		per *= s
@@ -416,7 +418,7 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 		for i := b; i < min(b+batchSize, n); i++ {
 			idx = append(idx, i)
 		}
-		x, y, err := batch(d, idx, net)
+		x, y, err := Batch(d, idx, net)
 		if err != nil {
 			return nil, err
 		}
