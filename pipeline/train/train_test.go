@@ -109,19 +109,7 @@ func TestResumeMatchesUninterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resumed.History) != len(full.History) {
-		t.Fatalf("resumed run has %d epochs, want %d", len(resumed.History), len(full.History))
-	}
-	for i := range full.History {
-		a, b := full.History[i], resumed.History[i]
-		a.Seconds, b.Seconds = 0, 0
-		if a != b {
-			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
-		}
-	}
-	if err := sameWeights(netFull, netResumed); err != nil {
-		t.Fatalf("final weights after resuming: %v", err)
-	}
+	sameAsUninterrupted(t, full, resumed, netFull, netResumed)
 }
 
 // sameWeights reports how the weights of a and b differ: a variable one
@@ -312,16 +300,7 @@ func TestReduceLROnPlateauResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range full.History {
-		a, b := full.History[i], resumed.History[i]
-		a.Seconds, b.Seconds = 0, 0
-		if a != b {
-			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
-		}
-	}
-	if err := sameWeights(netFull, netResumed); err != nil {
-		t.Fatalf("final weights after resuming: %v", err)
-	}
+	sameAsUninterrupted(t, full, resumed, netFull, netResumed)
 	if _, err := Fit(context.Background(), newNet(t), tr, val, Options{BatchSize: 16, Epochs: 1, ReduceLROnPlateau: rp, Dir: t.TempDir(),
 		Schedule: schedule.Schedule{ExponentialDecay: &schedule.ExponentialDecay{InitialLearningRate: 0.1, DecaySteps: 1, DecayRate: 0.5}}}); err == nil {
 		t.Error("ReduceLROnPlateau with a schedule trained")
@@ -358,5 +337,24 @@ func TestBalancedOrder(t *testing.T) {
 	st, err := Fit(context.Background(), newNet(t), blobs(60, 6, 3, 4), nil, Options{BatchSize: 16, Epochs: 2, Seed: 1, BalancedSampling: true, Dir: t.TempDir()})
 	if err != nil || len(st.History) != 2 {
 		t.Fatalf("balanced sampling: %v %+v", err, st)
+	}
+}
+
+// sameAsUninterrupted wants a resumed run's history (wall times aside)
+// and final weights equal to the uninterrupted run's.
+func sameAsUninterrupted(t *testing.T, full, resumed *State, netFull, netResumed *nn.Network) {
+	t.Helper()
+	if len(resumed.History) != len(full.History) {
+		t.Fatalf("resumed run has %d epochs, want %d", len(resumed.History), len(full.History))
+	}
+	for i := range full.History {
+		a, b := full.History[i], resumed.History[i]
+		a.Seconds, b.Seconds = 0, 0
+		if a != b {
+			t.Errorf("epoch %d: uninterrupted %+v, resumed %+v", i+1, a, b)
+		}
+	}
+	if err := sameWeights(netFull, netResumed); err != nil {
+		t.Fatalf("final weights after resuming: %v", err)
 	}
 }

@@ -13,15 +13,59 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/train"
 )
 
+// spatial is an in-memory split of per-example [h, w, c] inputs.
+type spatial struct {
+	x   []float32
+	y   []int32
+	dim int
+}
+
+func (d *spatial) Len() int          { return len(d.y) }
+func (d *spatial) Label(i int) int32 { return d.y[i] }
+func (d *spatial) Read(idx []int, x []float32) error {
+	for j, i := range idx {
+		copy(x[j*d.dim:(j+1)*d.dim], d.x[i*d.dim:(i+1)*d.dim])
+	}
+	return nil
+}
+
+// TestGlobalAveragePoolingKerasParity trains global_average_pooling2d, a
+// hidden dense layer and the softmax top on spatial features (the shape of
+// a backbone's conv_pw_13_relu, scaled down) in Go and in Keras
+// (keras.layers.GlobalAveragePooling2D, built from the kind's Keras class
+// name alone).
+func TestGlobalAveragePoolingKerasParity(t *testing.T) {
+	layerParity(t, layers.Shape{5, 4, 6}, 1e-2, 1e-4,
+		&layers.GlobalAveragePooling2D{},
+		&layers.Dense{Units: 8, Activation: "relu", UseBias: true},
+		&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true})
+}
+
 // TestUnitNormalizationKerasParity trains unit_normalization and the
 // softmax top (the VGG paper's L2-normalised features and linear
-// classifier) on feature vectors for a few Adam steps in Go and in Keras
+// classifier) on feature vectors in Go and in Keras
 // (keras.layers.UnitNormalization, built from the kind's Keras class name
-// alone), and compares the per-step losses.
+// alone).
 func TestUnitNormalizationKerasParity(t *testing.T) {
-	const h, w, c, n, classes = 1, 1, 24, 32, 3
+	layerParity(t, layers.Shape{24}, 1e-1, 1e-5,
+		&layers.UnitNormalization{},
+		&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true})
+}
+
+// layerParity trains ls on seeded inputs of shape in (3 classes, 32
+// examples, batches of 8) for 6 Adam steps at learning rate lr in Go and
+// in Keras, and wants the loss to fall and each step's loss within tol of
+// Keras'.
+func layerParity(t *testing.T, in layers.Shape, lr, tol float64, ls ...layers.Layer) {
+	t.Helper()
+	const n, classes = 32, 3
+	dim := 1
+	for _, s := range in {
+		dim *= s
+	}
+	c := in[len(in)-1]
 	r := rand.New(rand.NewPCG(5, 0))
-	d := &spatial{x: make([]float32, n*h*w*c), y: make([]int32, n), dim: h * w * c}
+	d := &spatial{x: make([]float32, n*dim), y: make([]int32, n), dim: dim}
 	for i := range d.y {
 		d.y[i] = int32(i % classes)
 		for j := 0; j < d.dim; j++ {
@@ -29,13 +73,10 @@ func TestUnitNormalizationKerasParity(t *testing.T) {
 		}
 	}
 	spec := nn.Spec{
-		Input: layers.Shape{c},
-		Layers: []layers.Layer{
-			&layers.UnitNormalization{},
-			&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true},
-		},
+		Input:   in,
+		Layers:  ls,
 		Classes: classes,
-		Adam:    nn.Adam{LearningRate: 1e-1, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+		Adam:    nn.Adam{LearningRate: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}
 	net, err := nn.Build(spec)
 	if err != nil {
@@ -49,16 +90,11 @@ func TestUnitNormalizationKerasParity(t *testing.T) {
 	const steps, batch = 6, 8
 	orders := [][]int{train.Order(n, 3, 1, true), train.Order(n, 3, 2, true)}
 	flat := append(append([]int{}, orders[0]...), orders[1]...)
-	x := make([]float32, batch*d.dim)
-	y := make([]int32, batch)
 	var goLoss []float64
 	for s := 0; s < steps; s++ {
-		idx := flat[s*batch : (s+1)*batch]
-		if err := d.Read(idx, x); err != nil {
+		x, y, err := train.Batch(d, flat[s*batch:(s+1)*batch], net)
+		if err != nil {
 			t.Fatal(err)
-		}
-		for j, i := range idx {
-			y[j] = d.y[i]
 		}
 		l, _, err := net.TrainBatch(x, y, int64(s), [2]int64{3, int64(s)})
 		if err != nil {
@@ -85,8 +121,8 @@ func TestUnitNormalizationKerasParity(t *testing.T) {
 	}
 	for s := range goLoss {
 		t.Logf("step %d: loss Go %.6f Keras %.6f", s+1, goLoss[s], keras.BatchLoss[s])
-		if diff := math.Abs(goLoss[s] - keras.BatchLoss[s]); diff > 1e-5 {
-			t.Errorf("step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > 1e-5)", s+1, goLoss[s], keras.BatchLoss[s], diff)
+		if diff := math.Abs(goLoss[s] - keras.BatchLoss[s]); diff > tol {
+			t.Errorf("step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > %g)", s+1, goLoss[s], keras.BatchLoss[s], diff, tol)
 		}
 	}
 }
