@@ -32,23 +32,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer m.Close()
-			x, xs := testenv.ReadNpy(t, filepath.Join(dir, "golden", "input.npy"))
-			h, w, c := m.InputSize()
-			if len(xs) != 4 || xs[1] != h || xs[2] != w || xs[3] != c {
-				t.Fatalf("golden input shape %v, model takes [n %d %d %d]", xs, h, w, c)
-			}
-			for _, ep := range m.Endpoints() {
-				want, _ := testenv.ReadNpy(t, filepath.Join(dir, "golden", ep+".npy"))
-				got, err := m.Run(ep, x, xs[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				rel, err := allClose(got, want, 1e-4)
-				if err != nil {
-					t.Errorf("endpoint %s: Go vs Keras: %v", ep, err)
-				}
-				t.Logf("%s: max |Go-Keras| / max|Keras| = %.2g over %d values", ep, rel, len(want))
-			}
+			goldenCheck(t, m, dir)
 		})
 	}
 }
