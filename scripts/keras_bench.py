@@ -29,11 +29,15 @@
       Prints {"images": n, "seconds": s, "images_per_second": r,
       "backbone_images_per_second": r2}.
 
-  keras_bench.py finetune MANIFEST SAVEDMODEL CUT [--epochs E] [--batch B]
-      Keras' transfer-learning guide's fine-tuning step: MobileNet with
-      every layer from CUT up trainable, called with training=False, a new
-      Dense on top, Adam(1e-5), fit on the images in RAM, the whole
-      backbone run forward every batch. Prints the time of each epoch.
+  keras_bench.py finetune MANIFEST SAVEDMODEL ARCH CUT [--epochs E] [--batch B]
+      Keras' transfer-learning guide's fine-tuning step: the
+      keras.applications class ARCH (MobileNet, ResNet50, EfficientNetB0,
+      ...) without its top, every layer from CUT up trainable, called with
+      training=False, global average pooling and a new Dense on top,
+      Adam(1e-5), fit on the images in RAM, the whole backbone run forward
+      every batch. SAVEDMODEL (the Go run's backbone) gives the input size
+      and preprocessing. Prints the time of each epoch, the trainable
+      parameters and the process's peak RSS.
 
 Peak memory is measured by the caller (rusage of this process).
 """
@@ -235,19 +239,28 @@ def notebook(args):
 def finetune(args):
     """Keras' transfer-learning guide's fine-tuning step, timed per epoch.
 
-    The guide's way: every image in RAM, base_model = MobileNet without
-    top, base_model.trainable = True with every layer below the cut frozen,
-    the model built as base_model(inputs, training=False) -> global pool ->
-    Dense(classes, softmax), compiled with Adam(1e-5), fit epoch by epoch:
-    the whole backbone runs forward on every batch, and backward down to
-    the cut. Keras' MobileNet is built with seeded random weights (its
-    ImageNet file cannot be downloaded here): the same computation, so the
-    same time, as with the pretrained ones; the accuracy is not compared.
+    The guide's way (https://keras.io/guides/transfer_learning/): every
+    image in RAM, base_model = keras.applications.ARCH without its top,
+    base_model.trainable = True with every layer below the cut frozen, the
+    model built as base_model(inputs, training=False) (batch normalisation
+    in inference mode, its statistics unchanged) -> global average pooling
+    -> Dense(classes, softmax), compiled with Adam(1e-5), fit epoch by
+    epoch: the whole backbone runs forward on every batch, and backward
+    down to the cut. The pooling is the architecture's feature endpoint
+    (avg_pool, global_pool) that the Go side fine-tunes up to. The base is
+    built with seeded random weights (ImageNet files cannot be downloaded
+    here): the same computation, so the same time, as with the pretrained
+    ones; the accuracy is not compared.
     """
+    import resource
+
     import keras
     import numpy as np
 
     keras.utils.set_random_seed(args.seed)
+    build = getattr(keras.applications, args.arch, None)
+    if not (args.arch[:1].isupper() and callable(build)):
+        sys.exit(f"keras_bench.py finetune: {args.arch}: not a keras.applications class (MobileNet, ResNet50, EfficientNetB0, ...)")
     rows, classes = read_manifest(args.manifest)
     with open(os.path.join(args.savedmodel, "metadata.json")) as f:
         meta = json.load(f)
@@ -257,12 +270,16 @@ def finetune(args):
     data = {}
     for s in ("train", "val"):
         rs = [r for r in rows if r["split"] == s]
+        if args.limit:
+            rs = rs[: args.limit]
         x = load([r["path"] for r in rs], size, prep, keras, np)
         data[s] = (x, keras.utils.to_categorical([classes.index(r["class"]) for r in rs], len(classes)))
     loaded = time.time() - start
-    base = keras.applications.MobileNet(input_shape=size + (3,), include_top=False, weights=None)
+    base = build(input_shape=size + (3,), include_top=False, weights=None)
     base.trainable = True
     names = [l.name for l in base.layers]
+    if args.cut not in names:
+        sys.exit(f"keras_bench.py finetune: {args.arch} has no layer {args.cut!r} (its last layers: {', '.join(names[-12:])})")
     for layer in base.layers[: names.index(args.cut)]:
         layer.trainable = False
     inp = keras.Input(size + (3,))
@@ -277,8 +294,10 @@ def finetune(args):
         t = time.time()
         model.fit(*data["train"], batch_size=args.batch, epochs=1, validation_data=data["val"], verbose=0)
         epoch_times.append(time.time() - t)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     json.dump({"seconds": time.time() - start, "load_seconds": loaded, "epoch_seconds": epoch_times,
-               "trainable_params": trainable, "images": sum(len(d[1]) for d in data.values())}, sys.stdout)
+               "trainable_params": trainable, "images": sum(len(d[1]) for d in data.values()),
+               "peak_rss_mib": rss}, sys.stdout)
 
 
 def main():
@@ -290,7 +309,9 @@ def main():
     t = sub.add_parser("finetune")
     t.add_argument("manifest")
     t.add_argument("savedmodel")
-    t.add_argument("cut")
+    t.add_argument("arch", help="the keras.applications class: MobileNet, ResNet50, EfficientNetB0, ...")
+    t.add_argument("cut", help="the first layer that trains")
+    t.add_argument("--limit", type=int, default=0, help="at most this many training and validation images each (0: all)")
     t.add_argument("--batch", type=int, default=32)
     t.add_argument("--epochs", type=int, default=3)
     t.add_argument("--seed", type=int, default=0)

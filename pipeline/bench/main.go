@@ -9,6 +9,10 @@
 //     wall time, test accuracy, peak RSS;
 //   - time per epoch of the scratch CNN: Go vs Keras fit, same data;
 //   - the Go pipeline's peak RSS on the full 6,000-image dataset;
+//   - a fine-tuning epoch (-only finetune): Go on features cached at the
+//     cut vs Keras' transfer-learning guide (the whole backbone forward on
+//     every batch), for MobileNet or, with -finetune, ResNet50,
+//     EfficientNetB0 and VGG16 (finetune.go);
 //   - feature extraction in float32 and bfloat16 (oneDNN's rewrite), VGG16
 //     and MobileNet, Go vs TF-Python with the same session settings,
 //     decoding included and the backbone alone;
@@ -76,6 +80,7 @@ type options struct {
 	precVGG       int    // images for its VGG16 part; 0 skips it
 	precMobileNet int    // images for its MobileNet part; 0 skips it
 	precRounds    int    // interleaved rounds; the best counts
+	fineTune      string // the fine-tuning part's backbones (fineTuneCases), comma-separated
 
 	// the backbones part (backbones.go)
 	backbone       string  // an export to measure
@@ -96,7 +101,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs), "augment" (epoch time with 8 cached views per image vs without), "backbone" (one export for docs/backbones.md, see scripts/backbones.sh) or "backbones-table" (that table); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide, for each backbone of -finetune), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs), "augment" (epoch time with 8 cached views per image vs without), "backbone" (one export for docs/backbones.md, see scripts/backbones.sh) or "backbones-table" (that table); empty: all`)
+	fs.StringVar(&o.fineTune, "finetune", "MobileNet", fmt.Sprintf("the fine-tuning part's backbones, comma-separated: any of %s", strings.Join(fineTuneNames(), ", ")))
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
@@ -119,6 +125,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.only == "backbone" && (o.backbone == "") == (o.backboneError == "") {
 		return nil, errors.New("-only backbone: want -backbone DIR, or -backbone-arch NAME with -backbone-error MSG")
+	}
+	if _, err := parseFineTune(o.fineTune); err != nil {
+		return nil, err
 	}
 	if o.precRounds < 1 {
 		return nil, fmt.Errorf("-precision-rounds %d: want at least 1", o.precRounds)
@@ -405,51 +414,6 @@ func (o *options) writeResults(res *results, md string) error {
 		return err
 	}
 	return fsutil.WriteFile(filepath.Join(o.out, "results.md"), []byte(md))
-}
-
-// fineTuneEpochs measures a fine-tuning epoch of MobileNet from conv_pw_13
-// (its last pointwise convolution block and a new Dense trained together):
-// Go from features cached at the cut's input, 2 epochs of the top then 3
-// of fine-tuning, against Keras' guide on the same split (the Go run's
-// manifest), 3 epochs. Epoch times are means over epochs 2.. of the
-// fine-tuning phase (the first pays for warm-up); peak RSS is each whole
-// process's (Go's includes extracting the features).
-func (o *options) fineTuneEpochs(add func(string, string, string, string), bin string, res *results) error {
-	const model = `  - name: mobilenet_finetune
-    backbone: {savedmodel: savedmodels/mobilenet, endpoint: global_pool, fine_tune_from: conv_pw_13}
-    fine_tune: {epochs: 3, optimizer: {adam: {learning_rate: 1.0e-5}}}
-    layers: [{dense: {units: classes, activation: softmax}}]
-`
-	yaml := strings.Replace(o.benchConfig("finetune", o.perClass, model), "batch_size: 128, epochs: 10", "batch_size: 32, epochs: 2", 1)
-	goFT, dir, err := o.goRun(bin, "finetune", yaml)
-	if err != nil {
-		return err
-	}
-	timing, err := readTiming(dir)
-	if err != nil {
-		return err
-	}
-	mt, ok := timing.Models["mobilenet_finetune"]
-	if !ok || len(mt.EpochSeconds) != 5 {
-		return fmt.Errorf("%s: want 5 epochs of mobilenet_finetune (2 + 3 fine-tuning), got %v", filepath.Join(dir, rundir.TimingFile), mt.EpochSeconds)
-	}
-	py, err := measure(o.python, "scripts/keras_bench.py", "finetune", filepath.Join(dir, rundir.ManifestFile), "savedmodels/mobilenet", "conv_pw_13", "--epochs", "3", "--batch", "32")
-	if err != nil {
-		return err
-	}
-	var k struct {
-		EpochSeconds []float64 `json:"epoch_seconds"`
-		Trainable    int       `json:"trainable_params"`
-	}
-	if err := decode(py.Stdout, &k); err != nil {
-		return err
-	}
-	goEpoch, kEpoch := mean(mt.EpochSeconds[2:]), mean(k.EpochSeconds) // mean drops each first epoch
-	add("fine-tuning MobileNet from conv_pw_13 (+ Dense), time per epoch: Go on cached cut features vs Keras' guide", secs(goEpoch), secs(kEpoch),
-		fmt.Sprintf("%.1f× faster (goal ≥ 5×)", kEpoch/goEpoch))
-	add("  peak RSS (Go: the whole run, feature extraction included)", mib(goFT.RSSMiB), mib(py.RSSMiB), fmt.Sprintf("%.2f×", goFT.RSSMiB/py.RSSMiB))
-	res.Raw["finetune_go"], res.Raw["finetune_go_epochs"], res.Raw["finetune_keras"], res.Raw["finetune_keras_epochs"] = goFT, mt.EpochSeconds, py, k
-	return nil
 }
 
 // augmentEpochs measures augmentation through cached views: the same

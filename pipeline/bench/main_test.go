@@ -16,7 +16,7 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if *o != (options{out: "bench", perClass: 100, vggImages: 48, fullRSS: true, python: ".venv/bin/python",
-		precBatches: "8,32", precVGG: 32, precMobileNet: 100, precRounds: 3,
+		fineTune: "MobileNet", precBatches: "8,32", precVGG: 32, precMobileNet: 100, precRounds: 3,
 		backboneImages: 60, backboneBatch: 16, backbonesFile: "bench/backbones.jsonl"}) {
 		t.Errorf("defaults = %+v", *o)
 	}
@@ -35,6 +35,16 @@ func TestParseFlags(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-only", "backbone"}); err == nil || !strings.Contains(err.Error(), "-backbone DIR") {
 		t.Errorf("-only backbone without an export: %v", err)
+	}
+	o, err = parseFlags([]string{"-only", "finetune", "-finetune", "ResNet50,EfficientNetB0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cases, err := parseFineTune(o.fineTune); err != nil || len(cases) != 2 || cases[0].savedModel != "savedmodels/apps/ResNet50" || cases[1].arch != "EfficientNetB0" {
+		t.Errorf("-finetune ResNet50,EfficientNetB0: %+v, %v", cases, err)
+	}
+	if _, err := parseFlags([]string{"-finetune", "ResNet50,ResNet99"}); err == nil || !strings.Contains(err.Error(), `"ResNet99" is not one of ["MobileNet" "ResNet50"`) {
+		t.Errorf("-finetune ResNet99: %v", err)
 	}
 	if _, err := parseFlags([]string{"extra"}); err == nil {
 		t.Error("a stray argument was accepted")
