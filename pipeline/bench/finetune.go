@@ -125,7 +125,7 @@ func (o *options) fineTuneCase(add func(string, string, string, string), bin str
 		return err
 	}
 	if k.Trainable != goParams || len(k.EpochSeconds) != fineTuneEpochs {
-		return fmt.Errorf("Keras' guide (scripts/keras_bench.py finetune %s %s) trains %d weights for %d epochs, the Go run %s %d for %d: not the same work",
+		return fmt.Errorf("not the same work: scripts/keras_bench.py finetune %s %s (Keras' guide) trains %d weights for %d epochs, the Go run %s %d for %d",
 			c.arch, cut, k.Trainable, len(k.EpochSeconds), dir, goParams, fineTuneEpochs)
 	}
 	goEpoch, kEpoch := mean(mt.EpochSeconds[topEpochs:]), mean(k.EpochSeconds) // mean drops each first epoch
