@@ -3,8 +3,10 @@
 
 The Go side writes a folder with everything that defines a run:
 
-  spec.json        layers (each a keras.layers class, its name and its
-                   constructor arguments), how many leading layers are
+  spec.json        layers (each a keras.layers class, its name, its
+                   constructor arguments and, in a graph, "inputs": the
+                   indices of the layers whose outputs it takes, -1 for
+                   the model's input), how many leading layers are
                    frozen (a backbone's layers above a cut, while the new
                    top trains first), input shape, classes, batch size,
                    epochs, Adam settings
@@ -52,8 +54,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build(keras, spec):
-    """The model of spec, a chain: each layer is keras.layers.<class>(**config),
-    named as the Go side names it (so initial weights match by name).
+    """The model of spec, a chain or (with "inputs") a graph: each layer is
+    keras.layers.<class>(**config), named as the Go side names it (so
+    initial weights match by name), called on the outputs it takes.
 
     BatchNormalization layers always run in inference mode, as in Keras'
     transfer-learning guide (the base model called with training=False):
@@ -68,15 +71,17 @@ def build(keras, spec):
         def call(self, inputs, training=None, mask=None):
             return super().call(inputs, training=False, mask=mask)
 
-    x = inp = keras.Input(tuple(spec["input"]))
-    for l in spec["layers"]:
+    inp = keras.Input(tuple(spec["input"]))
+    outs = []
+    for i, l in enumerate(spec["layers"]):
         cls = getattr(keras.layers, l["class"], None)
         if cls is None:
             sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
         if cls is keras.layers.BatchNormalization:
             cls = InferenceBatchNormalization
-        x = cls(name=l["name"], **l["config"])(x)
-    model = keras.Model(inp, x)
+        srcs = [inp if j < 0 else outs[j] for j in l.get("inputs", [i - 1])]
+        outs.append(cls(name=l["name"], **l["config"])(srcs if len(srcs) > 1 else srcs[0]))
+    model = keras.Model(inp, outs[-1])
     for l in spec["layers"][: spec.get("frozen", 0)]:
         model.get_layer(l["name"]).trainable = False
     return model

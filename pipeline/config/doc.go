@@ -110,7 +110,7 @@
 //	    backbone:            # optional: train on features of a frozen backbone
 //	      savedmodel: savedmodels/vgg16 # required
 //	      endpoint: fc2      # required; where to cut the backbone
-//	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
+//	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13, or auto (the start of the last block; metadata.json's cuts lists them); "" = frozen
 //	      preprocess: ""     # caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise
 //	    image_size: null     # [height, width] for models without backbone; default images.size
 //	    augment: null        # the model's own, instead of the run's augment (views: 1 = none)

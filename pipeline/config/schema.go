@@ -258,7 +258,7 @@ func backboneKeys(b *Backbone) []key {
 	return []key{
 		{name: "savedmodel", req: true, val: stringType.of(&b.SavedModel), check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
 		{name: "endpoint", req: true, val: stringType.of(&b.Endpoint), check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
-		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
+		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13, or auto (the start of the last block; metadata.json's cuts lists them); "" = frozen`},
 		{name: "preprocess", val: stringType.of(&b.Preprocess), check: emptyOrOneOf(&b.Preprocess, preprocessModes), since: 4,
 			doc: "caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise"},
 	}

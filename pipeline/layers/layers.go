@@ -148,6 +148,9 @@ type Graph interface {
 	// Dropout zeroes a fraction rate of x and scales the rest by
 	// 1/(1-rate) in training; it is the identity in inference.
 	Dropout(x Tensor, rate float64) Tensor
+	// Concat joins xs along axis of each example's shape (0 is the first
+	// axis after the batch).
+	Concat(xs []Tensor, axis int) Tensor
 }
 
 // Units is a dense layer's number of output units, or Classes.
@@ -197,20 +200,11 @@ func Kinds() []string {
 	return out
 }
 
-// Infer runs the shape of one example through ls, returning each layer's
-// output shape, or the index of the first layer that does not take its
-// input and why.
+// Infer runs the shape of one example through the stack ls, returning
+// each layer's output shape, or the index of the first layer that does
+// not take its input and why. InferGraph does the same for a graph.
 func Infer(ls []Layer, in Shape, classes int) ([]Shape, int, error) {
-	out := make([]Shape, len(ls))
-	cur := in
-	for i, l := range ls {
-		s, err := l.Output(cur, classes)
-		if err != nil {
-			return nil, i, err
-		}
-		out[i], cur = s, s
-	}
-	return out, -1, nil
+	return InferGraph(ls, nil, in, classes)
 }
 
 // Names returns the names Keras gives ls: its class name in snake case,

@@ -7,7 +7,7 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu", "unit_normalization"}
+	want := []string{"add", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "multiply", "relu", "unit_normalization"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -146,5 +146,50 @@ func TestClassifier(t *testing.T) {
 		if Classifier(l) {
 			t.Errorf("%+v is not the classifier", l)
 		}
+	}
+}
+
+// TestInferGraph runs shapes through joins (a residual add, a
+// squeeze-and-excitation multiply, a concatenation) and rejects graphs
+// that do not wire their layers.
+func TestInferGraph(t *testing.T) {
+	conv := &Conv2D{Filters: 4, KernelSize: [2]int{1, 1}, Strides: [2]int{1, 1}, Padding: "valid"}
+	gap := &GlobalAveragePooling2D{}
+	top := &Dense{Units: Classes, Activation: "softmax", UseBias: true}
+	for _, tc := range []struct {
+		name string
+		ls   []Layer
+		ins  Inputs
+		in   Shape
+		want string
+	}{
+		{"residual", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "[5×5×4 5×5×4 4 3]"},
+		{"gate broadcasts", []Layer{conv, &Multiply{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{1, 1, 4}, "[1×1×4 1×1×4 4 3]"},
+		{"concatenate", []Layer{conv, &Concatenate{Axis: 3}, gap, top}, Inputs{{-1}, {0, -1}, {1}, {2}}, Shape{5, 5, 6}, "[5×5×4 5×5×10 10 3]"},
+		{"concatenate off axis", []Layer{conv, &Concatenate{Axis: 1}, gap, top}, Inputs{{-1}, {0, -1}, {1}, {2}}, Shape{5, 5, 6}, "1: concatenate: inputs of shapes 5×5×4, 5×5×6 differ off axis 1"},
+		{"add of two shapes", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 6}, "1: add: inputs of shapes 5×5×6, 5×5×4 do not broadcast"},
+		{"join of one", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 1 (add) joins 1 inputs; want two or more"},
+		{"two inputs to a conv", []Layer{conv, conv, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 1 (conv2d) takes 2 inputs; want one"},
+		{"reads a later layer", []Layer{conv, &Add{}, gap, top}, Inputs{{2}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 0 (conv2d) reads layer 2: want an earlier layer or the input"},
+		{"dangling branch", []Layer{conv, conv, gap, top}, Inputs{{-1}, {-1}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 0 (conv2d): no layer reads its output"},
+		{"add in a stack", []Layer{&Add{}, top}, nil, Shape{4}, "0: add joins the outputs of two or more layers"},
+	} {
+		shapes, bad, err := InferGraph(tc.ls, tc.ins, tc.in, 3)
+		got := ""
+		if err != nil {
+			got = strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
+		} else {
+			parts := make([]string, len(shapes))
+			for i, s := range shapes {
+				parts[i] = s.String()
+			}
+			got = "[" + strings.Join(parts, " ") + "]"
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if !(Inputs{{-1}, {0}, {1}}).Chain() || (Inputs{{-1}, {-1, 0}}).Chain() {
+		t.Error("Chain: a stack's wiring is a chain, a join's is not")
 	}
 }

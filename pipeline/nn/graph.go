@@ -94,3 +94,11 @@ func (g *graph) Dropout(x layers.Tensor, rate float64) layers.Tensor {
 	keep := op.Cast(at(s, "Cast"), op.GreaterEqual(at(s, "GreaterEqual"), u, op.Const(at(s, "Const"), float32(rate))), tf.Float)
 	return op.Mul(at(s, "Mul"), op.Mul(at(s, "Mul"), h, keep), op.Const(at(s, "Const"), float32(1/(1-rate))))
 }
+
+func (g *graph) Concat(xs []layers.Tensor, axis int) layers.Tensor {
+	outs := make([]tf.Output, len(xs))
+	for i, x := range xs {
+		outs[i] = out(x)
+	}
+	return op.ConcatV2(at(g.s, "ConcatV2"), outs, op.Const(at(g.s, "Const"), int32(axis+1)))
+}

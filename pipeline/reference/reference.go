@@ -40,6 +40,9 @@ type layerJSON struct {
 	Class  string         `json:"class"`
 	Name   string         `json:"name"`
 	Config map[string]any `json:"config"`
+	// Inputs are the indices of the layers it takes (-1: the model's
+	// input), for a graph; omitted in a stack.
+	Inputs []int `json:"inputs,omitempty"`
 }
 
 // Write lays out r in dir (flat arrays; see the script for the layout) for scripts/keras_reference.py.
@@ -47,7 +50,11 @@ func Write(dir string, r Run) error {
 	var stack []layerJSON
 	names := r.Spec.LayerNames()
 	for i, l := range r.Spec.Layers {
-		stack = append(stack, layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes)})
+		lj := layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes)}
+		if r.Spec.Inputs != nil {
+			lj.Inputs = r.Spec.Inputs[i]
+		}
+		stack = append(stack, lj)
 	}
 	spec := map[string]any{
 		"input": r.Spec.Input, "layers": stack, "frozen": r.Spec.Frozen, "classes": r.Spec.Classes,

@@ -58,6 +58,26 @@ func TestUnitNormalizationKerasParity(t *testing.T) {
 // Keras'.
 func layerParity(t *testing.T, in layers.Shape, lr, tol float64, ls ...layers.Layer) {
 	t.Helper()
+	graphParity(t, in, nil, lr, tol, ls...)
+}
+
+// TestGraphKerasParity trains a graph (a residual add of the input, a
+// multiply of two branches, a concatenate, as ResNet, EfficientNet and
+// DenseNet join theirs) in Go and in Keras' functional API.
+func TestGraphKerasParity(t *testing.T) {
+	graphParity(t, layers.Shape{6, 5, 4}, layers.Inputs{{-1}, {0}, {-1, 1}, {2, 0}, {3, 1}, {4}, {5}}, 1e-2, 1e-4,
+		&layers.Conv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", Activation: "relu", UseBias: true},
+		&layers.Conv2D{Filters: 4, KernelSize: [2]int{1, 1}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear", UseBias: false},
+		&layers.Add{},
+		&layers.Multiply{},
+		&layers.Concatenate{Axis: 3},
+		&layers.GlobalAveragePooling2D{},
+		&layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true})
+}
+
+// graphParity is layerParity for the graph ins wires (nil: a stack).
+func graphParity(t *testing.T, in layers.Shape, ins layers.Inputs, lr, tol float64, ls ...layers.Layer) {
+	t.Helper()
 	const n, classes = 32, 3
 	dim := 1
 	for _, s := range in {
@@ -75,6 +95,7 @@ func layerParity(t *testing.T, in layers.Shape, lr, tol float64, ls ...layers.La
 	spec := nn.Spec{
 		Input:   in,
 		Layers:  ls,
+		Inputs:  ins,
 		Classes: classes,
 		Adam:    nn.Adam{LearningRate: lr, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
 	}
