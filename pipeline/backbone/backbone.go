@@ -60,8 +60,12 @@ type Metadata struct {
 	Input           Input                   `json:"input"`
 	Endpoints       map[string]EndpointInfo `json:"endpoints"`
 	DefaultEndpoint string                  `json:"default_endpoint"`
-	// FineTune lists the layers fine-tuning may start from (see Cut);
-	// nil in an export older than fine-tuning.
+	// Cuts names the layers fine-tuning may start from, the start of
+	// the last block first; nil in an export older than cuts found in
+	// the graph.
+	Cuts []string `json:"cuts"`
+	// FineTune describes each cut (see Cut); nil in an export older than
+	// fine-tuning.
 	FineTune   map[string]Cut    `json:"fine_tune"`
 	Versions   map[string]string `json:"versions"`
 	ExportedBy string            `json:"exported_by"`

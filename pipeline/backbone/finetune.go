@@ -15,20 +15,24 @@ import (
 
 // Cut is a layer fine-tuning may start from, as metadata.json's
 // "fine_tune" records it: the endpoint that returns the cut's input
-// activation (where features are cached) and every layer from the cut to
-// the model's output, in order.
+// activation (where features are cached), every layer that depends on it
+// up to the model's output, in Keras' topological order, and the number
+// of weights Keras trains from the cut up to the feature endpoint.
 type Cut struct {
-	InputEndpoint string     `json:"input_endpoint"`
-	Layers        []CutLayer `json:"layers"`
+	InputEndpoint   string     `json:"input_endpoint"`
+	Layers          []CutLayer `json:"layers"`
+	TrainableParams int        `json:"trainable_params"`
 }
 
-// CutLayer is one layer above a cut: its Keras class, name, get_config()
-// and weights.
+// CutLayer is one layer above a cut: its Keras class, name, get_config(),
+// weights, and the names of the layers whose outputs it takes, in call
+// order (the cut's input activation named by its InputEndpoint).
 type CutLayer struct {
 	Name    string         `json:"name"`
 	Class   string         `json:"class"`
 	Config  map[string]any `json:"config"`
 	Weights []CutWeight    `json:"weights"`
+	Inputs  []string       `json:"inputs"`
 }
 
 // CutWeight is one weight of a layer above a cut: Keras' name for it
