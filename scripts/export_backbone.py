@@ -462,15 +462,23 @@ def graph_cuts(model, upto, n=CUT_BLOCKS):
     endpoint), the last block's first. A block starts at the first
     operation in model order that takes the output of the block below, an
     articulation (ResNet50: conv5_block3_1_conv, which takes
-    conv5_block2_out). Fewer where the model has fewer blocks; none for a
-    model that calls a layer more than once (printed)."""
+    conv5_block2_out). Fewer where the model has fewer blocks, and none
+    whose layers up to upto are more than three quarters of the model's
+    operations: that is no last block (NASNet's only articulations are in
+    its stem, below every cell); none for a model that calls a layer more
+    than once (printed)."""
     try:
         g = Graph(model)
     except ValueError as e:
         print(f"export_backbone: no fine-tuning cuts: {e}", file=sys.stderr)
         return []
-    ends = block_ends(g, g.index[upto], n + 1)
-    return [g.ops[g.first_consumer(i)].name for i in ends[1:]]
+    below = g.upstream(g.index[upto])
+    cuts = []
+    for i in block_ends(g, g.index[upto], n + 1)[1:]:
+        if 4 * sum(j in below for j in g.downstream(i)) > 3 * len(g.ops):
+            break
+        cuts.append(g.ops[g.first_consumer(i)].name)
+    return cuts
 
 
 def main():
