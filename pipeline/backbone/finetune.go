@@ -139,12 +139,12 @@ func (meta Metadata) Tail(from, endpoint string) (input string, tail []CutLayer,
 			switch {
 			case ok && j < i:
 				need[j] = true
-			case ok || name != inLayer:
+			case ok || name != inLayer && name != cut.InputEndpoint:
 				return "", nil, nil, fmt.Errorf("cut %s: layer %s reads %s, which is neither an earlier layer above the cut nor its input %s: metadata.json is inconsistent; re-export the backbone", from, cut.Layers[i].Name, name, inLayer)
 			}
 		}
 	}
-	at := map[string]int{inLayer: layers.Input}
+	at := map[string]int{inLayer: layers.Input, cut.InputEndpoint: layers.Input} // the exporter names it either way
 	for i, l := range cut.Layers[:last+1] {
 		if !need[i] {
 			continue

@@ -1,7 +1,10 @@
 package backbone
 
 import (
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -192,5 +195,109 @@ func TestGraphTailErrors(t *testing.T) {
 	meta.Cuts = nil
 	if _, err := meta.TailFor(Auto, "pool"); err == nil || !strings.Contains(err.Error(), "fine_tune_from: auto: metadata.json offers no cuts") {
 		t.Errorf("auto without cuts: %v", err)
+	}
+}
+
+// TestCutsFromGraph reads the cuts every export offers (metadata.json's
+// "cuts", found in Keras' graph by the exporter) and their tails: ResNet50
+// and VGG16 offer the starts of their last one and two blocks; in every
+// tail each layer takes only the cut's input or layers before it, the
+// feature endpoint's layer is there, and trainable_params is the sum of
+// the trainable weights the feature endpoint depends on.
+func TestCutsFromGraph(t *testing.T) {
+	want := map[string][]string{
+		"ResNet50":     {"conv5_block3_1_conv", "conv5_block2_1_conv"},
+		"vgg16-random": {"block5_conv1", "block4_conv1"},
+		"tiny":         {"block5_conv1", "block4_conv1"},
+		"mobilenet":    {"conv_pw_13", "conv_dw_13"},
+		"user-cnn":     {"conv2", "bn1"},
+	}
+	dirs := map[string]string{}
+	for _, name := range append(testenv.AppArchitectures(t), "user-cnn") {
+		dirs[name] = testenv.App(t, name)
+	}
+	for _, name := range []string{"tiny", "vgg16-random", "mobilenet"} {
+		dirs[name] = testenv.SavedModel(t, name)
+	}
+	for name, dir := range dirs {
+		meta, err := ReadMetadata(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var extra struct {
+			Feature string `json:"feature_endpoint"`
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "metadata.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &extra); err != nil {
+			t.Fatal(err)
+		}
+		feature := map[string]string{"mobilenet": "global_pool", "user-cnn": "features"}[name]
+		if feature == "" {
+			feature = extra.Feature
+		}
+		if w, ok := want[name]; ok && !slices.Equal(meta.Cuts, w) || len(meta.Cuts) != 2 || len(meta.FineTune) != 2 {
+			t.Errorf("%s: cuts %v, fine_tune for %d; want %v", name, meta.Cuts, len(meta.FineTune), want[name])
+		}
+		ep, ok := meta.Endpoints[feature]
+		if !ok {
+			t.Fatalf("%s: no feature endpoint %q", name, feature)
+		}
+		for _, from := range meta.Cuts {
+			cut, ok := meta.FineTune[from]
+			if !ok {
+				t.Errorf("%s: cut %s has no fine_tune entry", name, from)
+				continue
+			}
+			if _, ok := meta.Endpoints[cut.InputEndpoint]; !ok {
+				t.Errorf("%s from %s: input %s is not an endpoint", name, from, cut.InputEndpoint)
+			}
+			if len(cut.Layers) == 0 || cut.Layers[0].Name != from || !slices.Equal(cut.Layers[0].Inputs, []string{cut.InputEndpoint}) {
+				t.Errorf("%s from %s: the tail does not start with the cut taking %s", name, from, cut.InputEndpoint)
+				continue
+			}
+			inputs := map[string][]string{}
+			for _, l := range cut.Layers {
+				if _, dup := inputs[l.Name]; dup || l.Name == cut.InputEndpoint || len(l.Inputs) == 0 || strings.HasPrefix(l.Class, "ops.") {
+					t.Errorf("%s from %s: layer %s (%s) repeated, unnamed, without inputs or not a layer", name, from, l.Name, l.Class)
+				}
+				for _, in := range l.Inputs {
+					if _, before := inputs[in]; !before && in != cut.InputEndpoint {
+						t.Errorf("%s from %s: %s takes %s, neither the cut's input nor a layer before it", name, from, l.Name, in)
+					}
+				}
+				inputs[l.Name] = l.Inputs
+			}
+			if _, ok := inputs[ep.Layer]; !ok {
+				t.Errorf("%s from %s: the feature endpoint's layer %s is not in the tail", name, from, ep.Layer)
+				continue
+			}
+			// The feature endpoint's layer and every layer it depends on.
+			below := map[string]bool{}
+			for todo := []string{ep.Layer}; len(todo) > 0; todo = todo[1:] {
+				if n := todo[0]; !below[n] && n != cut.InputEndpoint {
+					below[n] = true
+					todo = append(todo, inputs[n]...)
+				}
+			}
+			sum := 0
+			for _, l := range cut.Layers {
+				for _, w := range l.Weights {
+					if below[l.Name] && w.Trainable {
+						size := 1
+						for _, d := range w.Shape {
+							size *= d
+						}
+						sum += size
+					}
+				}
+			}
+			if sum == 0 || cut.TrainableParams != sum {
+				t.Errorf("%s from %s: trainable_params %d, the trainable weights up to %s sum to %d", name, from, cut.TrainableParams, ep.Layer, sum)
+			}
+			t.Logf("%s from %s (input %s): %d layers, %d trainable params up to %s", name, from, cut.InputEndpoint, len(cut.Layers), cut.TrainableParams, ep.Layer)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func TestFineTuneBadInput(t *testing.T) {
 		set        []string
 		want       []string
 	}{
-		{tiny, []string{"models.0.backbone.fine_tune_from=block9_conv1"}, []string{"model tuned", "backbone.fine_tune_from \"block9_conv1\"", "not a layer the export allows (allowed: block5_conv1)"}},
+		{tiny, []string{"models.0.backbone.fine_tune_from=block9_conv1"}, []string{"model tuned", "backbone.fine_tune_from \"block9_conv1\"", "not a layer the export allows (allowed: block4_conv1, block5_conv1)"}},
 		{tiny, []string{"models.0.backbone.endpoint=block4_pool", "models.0.layers=[{flatten: {}}, {dense: {units: classes, activation: softmax}}]"},
 			[]string{"model tuned", "fine_tune_from block5_conv1 is at or above endpoint block4_pool"}},
 		{old, nil, []string{"model tuned", old, "no fine_tune section", "rerun set-up (make setup)"}},
