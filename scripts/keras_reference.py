@@ -16,7 +16,9 @@ The Go side writes a folder with everything that defines a run:
   order.npy        int64 [epochs, N]: the example order of every epoch
   (every .npy is flat; shapes come from spec.json and from the Keras model)
   init/<name>.npy  initial weights, named as in the Go checkpoint with "/"
-                   replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...)
+                   replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...);
+                   spec.json's layers list their weights' names in Keras'
+                   order ("weights")
 
 spec.json may also give the loss's label_smoothing
 (keras.losses.CategoricalCrossentropy), a class_weight list (fit's
@@ -31,7 +33,8 @@ each epoch's fit (the benchmark compares it with Go's). Dropout
 layers are built but the caller should use rate 0 for exact parity (Go and
 Keras draw different masks). It prints one JSON object: Keras' History.
 
-Usage: keras_reference.py DIR [--steps N | --schedules]
+Usage: keras_reference.py DIR... [--steps N | --schedules]
+  Each DIR is one run, trained in turn in one process; each prints one line.
   --steps N   instead of epochs, run N single batches with train_on_batch and
               report each batch's loss and the optimizer's learning rate
               before and after it (for the per-step parity tests).
@@ -89,7 +92,7 @@ def build(keras, spec):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir")
+    p.add_argument("dir", nargs="+")
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--schedules", action="store_true")
     args = p.parse_args()
@@ -97,18 +100,33 @@ def main():
     import keras
     import numpy as np
 
-    d = args.dir
     if args.schedules:
-        schedules(keras, d)
+        schedules(keras, args.dir[0])
         return
+    for d in args.dir:  # one process for several runs: Python and Keras start once
+        keras.backend.clear_session()
+        json.dump(run(keras, np, d, args.steps), sys.stdout)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+def run(keras, np, d, steps):
+    """Trains the run in folder d; returns Keras' History (or with steps,
+    each step's loss and learning rate)."""
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
     model = build(keras, spec)
-    for layer in model.layers:
-        ws = []
-        for w in layer.weights:
-            key = w.path.split("/")[-1]  # kernel / bias
-            ws.append(np.load(os.path.join(d, "init", f"{layer.name}.{key}.npy")).reshape(w.shape))
+    for l in spec["layers"]:
+        # In the layer's own order (Keras' weights order), by the names
+        # the Go side gave them: a weight Keras leaves unnamed (ConvNeXt's
+        # LayerScale) has no name of its own to go by.
+        names = l.get("weights")
+        if names is None:
+            names = [w.path.split("/")[-1] for w in model.get_layer(l["name"]).weights]
+        layer = model.get_layer(l["name"])
+        ws = [np.load(os.path.join(d, "init", f"{l['name']}.{n}.npy")).reshape(w.shape) for n, w in zip(names, layer.weights)]
+        if len(ws) != len(layer.weights):
+            sys.exit(f"keras_reference: layer {l['name']}: {len(names)} weights given, Keras has {len(layer.weights)}")
         if ws:
             layer.set_weights(ws)
     adam = spec["adam"]
@@ -130,18 +148,17 @@ def main():
     order = np.load(os.path.join(d, "order.npy")).reshape(spec["epochs"], len(y))
     bs = spec["batch_size"]
 
-    if args.steps:
+    if steps:
         losses, before, after = [], [], []
         flat = order.reshape(-1)
-        for s in range(args.steps):
+        for s in range(steps):
             idx = flat[s * bs:(s + 1) * bs]
             model.reset_metrics()  # else the loss is a running mean over calls
             before.append(float(model.optimizer.learning_rate))
             out = model.train_on_batch(x[idx], y[idx], class_weight=class_weight, return_dict=True)
             losses.append(float(out["loss"]))
             after.append(float(model.optimizer.learning_rate))
-        json.dump({"batch_loss": losses, "learning_rate": before, "learning_rate_after": after}, sys.stdout)
-        return
+        return {"batch_loss": losses, "learning_rate": before, "learning_rate_after": after}
 
     val = None
     if os.path.exists(os.path.join(d, "x_val.npy")):
@@ -156,7 +173,7 @@ def main():
         for k in hist:
             if k in h.history:
                 hist[k].append(float(h.history[k][0]))
-    json.dump(hist, sys.stdout)
+    return hist
 
 
 def schedule(keras, s):

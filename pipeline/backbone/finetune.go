@@ -306,7 +306,11 @@ func (meta Metadata) tailFor(from, endpoint string) (*Tail, error) {
 		}
 		for k, w := range ws {
 			mw := c.Weights[k]
-			if w.Name != mw.Name || !slices.Equal(w.Shape, mw.Shape) {
+			// Keras names a weight created without a name "variable" or
+			// "variable_N" (ConvNeXt's LayerScale): such one goes by its
+			// place and shape.
+			unnamed := mw.Name == "variable" || strings.HasPrefix(mw.Name, "variable_")
+			if w.Name != mw.Name && !unnamed || !slices.Equal(w.Shape, mw.Shape) {
 				return nil, fmt.Errorf("layer %s: weight %d is %s %v in metadata.json, %s %v here", c.Name, k, mw.Name, mw.Shape, w.Name, w.Shape)
 			}
 			t.Keys[c.Name+"/"+w.Name] = mw.Key
@@ -314,6 +318,15 @@ func (meta Metadata) tailFor(from, endpoint string) (*Tail, error) {
 		}
 		shapes = append(shapes, out)
 		t.Layers, t.Names = append(t.Layers, l), append(t.Names, c.Name)
+	}
+	// A pooling that keeps its dimensions (MobileNet, MobileNetV3) gives
+	// [1, 1, C]; its endpoint, as exported, is flattened to [C]: so is the
+	// tail's output.
+	last := shapes[len(shapes)-1]
+	want := fromJSONShape(meta.Endpoints[endpoint].Shape)[1:]
+	if len(want) == 1 && len(last) > 1 && int64(last.Size()) == want[0] {
+		t.Layers, t.Names = append(t.Layers, &layers.Flatten{}), append(t.Names, meta.Endpoints[endpoint].Layer+"_flat")
+		wiring = append(wiring, []int{len(wiring) - 1})
 	}
 	t.Inputs = wiring
 	if wiring.Chain() {

@@ -105,7 +105,7 @@ func TestTailErrors(t *testing.T) {
 	}
 	for _, tc := range []struct{ from, endpoint, want string }{
 		{"conv_pw_99", "global_pool", `fine-tuning cannot start from "conv_pw_99": not a cut the export offers`},
-		{"conv_pw_99", "global_pool", "valid cuts: conv_dw_13, conv_pw_13"},
+		{"conv_pw_99", "global_pool", "valid cuts: conv_pw_13, conv_dw_13"},
 		{"conv_pw_13", "conv_dw_13_relu", "fine_tune_from conv_pw_13 is at or above endpoint conv_dw_13_relu (layer conv_dw_13_relu)"},
 		{"conv_pw_13", "conv_pw_12_relu", "is at or above endpoint conv_pw_12_relu"},
 	} {
