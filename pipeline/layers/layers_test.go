@@ -7,7 +7,8 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu", "unit_normalization"}
+	want := []string{"activation", "average_pooling2d", "batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
+		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -22,7 +23,7 @@ func TestRegistry(t *testing.T) {
 		}
 		for i, f := range a.Fields() {
 			switch f.Value.(type) {
-			case *int, *float64, *string, *bool, *[2]int, *Units:
+			case *int, *float64, *string, *bool, *[2]int, *[]int, *[2][2]int, *Units:
 			default:
 				t.Errorf("%s.%s: unsupported type %T", k, f.Key, f.Value)
 			}
@@ -111,8 +112,8 @@ func TestWeightsAndKerasConfig(t *testing.T) {
 	if got := KerasConfig(d, 10); !reflect.DeepEqual(got, map[string]any{"units": 10, "activation": "softmax", "use_bias": false}) {
 		t.Errorf("KerasConfig(dense) = %v", got)
 	}
-	if got := KerasConfig(&GlobalAveragePooling2D{}, 10); len(got) != 0 {
-		t.Errorf("KerasConfig(global_average_pooling2d) = %v, want Keras' defaults (no arguments)", got)
+	if got := KerasConfig(&GlobalAveragePooling2D{}, 10); !reflect.DeepEqual(got, map[string]any{"keepdims": false}) {
+		t.Errorf("KerasConfig(global_average_pooling2d) = %v, want keepdims false", got)
 	}
 	m, _ := New("max_pool")
 	m.(*MaxPool).PoolSize = [2]int{3, 2}
@@ -128,7 +129,7 @@ func TestChecks(t *testing.T) {
 		want []Problem
 	}{
 		{&Dropout{Rate: 1}, []Problem{{"rate", "want a number in [0, 1), got 1"}}},
-		{&Conv2D{Filters: 0, KernelSize: [2]int{3, 0}, Strides: [2]int{1, 1}}, []Problem{
+		{&Conv2D{Filters: 0, KernelSize: [2]int{3, 0}, Strides: [2]int{1, 1}, Groups: 1}, []Problem{
 			{"filters", "want an integer >= 1, got 0"}, {"kernel_size", "want positive [height, width], got [3, 0]"}}},
 		{&MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{0, 1}}, []Problem{{"strides", "want positive [height, width], got [0, 1]"}}},
 	} {
