@@ -140,11 +140,18 @@ func WriteSchedules(dir string, steps int, schedules []schedule.Schedule, platea
 // Keras runs scripts/keras_reference.py on dir with the venv's python and
 // decodes the JSON it prints into out.
 func Keras(python, script, dir string, out any, extra ...string) error {
-	cmd := exec.Command(python, append([]string{script, dir}, extra...)...)
+	return KerasAll(python, script, []string{dir}, out, extra...)
+}
+
+// KerasAll runs scripts/keras_reference.py once on several run folders
+// (one Python start for them all) and decodes the JSON it prints into out:
+// a slice, one result per folder in order, when there are several.
+func KerasAll(python, script string, dirs []string, out any, extra ...string) error {
+	cmd := exec.Command(python, append(append([]string{script}, dirs...), extra...)...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("reference: %s %s: %w", script, dir, err)
+		return fmt.Errorf("reference: %s %s: %w", script, strings.Join(dirs, " "), err)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("reference: %s printed %q: %w", script, b, err)
