@@ -80,8 +80,8 @@ func (c *Conv2D) Forward(g Graph, x Tensor, _ Shape, w []Tensor, _ bool) Tensor 
 		h = g.Conv2D(x, w[0], c.Strides, c.Padding)
 	} else {
 		// A [kh, kw, 1, C] grouped kernel holds the values of a [kh, kw,
-		// C, 1] depthwise kernel in the same order. Reshape keeps the
-		// first axis (here the kernel's height).
+		// C, 1] depthwise kernel in the same order. (Reshape infers the
+		// first axis: here the kernel's height.)
 		k := g.Reshape(w[0], Shape{c.KernelSize[1], c.Filters, 1})
 		h = g.DepthwiseConv2D(x, k, c.Strides, c.Padding)
 	}

@@ -59,9 +59,10 @@ type Field struct {
 	Doc      string   // what it means, for the documentation
 	// Value points at the setting: *int, *float64, *string, *bool, *Units,
 	// *[]int (a list), *[2][2]int (a zero_padding2d's [[top, bottom],
-	// [left, right]]) or *[2]int (a [height, width] pair, also written as one integer n
-	// meaning [n, n]). Package config's table of leaf types says how each
-	// reads and writes; a test there checks that it takes every kind's.
+	// [left, right]]) or *[2]int (a [height, width] pair, also written as
+	// one integer n meaning [n, n]). Package config's table of leaf types
+	// says how each reads and writes; a test there checks that it takes
+	// every kind's.
 	Value any
 	// Since is the version of config's canonical form that added the
 	// setting, 0 for those of the first form. A setting added to a kind
@@ -153,8 +154,8 @@ type Graph interface {
 	// Pad adds zeros around an image: pad is [[top, bottom], [left,
 	// right]].
 	Pad(x Tensor, pad [2][2]int) Tensor
-	// Reshape gives each example the shape s: the first axis of x (an
-	// example's batch) is kept, its size inferred.
+	// Reshape gives each example the shape s: x becomes [-1, s...], its
+	// first axis (the batch's) inferred from x's size.
 	Reshape(x Tensor, s Shape) Tensor
 	// Mean averages each example over the given axes of its shape (0 is
 	// the first axis after the batch), dropping them.

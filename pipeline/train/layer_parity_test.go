@@ -45,13 +45,14 @@ func (d *spatial) Read(idx []int, x []float32) error {
 // squeeze-and-excitation (pooling, reshape, 1×1 convolutions with swish and
 // sigmoid); MobileNetV3's hard_silu, pooling with keepdims and hard
 // sigmoid as its exporter records it (rescaling, relu6, rescaling);
-// ConvNeXt's grouped 7×7-style convolution, layer normalization on an
+// ConvNeXt's grouped (depthwise) convolution, layer normalization on an
 // image and on a vector, dense on an image, gelu and layer scale;
 // InceptionV3's batch normalization without scale, 3×3 stride-1 average
 // pooling with same padding and 1×3 convolutions; ResNet50V2's zero
-// padding, 1×1 stride-2 max pooling, DenseNet's 2×2 average pooling, and
-// the remaining activations. Each wants the forward pass and every
-// step's loss within 1e-4 of Keras'.
+// padding and 1×1 stride-2 max pooling; a 3×3 max pooling with same
+// padding; DenseNet's 2×2 average pooling; and the remaining activations.
+// Each wants the forward pass and every step's loss within 1e-4 of Keras'
+// (unit_normalization: 1e-5).
 func TestLayerKindsKerasParity(t *testing.T) {
 	top := func() layers.Layer {
 		return &layers.Dense{Units: layers.Classes, Activation: "softmax", UseBias: true}
@@ -101,6 +102,7 @@ func TestLayerKindsKerasParity(t *testing.T) {
 			&layers.ZeroPadding2D{Padding: [2][2]int{{1, 1}, {1, 1}}},
 			&layers.MaxPool{PoolSize: [2]int{1, 1}, Strides: [2]int{2, 2}, Padding: "valid"},
 			&layers.DepthwiseConv2D{KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", DepthMultiplier: 1, Activation: "relu6", UseBias: true},
+			&layers.MaxPool{PoolSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same"},
 			&layers.AveragePooling2D{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"},
 			act("softmax"), &layers.Flatten{}, top()}},
 	)
