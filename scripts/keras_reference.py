@@ -56,8 +56,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build(keras, spec):
-    """The model of spec, a chain: each layer is keras.layers.<class>(**config),
-    named as the Go side names it (so initial weights match by name).
+    """The model of spec, a chain: each layer is keras.layers.<class>(**config)
+    (or a backbone's own class, such as ConvNeXt's LayerScale), named as the
+    Go side names it (so initial weights match by name).
 
     BatchNormalization layers always run in inference mode, as in Keras'
     transfer-learning guide (the base model called with training=False):
@@ -74,26 +75,14 @@ def build(keras, spec):
 
     from keras.src.applications import convnext
 
-    class LayerScale(convnext.LayerScale):
-        """ConvNeXt's layer scale, its weight named gamma (as the Go side
-        names it; Keras leaves it unnamed)."""
-
-        def build(self, _):
-            self.gamma = self.add_weight(
-                name="gamma",
-                shape=(self.projection_dim,),
-                initializer=keras.initializers.Constant(self.init_values),
-                trainable=True,
-            )
-
     # Classes the backbones use from outside keras.layers.
-    others = {"LayerScale": LayerScale}
+    others = {"LayerScale": convnext.LayerScale}
 
     x = inp = keras.Input(tuple(spec["input"]))
     for l in spec["layers"]:
         cls = getattr(keras.layers, l["class"], None) or others.get(l["class"])
         if cls is None:
-            sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
+            sys.exit(f"keras_reference: neither keras.layers nor the backbones have a class {l['class']!r}")
         if cls is keras.layers.BatchNormalization:
             cls = InferenceBatchNormalization
         x = cls(name=l["name"], **l["config"])(x)

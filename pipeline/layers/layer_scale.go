@@ -4,8 +4,8 @@ import "fmt"
 
 // LayerScale is ConvNeXt's layer scale
 // (keras.src.applications.convnext.LayerScale): each value of the last
-// axis multiplied by its own learned factor, gamma, which starts at
-// init_values.
+// axis multiplied by its own learned factor (the attribute gamma), which
+// starts at init_values.
 type LayerScale struct {
 	InitValues    float64
 	ProjectionDim int // the last axis' size
@@ -37,10 +37,10 @@ func (l *LayerScale) Output(in Shape, _ int) (Shape, error) {
 	return in, nil
 }
 
-// Weights is gamma, which Keras creates unnamed; it is named after the
-// attribute that holds it.
+// Weights is gamma, which Keras creates unnamed: Keras (and so a
+// backbone's checkpoint and metadata) calls it "variable".
 func (l *LayerScale) Weights(Shape, int) []Weight {
-	return []Weight{{Name: "gamma", Shape: []int{l.ProjectionDim}, Fill: l.InitValues}}
+	return []Weight{{Name: "variable", Shape: []int{l.ProjectionDim}, Fill: l.InitValues}}
 }
 
 func (*LayerScale) Forward(g Graph, x Tensor, _ Shape, w []Tensor, _ bool) Tensor {
