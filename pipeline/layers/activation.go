@@ -4,7 +4,8 @@ package layers
 // to each value (softmax: over the last axis), such as the swish of
 // EfficientNet's blocks, the hard_silu of MobileNetV3's and the gelu of
 // ConvNeXt's. With linear it is the identity, which is also what a
-// backbone's Dropout becomes when fine-tuning rebuilds it (see FromKeras).
+// backbone's Dropout (or StochasticDepth) becomes when fine-tuning
+// rebuilds it (see FromKeras).
 type Activation struct {
 	Activation string
 }

@@ -15,13 +15,14 @@ import (
 // package does not implement are accepted only at Keras' default (NHWC
 // layout, no dilation, ...).
 //
-// A Dropout becomes the identity (activation linear): the transfer-learning
-// guide calls the base model with training=False, so a backbone's own
-// dropout (EfficientNet's drop-connect, noise_shape [None, 1, 1, 1]) is
-// inactive while its upper layers are fine-tuned. A dropout written in a
-// model's layers keeps dropping in training.
+// A Dropout, and ConvNeXt's StochasticDepth (built when drop_path_rate >
+// 0), become the identity (activation linear): the transfer-learning guide
+// calls the base model with training=False, so a backbone's own dropout
+// (EfficientNet's drop-connect, noise_shape [None, 1, 1, 1]) is inactive
+// while its upper layers are fine-tuned. A dropout written in a model's
+// layers keeps dropping in training.
 func FromKeras(class string, cfg map[string]any) (Layer, error) {
-	if class == "Dropout" {
+	if class == "Dropout" || class == "StochasticDepth" {
 		return &Activation{Activation: "linear"}, nil
 	}
 	var l Layer

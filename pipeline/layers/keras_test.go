@@ -39,6 +39,7 @@ func TestFromKeras(t *testing.T) {
 		{"GlobalAveragePooling2D", map[string]any{"keepdims": true, "data_format": "channels_last"}, &GlobalAveragePooling2D{Keepdims: true}},
 		{"Activation", map[string]any{"activation": "hard_silu"}, &Activation{Activation: "hard_silu"}},
 		{"Dropout", map[string]any{"rate": 0.15, "noise_shape": []any{nil, 1.0, 1.0, 1.0}, "seed": nil}, &Activation{Activation: "linear"}},
+		{"StochasticDepth", map[string]any{"drop_path_rate": 0.1}, &Activation{Activation: "linear"}},
 		{"LayerScale", map[string]any{"init_values": 1e-6, "projection_dim": 768.0}, &LayerScale{InitValues: 1e-6, ProjectionDim: 768}},
 		{"AveragePooling2D", map[string]any{"pool_size": []any{3.0, 3.0}, "strides": []any{1.0, 1.0}, "padding": "same"},
 			&AveragePooling2D{PoolSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same"}},
