@@ -100,6 +100,34 @@ func TestBatchNormalizationWeights(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("weights %+v, want %+v", got, want)
 	}
+	// InceptionV3's scale=False: no gamma, Keras' order otherwise.
+	got = (&BatchNormalization{Epsilon: 1e-3, Center: true}).Weights(Shape{7, 7, 5}, 2)
+	if !reflect.DeepEqual(got, want[1:]) {
+		t.Errorf("scale=False: weights %+v, want %+v", got, want[1:])
+	}
+}
+
+// TestTailKindsWeights: the weights of the new kinds as Keras names and
+// shapes them, which fine-tuning matches against a backbone's metadata.
+func TestTailKindsWeights(t *testing.T) {
+	for _, tc := range []struct {
+		l    Layer
+		in   Shape
+		want []Weight
+	}{
+		{&Conv2D{Filters: 6, KernelSize: [2]int{7, 7}, Groups: 6}, Shape{4, 4, 6},
+			[]Weight{{Name: "kernel", Shape: []int{7, 7, 1, 6}, Glorot: true, FanIn: 49, FanOut: 294}}},
+		{&LayerNormalization{Epsilon: 1e-6, Center: true, Scale: true}, Shape{4, 4, 6},
+			[]Weight{{Name: "gamma", Shape: []int{6}, Ones: true}, {Name: "beta", Shape: []int{6}}}},
+		{&Dense{Units: 24, UseBias: true}, Shape{4, 4, 6},
+			[]Weight{{Name: "kernel", Shape: []int{6, 24}, Glorot: true, FanIn: 6, FanOut: 24}, {Name: "bias", Shape: []int{24}}}},
+		{&LayerScale{InitValues: 1e-6, ProjectionDim: 6}, Shape{4, 4, 6},
+			[]Weight{{Name: "variable", Shape: []int{6}, Fill: 1e-6}}},
+	} {
+		if got := tc.l.Weights(tc.in, 2); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: weights %+v, want %+v", tc.l.Kind(), got, tc.want)
+		}
+	}
 }
 
 // TestFromKerasTails: every layer above the cuts of the nine

@@ -36,7 +36,7 @@ func (l *LayerNormalization) Check() []Problem {
 }
 
 func (l *LayerNormalization) Output(in Shape, _ int) (Shape, error) {
-	if len(in) == 0 || in[len(in)-1] < 0 {
+	if len(in) == 0 {
 		return nil, fmt.Errorf("only on a known input shape (after a backbone's cut, or in a model without backbone)")
 	}
 	return in, nil

@@ -31,7 +31,9 @@ func (l *LayerScale) Check() []Problem {
 }
 
 func (l *LayerScale) Output(in Shape, _ int) (Shape, error) {
-	if len(in) == 0 || in[len(in)-1] != l.ProjectionDim {
+	// A last axis of -1 (a backbone's features) is checked when the
+	// backbone is loaded.
+	if len(in) == 0 || (in[len(in)-1] != l.ProjectionDim && in[len(in)-1] >= 0) {
 		return nil, fmt.Errorf("gets a %s input; projection_dim %d must be its last axis", in, l.ProjectionDim)
 	}
 	return in, nil

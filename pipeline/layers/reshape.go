@@ -39,10 +39,13 @@ func (r *Reshape) Check() []Problem {
 }
 
 func (r *Reshape) Output(in Shape, _ int) (Shape, error) {
-	if in == nil || in.Size() < 0 {
+	if in == nil {
 		return nil, fmt.Errorf("only on a known input shape (after a backbone's cut, or in a model without backbone)")
 	}
 	out := Shape(slices.Clone(r.TargetShape))
+	if in.Size() < 0 {
+		return out, nil // a backbone's features: checked when it is loaded
+	}
 	known := 1
 	for _, d := range out {
 		if d > 0 {
