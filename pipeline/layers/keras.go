@@ -203,7 +203,7 @@ func sameJSON(a, b any) bool {
 	if x, ok := a.([]any); ok && len(x) == 1 && b == -1.0 { // axis: [-1] or [3]
 		a = x[0]
 	}
-	if a == 3.0 && b == -1.0 { // axis: 3 is the last of an image's (with its batch's)
+	if a == 3.0 && b == -1.0 { // axis: 3 is an image's last, counting the batch's
 		return true
 	}
 	return reflect.DeepEqual(a, b)

@@ -428,7 +428,7 @@ func thousands(n int) string {
 
 // InitialWeights draws Keras' default initial values: Glorot uniform
 // kernels, zero biases, zero optimizer slots, ones for batch
-// normalisation's gamma and moving variance. The draw depends only on seed
+// normalisation's gamma and moving variance, a layer scale's init_values. The draw depends only on seed
 // and the layer stack, never on global state.
 func (n *Network) InitialWeights(seed int64) map[string][]float32 {
 	out := make(map[string][]float32, len(n.Vars))
