@@ -4,9 +4,10 @@
 The Go side writes a folder with everything that defines a run:
 
   spec.json        layers (each a keras.layers class, its name, its
-                   constructor arguments and, in a graph, "inputs": the
-                   indices of the layers whose outputs it takes, -1 for
-                   the model's input), how many leading layers are
+                   constructor arguments, its weights' names in Keras'
+                   order and, in a graph, "inputs": the indices of the
+                   layers whose outputs it takes, -1 for the model's
+                   input), how many leading layers are
                    frozen (a backbone's layers above a cut, while the new
                    top trains first), input shape, classes, batch size,
                    epochs, Adam settings
@@ -16,9 +17,7 @@ The Go side writes a folder with everything that defines a run:
   order.npy        int64 [epochs, N]: the example order of every epoch
   (every .npy is flat; shapes come from spec.json and from the Keras model)
   init/<name>.npy  initial weights, named as in the Go checkpoint with "/"
-                   replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...);
-                   spec.json's layers list their weights' names in Keras'
-                   order ("weights")
+                   replaced by "." (dense.kernel.npy, conv2d_1.bias.npy, ...)
 
 spec.json may also give the loss's label_smoothing
 (keras.losses.CategoricalCrossentropy), a class_weight list (fit's
@@ -34,10 +33,13 @@ layers are built but the caller should use rate 0 for exact parity (Go and
 Keras draw different masks). It prints one JSON object: Keras' History.
 
 Usage: keras_reference.py DIR... [--steps N | --schedules]
-  Each DIR is one run, trained in turn in one process; each prints one line.
+  With several DIRs, each is a run of its own and the script prints a JSON
+  list of their results, in order (one Python start for many parity checks).
   --steps N   instead of epochs, run N single batches with train_on_batch and
               report each batch's loss and the optimizer's learning rate
-              before and after it (for the per-step parity tests).
+              before and after it (for the per-step parity tests), and the
+              class probabilities of every training example with the
+              initial weights (initial_probs, flat, example by example).
   --schedules read DIR/schedules.json: {"steps": N, "schedules": [{"class",
               "config"}, ...], "plateaus": [{"config": {...}, "learning_rate":
               r, "values": [...]}, ...]} and print each schedule's rate at
@@ -58,8 +60,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def build(keras, spec):
     """The model of spec, a chain or (with "inputs") a graph: each layer is
-    keras.layers.<class>(**config), named as the Go side names it (so
-    initial weights match by name), called on the outputs it takes.
+    keras.layers.<class>(**config) (or a backbone's own class, such as
+    ConvNeXt's LayerScale), named as the Go side names it (so initial
+    weights match by name), called on the outputs it takes.
 
     BatchNormalization layers always run in inference mode, as in Keras'
     transfer-learning guide (the base model called with training=False):
@@ -74,12 +77,17 @@ def build(keras, spec):
         def call(self, inputs, training=None, mask=None):
             return super().call(inputs, training=False, mask=mask)
 
+    from keras.src.applications import convnext
+
+    # Classes the backbones use from outside keras.layers.
+    others = {"LayerScale": convnext.LayerScale}
+
     inp = keras.Input(tuple(spec["input"]))
     outs = []
     for i, l in enumerate(spec["layers"]):
-        cls = getattr(keras.layers, l["class"], None)
+        cls = getattr(keras.layers, l["class"], None) or others.get(l["class"])
         if cls is None:
-            sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
+            sys.exit(f"keras_reference: neither keras.layers nor the backbones have a class {l['class']!r}")
         if cls is keras.layers.BatchNormalization:
             cls = InferenceBatchNormalization
         srcs = [inp if j < 0 else outs[j] for j in l.get("inputs", [i - 1])]
@@ -98,35 +106,32 @@ def main():
     args = p.parse_args()
 
     import keras
+
+    out = []
+    for d in args.dir:
+        keras.backend.clear_session()
+        out.append(schedules(keras, d) if args.schedules else run(keras, d, args.steps))
+    json.dump(out[0] if len(args.dir) == 1 else out, sys.stdout)
+
+
+def run(keras, d, steps):
+    """The result of the run in folder d (see the usage)."""
     import numpy as np
 
-    if args.schedules:
-        schedules(keras, args.dir[0])
-        return
-    for d in args.dir:  # one process for several runs: Python and Keras start once
-        keras.backend.clear_session()
-        json.dump(run(keras, np, d, args.steps), sys.stdout)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-
-
-def run(keras, np, d, steps):
-    """Trains the run in folder d; returns Keras' History (or with steps,
-    each step's loss and learning rate)."""
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
     model = build(keras, spec)
     for l in spec["layers"]:
         # In the layer's own order (Keras' weights order), by the names
-        # the Go side gave them: a weight Keras leaves unnamed (ConvNeXt's
-        # LayerScale) has no name of its own to go by.
+        # the Go side gave them (spec.json's "weights"), not Keras' names
+        # for them: a weight Keras leaves unnamed has none to go by.
+        layer = model.get_layer(l["name"])
         names = l.get("weights")
         if names is None:
-            names = [w.path.split("/")[-1] for w in model.get_layer(l["name"]).weights]
-        layer = model.get_layer(l["name"])
-        ws = [np.load(os.path.join(d, "init", f"{l['name']}.{n}.npy")).reshape(w.shape) for n, w in zip(names, layer.weights)]
-        if len(ws) != len(layer.weights):
+            names = [w.path.split("/")[-1] for w in layer.weights]
+        if len(names) != len(layer.weights):
             sys.exit(f"keras_reference: layer {l['name']}: {len(names)} weights given, Keras has {len(layer.weights)}")
+        ws = [np.load(os.path.join(d, "init", f"{l['name']}.{n}.npy")).reshape(w.shape) for n, w in zip(names, layer.weights)]
         if ws:
             layer.set_weights(ws)
     adam = spec["adam"]
@@ -149,6 +154,7 @@ def run(keras, np, d, steps):
     bs = spec["batch_size"]
 
     if steps:
+        probs = model.predict_on_batch(x)
         losses, before, after = [], [], []
         flat = order.reshape(-1)
         for s in range(steps):
@@ -158,7 +164,8 @@ def run(keras, np, d, steps):
             out = model.train_on_batch(x[idx], y[idx], class_weight=class_weight, return_dict=True)
             losses.append(float(out["loss"]))
             after.append(float(model.optimizer.learning_rate))
-        return {"batch_loss": losses, "learning_rate": before, "learning_rate_after": after}
+        return {"batch_loss": losses, "learning_rate": before, "learning_rate_after": after,
+                "initial_probs": [float(v) for v in np.asarray(probs).reshape(-1)]}
 
     val = None
     if os.path.exists(os.path.join(d, "x_val.npy")):
@@ -192,7 +199,7 @@ def schedule(keras, s):
 
 
 def schedules(keras, d):
-    """The --schedules mode (see the usage)."""
+    """The --schedules mode's result for folder d (see the usage)."""
     import numpy as np
 
     with open(os.path.join(d, "schedules.json")) as f:
@@ -217,7 +224,7 @@ def schedules(keras, d):
             logged.append(logs["learning_rate"])
             held.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
         plateaus.append({"learning_rate": held, "logged": logged})
-    json.dump({"schedules": rates, "plateaus": plateaus}, sys.stdout)
+    return {"schedules": rates, "plateaus": plateaus}
 
 
 if __name__ == "__main__":

@@ -34,11 +34,13 @@ const (
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
 	// export.formats, 4 train.class_weight, train.sampling,
 	// train.reduce_lr_on_plateau, data.folds, augment (for the run and
-	// per model), evaluate.tta and models' backbone.preprocess. (The map
+	// per model), evaluate.tta and models' backbone.preprocess, 5 the
+	// layer settings conv2d.groups, batch_normalization.center and scale,
+	// and global_average_pooling2d.keepdims. (The map
 	// forms of train.loss and of an optimizer's learning_rate, label
 	// smoothing and schedules, need no version: a config without them
 	// writes the scalar it always wrote.)
-	form = 4
+	form = 5
 )
 
 // key is one key of the schema: a leaf value, a section of keys, or a

@@ -89,8 +89,9 @@ type Variable struct {
 	Slot      bool // one of Adam's moments (not a layer weight)
 	FanIn     int  // for Glorot initialisation of kernels
 	FanOut    int
-	Kernel    bool // a kernel (Glorot uniform); otherwise zeros
-	Ones      bool // initialised to ones (batch normalisation's gamma and variance)
+	Kernel    bool    // a kernel (Glorot uniform); otherwise zeros
+	Ones      bool    // initialised to ones (batch normalisation's gamma and variance)
+	Fill      float64 // when not zero, initialised to it (a layer scale's gamma)
 	handle    tf.Output
 	read      tf.Output
 	init      tf.Output // placeholder fed by Init/SetWeights
@@ -310,7 +311,7 @@ func (n *Network) layers(s *op.Scope) (stack, error) {
 		in := st.inputs[i][0]
 		for _, w := range l.Weights(in, spec.Classes) {
 			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
-			v.Ones, v.Trainable = w.Ones, !w.Frozen && i >= spec.Frozen
+			v.Ones, v.Fill, v.Trainable = w.Ones, w.Fill, !w.Frozen && i >= spec.Frozen
 			st.weights[i] = append(st.weights[i], v.read)
 			info.Params += v.Size()
 			if v.Trainable {
@@ -479,15 +480,19 @@ func thousands(n int) string {
 
 // InitialWeights draws Keras' default initial values: Glorot uniform
 // kernels, zero biases, zero optimizer slots, ones for batch
-// normalisation's gamma and moving variance. The draw depends only on seed
+// normalisation's gamma and moving variance, a layer scale's init_values. The draw depends only on seed
 // and the layer stack, never on global state.
 func (n *Network) InitialWeights(seed int64) map[string][]float32 {
 	out := make(map[string][]float32, len(n.Vars))
 	for i, v := range n.Vars {
 		x := make([]float32, v.Size())
-		if v.Ones {
+		if v.Ones || v.Fill != 0 {
+			fill := float32(v.Fill)
+			if v.Ones {
+				fill = 1
+			}
 			for j := range x {
-				x[j] = 1
+				x[j] = fill
 			}
 		}
 		if v.Kernel {

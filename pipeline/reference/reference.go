@@ -58,6 +58,9 @@ func Write(dir string, r Run) error {
 	}
 	for i, l := range r.Spec.Layers {
 		lj := layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes), Weights: []string{}}
+		if r.Spec.Inputs != nil {
+			lj.Inputs = r.Spec.Inputs[i]
+		}
 		if _, join := l.(layers.Joiner); !join {
 			in := r.Spec.Input
 			if j := r.Spec.Inputs.Of(i)[0]; j != layers.Input {
@@ -66,9 +69,6 @@ func Write(dir string, r Run) error {
 			for _, w := range l.Weights(in, r.Spec.Classes) {
 				lj.Weights = append(lj.Weights, w.Name)
 			}
-		}
-		if r.Spec.Inputs != nil {
-			lj.Inputs = r.Spec.Inputs[i]
 		}
 		stack = append(stack, lj)
 	}
@@ -163,26 +163,21 @@ func WriteSchedules(dir string, steps int, schedules []schedule.Schedule, platea
 // Keras runs scripts/keras_reference.py on dir with the venv's python and
 // decodes the JSON it prints into out.
 func Keras(python, script, dir string, out any, extra ...string) error {
-	return KerasAll(python, script, []string{dir}, []any{out}, extra...)
+	return KerasAll(python, script, []string{dir}, out, extra...)
 }
 
-// KerasAll is Keras for several runs in one Python process (Keras starts
-// once), decoding run dirs[i]'s result into outs[i].
-func KerasAll(python, script string, dirs []string, outs []any, extra ...string) error {
+// KerasAll runs scripts/keras_reference.py once on several run folders
+// (one Python start for them all) and decodes the JSON it prints into out:
+// a slice, one result per folder in order, when there are several.
+func KerasAll(python, script string, dirs []string, out any, extra ...string) error {
 	cmd := exec.Command(python, append(append([]string{script}, dirs...), extra...)...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
 		return fmt.Errorf("reference: %s %s: %w", script, strings.Join(dirs, " "), err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != len(dirs) {
-		return fmt.Errorf("reference: %s printed %d results for %d runs: %q", script, len(lines), len(dirs), b)
-	}
-	for i, l := range lines {
-		if err := json.Unmarshal([]byte(l), outs[i]); err != nil {
-			return fmt.Errorf("reference: %s printed %q for %s: %w", script, l, dirs[i], err)
-		}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("reference: %s printed %q: %w", script, b, err)
 	}
 	return nil
 }
