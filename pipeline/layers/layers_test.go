@@ -7,12 +7,8 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-<<<<<<< HEAD
-	want := []string{"add", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "multiply", "relu", "unit_normalization"}
-=======
-	want := []string{"activation", "average_pooling2d", "batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
-		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
->>>>>>> g26-kinds
+	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
+		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
