@@ -449,7 +449,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := export.FromRun(unfinished, "top"); err == nil || !strings.Contains(err.Error(), "not finished") {
 		t.Errorf("unfinished run: %v", err)
 	}
-	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch, tuned)`) {
+	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch, tuned, graph)`) {
 		t.Errorf("unknown model: %v", err)
 	}
 	m, err := export.FromRun(f.run, "scratch")
