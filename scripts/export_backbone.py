@@ -13,11 +13,16 @@ name. For a keras.applications architecture the endpoints are:
   the pooled feature vector: the global pooling layer (avg_pool, ...) or,
                 for VGG, fc2 (metadata.json's "feature_endpoint");
   the outputs of the last two blocks (names from the model: conv5_block3_out,
-                block_16_project_BN, mixed10, ...; metadata.json's "blocks").
-For --keras, the model's output (named after its layer) and each --endpoint
-LAYER. Next to the model, metadata.json records the input contract, the
-endpoints, where the weights came from (with a fingerprint), and the
-TensorFlow and Keras versions.
+                block_16_project_BN, mixed10, ...; metadata.json's "blocks");
+  the input activation of each cut fine-tuning may start from.
+For --keras, the model's output (named after its layer), each --endpoint
+LAYER and the cuts' input activations. Next to the model, metadata.json
+records the input contract, the endpoints, where the weights came from
+(with a fingerprint), the TensorFlow and Keras versions, and the cuts
+fine-tuning may start from, found in the graph: the starts of the last one
+and the last two blocks (ResNet50: conv5_block3_1_conv, conv5_block2_1_conv;
+VGG16: block5_conv1, block4_conv1), each with every layer above it, its
+Keras config, inputs and weights (docs/data.md has the contract).
 
 Input size and preprocessing come from Keras itself: the size is the
 default_size the architecture asks imagenet_utils.obtain_input_shape for
@@ -68,12 +73,12 @@ CAFFE_MEAN = [103.939, 116.779, 123.68]  # B, G, R
 TORCH_MEAN = [0.485, 0.456, 0.406]
 TORCH_STD = [0.229, 0.224, 0.225]
 
-# Layers fine-tuning may start from ("cuts"), per architecture. Each adds an
-# endpoint for the cut's input activation, where the pipeline caches
-# features, and metadata.json describes the layers from the cut up (see
-# fine_tune_layers). Fine-tuning rebuilds those layers in Go, so only a chain
-# of layers it knows can be offered: VGG's last block.
-CUTS = {"VGG16": ("block5_conv1",), "VGG19": ("block5_conv1",), "tiny": ("block5_conv1",)}
+# Fine-tuning may start from the starts of the last one and the last two
+# blocks below the feature endpoint ("cuts", found in the graph: see
+# graph_cuts). Each adds an endpoint for the cut's input activation, where
+# the pipeline caches features, and metadata.json describes the layers from
+# the cut up (see fine_tune_layers).
+CUT_BLOCKS = 2
 
 
 def fail(msg):
@@ -306,26 +311,91 @@ def in_model_preprocessing(model):
     return found
 
 
-def layer_index(model):
-    """[(layer, [indices of the layers feeding it])] in the model's order."""
-    names = {l.name: i for i, l in enumerate(model.layers)}
-    out = []
-    for layer in model.layers:
-        parents = []
-        for node in layer._inbound_nodes[:1]:
-            parents = [names[p.operation.name] for p in node.parent_nodes if p.operation.name in names]
-        out.append((layer, parents))
-    return out
+class Graph:
+    """A functional model's graph: every operation in model order
+    (model.operations, a topological order: the layers and the Keras ops
+    that are not layers, such as the x + 3.0 of MobileNetV3's
+    hard_sigmoid), with the tensors each one takes.
+
+    ops[i] is an operation; inputs[i] the (index of the producing
+    operation, output index) of each tensor it takes, in call order ([]
+    for the input layer); outputs[i] its output tensors. Raises ValueError
+    when the model calls an operation more than once (a shared layer),
+    whose calls would share one name.
+    """
+
+    def __init__(self, model):
+        from keras.src.ops.function import make_node_key
+
+        self.ops = list(model.operations)
+        self.index = {op.name: i for i, op in enumerate(self.ops)}
+        where = {id(op): i for i, op in enumerate(self.ops)}
+        self.inputs, self.outputs, self.nodes = [], [], []
+        for op in self.ops:
+            nodes = [n for k, n in enumerate(op._inbound_nodes) if make_node_key(op, k) in model._nodes]
+            if len(nodes) != 1:
+                raise ValueError(f"{op.name} is called {len(nodes)} times in the model")
+            node = nodes[0]
+            self.nodes.append(node)
+            self.inputs.append([(where[id(t._keras_history.operation)], t._keras_history.tensor_index)
+                                for t in node.arguments.keras_tensors])
+            self.outputs.append(list(node.outputs))
+
+    def ref(self, i, k):
+        """The name by which a consumer refers to output k of operation i:
+        its name, with ":k" for an operation with several outputs."""
+        return self.ops[i].name if len(self.outputs[i]) == 1 else f"{self.ops[i].name}:{k}"
+
+    def articulations(self, upto):
+        """The operations below index upto whose output is the model's whole
+        state: a single tensor through which every path from the input to
+        the output passes (no edge from below jumps over it)."""
+        reach = list(range(len(self.ops)))  # the furthest operation each one feeds
+        for i, ins in enumerate(self.inputs):
+            for p, _ in ins:
+                reach[p] = max(reach[p], i)
+        out, furthest = [], 0
+        for i in range(1, upto):
+            furthest = max(furthest, reach[i - 1])
+            if furthest <= i and len(self.outputs[i]) == 1:
+                out.append(i)
+        return out
+
+    def first_consumer(self, i):
+        """The first operation in model order that takes operation i's output."""
+        return min(j for j, ins in enumerate(self.inputs) if any(p == i for p, _ in ins))
+
+    def downstream(self, i):
+        """The operations that depend on operation i's output, in model order."""
+        seen, out = {i}, []
+        for j in range(i + 1, len(self.ops)):
+            if any(p in seen for p, _ in self.inputs[j]):
+                seen.add(j)
+                out.append(j)
+        return out
+
+    def upstream(self, i):
+        """Operation i and every operation it depends on."""
+        seen, todo = {i}, [i]
+        while todo:
+            for p, _ in self.inputs[todo.pop()]:
+                if p not in seen:
+                    seen.add(p)
+                    todo.append(p)
+        return seen
 
 
-def feature_layer(model):
+def feature_layer(model, required=True):
     """The pooled feature vector's layer: fc2 when the model has it (VGG),
-    else the last global pooling layer."""
+    else the last global pooling layer; without either, fails (or, not
+    required, returns None)."""
     names = [l.name for l in model.layers]
     if "fc2" in names:
         return "fc2"
     pools = [l.name for l in model.layers if type(l).__name__.startswith("Global")]
     if not pools:
+        if not required:
+            return None
         fail(f"{model.name}: no global pooling layer and no fc2: cannot tell its feature vector")
     return pools[-1]
 
@@ -358,34 +428,57 @@ def block_key(layer, prev):
     return "_".join(parts[: last + 1])
 
 
-def last_blocks(model, upto, n=2):
-    """The outputs of the last n blocks below layer upto: layers every path
-    from the input to the output goes through (so that they are a backbone's
-    whole state there), spatial (4-D), each the last such layer of its block
-    (see block_key); the latest first."""
-    idx = layer_index(model)
-    reach = [i for i in range(len(idx))]  # furthest layer each layer feeds
-    for i, (_, parents) in enumerate(idx):
-        for p in parents:
-            reach[p] = max(reach[p], i)
-    stop = [l.name for l, _ in idx].index(upto)
-    cuts, furthest = [], 0
-    for i in range(1, stop):
-        furthest = max(furthest, reach[i - 1])
-        layer = idx[i][0]
-        if furthest <= i and len(layer.output.shape) == 4:
-            cuts.append(layer)
-    ends, prev = [], None
-    keys = []
-    for layer in cuts:
-        prev = block_key(layer, prev)
-        keys.append(prev)
+def block_ends(g, upto, n):
+    """Indices of the outputs of the last n blocks below operation upto:
+    articulations (see Graph.articulations), spatial (4-D), each the last
+    such operation of its block; the latest first. An operation's block
+    comes from its name, or, named by Keras' counter (ConvNeXt's residual
+    add_17), is the block of the operations before it (see block_key)."""
+    block, prev = [], None
+    for op in g.ops:
+        prev = block_key(op, prev)
+        block.append(prev)
+    cuts = [i for i in g.articulations(upto) if len(g.outputs[i][0].shape) == 4]
+    keys = [block[i] for i in cuts]
+    ends = []
     for j in range(len(cuts) - 1, -1, -1):
         if keys[j] is not None and (j == len(cuts) - 1 or keys[j + 1] != keys[j]):
-            ends.append(cuts[j].name)
+            ends.append(cuts[j])
             if len(ends) == n:
                 break
     return ends
+
+
+def last_blocks(model, upto, n=2):
+    """The names of the outputs of the last n blocks below layer upto (the
+    feature endpoint), the latest first: the backbone's whole state there."""
+    g = Graph(model)
+    return [g.ops[i].name for i in block_ends(g, g.index[upto], n)]
+
+
+def graph_cuts(model, upto, n=CUT_BLOCKS):
+    """The cuts fine-tuning may start from, found in the graph: the starts
+    of the last one, ..., n blocks below operation upto (the feature
+    endpoint), the last block's first. A block starts at the first
+    operation in model order that takes the output of the block below, an
+    articulation (ResNet50: conv5_block3_1_conv, which takes
+    conv5_block2_out). Fewer where the model has fewer blocks, and none
+    whose layers up to upto are more than three quarters of the model's
+    operations: that is no last block (NASNet's only articulations are in
+    its stem, below every cell); none for a model that calls a layer more
+    than once (printed)."""
+    try:
+        g = Graph(model)
+    except ValueError as e:
+        print(f"export_backbone: no fine-tuning cuts: {e}", file=sys.stderr)
+        return []
+    below = g.upstream(g.index[upto])
+    cuts = []
+    for i in block_ends(g, g.index[upto], n + 1)[1:]:
+        if 4 * sum(j in below for j in g.downstream(i)) > 3 * len(g.ops):
+            break
+        cuts.append(g.ops[g.first_consumer(i)].name)
+    return cuts
 
 
 def main():
@@ -422,7 +515,10 @@ def main():
             endpoints.setdefault(e, e)
         prep = mode_contract(args.preprocess)
         arch = os.path.basename(args.keras)
-        cuts = ()
+        # Fine-tuning trains up to the pooled features where the model
+        # has them, else up to its output.
+        extra["tail_feature"] = feature_layer(model, required=False) or out_layer
+        cuts = graph_cuts(model, extra["tail_feature"])
         exported_by = " ".join(["scripts/export_backbone.py --keras", args.keras, "--preprocess", args.preprocess]
                                + [f"--endpoint {e}" for e in args.endpoint])
     else:
@@ -442,7 +538,7 @@ def main():
         endpoints = {"predictions": model.layers[-1].name, feature: feature}
         for b in blocks:
             endpoints.setdefault(b, b)
-        cuts = CUTS.get(arch, ())
+        cuts = graph_cuts(model, feature)
         extra.update({"feature_endpoint": feature, "blocks": blocks})
         exported_by = "scripts/export_backbone.py " + " ".join(
             f"--{k} {v}" for k, v in (("arch", args.arch), ("weights", args.weights), ("seed", args.seed)))
@@ -469,16 +565,20 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
 
     The reusable part of this script (scripts/export_mobilenet.py calls it too).
 
-    endpoints: ordered {endpoint name: layer name}; the first one is the
-      default endpoint and the "serving_default" signature.
+    endpoints: ordered {endpoint name: layer name (or the name of a Keras
+      op that is not a layer)}; the first one is the default endpoint and
+      the "serving_default" signature.
     meta_extra: must hold "architecture", "weights" (a dict; its "sha256" is
       filled in here), "preprocessing" (the dict that goes under
       input.preprocessing; its "mode" also decides how golden inputs are
       drawn), "exported_by" and "cuts" (layer names fine-tuning may start
-      from; see fine_tune_layers); optionally "keras_preprocess" (the
-      family's preprocess_input, which then makes the golden inputs, and
-      golden/pixels.npy holds the pixels); any other keys go into
-      metadata.json as they are.
+      from, the last block's start first; see graph_cuts and
+      fine_tune_layers); optionally "tail_feature" (the layer up to
+      which a cut's trainable_params count, not written to metadata.json;
+      default: "feature_endpoint", else feature_layer's) and
+      "keras_preprocess" (the family's preprocess_input, which then makes
+      the golden inputs, and golden/pixels.npy holds the pixels); any
+      other keys go into metadata.json as they are.
     golden_n: when > 0, writes golden/input.npy and golden/<endpoint>.npy,
       computed by the in-memory Keras model on a batch seeded with seed.
 
@@ -494,12 +594,16 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     keras_preprocess = meta_extra.pop("keras_preprocess", None)
     weights = meta_extra.pop("weights")
     prep = meta_extra.pop("preprocessing")
-    cuts = meta_extra.pop("cuts")
+    cuts = list(meta_extra.pop("cuts"))
+    feature = meta_extra.pop("tail_feature", None) or meta_extra.get("feature_endpoint")
     weights["sha256"] = fingerprint(model)
     endpoints = dict(endpoints)
-    for cut in cuts:  # the cut's input activation is an endpoint too
-        below = cut_input(model, cut)
-        endpoints.setdefault(below, below)
+    if cuts:
+        feature = feature or feature_layer(model)
+        g = Graph(model)
+        for cut in cuts:  # the cut's input activation is an endpoint too
+            below = g.ops[cut_input(g, cut)].name
+            endpoints.setdefault(below, below)
 
     h, w, c = model.input_shape[1:]
     spec = tf.TensorSpec([None, h, w, c], tf.float32, name="images")
@@ -510,9 +614,10 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     # endpoints capture all the variables they use by themselves.
     subs = {}
     meta_endpoints = {}
+    ops = {op.name: op for op in model.operations}
     for name, layer in endpoints.items():
-        y = model.get_layer(layer).output
-        if type(model.get_layer(layer)).__name__.startswith("Global") and len(y.shape) == 4:
+        y = ops[layer].output
+        if type(ops[layer]).__name__.startswith("Global") and len(y.shape) == 4:
             # keepdims pooling (MobileNet, MobileNetV3): [N, 1, 1, C] as the
             # feature vector [N, C] every other family's pooling gives.
             y = keras.layers.Flatten(name=layer + "_flat")(y)
@@ -529,7 +634,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     os.chmod(tmp, 0o755)
     try:
         archive.write_out(tmp, verbose=False)
-        fine_tune = fine_tune_layers(model, archive, cuts, tmp)
+        fine_tune = fine_tune_layers(model, archive, cuts, tmp, feature)
         meta = {
             "format": FORMAT,
             "architecture": meta_extra.pop("architecture"),
@@ -544,6 +649,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
             },
             "endpoints": meta_endpoints,
             "default_endpoint": next(iter(endpoints)),
+            "cuts": cuts,
             "fine_tune": fine_tune,
             "tags": ["serve"],
             "versions": {
@@ -569,32 +675,100 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     return meta
 
 
-def cut_input(model, cut):
-    """The name of the layer whose output is the input of layer cut.
+def cut_input(g, cut):
+    """The index of the operation whose output is the input of the cut
+    named cut, or fails saying why cut is not one.
 
-    Fine-tuning from cut rebuilds the layers from cut up as one chain fed by
-    that activation, so the model must be a chain from there on: each layer
-    takes exactly the previous layer's output.
+    A cut takes a single tensor, the output of an articulation (every path
+    from the input to the output passes through it: see
+    Graph.articulations), and is the first operation in model order that
+    takes it; fine-tuning from it rebuilds every operation that depends on
+    that tensor, fed by it alone.
     """
-    names = [l.name for l in model.layers]
-    if cut not in names:
+    if cut not in g.index:
         fail(f"cut {cut!r}: the model has no such layer")
-    i = names.index(cut)
-    for j in range(i, len(names)):
-        inbound = model.layers[j]._inbound_nodes[0].parent_nodes
-        if len(inbound) != 1 or inbound[0].operation.name != names[j - 1]:
-            fail(f"cut {cut!r}: layer {names[j]} does not take only {names[j - 1]}'s output; "
-                 "fine-tuning needs a chain of layers above the cut")
-    return names[i - 1]
+    i = g.index[cut]
+    ins = g.inputs[i]
+    if len(ins) != 1:
+        fail(f"cut {cut!r}: it takes {len(ins)} tensors; a cut takes one, the whole state of the model below it")
+    p = ins[0][0]
+    if p not in g.articulations(len(g.ops)):
+        fail(f"cut {cut!r}: its input, {g.ops[p].name}'s output, is not the model's whole state "
+             "(a path from the input to the output goes around it)")
+    if g.first_consumer(p) != i:
+        fail(f"cut {cut!r}: name it by the first layer that takes {g.ops[p].name}'s output, "
+             f"{g.ops[g.first_consumer(p)].name}")
+    return p
 
 
-def fine_tune_layers(model, archive, cuts, folder):
+def tail_entry(g, j, weights):
+    """metadata.json's record of operation j above a cut: a layer's class,
+    name, get_config(), weights and inputs (the names of the operations
+    whose outputs it takes, in call order); for a Keras op that is not a
+    layer, see op_entry."""
+    import keras
+
+    op = g.ops[j]
+    inputs = [g.ref(p, k) for p, k in g.inputs[j]]
+    if not isinstance(op, keras.layers.Layer):
+        return dict(op_entry(g, j), name=op.name, weights=[], inputs=inputs)
+    return {
+        "name": op.name,
+        "class": type(op).__name__,
+        "config": json.loads(json.dumps(op.get_config(), default=str)),
+        "weights": weights,
+        "inputs": inputs,
+    }
+
+
+def op_entry(g, j):
+    """The class and config of a Keras op that is not a layer (a functional
+    model records x + 3.0 as a keras.src.ops.numpy.Add): x + c, c + x,
+    x - c, c - x and x * c, c * x with a Python number c as class
+    Rescaling (x * scale + offset, which gives the same float32 values:
+    scale 1.0 or -1.0, or offset 0.0); x + y, x - y and x * y of two
+    tensors as the Keras layer that computes the same (Add, Subtract,
+    Multiply, config {}); any other as class "ops.<ClassName>" with its
+    arguments (tensors as null), which Go refuses naming it."""
+    import numbers
+
+    import keras
+
+    op, node = g.ops[j], g.nodes[j]
+    args, kwargs = node.arguments.args, node.arguments.kwargs
+    kind = type(op).__name__
+    tensor = [isinstance(a, keras.KerasTensor) for a in args]
+    number = [isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args]
+    if kind in ("Add", "Multiply", "Subtract") and len(args) == 2 and not kwargs:
+        if all(tensor):
+            # x + y of two tensors (ConvNeXt's residual): Keras' merge layer
+            # of the same name computes the same.
+            return {"class": kind, "config": {}}
+        if tensor[0] + tensor[1] == 1 and number[0] + number[1] == 1:
+            c = float(args[number.index(True)])
+            if kind == "Add":
+                return {"class": "Rescaling", "config": {"scale": 1.0, "offset": c}}
+            if kind == "Multiply":
+                return {"class": "Rescaling", "config": {"scale": c, "offset": 0.0}}
+            # x - c, or c - x
+            return {"class": "Rescaling", "config": {"scale": 1.0, "offset": -c} if tensor[0] else {"scale": -1.0, "offset": c}}
+
+    def plain(v):
+        return v if isinstance(v, (numbers.Real, str, bool, type(None))) else None
+
+    return {"class": "ops." + kind,
+            "config": {"args": [plain(a) for a in args], "kwargs": {k: plain(v) for k, v in kwargs.items()}}}
+
+
+def fine_tune_layers(model, archive, cuts, folder, feature):
     """metadata.json's "fine_tune": for each cut, the endpoint of its input
-    activation and every layer from the cut to the model's output, in order:
-    its Keras class, name, config (get_config()) and, for each weight, the
-    key under which the SavedModel's variables/ checkpoint holds it (Keras'
-    export names them "_all_variables/<i>/.ATTRIBUTES/VARIABLE_VALUE") and
-    whether Keras trains it.
+    activation, every operation that depends on it up to the model's
+    output, in model order (see tail_entry: Keras class, name, config,
+    inputs and, for each weight, the key under which the SavedModel's
+    variables/ checkpoint holds it (Keras' export names them
+    "_all_variables/<i>/.ATTRIBUTES/VARIABLE_VALUE") and whether Keras
+    trains it), and trainable_params: the weights Keras trains from the cut
+    up to and including the layer feature.
 
     Every key is read back from the written checkpoint and compared with the
     layer's weight, so a wrong mapping fails the export, not a run.
@@ -604,27 +778,28 @@ def fine_tune_layers(model, archive, cuts, folder):
 
     index = {id(v): i for i, v in enumerate(archive._tf_trackable._all_variables)}
     reader = tf.train.load_checkpoint(os.path.join(folder, "variables", "variables"))
-    names = [l.name for l in model.layers]
+    g = Graph(model)
+    below = g.upstream(g.index[feature])
     out = {}
     for cut in cuts:
-        layers = []
-        for layer in model.layers[names.index(cut):]:
-            ws = []
-            for w in layer.weights:
+        p = cut_input(g, cut)
+        layers, trainable = [], 0
+        for j in g.downstream(p):
+            op, ws = g.ops[j], []
+            for w in getattr(op, "weights", []):
                 i = index.get(id(w.value))
                 if i is None:
-                    fail(f"{layer.name}/{w.name}: not among the exported variables")
+                    fail(f"{op.name}/{w.name}: not among the exported variables")
                 key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
                 if not np.array_equal(reader.get_tensor(key), w.numpy()):
-                    fail(f"{layer.name}/{w.name}: checkpoint key {key} holds another value")
+                    fail(f"{op.name}/{w.name}: checkpoint key {key} holds another value")
                 ws.append({"name": w.name, "key": key, "shape": list(w.shape), "trainable": bool(w.trainable)})
-            layers.append({
-                "name": layer.name,
-                "class": type(layer).__name__,
-                "config": json.loads(json.dumps(layer.get_config(), default=str)),
-                "weights": ws,
-            })
-        out[cut] = {"input_endpoint": cut_input(model, cut), "layers": layers}
+                if w.trainable and j in below:
+                    trainable += int(np.prod(w.shape))
+            layers.append(tail_entry(g, j, ws))
+        if g.index[feature] not in g.downstream(p):
+            fail(f"cut {cut!r}: the feature endpoint {feature} does not depend on it")
+        out[cut] = {"input_endpoint": g.ops[p].name, "layers": layers, "trainable_params": trainable}
     return out
 
 

@@ -107,8 +107,10 @@ ENDPOINTS = {  # endpoint name: Keras layer name; the first is serving_default
     "conv_pw_13_relu": "conv_pw_13_relu",
 }
 
-# Layers fine-tuning may start from (see export_backbone.fine_tune_layers):
-# the last pointwise convolution, or the last depthwise one below it.
+# Layers fine-tuning may start from (see export_backbone.fine_tune_layers),
+# the default (fine_tune_from: auto) first: the last pointwise convolution,
+# or the last depthwise one below it (each takes the whole state below it,
+# as a cut must).
 CUTS = ("conv_pw_13", "conv_dw_13")
 
 # Graph tensors compared against the Keras layers of the same meaning.
@@ -384,6 +386,7 @@ def up_to_date(out, exported_by):
         and meta.get("weights", {}).get("file_sha256") == GRAPH_SHA256
         and meta.get("versions", {}).get("tensorflow") == tf_version
         and meta.get("versions", {}).get("keras") == md.version("keras")
+        and meta.get("cuts") == list(CUTS)
         and set(meta.get("fine_tune", {})) == set(CUTS)
         and os.path.isfile(os.path.join(out, "saved_model.pb"))
     )
@@ -391,14 +394,15 @@ def up_to_date(out, exported_by):
 
 def older_export(out, exported_by):
     """True if out was exported by this script with these arguments before it
-    recorded fine-tuning cuts (metadata.json without "fine_tune"): set-up
+    recorded fine-tuning cuts as a graph (metadata.json without "cuts", the
+    list of cuts that comes with each tail layer's "inputs"): set-up
     replaces such an export."""
     try:
         with open(os.path.join(out, "metadata.json")) as f:
             meta = json.load(f)
     except (OSError, ValueError):
         return False
-    return meta.get("exported_by") == exported_by and "fine_tune" not in meta
+    return meta.get("exported_by") == exported_by and "cuts" not in meta
 
 
 def main():
@@ -410,7 +414,7 @@ def main():
             say(f"{args.out} is up to date ({exported_by}); nothing to do (--force redoes it)")
             return
         if older_export(out, exported_by):
-            say(f"{args.out} was exported by an older version of this script (no fine_tune metadata): exporting again")
+            say(f"{args.out} was exported by an older version of this script (no fine-tuning cuts as a graph): exporting again")
         else:
             fail(f"{args.out} exists but was not exported by '{exported_by}' with this TensorFlow/Keras; "
                  "pass --force to overwrite")

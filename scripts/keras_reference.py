@@ -3,8 +3,11 @@
 
 The Go side writes a folder with everything that defines a run:
 
-  spec.json        layers (each a keras.layers class, its name and its
-                   constructor arguments), how many leading layers are
+  spec.json        layers (each a keras.layers class, its name, its
+                   constructor arguments, its weights' names in Keras'
+                   order and, in a graph, "inputs": the indices of the
+                   layers whose outputs it takes, -1 for the model's
+                   input), how many leading layers are
                    frozen (a backbone's layers above a cut, while the new
                    top trains first), input shape, classes, batch size,
                    epochs, Adam settings
@@ -29,10 +32,14 @@ each epoch's fit (the benchmark compares it with Go's). Dropout
 layers are built but the caller should use rate 0 for exact parity (Go and
 Keras draw different masks). It prints one JSON object: Keras' History.
 
-Usage: keras_reference.py DIR [--steps N | --schedules]
+Usage: keras_reference.py DIR... [--steps N | --schedules]
+  With several DIRs, each is a run of its own and the script prints a JSON
+  list of their results, in order (one Python start for many parity checks).
   --steps N   instead of epochs, run N single batches with train_on_batch and
               report each batch's loss and the optimizer's learning rate
-              before and after it (for the per-step parity tests).
+              before and after it (for the per-step parity tests), and the
+              class probabilities of every training example with the
+              initial weights (initial_probs, flat, example by example).
   --schedules read DIR/schedules.json: {"steps": N, "schedules": [{"class",
               "config"}, ...], "plateaus": [{"config": {...}, "learning_rate":
               r, "values": [...]}, ...]} and print each schedule's rate at
@@ -52,8 +59,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def build(keras, spec):
-    """The model of spec, a chain: each layer is keras.layers.<class>(**config),
-    named as the Go side names it (so initial weights match by name).
+    """The model of spec, a chain or (with "inputs") a graph: each layer is
+    keras.layers.<class>(**config) (or a backbone's own class, such as
+    ConvNeXt's LayerScale), named as the Go side names it (so initial
+    weights match by name), called on the outputs it takes.
 
     BatchNormalization layers always run in inference mode, as in Keras'
     transfer-learning guide (the base model called with training=False):
@@ -68,15 +77,22 @@ def build(keras, spec):
         def call(self, inputs, training=None, mask=None):
             return super().call(inputs, training=False, mask=mask)
 
-    x = inp = keras.Input(tuple(spec["input"]))
-    for l in spec["layers"]:
-        cls = getattr(keras.layers, l["class"], None)
+    from keras.src.applications import convnext
+
+    # Classes the backbones use from outside keras.layers.
+    others = {"LayerScale": convnext.LayerScale}
+
+    inp = keras.Input(tuple(spec["input"]))
+    outs = []
+    for i, l in enumerate(spec["layers"]):
+        cls = getattr(keras.layers, l["class"], None) or others.get(l["class"])
         if cls is None:
-            sys.exit(f"keras_reference: keras.layers has no class {l['class']!r}")
+            sys.exit(f"keras_reference: neither keras.layers nor the backbones have a class {l['class']!r}")
         if cls is keras.layers.BatchNormalization:
             cls = InferenceBatchNormalization
-        x = cls(name=l["name"], **l["config"])(x)
-    model = keras.Model(inp, x)
+        srcs = [inp if j < 0 else outs[j] for j in l.get("inputs", [i - 1])]
+        outs.append(cls(name=l["name"], **l["config"])(srcs if len(srcs) > 1 else srcs[0]))
+    model = keras.Model(inp, outs[-1])
     for l in spec["layers"][: spec.get("frozen", 0)]:
         model.get_layer(l["name"]).trainable = False
     return model
@@ -84,26 +100,38 @@ def build(keras, spec):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("dir")
+    p.add_argument("dir", nargs="+")
     p.add_argument("--steps", type=int, default=0)
     p.add_argument("--schedules", action="store_true")
     args = p.parse_args()
 
     import keras
+
+    out = []
+    for d in args.dir:
+        keras.backend.clear_session()
+        out.append(schedules(keras, d) if args.schedules else run(keras, d, args.steps))
+    json.dump(out[0] if len(args.dir) == 1 else out, sys.stdout)
+
+
+def run(keras, d, steps):
+    """The result of the run in folder d (see the usage)."""
     import numpy as np
 
-    d = args.dir
-    if args.schedules:
-        schedules(keras, d)
-        return
     with open(os.path.join(d, "spec.json")) as f:
         spec = json.load(f)
     model = build(keras, spec)
-    for layer in model.layers:
-        ws = []
-        for w in layer.weights:
-            key = w.path.split("/")[-1]  # kernel / bias
-            ws.append(np.load(os.path.join(d, "init", f"{layer.name}.{key}.npy")).reshape(w.shape))
+    for l in spec["layers"]:
+        # In the layer's own order (Keras' weights order), by the names
+        # the Go side gave them (spec.json's "weights"), not Keras' names
+        # for them: a weight Keras leaves unnamed has none to go by.
+        layer = model.get_layer(l["name"])
+        names = l.get("weights")
+        if names is None:
+            names = [w.path.split("/")[-1] for w in layer.weights]
+        if len(names) != len(layer.weights):
+            sys.exit(f"keras_reference: layer {l['name']}: {len(names)} weights given, Keras has {len(layer.weights)}")
+        ws = [np.load(os.path.join(d, "init", f"{l['name']}.{n}.npy")).reshape(w.shape) for n, w in zip(names, layer.weights)]
         if ws:
             layer.set_weights(ws)
     adam = spec["adam"]
@@ -125,18 +153,19 @@ def main():
     order = np.load(os.path.join(d, "order.npy")).reshape(spec["epochs"], len(y))
     bs = spec["batch_size"]
 
-    if args.steps:
+    if steps:
+        probs = model.predict_on_batch(x)
         losses, before, after = [], [], []
         flat = order.reshape(-1)
-        for s in range(args.steps):
+        for s in range(steps):
             idx = flat[s * bs:(s + 1) * bs]
             model.reset_metrics()  # else the loss is a running mean over calls
             before.append(float(model.optimizer.learning_rate))
             out = model.train_on_batch(x[idx], y[idx], class_weight=class_weight, return_dict=True)
             losses.append(float(out["loss"]))
             after.append(float(model.optimizer.learning_rate))
-        json.dump({"batch_loss": losses, "learning_rate": before, "learning_rate_after": after}, sys.stdout)
-        return
+        return {"batch_loss": losses, "learning_rate": before, "learning_rate_after": after,
+                "initial_probs": [float(v) for v in np.asarray(probs).reshape(-1)]}
 
     val = None
     if os.path.exists(os.path.join(d, "x_val.npy")):
@@ -151,7 +180,7 @@ def main():
         for k in hist:
             if k in h.history:
                 hist[k].append(float(h.history[k][0]))
-    json.dump(hist, sys.stdout)
+    return hist
 
 
 def schedule(keras, s):
@@ -170,7 +199,7 @@ def schedule(keras, s):
 
 
 def schedules(keras, d):
-    """The --schedules mode (see the usage)."""
+    """The --schedules mode's result for folder d (see the usage)."""
     import numpy as np
 
     with open(os.path.join(d, "schedules.json")) as f:
@@ -195,7 +224,7 @@ def schedules(keras, d):
             logged.append(logs["learning_rate"])
             held.append(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)))
         plateaus.append({"learning_rate": held, "logged": logged})
-    json.dump({"schedules": rates, "plateaus": plateaus}, sys.stdout)
+    return {"schedules": rates, "plateaus": plateaus}
 
 
 if __name__ == "__main__":

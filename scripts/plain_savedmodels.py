@@ -6,6 +6,8 @@ Into --out (set-up uses savedmodels/apps), each only when it is not there yet:
   user-cnn.keras      a small Keras 3 model file, as a user's own trained
                       model (random weights, seeded), and user-cnn/, its
                       export through export_backbone.py --keras ... --endpoint features
+                      (exported again when its metadata.json predates
+                      fine-tuning cuts, "cuts")
   resnet50-export/    keras.applications.ResNet50(weights=None).export(...):
                       what the Keras docs tell a user to do; no metadata.json
   uint8-module/       tf.saved_model.save of a tf.Module whose serving_default
@@ -54,7 +56,12 @@ def user_cnn(out_dir):
     """A user's own small Keras model, saved as .keras, then exported."""
     path = os.path.join(out_dir, "user-cnn.keras")
     export = os.path.join(out_dir, "user-cnn")
-    if os.path.exists(path) and os.path.exists(export):
+    meta = os.path.join(export, "metadata.json")
+    current = False  # an export from before fine-tuning cuts is redone
+    if os.path.exists(meta):
+        with open(meta) as f:
+            current = '"cuts"' in f.read()
+    if os.path.exists(path) and current:
         print(f"plain_savedmodels: {path} and {export} up to date")
         return
     import keras

@@ -135,7 +135,7 @@ export_model() { # out arch weights [extra args]
 	shift 3
 	if [ -f "$out/metadata.json" ] && grep -q "\"exported_by\": \"scripts/export_backbone.py --arch $arch --weights $weights " "$out/metadata.json" &&
 		grep -q "\"tensorflow\": \"$tfver\"" "$out/metadata.json" &&
-		grep -q '"fine_tune"' "$out/metadata.json" &&
+		grep -q '"cuts"' "$out/metadata.json" &&
 		{ [ "${out#savedmodels/apps/}" = "$out" ] || [ -f "$out/golden/pixels.npy" ]; }; then
 		say "model: $out up to date"
 		return 0

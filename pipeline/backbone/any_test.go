@@ -58,8 +58,8 @@ func TestGoldenApps(t *testing.T) {
 			defer m.Close()
 			goldenCheck(t, m, dir)
 			if name == "user-cnn" {
-				if got := strings.Join(m.Endpoints(), ","); got != "conv2,features,scores" || m.Meta.Input.Preprocessing.Mode != "none" {
-					t.Errorf("endpoints %s, preprocessing %q; want conv2,features,scores and none", got, m.Meta.Input.Preprocessing.Mode)
+				if got := strings.Join(m.Endpoints(), ","); got != "bn1,conv1,conv2,features,scores" || m.Meta.Input.Preprocessing.Mode != "none" {
+					t.Errorf("endpoints %s, preprocessing %q; want bn1,conv1,conv2,features,scores and none", got, m.Meta.Input.Preprocessing.Mode)
 				}
 				return
 			}
@@ -181,9 +181,11 @@ func TestPlainSavedModelErrors(t *testing.T) {
 }
 
 // TestExporterBadInput: the exporter refuses a .keras file that is not
-// one and an --arch Keras does not have, listing the names it has.
+// one, an --endpoint the model does not have and an --arch Keras does not
+// have, listing the names it has.
 func TestExporterBadInput(t *testing.T) {
 	py, root := testenv.Python(t), testenv.Root(t)
+	userCNN := filepath.Join(filepath.Dir(testenv.App(t, "user-cnn")), "user-cnn.keras")
 	notKeras := filepath.Join(t.TempDir(), "model.keras")
 	if err := os.WriteFile(notKeras, []byte("not a zip archive"), 0o644); err != nil {
 		t.Fatal(err)
@@ -193,6 +195,7 @@ func TestExporterBadInput(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--keras", notKeras, "--preprocess", "tf"}, []string{"not a Keras 3 model file"}},
+		{[]string{"--keras", userCNN, "--preprocess", "none", "--endpoint", "conv3"}, []string{"--endpoint conv3", "no such layer", "conv1, bn1, conv2, features, scores"}},
 		{[]string{"--arch", "ResNet51", "--weights", "random"}, []string{"no such architecture", "ResNet50V2", "EfficientNetB0", "ConvNeXtTiny"}},
 	} {
 		cmd := exec.Command(py, append([]string{filepath.Join(root, "scripts", "export_backbone.py"), "--out", filepath.Join(t.TempDir(), "out")}, c.args...)...)

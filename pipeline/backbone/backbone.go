@@ -62,7 +62,10 @@ type Metadata struct {
 	DefaultEndpoint string                  `json:"default_endpoint"`
 	// FineTune lists the layers fine-tuning may start from (see Cut);
 	// nil in an export older than fine-tuning.
-	FineTune   map[string]Cut    `json:"fine_tune"`
+	FineTune map[string]Cut `json:"fine_tune"`
+	// Cuts are the names of FineTune's cuts the exporter offers, the
+	// start of the last block first: fine_tune_from: auto picks it.
+	Cuts       []string          `json:"cuts,omitempty"`
 	Versions   map[string]string `json:"versions"`
 	ExportedBy string            `json:"exported_by"`
 	// FromSignatures is set when there was no metadata.json: Describe

@@ -69,7 +69,7 @@ func TestEndpointsAndContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if got := strings.Join(m.Endpoints(), ","); got != "block4_pool,block5_pool,fc2,predictions" {
+	if got := strings.Join(m.Endpoints(), ","); got != "block3_pool,block4_pool,block5_pool,fc2,predictions" {
 		t.Fatalf("Endpoints() = %s", got)
 	}
 	ep, err := m.Endpoint("fc2")

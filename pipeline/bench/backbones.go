@@ -17,6 +17,7 @@ import (
 
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
+	"github.com/gotransfer/gotransfer/pipeline/dataset"
 )
 
 // The backbones part (scripts/backbones.sh runs it once per
@@ -47,18 +48,22 @@ type backboneRow struct {
 	MaxRelDiff float64 `json:"max_rel_diff"`
 	Endpoints  int     `json:"endpoints"`
 	// Float32 and BFloat16 are the features stage's images/s (decoding
-	// and the backbone, a cold cache) on Images images at Batch; BFloat16
-	// is 0 where the CPU has no bfloat16 (BF16Note says why).
-	Images   int      `json:"images"`
-	Batch    int      `json:"batch"`
-	Float32  float64  `json:"float32_images_per_s"`
-	BFloat16 float64  `json:"bfloat16_images_per_s"`
-	BF16Note string   `json:"bfloat16_note,omitempty"`
-	FineTune []string `json:"fine_tune"`
-	Weights  string   `json:"weights"`
-	When     string   `json:"when"`
-	Load     string   `json:"load"` // /proc/loadavg's 1-minute figure when measured
-	Machine  string   `json:"machine"`
+	// and the backbone, a cold cache) on Images images at Batch (see
+	// boundedRate); BFloat16 is 0 where the CPU has no bfloat16 (BF16Note
+	// says why).
+	Images int `json:"images"`
+	// BF16Images is how many images the bfloat16 rate took (Images the
+	// float32 one's): each as many as fit in the time budget.
+	BF16Images int      `json:"bfloat16_images,omitempty"`
+	Batch      int      `json:"batch"`
+	Float32    float64  `json:"float32_images_per_s"`
+	BFloat16   float64  `json:"bfloat16_images_per_s"`
+	BF16Note   string   `json:"bfloat16_note,omitempty"`
+	FineTune   []string `json:"fine_tune"`
+	Weights    string   `json:"weights"`
+	When       string   `json:"when"`
+	Load       string   `json:"load"` // /proc/loadavg's 1-minute figure when measured
+	Machine    string   `json:"machine"`
 }
 
 // backbonePart runs -only backbone or backbones-table.
@@ -173,18 +178,41 @@ func (o *options) measureBackbone(row *backboneRow) error {
 	if err != nil {
 		return err
 	}
-	row.Images, row.Batch = len(ds.Examples), o.backboneBatch
-	if row.Float32, _, err = o.goFeatures(dir, extra.Feature, backbone.Float32, o.backboneBatch, ds.Examples); err != nil {
+	row.Batch = o.backboneBatch
+	if row.Float32, row.Images, err = o.boundedRate(dir, extra.Feature, backbone.Float32, ds.Examples); err != nil {
 		return err
 	}
 	if ok, why := cpuinfo.Read().BFloat16(); !ok {
 		row.BF16Note = why
-	} else if row.BFloat16, _, err = o.goFeatures(dir, extra.Feature, backbone.BFloat16, o.backboneBatch, ds.Examples); err != nil {
+	} else if row.BFloat16, row.BF16Images, err = o.boundedRate(dir, extra.Feature, backbone.BFloat16, ds.Examples); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "bench: %s: %dx%d, %s, %d params, max |Go-Keras| %.3g (%.2g of scale), %.1f images/s float32, %.1f bfloat16\n",
 		row.Architecture, h, w, row.Preprocess, row.Params, row.MaxAbsDiff, row.MaxRelDiff, row.Float32, row.BFloat16)
 	return nil
+}
+
+// boundedRate is the features stage's rate in precision p on the first
+// images of examples: as many whole batches as the first (warm-up)
+// batch's pace fits in o.backboneSeconds, at least one, so that the
+// largest architectures (ConvNeXtXLarge, EfficientNetB7: under an image a
+// second here) cost seconds, not many minutes. It returns the rate and
+// how many images it took.
+func (o *options) boundedRate(dir, endpoint string, p backbone.Precision, examples []dataset.Example) (float64, int, error) {
+	m, err := backbone.LoadPrecision(dir, p)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer m.Close()
+	batch := o.backboneBatch
+	took, err := warmUp(m, endpoint, batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	fit := int(o.backboneSeconds / took.Seconds()) // batches at the warm-up pace (an overestimate of the time)
+	n := min(len(examples), max(1, fit)*batch)
+	rate, err := o.featuresStage(m, endpoint, batch, examples[:n])
+	return rate, n, err
 }
 
 // readNpy reads a float32 .npy file: its values and shape.
@@ -252,14 +280,16 @@ func backbonesMarkdown(rows []backboneRow) string {
 		machines[r.Machine] = true
 		loads = append(loads, r.Load)
 		if r.Error == "" {
-			imgs[fmt.Sprintf("%d images at batch %d", r.Images, r.Batch)] = true
+			imgs[fmt.Sprintf("batch %d", r.Batch)] = true
 		}
 		if first == "" || r.When < first {
 			first = r.When
 		}
 		last = max(last, r.When)
 	}
-	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: %s. 1-minute load average while each was measured: %s.\n\n",
+	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: the features stage (decoding and the backbone) at %s, "+
+		"on as many whole batches of Fashion-MNIST images as fit in about 15 s after a warm-up batch (at least one batch, at most 64 images; "+
+		"the number in brackets). 1-minute load average while each was measured: %s.\n\n",
 		len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
 		strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
 	b.WriteString("| architecture | input | preprocessing | feature vector | params | export s | max \\|Go − Keras\\| (of scale) | images/s float32 | images/s bfloat16 | fine-tuning from |\n")
@@ -269,7 +299,7 @@ func backbonesMarkdown(rows []backboneRow) string {
 			fmt.Fprintf(&b, "| %s | not measured: %s |||||||||\n", r.Architecture, strings.ReplaceAll(r.Error, "|", "\\|"))
 			continue
 		}
-		bf := fmt.Sprintf("%.1f", r.BFloat16)
+		bf := fmt.Sprintf("%.1f (%d)", r.BFloat16, r.BF16Images)
 		if r.BF16Note != "" {
 			bf = "n/a"
 		}
@@ -277,9 +307,9 @@ func backbonesMarkdown(rows []backboneRow) string {
 		if len(r.FineTune) > 0 {
 			ft = "`" + strings.Join(r.FineTune, "`, `") + "`"
 		}
-		fmt.Fprintf(&b, "| %s | %d×%d | %s | `%s` (%d) | %s | %.0f | %.2g (%.1g) | %.1f | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %d×%d | %s | `%s` (%d) | %s | %.0f | %.2g (%.1g) | %.1f (%d) | %s | %s |\n",
 			r.Architecture, r.Input[0], r.Input[1], r.Preprocess, r.Feature, r.FeatureSize, thousands(r.Params),
-			r.ExportSeconds, r.MaxAbsDiff, r.MaxRelDiff, r.Float32, bf, ft)
+			r.ExportSeconds, r.MaxAbsDiff, r.MaxRelDiff, r.Float32, r.Images, bf, ft)
 	}
 	return b.String()
 }

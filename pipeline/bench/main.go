@@ -83,13 +83,14 @@ type options struct {
 	fineTune      string // the fine-tuning part's backbones (fineTuneCases), comma-separated
 
 	// the backbones part (backbones.go)
-	backbone       string  // an export to measure
-	backboneArch   string  // its architecture's name, or one that failed
-	backboneError  string  // why that one could not be exported
-	exportSeconds  float64 // how long its export took
-	backboneImages int     // images for its features rate
-	backboneBatch  int     // at this batch size
-	backbonesFile  string  // the rows, a JSON line each
+	backbone        string  // an export to measure
+	backboneArch    string  // its architecture's name, or one that failed
+	backboneError   string  // why that one could not be exported
+	exportSeconds   float64 // how long its export took
+	backboneImages  int     // images for its features rate
+	backboneBatch   int     // at this batch size
+	backboneSeconds float64 // the time budget of each rate
+	backbonesFile   string  // the rows, a JSON line each
 }
 
 // parseFlags reads the options from args (without the program name).
@@ -111,8 +112,9 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.backboneArch, "backbone-arch", "", "-only backbone: its architecture's name")
 	fs.StringVar(&o.backboneError, "backbone-error", "", "-only backbone: record that -backbone-arch could not be exported, and why")
 	fs.Float64Var(&o.exportSeconds, "export-seconds", 0, "-only backbone: how long the export took")
-	fs.IntVar(&o.backboneImages, "backbone-images", 60, "-only backbone: Fashion-MNIST images for the features rate (a tenth per class)")
-	fs.IntVar(&o.backboneBatch, "backbone-batch", 16, "-only backbone: the backbone's batch size")
+	fs.IntVar(&o.backboneImages, "backbone-images", 64, "-only backbone: at most this many Fashion-MNIST images for the features rate")
+	fs.IntVar(&o.backboneBatch, "backbone-batch", 8, "-only backbone: the backbone's batch size")
+	fs.Float64Var(&o.backboneSeconds, "backbone-seconds", 15, "-only backbone: each precision's rate takes as many batches as fit in about this many seconds (at least one)")
 	fs.StringVar(&o.backbonesFile, "backbones", "bench/backbones.jsonl", "-only backbone, backbones-table: the rows file")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

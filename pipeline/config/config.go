@@ -327,8 +327,9 @@ type Backbone struct {
 	SavedModel string // TensorFlow SavedModel folder
 	Endpoint   string // feature endpoint to cut at, such as fc2 or block5_pool
 	// FineTuneFrom is the backbone layer fine-tuning starts from, such as
-	// block5_conv1 or conv_pw_13 (its metadata.json lists the allowed
-	// ones); "" for a backbone that stays frozen.
+	// block5_conv1 or conv_pw_13 (its metadata.json lists the cuts), or
+	// backbone.Auto, the start of the last block; "" for a backbone that
+	// stays frozen.
 	FineTuneFrom string
 	// Preprocess is how the backbone's training preprocessed images, for
 	// a SavedModel without metadata.json (where it is required; see

@@ -122,7 +122,7 @@ func fullWant() *Config {
 				Name:      "scratch",
 				ImageSize: [2]int{64, 48},
 				Layers: []layers.Layer{
-					&layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu", UseBias: true},
+					&layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu", UseBias: true, Groups: 1},
 					&layers.MaxPool{PoolSize: [2]int{3, 2}, Strides: [2]int{3, 2}, Padding: "valid"},
 					&layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{1, 1}, Padding: "same"},
 					&layers.Flatten{},
@@ -529,11 +529,11 @@ func TestErrors(t *testing.T) {
 		{"last layer dropout", stack(last, "dropout: {rate: 0.1}"), nil,
 			"t.yaml:6: models.0.layers.1: the last layer must be dense ..."},
 		{"unknown layer type", stack("dence: {units: 3}", last), nil,
-			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, max_pool, relu, unit_normalization)"},
+			"t.yaml:5: models.0.layers.0.dence: unknown layer type (known: activation, average_pooling2d, batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, layer_normalization, layer_scale, max_pool, relu, rescaling, reshape, unit_normalization, zero_padding2d)"},
 		{"two keys in layer", stack("dense: {units: 3}\n        dropout: {rate: 0.5}", last), nil,
 			"t.yaml:6: models.0.layers.0: a layer has exactly one key naming its type, got dense, dropout"},
 		{"layer not a map", stack("flatten", last), nil,
-			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, max_pool, relu, unit_normalization), got "flatten"`},
+			`t.yaml:5: models.0.layers.0: want a map with one key naming the layer type (activation, average_pooling2d, batch_normalization, conv2d, dense, depthwise_conv2d, dropout, flatten, global_average_pooling2d, layer_normalization, layer_scale, max_pool, relu, rescaling, reshape, unit_normalization, zero_padding2d), got "flatten"`},
 		{"no layers", "name: t\nmodels:\n  - name: m\n    layers: []\ndata: {dir: d}\n", nil,
 			"t.yaml:4: models.0.layers: want at least one layer"},
 		{"no models", "name: t\nmodels: []\ndata: {dir: d}\n", nil,
@@ -819,7 +819,7 @@ models:
 
 	for _, tc := range []struct{ set, want string }{
 		{"models.0.layers.0.global_average_pooling2d.keepdims=true",
-			"-set models.0.layers.0.global_average_pooling2d.keepdims=true: models.0.layers.0.global_average_pooling2d.keepdims: unknown key (none allowed here)"},
+			"g.yaml:9: models.0.layers.1.dense: gets a 1×1×? input; add `- flatten: {}` before it: a Keras Dense would act on the last axis only"},
 		{"models.1.layers.0={flatten: {}}",
 			"g.yaml:13: models.1.layers.1.global_average_pooling2d: gets a 3072 input, not an image (height×width×channels): global_average_pooling2d goes before any flatten, on images or a backbone's spatial endpoint (such as block5_pool)"},
 	} {
@@ -947,5 +947,86 @@ func TestExportFormats(t *testing.T) {
 	_, err = Parse("m.yaml", []byte(minimal), []string{"export.formats=[tflite, coreml]"})
 	if err == nil || !strings.Contains(err.Error(), `export.formats.1: want one of savedmodel, tflite, onnx, got "coreml"`) {
 		t.Errorf("unknown format: %v", err)
+	}
+}
+
+// TestTailLayerSettings: the kinds and settings fine-tuning rebuilds from
+// modern backbones read from YAML in Keras' forms, and the settings added
+// to existing kinds in form 5 are written only away from their defaults,
+// so that configs without them keep their canonical form and hash.
+func TestTailLayerSettings(t *testing.T) {
+	const src = `name: tail
+data: {dir: d}
+models:
+  - name: m
+    image_size: [16, 16]
+    layers:
+      - zero_padding2d: {padding: 1}
+      - zero_padding2d: {padding: [1, 2]}
+      - zero_padding2d: {padding: [[0, 1], [2, 3]]}
+      - conv2d: {filters: 3, kernel_size: 3, groups: 3, activation: gelu}
+      - conv2d: {filters: 4, kernel_size: 1, groups: 1, activation: swish}
+      - batch_normalization: {scale: false}
+      - batch_normalization: {center: true}
+      - layer_normalization: {epsilon: 1.0e-6}
+      - dense: {units: 6, activation: hard_silu}
+      - average_pooling2d: {pool_size: 3, strides: 1, padding: same}
+      - global_average_pooling2d: {keepdims: true}
+      - reshape: {target_shape: [-1]}
+      - rescaling: {scale: 0.5, offset: 3}
+      - layer_scale: {init_values: 1.0e-6, projection_dim: 6}
+      - activation: {activation: sigmoid}
+      - dense: {units: classes, activation: softmax}
+`
+	c, err := Parse("t.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := c.Models[0].Layers
+	for i, want := range [][2][2]int{{{1, 1}, {1, 1}}, {{1, 1}, {2, 2}}, {{0, 1}, {2, 3}}} {
+		if got := ls[i].(*layers.ZeroPadding2D).Padding; got != want {
+			t.Errorf("zero_padding2d %d: padding %v, want %v", i, got, want)
+		}
+	}
+	if bn := ls[5].(*layers.BatchNormalization); bn.Scale || !bn.Center {
+		t.Errorf("batch_normalization {scale: false} = %+v", bn)
+	}
+	y, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"- zero_padding2d: {padding: [[1, 1], [2, 2]]}\n",
+		"- conv2d: {filters: 3, kernel_size: [3, 3], strides: [1, 1], padding: valid, activation: gelu, use_bias: true, groups: 3}\n",
+		"- conv2d: {filters: 4, kernel_size: [1, 1], strides: [1, 1], padding: valid, activation: swish, use_bias: true}\n",
+		"- batch_normalization: {epsilon: 0.001, scale: false}\n",
+		"- batch_normalization: {epsilon: 0.001}\n",
+		"- global_average_pooling2d: {keepdims: true}\n",
+		"- reshape: {target_shape: [-1]}\n",
+	} {
+		if !strings.Contains(string(y), want) {
+			t.Errorf("Marshal: want %q in\n%s", want, y)
+		}
+	}
+	again, err := Parse("again.yaml", y, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Path = c.Path
+	if !reflect.DeepEqual(again, c) {
+		t.Errorf("Marshal then Parse changed the config")
+	}
+
+	for _, tc := range []struct{ set, want string }{
+		{"models.0.layers.3.conv2d.groups=2", "-set models.0.layers.3.conv2d.groups=2: models.0.layers.3.conv2d: groups = 2 on 3 input channels and 3 filters is not supported: only groups = 1, or groups = input channels = filters (a depthwise convolution)"},
+		{"models.0.layers.0.zero_padding2d.padding=[[1]]", "-set models.0.layers.0.zero_padding2d.padding=[[1]]: models.0.layers.0.zero_padding2d.padding: want [[top, bottom], [left, right]], [rows, columns] or an integer, got a list"},
+		{"models.0.layers.11.reshape.target_shape=[5]", "-set models.0.layers.11.reshape.target_shape=[5]: models.0.layers.11.reshape: gets a 1×1×6 input (6 values), which target_shape [5] cannot hold"},
+		{"models.0.layers.13.layer_scale.projection_dim=4", "-set models.0.layers.13.layer_scale.projection_dim=4: models.0.layers.13.layer_scale: gets a 6 input; projection_dim 4 must be its last axis"},
+		{"models.0.layers.14.activation.activation=elu", "-set models.0.layers.14.activation.activation=elu: models.0.layers.14.activation.activation: want one of gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh; got \"elu\""},
+	} {
+		_, err := Parse("t.yaml", []byte(src), []string{tc.set})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("-set %s: error\n%v\nwant\n%s", tc.set, err, tc.want)
+		}
 	}
 }

@@ -249,7 +249,7 @@ func (d *decoder) layerList(n *yaml.Node, path string, ls *[]layers.Layer) {
 // map of that layer's settings (or null, for all defaults). The kind's
 // Fields say which keys it takes; their Go types, which leaf type.
 func (d *decoder) layer(n *yaml.Node, path string, l *layers.Layer) {
-	kinds := strings.Join(layers.Kinds(), ", ")
+	kinds := strings.Join(layers.StackKinds(), ", ")
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		d.errorf(path, "want a map with one key naming the layer type (%s), got %s", kinds, describe(n))
 		return
@@ -267,7 +267,7 @@ func (d *decoder) layer(n *yaml.Node, path string, l *layers.Layer) {
 	p := join(path, k.Value)
 	d.locs[p] = d.where(k, v)
 	layer, ok := layers.New(k.Value)
-	if !ok {
+	if _, join := layer.(layers.Joiner); !ok || join { // joins exist only in a backbone's graph
 		d.errorf(p, "unknown layer type (known: %s)", kinds)
 		return
 	}

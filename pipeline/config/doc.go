@@ -110,7 +110,7 @@
 //	    backbone:            # optional: train on features of a frozen backbone
 //	      savedmodel: savedmodels/vgg16 # required
 //	      endpoint: fc2      # required; where to cut the backbone
-//	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen
+//	      fine_tune_from: "" # with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13, or auto (the start of the last block; metadata.json's cuts lists them); "" = frozen
 //	      preprocess: ""     # caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise
 //	    image_size: null     # [height, width] for models without backbone; default images.size
 //	    augment: null        # the model's own, instead of the run's augment (views: 1 = none)
@@ -125,16 +125,23 @@
 //
 // Layer types and their keys:
 //
-//	batch_normalization: epsilon (> 0, added to the variance; default 0.001)
-//	conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), activation (linear, relu; default linear), use_bias (default true)
-//	dense: units (required; > 0 or "classes"), activation (linear, relu, softmax; default linear), use_bias (default true)
-//	depthwise_conv2d: kernel_size (required), strides (default 1), padding (valid, same; default valid), depth_multiplier (> 0; default 1), activation (linear, relu; default linear), use_bias (default true)
+//	activation: activation (required; gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh)
+//	average_pooling2d: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
+//	batch_normalization: epsilon (> 0, added to the variance; default 0.001), center (a learned shift, beta; default true), scale (a learned scale, gamma; default true)
+//	conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), activation (gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh; default linear), use_bias (default true), groups (1, or input channels = filters (depthwise); default 1)
+//	dense: units (required; > 0 or "classes"), activation (gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh; default linear), use_bias (default true)
+//	depthwise_conv2d: kernel_size (required), strides (default 1), padding (valid, same; default valid), depth_multiplier (> 0; default 1), activation (gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh; default linear), use_bias (default true)
 //	dropout: rate (required; in [0, 1))
 //	flatten: no keys; write "- flatten: {}" or "- flatten:"
-//	global_average_pooling2d: no keys; write "- global_average_pooling2d: {}" or "- global_average_pooling2d:"
+//	global_average_pooling2d: keepdims (a 1×1×channels output instead of a vector; default false)
+//	layer_normalization: epsilon (> 0, added to the variance; default 0.001), center (a learned shift, beta; default true), scale (a learned scale, gamma; default true)
+//	layer_scale: init_values (required; gamma's initial value), projection_dim (required; the input's last axis)
 //	max_pool: pool_size (default 2), strides (default pool_size), padding (valid, same; default valid)
 //	relu: max_value (0 (no cap) or 6; default 0.0)
+//	rescaling: scale (required), offset (default 0.0)
+//	reshape: target_shape (required; dimensions > 0, one of them may be -1)
 //	unit_normalization: no keys; write "- unit_normalization: {}" or "- unit_normalization:"
+//	zero_padding2d: padding ([[top, bottom], [left, right]], [rows, columns] on both sides, or n everywhere; default [[1, 1], [1, 1]])
 //
 // kernel_size, strides and pool_size take an integer n, meaning [n, n], or
 // [height, width].

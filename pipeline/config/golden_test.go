@@ -51,7 +51,7 @@ var badConfigs = []struct {
 	{"layer pair", minimal, []string{"models.0.layers.0={max_pool: {pool_size: [2, x]}}"}},
 	{"layer pair map", minimal, []string{"models.0.layers.0={max_pool: {pool_size: {a: 1}}}"}},
 	{"layer units", minimal, []string{"models.0.layers.0.dense.units=all"}},
-	{"layer enum", minimal, []string{"models.0.layers.0.dense.activation=tanh"}},
+	{"layer enum", minimal, []string{"models.0.layers.0.dense.activation=elu"}},
 	{"layer settings not a map", minimal, []string{"models.0.layers.0.dense=3"}},
 	{"layer range", "name: t\ndata: {dir: d}\nmodels:\n  - name: m\n    layers:\n" +
 		"      - conv2d: {filters: 0, kernel_size: [0, 3], strides: -1}\n" +

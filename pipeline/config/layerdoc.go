@@ -12,7 +12,7 @@ import (
 // types and their keys" (a test keeps the two equal).
 func layerDoc() string {
 	var b strings.Builder
-	for _, k := range layers.Kinds() {
+	for _, k := range layers.StackKinds() {
 		l, _ := layers.New(k)
 		fmt.Fprintf(&b, "%s: %s\n", k, layerKeys(l))
 	}
@@ -59,7 +59,7 @@ func Reference() string {
 	b.WriteString("Each item of a model's `layers` has one key naming its type, whose value maps the type's keys " +
 		"(Keras' argument names) to values. kernel_size, strides and pool_size take an integer n, meaning [n, n], or [height, width].\n\n")
 	b.WriteString("| type | Keras class | keys |\n|---|---|---|\n")
-	for _, k := range layers.Kinds() {
+	for _, k := range layers.StackKinds() {
 		l, _ := layers.New(k)
 		fmt.Fprintf(&b, "| `%s` | `keras.layers.%s` | %s |\n", k, l.KerasClass(), strings.ReplaceAll(layerKeys(l), "|", `\|`))
 	}

@@ -76,7 +76,7 @@ func (b bound[T]) docText() string {
 // leafTypes lists every leaf type, for the layer settings' look-up.
 var leafTypes = []interface {
 	bind(p any) (value, bool)
-}{stringType, stringsType, intType, int64Type, floatType, boolType, sizeType, squareType, optionalSizeType, unitsType, batchSizeType, intsType, floatsType, optionalFloatType}
+}{stringType, stringsType, intType, int64Type, floatType, boolType, sizeType, squareType, optionalSizeType, unitsType, batchSizeType, intsType, floatsType, optionalFloatType, paddingType}
 
 // fieldValue returns the leaf value of a layer setting, or an error when
 // no leaf type takes its Go type.
@@ -252,8 +252,10 @@ var (
 			return integer(int64(v))
 		},
 	}
-	// intsType is a list of integers, possibly empty.
+	// intsType is a list of integers, possibly empty (also a reshape's
+	// target_shape).
 	intsType = &leafType[[]int]{
+		layer: true,
 		decode: func(d *decoder, n *yaml.Node, path string) ([]int, bool) {
 			if n.Kind != yaml.SequenceNode {
 				d.errorf(path, "want a list of integers, got %s", describe(n))
@@ -269,6 +271,33 @@ var (
 				n.Content = append(n.Content, integer(int64(x)))
 			}
 			return n
+		},
+	}
+	// paddingType is a zero_padding2d's [[top, bottom], [left, right]],
+	// also written [rows, columns] (each on both sides) or n (n
+	// everywhere), as Keras takes it.
+	paddingType = &leafType[[2][2]int]{
+		layer: true,
+		decode: func(d *decoder, n *yaml.Node, path string) ([2][2]int, bool) {
+			var v [2][2]int
+			if n.Kind == yaml.SequenceNode && len(n.Content) == 2 && n.Content[0].Kind == yaml.SequenceNode {
+				before := len(d.errs)
+				d.list(n, path, func(i int, c *yaml.Node, p string) {
+					if pv, ok := d.pair(c, p, false); ok {
+						v[i] = pv
+					}
+				})
+				return v, len(d.errs) == before
+			}
+			if n.Kind == yaml.SequenceNode && len(n.Content) == 2 || isInt(n) {
+				pv, ok := d.pair(n, path, true)
+				return [2][2]int{{pv[0], pv[0]}, {pv[1], pv[1]}}, ok
+			}
+			d.errorf(path, "want [[top, bottom], [left, right]], [rows, columns] or an integer, got %s", describe(n))
+			return v, false
+		},
+		encode: func(v [2][2]int) *yaml.Node {
+			return &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Style: yaml.FlowStyle, Content: []*yaml.Node{pair(v[0]), pair(v[1])}}
 		},
 	}
 	// optionalFloatType is a number, written null while 0 (not set, as

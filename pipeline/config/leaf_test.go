@@ -183,13 +183,17 @@ func TestLeafTypesRoundTrip(t *testing.T) {
 	check("batch size", batchSizeType.of(&a), batchSizeType.of(&a2))
 }
 
-// Reference holds the whole schema and a row per layer kind.
+// Reference holds the whole schema and a row per layer kind a stack can
+// hold; the joins (add, ...) exist only in a backbone's graph.
 func TestReference(t *testing.T) {
 	r := Reference()
 	if !strings.Contains(r, "```yaml\n"+schemaDoc()+"```\n") {
 		t.Errorf("Reference lacks the schema:\n%s", r)
 	}
-	for _, k := range layers.Kinds() {
+	if strings.Contains(r, "keras.layers.Add`") {
+		t.Error("Reference lists add, which a stack cannot hold")
+	}
+	for _, k := range layers.StackKinds() {
 		l, _ := layers.New(k)
 		row := "| `" + k + "` | `keras.layers." + l.KerasClass() + "` | " + layerKeys(l) + " |\n"
 		if !strings.Contains(r, row) {

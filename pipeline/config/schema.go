@@ -34,11 +34,13 @@ const (
 	// data.near_duplicate, data.on_duplicate and report.top_losses, 3
 	// export.formats, 4 train.class_weight, train.sampling,
 	// train.reduce_lr_on_plateau, data.folds, augment (for the run and
-	// per model), evaluate.tta and models' backbone.preprocess. (The map
+	// per model), evaluate.tta and models' backbone.preprocess, 5 the
+	// layer settings conv2d.groups, batch_normalization.center and scale,
+	// and global_average_pooling2d.keepdims. (The map
 	// forms of train.loss and of an optimizer's learning_rate, label
 	// smoothing and schedules, need no version: a config without them
 	// writes the scalar it always wrote.)
-	form = 4
+	form = 5
 )
 
 // key is one key of the schema: a leaf value, a section of keys, or a
@@ -258,7 +260,7 @@ func backboneKeys(b *Backbone) []key {
 	return []key{
 		{name: "savedmodel", req: true, val: stringType.of(&b.SavedModel), check: nonEmpty(&b.SavedModel), example: "savedmodels/vgg16"},
 		{name: "endpoint", req: true, val: stringType.of(&b.Endpoint), check: nonEmpty(&b.Endpoint), example: "fc2", doc: "where to cut the backbone"},
-		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13; "" = frozen`},
+		{name: "fine_tune_from", val: stringType.of(&b.FineTuneFrom), doc: `with the model's fine_tune: the backbone layer fine-tuning starts from, such as conv_pw_13, or auto (the start of the last block; metadata.json's cuts lists them); "" = frozen`},
 		{name: "preprocess", val: stringType.of(&b.Preprocess), check: emptyOrOneOf(&b.Preprocess, preprocessModes), since: 4,
 			doc: "caffe, tf, torch or none: how its training preprocessed images; required for a SavedModel without metadata.json, which says it otherwise"},
 	}

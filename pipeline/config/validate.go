@@ -69,7 +69,7 @@ func (d *decoder) model(path string, m Model, c *Config) {
 	case ft != nil && m.Backbone == nil:
 		d.errorf(path+".fine_tune", "only for a model with a backbone: fine-tuning trains a pretrained backbone's upper layers; a model without backbone trains every layer already")
 	case ft != nil && m.Backbone.FineTuneFrom == "":
-		d.errorf(path+".backbone", "fine_tune needs backbone.fine_tune_from: the backbone layer to fine-tune from (its metadata.json lists the allowed ones under fine_tune)")
+		d.errorf(path+".backbone", "fine_tune needs backbone.fine_tune_from: the backbone layer to fine-tune from (its metadata.json lists them under cuts), or auto for the start of its last block")
 	case ft == nil && m.Backbone != nil && m.Backbone.FineTuneFrom != "":
 		d.errorf(path+".backbone.fine_tune_from", "needs the model's fine_tune settings (epochs, optimizer), e.g. fine_tune: {epochs: 10, optimizer: {adam: {learning_rate: 1.0e-5}}}")
 	}

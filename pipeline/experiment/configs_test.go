@@ -47,6 +47,10 @@ func TestShippedConfigs(t *testing.T) {
 		{"mobilenet_augment8", 10}: 10250,
 		{"mobilenet_paper", 10}:    10250,
 		{"vgg16_paper", 97}:        397409,
+		// configs/finetune-any.yaml: the last block (as the exporter's
+		// trainable_params counts it) and the new dense.
+		{"MobileNetV2_finetune", 10}:    412160 + 1280*10 + 10,
+		{"EfficientNetB0_finetune", 10}: 1129392 + 1280*10 + 10,
 	}
 	// configs/backbones.yaml: a Dense(10) on each pooled feature vector.
 	for name, features := range map[string]int{"MobileNetV2": 1280, "MobileNetV3Small": 576, "EfficientNetB0": 1280, "EfficientNetV2B0": 1280,

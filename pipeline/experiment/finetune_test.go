@@ -186,7 +186,10 @@ func TestFineTuneBadInput(t *testing.T) {
 		set        []string
 		want       []string
 	}{
-		{tiny, []string{"models.0.backbone.fine_tune_from=block9_conv1"}, []string{"model tuned", "backbone.fine_tune_from \"block9_conv1\"", "not a layer the export allows (allowed: block5_conv1)"}},
+		{tiny, []string{"models.0.backbone.fine_tune_from=block9_conv1"}, []string{"model tuned", "backbone.fine_tune_from \"block9_conv1\"", "not a cut the export offers", "valid cuts: block5_conv1, block4_conv1"}},
+		// Inside a residual block's branch: not one tensor every path goes through.
+		{testenv.App(t, "ResNet50"), []string{"models.0.backbone.endpoint=avg_pool", "models.0.backbone.fine_tune_from=conv5_block3_2_conv"},
+			[]string{"model tuned", "not a cut the export offers", "a layer inside a block's branches is not", "valid cuts: conv5_block3_1_conv, conv5_block2_1_conv"}},
 		{tiny, []string{"models.0.backbone.endpoint=block4_pool", "models.0.layers=[{flatten: {}}, {dense: {units: classes, activation: softmax}}]"},
 			[]string{"model tuned", "fine_tune_from block5_conv1 is at or above endpoint block4_pool"}},
 		{old, nil, []string{"model tuned", old, "no fine_tune section", "rerun set-up (make setup)"}},

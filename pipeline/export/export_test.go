@@ -91,8 +91,10 @@ func fsizeChild(run, model, out string) int {
 	return 0
 }
 
-// fixture is one finished run (a transfer model on savedmodels/tiny and a
-// scratch model) with its exports, shared by the tests.
+// fixture is one finished run (a transfer model on savedmodels/tiny, a
+// scratch model, tiny fine-tuned from a cut, and MobileNetV3Small
+// fine-tuned from its last block's start) with its exports, shared by the
+// tests.
 type fixture struct {
 	root, run string
 	test      []dataset.Example
@@ -136,7 +138,11 @@ models:
     backbone: {savedmodel: %[2]s, endpoint: fc2, fine_tune_from: block5_conv1}
     fine_tune: {epochs: 2, optimizer: {adam: {learning_rate: 1.0e-3}}}
     layers: [{dense: {units: classes, activation: softmax}}]
-`, root, tiny)), nil)
+  - name: graph
+    backbone: {savedmodel: %[3]s, endpoint: global_average_pooling2d, fine_tune_from: auto}
+    fine_tune: {epochs: 1, optimizer: {adam: {learning_rate: 1.0e-3}}}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, tiny, testenv.App(t, "MobileNetV3Small"))), nil)
 		if err != nil {
 			fixErr = err
 			return
@@ -176,12 +182,14 @@ func probsByClass(preds []predict.Prediction) map[string]float64 {
 
 // TestRunAndExportAgree: the run's own predict and predict on the run's
 // export (models/<name>/savedmodel, written at the end of the run) give the
-// same probabilities on every test image; for the fine-tuned model, predict
-// runs the tuned layers above the cut, so the export holds the tuned
+// same probabilities on every test image; for the fine-tuned models,
+// predict runs the tuned layers above the cut (a stack for tiny's VGG
+// block, a graph for MobileNetV3's last block: its squeeze-and-excitation
+// multiply, hard-swish and residual add), so the export holds the tuned
 // weights, not the backbone's originals.
 func TestRunAndExportAgree(t *testing.T) {
 	f := setup(t)
-	for _, name := range []string{"top", "scratch", "tuned"} {
+	for _, name := range []string{"top", "scratch", "tuned", "graph"} {
 		run, err := predict.Open(f.run, name)
 		if err != nil {
 			t.Fatal(err)
@@ -441,7 +449,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := export.FromRun(unfinished, "top"); err == nil || !strings.Contains(err.Error(), "not finished") {
 		t.Errorf("unfinished run: %v", err)
 	}
-	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch, tuned)`) {
+	if _, err := export.FromRun(f.run, "nope"); err == nil || !strings.Contains(err.Error(), `no model "nope" (have top, scratch, tuned, graph)`) {
 		t.Errorf("unknown model: %v", err)
 	}
 	m, err := export.FromRun(f.run, "scratch")

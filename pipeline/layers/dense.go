@@ -2,10 +2,12 @@ package layers
 
 import "fmt"
 
-// Dense is keras.layers.Dense: a fully connected layer on a vector.
+// Dense is keras.layers.Dense: a fully connected layer on a vector, or on
+// the last axis of a larger input (each pixel of an image, as ConvNeXt's
+// pointwise layers).
 type Dense struct {
 	Units      Units  // > 0, or Classes
-	Activation string // linear, relu or softmax
+	Activation string // one of activations
 	UseBias    bool
 }
 
@@ -17,7 +19,7 @@ func (*Dense) KerasClass() string { return "Dense" }
 func (d *Dense) Fields() []Field {
 	return []Field{
 		{Key: "units", Required: true, Doc: `> 0 or "classes"`, Value: &d.Units},
-		{Key: "activation", OneOf: []string{"linear", "relu", "softmax"}, Value: &d.Activation},
+		{Key: "activation", OneOf: activationNames(), Value: &d.Activation},
 		{Key: "use_bias", Value: &d.UseBias},
 	}
 }
@@ -25,28 +27,42 @@ func (d *Dense) Fields() []Field {
 func (d *Dense) Check() []Problem { return nil } // units are checked as they decode
 
 func (d *Dense) Output(in Shape, classes int) (Shape, error) {
-	if in != nil && len(in) != 1 {
+	units := d.Units.Resolve(classes)
+	if in == nil {
+		return Shape{units}, nil
+	}
+	if len(in) != 1 && d.Units == Classes {
 		return nil, fmt.Errorf("gets a %s input; add `- flatten: {}` before it: a Keras Dense would act on the last axis only", in)
 	}
-	return Shape{d.Units.Resolve(classes)}, nil
+	return append(append(Shape{}, in[:len(in)-1]...), units), nil
 }
 
 func (d *Dense) Weights(in Shape, classes int) []Weight {
-	units := d.Units.Resolve(classes)
-	w := []Weight{{Name: "kernel", Shape: []int{in[0], units}, Glorot: true, FanIn: in[0], FanOut: units}}
+	units, c := d.Units.Resolve(classes), in[len(in)-1]
+	w := []Weight{{Name: "kernel", Shape: []int{c, units}, Glorot: true, FanIn: c, FanOut: units}}
 	if d.UseBias {
 		w = append(w, Weight{Name: "bias", Shape: []int{units}})
 	}
 	return w
 }
 
-func (d *Dense) Forward(g Graph, x Tensor, _ Shape, w []Tensor, last bool) Tensor {
+// Forward multiplies by the kernel; on an input of more than one axis,
+// every position's values (reshaped to rows of one matrix) at once.
+func (d *Dense) Forward(g Graph, x Tensor, in Shape, w []Tensor, last bool) Tensor {
+	nd := len(in) > 1
+	if nd {
+		x = g.Reshape(x, Shape{in[len(in)-1]}) // rows: every example's positions
+	}
 	h := g.MatMul(x, w[0])
 	if d.UseBias {
 		h = g.BiasAdd(h, w[1])
 	}
+	if nd {
+		out, _ := d.Output(in, 0) // Units are not Classes here
+		h = g.Reshape(h, out)
+	}
 	if last {
 		return h // logits: the loss applies the softmax
 	}
-	return g.Activation(h, d.Activation)
+	return activate(g, h, d.Activation)
 }

@@ -10,7 +10,7 @@ type DepthwiseConv2D struct {
 	Strides         [2]int
 	Padding         string // valid or same
 	DepthMultiplier int
-	Activation      string // linear or relu
+	Activation      string // one of activations
 	UseBias         bool
 }
 
@@ -29,7 +29,7 @@ func (c *DepthwiseConv2D) Fields() []Field {
 		{Key: "strides", Value: &c.Strides},
 		{Key: "padding", OneOf: paddings, Value: &c.Padding},
 		{Key: "depth_multiplier", Doc: "> 0", Value: &c.DepthMultiplier},
-		{Key: "activation", OneOf: []string{"linear", "relu"}, Value: &c.Activation},
+		{Key: "activation", OneOf: activationNames(), Value: &c.Activation},
 		{Key: "use_bias", Value: &c.UseBias},
 	}
 }
@@ -70,5 +70,5 @@ func (c *DepthwiseConv2D) Forward(g Graph, x Tensor, _ Shape, w []Tensor, _ bool
 	if c.UseBias {
 		h = g.BiasAdd(h, w[1])
 	}
-	return g.Activation(h, c.Activation)
+	return activate(g, h, c.Activation)
 }

@@ -3,7 +3,9 @@ package layers
 import "fmt"
 
 // Dropout is keras.layers.Dropout: in training, zeroes a fraction of its
-// input and scales the rest up; in inference, passes it through.
+// input and scales the rest up; in inference, passes it through. (A
+// backbone's own Dropout, in the layers fine-tuning rebuilds, is the
+// identity instead: see FromKeras.)
 type Dropout struct {
 	Rate float64 // fraction dropped, in [0, 1)
 }

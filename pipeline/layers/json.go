@@ -50,7 +50,7 @@ func fieldJSON(p any) ([]byte, error) {
 			return []byte(`"classes"`), nil
 		}
 		return json.Marshal(int(*v))
-	case *int, *float64, *string, *bool, *[2]int:
+	case *int, *float64, *string, *bool, *[2]int, *[]int, *[2][2]int:
 		return json.Marshal(v)
 	}
 	return nil, fmt.Errorf("unsupported field type %T", p)

@@ -11,12 +11,20 @@ import (
 // from its JSON form, and units: classes stays classes.
 func TestListJSON(t *testing.T) {
 	in := List{
-		&Conv2D{Filters: 8, KernelSize: [2]int{3, 5}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu", UseBias: false},
+		&Conv2D{Filters: 8, KernelSize: [2]int{3, 5}, Strides: [2]int{2, 1}, Padding: "same", Activation: "relu", UseBias: false, Groups: 8},
 		&MaxPool{PoolSize: [2]int{3, 3}, Strides: [2]int{1, 2}, Padding: "valid"},
 		&DepthwiseConv2D{KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", DepthMultiplier: 2, Activation: "linear"},
-		&BatchNormalization{Epsilon: 0.001},
+		&BatchNormalization{Epsilon: 0.001, Center: true},
 		&ReLU{MaxValue: 6},
-		&GlobalAveragePooling2D{},
+		&GlobalAveragePooling2D{Keepdims: true},
+		&Activation{Activation: "gelu"},
+		&ZeroPadding2D{Padding: [2][2]int{{0, 1}, {2, 3}}},
+		&Reshape{TargetShape: []int{1, -1, 4}},
+		&LayerNormalization{Epsilon: 1e-6, Scale: true},
+		&AveragePooling2D{PoolSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same"},
+		&Rescaling{Scale: 0.5, Offset: 3},
+		&LayerScale{InitValues: 1e-6, ProjectionDim: 12},
+		&UnitNormalization{},
 		&Dropout{Rate: 0.25},
 		&Flatten{},
 		&Dense{Units: 7, Activation: "relu", UseBias: true},

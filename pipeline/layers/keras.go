@@ -13,8 +13,18 @@ import (
 // do not change the forward pass (names, initialisers, regularisers,
 // constraints, batch normalisation's momentum) are ignored; settings this
 // package does not implement are accepted only at Keras' default (NHWC
-// layout, no dilation, one group, ...).
+// layout, no dilation, ...).
+//
+// A Dropout, and ConvNeXt's StochasticDepth (built when drop_path_rate >
+// 0), become the identity (activation linear): the transfer-learning guide
+// calls the base model with training=False, so a backbone's own dropout
+// (EfficientNet's drop-connect, noise_shape [None, 1, 1, 1]) is inactive
+// while its upper layers are fine-tuned. A dropout written in a model's
+// layers keeps dropping in training.
 func FromKeras(class string, cfg map[string]any) (Layer, error) {
+	if class == "Dropout" || class == "StochasticDepth" {
+		return &Activation{Activation: "linear"}, nil
+	}
 	var l Layer
 	for _, k := range Kinds() {
 		if c, _ := New(k); c.KerasClass() == class {
@@ -70,6 +80,7 @@ var kerasDefaults = map[string]any{
 	"negative_slope": 0.0,
 	"threshold":      0.0,
 	"keepdims":       false,
+	"rms_scaling":    false,
 	"noise_shape":    nil,
 	"synchronized":   false,
 }
@@ -137,6 +148,38 @@ func setField(f Field, v any) error {
 			return fmt.Errorf("%q is not supported (want one of %s)", s, strings.Join(f.OneOf, ", "))
 		}
 		*p = s
+	case *[]int:
+		list, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("want a list of integers, got %v", v)
+		}
+		*p = make([]int, len(list))
+		for i, x := range list {
+			n, err := integer(x)
+			if err != nil {
+				return err
+			}
+			(*p)[i] = n
+		}
+	case *[2][2]int:
+		// ((top, bottom), (left, right)), as get_config() writes it.
+		list, ok := v.([]any)
+		if !ok || len(list) != 2 {
+			return fmt.Errorf("want [[top, bottom], [left, right]], got %v", v)
+		}
+		for i, side := range list {
+			pair, ok := side.([]any)
+			if !ok || len(pair) != 2 {
+				return fmt.Errorf("want [[top, bottom], [left, right]], got %v", v)
+			}
+			for j, x := range pair {
+				n, err := integer(x)
+				if err != nil {
+					return err
+				}
+				p[i][j] = n
+			}
+		}
 	case *[2]int:
 		if list, ok := v.([]any); ok && len(list) == 2 {
 			a, err := integer(list[0])
@@ -157,10 +200,11 @@ func setField(f Field, v any) error {
 }
 
 func sameJSON(a, b any) bool {
-	if x, ok := a.([]any); ok && len(x) == 1 { // axis: [3] is -1 on an image
-		if n, ok := x[0].(float64); ok && n == 3 && b == -1.0 {
-			return true
-		}
+	if x, ok := a.([]any); ok && len(x) == 1 && b == -1.0 { // axis: [-1] or [3]
+		a = x[0]
+	}
+	if a == 3.0 && b == -1.0 { // axis: 3 is an image's last, counting the batch's
+		return true
 	}
 	return reflect.DeepEqual(a, b)
 }

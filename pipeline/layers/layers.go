@@ -58,9 +58,11 @@ type Field struct {
 	OneOf    []string // for a string: the allowed values
 	Doc      string   // what it means, for the documentation
 	// Value points at the setting: *int, *float64, *string, *bool, *Units,
-	// or *[2]int (a [height, width] pair, also written as one integer n
-	// meaning [n, n]). Package config's table of leaf types says how each
-	// reads and writes; a test there checks that it takes every kind's.
+	// *[]int (a list), *[2][2]int (a zero_padding2d's [[top, bottom],
+	// [left, right]]) or *[2]int (a [height, width] pair, also written as
+	// one integer n meaning [n, n]). Package config's table of leaf types
+	// says how each reads and writes; a test there checks that it takes
+	// every kind's.
 	Value any
 	// Since is the version of config's canonical form that added the
 	// setting, 0 for those of the first form. A setting added to a kind
@@ -79,8 +81,9 @@ type Problem struct {
 type Weight struct {
 	Name   string // "kernel", "bias", "gamma", ..., as Keras names it
 	Shape  []int
-	Glorot bool // Glorot-uniform initialised (kernels); otherwise zeros (or ones)
-	Ones   bool // initialised to ones (a batch normalisation's gamma and moving variance)
+	Glorot bool    // Glorot-uniform initialised (kernels); otherwise zeros (or ones)
+	Ones   bool    // initialised to ones (a batch normalisation's gamma and moving variance)
+	Fill   float64 // when not zero, initialised to it (a layer scale's gamma)
 	// Frozen weights are never trained: a batch normalisation's moving
 	// statistics, which Keras updates only in training mode, and this
 	// project's batch normalisation always runs in inference mode.
@@ -125,22 +128,34 @@ type Tensor any
 type Graph interface {
 	MatMul(x, w Tensor) Tensor
 	BiasAdd(x, b Tensor) Tensor
-	// Activation applies "linear" (nothing), "relu", "relu6" (min(max(x,
-	// 0), 6)) or "softmax".
+	// Activation applies one of TensorFlow's activation ops: "linear"
+	// (nothing), "relu", "relu6" (min(max(x, 0), 6)), "softmax" (over the
+	// last axis), "sigmoid" or "tanh". Kinds apply Keras' activations,
+	// some composed of these, through the package's activations table.
 	Activation(x Tensor, name string) Tensor
 	Conv2D(x, kernel Tensor, strides [2]int, padding string) Tensor
 	// DepthwiseConv2D convolves each channel with its own filters: kernel
 	// is [height, width, channels, depth multiplier].
 	DepthwiseConv2D(x, kernel Tensor, strides [2]int, padding string) Tensor
-	// Add, Sub and Mul are element-wise, broadcasting a per-channel vector
-	// over an image; Rsqrt is 1/sqrt(x); Scalar is a constant.
+	// Add, Sub, Mul and Div are element-wise, broadcasting a per-channel
+	// vector over an image; Rsqrt is 1/sqrt(x); Erf is the error
+	// function; Scalar is a constant.
 	Add(x, y Tensor) Tensor
 	Sub(x, y Tensor) Tensor
 	Mul(x, y Tensor) Tensor
+	Div(x, y Tensor) Tensor
 	Rsqrt(x Tensor) Tensor
+	Erf(x Tensor) Tensor
 	Scalar(v float64) Tensor
 	MaxPool(x Tensor, size, strides [2]int, padding string) Tensor
-	// Reshape gives each example the shape s.
+	// AvgPool averages each window; with same padding, over the window's
+	// values inside the image only (TensorFlow's AvgPool, as Keras).
+	AvgPool(x Tensor, size, strides [2]int, padding string) Tensor
+	// Pad adds zeros around an image: pad is [[top, bottom], [left,
+	// right]].
+	Pad(x Tensor, pad [2][2]int) Tensor
+	// Reshape gives each example the shape s: x becomes [-1, s...], its
+	// first axis (the batch's) inferred from x's size.
 	Reshape(x Tensor, s Shape) Tensor
 	// Mean averages each example over the given axes of its shape (0 is
 	// the first axis after the batch), dropping them.
@@ -148,6 +163,9 @@ type Graph interface {
 	// Dropout zeroes a fraction rate of x and scales the rest by
 	// 1/(1-rate) in training; it is the identity in inference.
 	Dropout(x Tensor, rate float64) Tensor
+	// Concat joins xs along axis of each example's shape (0 is the first
+	// axis after the batch).
+	Concat(xs []Tensor, axis int) Tensor
 }
 
 // Units is a dense layer's number of output units, or Classes.
@@ -197,20 +215,11 @@ func Kinds() []string {
 	return out
 }
 
-// Infer runs the shape of one example through ls, returning each layer's
-// output shape, or the index of the first layer that does not take its
-// input and why.
+// Infer runs the shape of one example through the stack ls, returning
+// each layer's output shape, or the index of the first layer that does
+// not take its input and why. InferGraph does the same for a graph.
 func Infer(ls []Layer, in Shape, classes int) ([]Shape, int, error) {
-	out := make([]Shape, len(ls))
-	cur := in
-	for i, l := range ls {
-		s, err := l.Output(cur, classes)
-		if err != nil {
-			return nil, i, err
-		}
-		out[i], cur = s, s
-	}
-	return out, -1, nil
+	return InferGraph(ls, nil, in, classes)
 }
 
 // Names returns the names Keras gives ls: its class name in snake case,

@@ -7,7 +7,8 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"batch_normalization", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten", "global_average_pooling2d", "max_pool", "relu", "unit_normalization"}
+	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
+		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -22,7 +23,7 @@ func TestRegistry(t *testing.T) {
 		}
 		for i, f := range a.Fields() {
 			switch f.Value.(type) {
-			case *int, *float64, *string, *bool, *[2]int, *Units:
+			case *int, *float64, *string, *bool, *[2]int, *[]int, *[2][2]int, *Units:
 			default:
 				t.Errorf("%s.%s: unsupported type %T", k, f.Key, f.Value)
 			}
@@ -72,6 +73,14 @@ func TestInfer(t *testing.T) {
 		{"same padding rounds up", []Layer{same, gap, top}, Shape{7, 7, 3}, "[4×4×3 3 5]"},
 		{"gap on a backbone's spatial features", []Layer{gap, &Dropout{Rate: 0.5}, top}, Shape{7, 7, 1024}, "[1024 1024 5]"},
 		{"gap on unknown features", []Layer{gap, top}, nil, "[? 5]"},
+		{"the tail kinds on unknown features", []Layer{&GlobalAveragePooling2D{Keepdims: true}, &Reshape{TargetShape: []int{-1}},
+			&LayerNormalization{Epsilon: 1e-3}, &LayerScale{InitValues: 1, ProjectionDim: 8}, top}, nil, "[1×1×? ? ? ? 5]"},
+		{"dense on an image's last axis", []Layer{conv, &Dense{Units: 4}}, Shape{10, 10, 3}, "[8×8×8 8×8×4]"},
+		{"layer_scale on the wrong axis", []Layer{&LayerScale{InitValues: 1, ProjectionDim: 8}}, Shape{3, 3, 4}, "0: gets a 3×3×4 input; projection_dim 8 must be its last axis"},
+		{"grouped conv2d", []Layer{&Conv2D{Filters: 3, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", Groups: 3}}, Shape{5, 5, 3}, "[5×5×3]"},
+		{"grouped conv2d, other groups", []Layer{&Conv2D{Filters: 6, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Groups: 3}}, Shape{5, 5, 3}, "0: groups = 3 on 3 input channels and 6 filters is not supported"},
+		{"zero_padding2d", []Layer{&ZeroPadding2D{Padding: [2][2]int{{0, 1}, {2, 3}}}}, Shape{5, 5, 3}, "[6×10×3]"},
+		{"reshape", []Layer{&Reshape{TargetShape: []int{1, -1, 3}}}, Shape{5, 5, 3}, "[1×25×3]"},
 		{"dense on unknown features", []Layer{top}, nil, "[5]"},
 		{"dense on an image", []Layer{conv, top}, Shape{10, 10, 3}, "1: gets a 8×8×8 input; add `- flatten: {}`"},
 		{"gap on a vector", []Layer{gap, top}, Shape{4096}, "0: gets a 4096 input, not an image"},
@@ -111,8 +120,8 @@ func TestWeightsAndKerasConfig(t *testing.T) {
 	if got := KerasConfig(d, 10); !reflect.DeepEqual(got, map[string]any{"units": 10, "activation": "softmax", "use_bias": false}) {
 		t.Errorf("KerasConfig(dense) = %v", got)
 	}
-	if got := KerasConfig(&GlobalAveragePooling2D{}, 10); len(got) != 0 {
-		t.Errorf("KerasConfig(global_average_pooling2d) = %v, want Keras' defaults (no arguments)", got)
+	if got := KerasConfig(&GlobalAveragePooling2D{}, 10); !reflect.DeepEqual(got, map[string]any{"keepdims": false}) {
+		t.Errorf("KerasConfig(global_average_pooling2d) = %v, want keepdims false", got)
 	}
 	m, _ := New("max_pool")
 	m.(*MaxPool).PoolSize = [2]int{3, 2}
@@ -128,7 +137,7 @@ func TestChecks(t *testing.T) {
 		want []Problem
 	}{
 		{&Dropout{Rate: 1}, []Problem{{"rate", "want a number in [0, 1), got 1"}}},
-		{&Conv2D{Filters: 0, KernelSize: [2]int{3, 0}, Strides: [2]int{1, 1}}, []Problem{
+		{&Conv2D{Filters: 0, KernelSize: [2]int{3, 0}, Strides: [2]int{1, 1}, Groups: 1}, []Problem{
 			{"filters", "want an integer >= 1, got 0"}, {"kernel_size", "want positive [height, width], got [3, 0]"}}},
 		{&MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{0, 1}}, []Problem{{"strides", "want positive [height, width], got [0, 1]"}}},
 	} {
@@ -146,5 +155,50 @@ func TestClassifier(t *testing.T) {
 		if Classifier(l) {
 			t.Errorf("%+v is not the classifier", l)
 		}
+	}
+}
+
+// TestInferGraph runs shapes through joins (a residual add, a
+// squeeze-and-excitation multiply, a concatenation) and rejects graphs
+// that do not wire their layers.
+func TestInferGraph(t *testing.T) {
+	conv := &Conv2D{Filters: 4, KernelSize: [2]int{1, 1}, Strides: [2]int{1, 1}, Padding: "valid"}
+	gap := &GlobalAveragePooling2D{}
+	top := &Dense{Units: Classes, Activation: "softmax", UseBias: true}
+	for _, tc := range []struct {
+		name string
+		ls   []Layer
+		ins  Inputs
+		in   Shape
+		want string
+	}{
+		{"residual", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "[5×5×4 5×5×4 4 3]"},
+		{"gate broadcasts", []Layer{conv, &Multiply{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{1, 1, 4}, "[1×1×4 1×1×4 4 3]"},
+		{"concatenate", []Layer{conv, &Concatenate{Axis: 3}, gap, top}, Inputs{{-1}, {0, -1}, {1}, {2}}, Shape{5, 5, 6}, "[5×5×4 5×5×10 10 3]"},
+		{"concatenate off axis", []Layer{conv, &Concatenate{Axis: 1}, gap, top}, Inputs{{-1}, {0, -1}, {1}, {2}}, Shape{5, 5, 6}, "1: concatenate: inputs of shapes 5×5×4, 5×5×6 differ off axis 1"},
+		{"add of two shapes", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 6}, "1: add: inputs of shapes 5×5×6, 5×5×4 do not broadcast"},
+		{"join of one", []Layer{conv, &Add{}, gap, top}, Inputs{{-1}, {0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 1 (add) joins 1 inputs; want two or more"},
+		{"two inputs to a conv", []Layer{conv, conv, gap, top}, Inputs{{-1}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 1 (conv2d) takes 2 inputs; want one"},
+		{"reads a later layer", []Layer{conv, &Add{}, gap, top}, Inputs{{2}, {-1, 0}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 0 (conv2d) reads layer 2: want an earlier layer or the input"},
+		{"dangling branch", []Layer{conv, conv, gap, top}, Inputs{{-1}, {-1}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 0 (conv2d): no layer reads its output"},
+		{"add in a stack", []Layer{&Add{}, top}, nil, Shape{4}, "0: add joins the outputs of two or more layers"},
+	} {
+		shapes, bad, err := InferGraph(tc.ls, tc.ins, tc.in, 3)
+		got := ""
+		if err != nil {
+			got = strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
+		} else {
+			parts := make([]string, len(shapes))
+			for i, s := range shapes {
+				parts[i] = s.String()
+			}
+			got = "[" + strings.Join(parts, " ") + "]"
+		}
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if !(Inputs{{-1}, {0}, {1}}).Chain() || (Inputs{{-1}, {-1, 0}}).Chain() {
+		t.Error("Chain: a stack's wiring is a chain, a join's is not")
 	}
 }

@@ -37,6 +37,10 @@ func (g *graph) Activation(x layers.Tensor, name string) layers.Tensor {
 		return op.Relu6(at(g.s, "Relu6"), out(x))
 	case "softmax":
 		return op.Softmax(at(g.s, "Softmax"), out(x))
+	case "sigmoid":
+		return op.Sigmoid(at(g.s, "Sigmoid"), out(x))
+	case "tanh":
+		return op.Tanh(at(g.s, "Tanh"), out(x))
 	case "linear":
 		return x
 	}
@@ -57,12 +61,26 @@ func (g *graph) Add(x, y layers.Tensor) layers.Tensor {
 }
 func (g *graph) Sub(x, y layers.Tensor) layers.Tensor { return op.Sub(at(g.s, "Sub"), out(x), out(y)) }
 func (g *graph) Mul(x, y layers.Tensor) layers.Tensor { return op.Mul(at(g.s, "Mul"), out(x), out(y)) }
-func (g *graph) Rsqrt(x layers.Tensor) layers.Tensor  { return op.Rsqrt(at(g.s, "Rsqrt"), out(x)) }
-func (g *graph) Scalar(v float64) layers.Tensor       { return op.Const(at(g.s, "Const"), float32(v)) }
+func (g *graph) Div(x, y layers.Tensor) layers.Tensor {
+	return op.RealDiv(at(g.s, "RealDiv"), out(x), out(y))
+}
+func (g *graph) Rsqrt(x layers.Tensor) layers.Tensor { return op.Rsqrt(at(g.s, "Rsqrt"), out(x)) }
+func (g *graph) Erf(x layers.Tensor) layers.Tensor   { return op.Erf(at(g.s, "Erf"), out(x)) }
+func (g *graph) Scalar(v float64) layers.Tensor      { return op.Const(at(g.s, "Const"), float32(v)) }
 
 func (g *graph) MaxPool(x layers.Tensor, size, strides [2]int, padding string) layers.Tensor {
 	return op.MaxPool(at(g.s, "MaxPool"), out(x), []int64{1, int64(size[0]), int64(size[1]), 1},
 		[]int64{1, int64(strides[0]), int64(strides[1]), 1}, strings.ToUpper(padding))
+}
+
+func (g *graph) AvgPool(x layers.Tensor, size, strides [2]int, padding string) layers.Tensor {
+	return op.AvgPool(at(g.s, "AvgPool"), out(x), []int64{1, int64(size[0]), int64(size[1]), 1},
+		[]int64{1, int64(strides[0]), int64(strides[1]), 1}, strings.ToUpper(padding))
+}
+
+func (g *graph) Pad(x layers.Tensor, pad [2][2]int) layers.Tensor {
+	p := [][]int32{{0, 0}, {int32(pad[0][0]), int32(pad[0][1])}, {int32(pad[1][0]), int32(pad[1][1])}, {0, 0}}
+	return op.Pad(at(g.s, "Pad"), out(x), op.Const(at(g.s, "Const"), p))
 }
 
 func (g *graph) Reshape(x layers.Tensor, s layers.Shape) layers.Tensor {
@@ -93,4 +111,12 @@ func (g *graph) Dropout(x layers.Tensor, rate float64) layers.Tensor {
 	u := op.StatelessRandomUniform(at(s, "StatelessRandomUniform"), op.Shape(at(s, "Shape"), h), seed)
 	keep := op.Cast(at(s, "Cast"), op.GreaterEqual(at(s, "GreaterEqual"), u, op.Const(at(s, "Const"), float32(rate))), tf.Float)
 	return op.Mul(at(s, "Mul"), op.Mul(at(s, "Mul"), h, keep), op.Const(at(s, "Const"), float32(1/(1-rate))))
+}
+
+func (g *graph) Concat(xs []layers.Tensor, axis int) layers.Tensor {
+	outs := make([]tf.Output, len(xs))
+	for i, x := range xs {
+		outs[i] = out(x)
+	}
+	return op.ConcatV2(at(g.s, "ConcatV2"), outs, op.Const(at(g.s, "Const"), int32(axis+1)))
 }

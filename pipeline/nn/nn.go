@@ -39,6 +39,11 @@ import (
 type Spec struct {
 	Input  layers.Shape   // shape of one example: [4096], [7 7 512] or [H W 3]
 	Layers []layers.Layer // Keras vocabulary; the last is dense(classes, softmax)
+	// Inputs wires the layers as a graph (see layers.Inputs): a
+	// fine-tuned backbone's layers above a cut, with their branches and
+	// joins, then the new top. nil: a stack, each layer taking the one
+	// before.
+	Inputs layers.Inputs
 	// Names are the layers' names, the first part of their checkpoint
 	// keys; nil: Keras' default names (dense, dense_1, ...). A fine-tuned
 	// model's backbone layers keep the backbone's names (conv_pw_13, ...).
@@ -84,8 +89,9 @@ type Variable struct {
 	Slot      bool // one of Adam's moments (not a layer weight)
 	FanIn     int  // for Glorot initialisation of kernels
 	FanOut    int
-	Kernel    bool // a kernel (Glorot uniform); otherwise zeros
-	Ones      bool // initialised to ones (batch normalisation's gamma and variance)
+	Kernel    bool    // a kernel (Glorot uniform); otherwise zeros
+	Ones      bool    // initialised to ones (batch normalisation's gamma and variance)
+	Fill      float64 // when not zero, initialised to it (a layer scale's gamma)
 	handle    tf.Output
 	read      tf.Output
 	init      tf.Output // placeholder fed by Init/SetWeights
@@ -108,6 +114,9 @@ type LayerInfo struct {
 	Output    layers.Shape // shape of one example's output
 	Params    int          // weights
 	Trainable int          // of which Adam trains
+	// Inputs are the names of the layers it reads, for a graph ("input"
+	// for the network's input); nil in a stack.
+	Inputs []string
 }
 
 // Network is a built graph with its session. Methods are not safe for
@@ -147,6 +156,9 @@ func Build(spec Spec) (n *Network, err error) {
 	if len(spec.Layers) == 0 || spec.Frozen < 0 || spec.Frozen >= len(spec.Layers) ||
 		(spec.Names != nil && len(spec.Names) != len(spec.Layers)) {
 		return nil, fmt.Errorf("nn: %d layers, %d names, %d frozen: need layers, a name each (or none), and the last layer trained", len(spec.Layers), len(spec.Names), spec.Frozen)
+	}
+	if err := spec.Inputs.Check(spec.Layers); err != nil {
+		return nil, fmt.Errorf("nn: %w", err)
 	}
 	// The TensorFlow Go binding panics on some graph errors (an output of a
 	// failed op, for one); report them as errors.
@@ -263,33 +275,43 @@ func build(spec Spec) (n *Network, err error) {
 	return n, nil
 }
 
-// stack is a network's layers as built: each layer's Keras name, input
-// shape and weights (the variables' reads, in the layer's order).
+// stack is a network's layers as built: each layer's Keras name, the
+// shapes of its inputs and its weights (the variables' reads, in the
+// layer's order).
 type stack struct {
 	names   []string
-	inputs  []layers.Shape
+	inputs  [][]layers.Shape
 	weights [][]tf.Output
 }
 
-// layers creates the variables of n.Spec's layers, checks the stack and
+// layers creates the variables of n.Spec's layers, checks the graph and
 // records each layer's output shape in n.Layers. The forward pass is then
 // built over the same variables once per mode (training with dropout,
 // inference without).
 func (n *Network) layers(s *op.Scope) (stack, error) {
 	spec := n.Spec
-	shapes, bad, err := layers.Infer(spec.Layers, spec.Input, spec.Classes)
+	shapes, bad, err := layers.InferGraph(spec.Layers, spec.Inputs, spec.Input, spec.Classes)
 	names := spec.LayerNames()
 	if err != nil {
 		return stack{}, fmt.Errorf("nn: layer %d (%s): %w", bad+1, names[bad], err)
 	}
-	st := stack{names: names, inputs: make([]layers.Shape, len(spec.Layers)), weights: make([][]tf.Output, len(spec.Layers))}
-	in := spec.Input
+	st := stack{names: names, inputs: make([][]layers.Shape, len(spec.Layers)), weights: make([][]tf.Output, len(spec.Layers))}
 	for i, l := range spec.Layers {
-		st.inputs[i] = in
 		info := LayerInfo{Name: names[i], Kind: l.Kind(), Class: l.KerasClass(), Output: slices.Clone(shapes[i])}
+		for _, j := range spec.Inputs.Of(i) {
+			in, from := spec.Input, "input"
+			if j != layers.Input {
+				in, from = shapes[j], names[j]
+			}
+			st.inputs[i] = append(st.inputs[i], in)
+			if spec.Inputs != nil {
+				info.Inputs = append(info.Inputs, from)
+			}
+		}
+		in := st.inputs[i][0]
 		for _, w := range l.Weights(in, spec.Classes) {
 			v := n.variable(s, names[i]+"/"+w.Name, w.Shape, w.Glorot, w.FanIn, w.FanOut)
-			v.Ones, v.Trainable = w.Ones, !w.Frozen && i >= spec.Frozen
+			v.Ones, v.Fill, v.Trainable = w.Ones, w.Fill, !w.Frozen && i >= spec.Frozen
 			st.weights[i] = append(st.weights[i], v.read)
 			info.Params += v.Size()
 			if v.Trainable {
@@ -297,24 +319,37 @@ func (n *Network) layers(s *op.Scope) (stack, error) {
 			}
 		}
 		n.Layers = append(n.Layers, info)
-		in = shapes[i]
 	}
-	if last := spec.Layers[len(spec.Layers)-1]; !layers.Classifier(last) || in[0] != spec.Classes {
-		return stack{}, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind(), in)
+	out := shapes[len(shapes)-1]
+	if last := spec.Layers[len(spec.Layers)-1]; !layers.Classifier(last) || out[0] != spec.Classes {
+		return stack{}, fmt.Errorf("nn: the last layer must be dense(units: classes = %d, activation: softmax); got %s with output %s", spec.Classes, last.Kind(), out)
 	}
 	return st, nil
 }
 
-// forward builds each layer's Forward over n.x and returns the logits of
-// the last layer (before its softmax). Dropout is active only when
-// training.
+// forward builds each layer's Forward (a join's Join) over n.x, in the
+// order of the layers, and returns the logits of the last layer (before
+// its softmax). Dropout is active only when training.
 func (n *Network) forward(s *op.Scope, st stack, training bool) tf.Output {
-	h := n.x
+	outs := make([]layers.Tensor, len(n.Spec.Layers))
+	last := len(n.Spec.Layers) - 1
 	for i, l := range n.Spec.Layers {
 		g := &graph{s: s.SubScope(st.names[i]), seed: n.seed, layer: i, training: training}
-		h = l.Forward(g, h, st.inputs[i], tensorsOf(st.weights[i]), i == len(n.Spec.Layers)-1).(tf.Output)
+		var xs []layers.Tensor
+		for _, j := range n.Spec.Inputs.Of(i) {
+			if j == layers.Input {
+				xs = append(xs, n.x)
+			} else {
+				xs = append(xs, outs[j])
+			}
+		}
+		if j, ok := l.(layers.Joiner); ok {
+			outs[i] = j.Join(g, xs, st.inputs[i])
+		} else {
+			outs[i] = l.Forward(g, xs[0], st.inputs[i][0], tensorsOf(st.weights[i]), i == last)
+		}
 	}
-	return h
+	return outs[last].(tf.Output)
 }
 
 // Inference adds spec's layers in inference mode (dropout off) to the
@@ -381,28 +416,46 @@ func (n *Network) Params() int {
 }
 
 // Summary is the table Keras' model.summary() prints: each layer's name
-// and class, output shape (batch axis as None) and parameter count, aligned
-// in columns, then the totals: trainable weights, and non-trainable ones
-// (frozen layers above a backbone's cut, batch normalisation's statistics).
+// and class, output shape (batch axis as None) and parameter count, and
+// for a graph the layers it reads ("Connected to"), aligned in columns,
+// then the totals: trainable weights, and non-trainable ones (frozen
+// layers above a backbone's cut, batch normalisation's statistics).
 func (n *Network) Summary() string {
-	rows := [][3]string{{"Layer (type)", "Output Shape", "Param #"}}
+	graph := n.Spec.Inputs != nil
+	head := []string{"Layer (type)", "Output Shape", "Param #"}
+	if graph {
+		head = append(head, "Connected to")
+	}
+	rows := [][]string{head}
 	for _, l := range n.Layers {
 		shape := "(None"
 		for _, d := range l.Output {
 			shape += fmt.Sprintf(", %d", d)
 		}
-		rows = append(rows, [3]string{l.Name + " (" + l.Class + ")", shape + ")", thousands(l.Params)})
+		r := []string{l.Name + " (" + l.Class + ")", shape + ")", thousands(l.Params)}
+		if graph {
+			r = append(r, strings.Join(l.Inputs, ", "))
+		}
+		rows = append(rows, r)
 	}
-	var w [3]int
+	w := make([]int, len(head))
 	for _, r := range rows {
 		for c := range r {
 			w[c] = max(w[c], utf8.RuneCountInString(r[c]))
 		}
 	}
 	var b strings.Builder
-	rule := strings.Repeat("─", w[0]+w[1]+w[2]+4) + "\n"
+	width := 2 * (len(w) - 1)
+	for _, c := range w {
+		width += c
+	}
+	rule := strings.Repeat("─", width) + "\n"
 	for i, r := range rows {
-		fmt.Fprintf(&b, "%-*s  %-*s  %*s\n", w[0], r[0], w[1], r[1], w[2], r[2])
+		line := fmt.Sprintf("%-*s  %-*s  %*s", w[0], r[0], w[1], r[1], w[2], r[2])
+		if graph {
+			line += fmt.Sprintf("  %s", r[3])
+		}
+		b.WriteString(line + "\n")
 		if i == 0 {
 			b.WriteString(rule)
 		}
@@ -427,15 +480,19 @@ func thousands(n int) string {
 
 // InitialWeights draws Keras' default initial values: Glorot uniform
 // kernels, zero biases, zero optimizer slots, ones for batch
-// normalisation's gamma and moving variance. The draw depends only on seed
+// normalisation's gamma and moving variance, a layer scale's init_values. The draw depends only on seed
 // and the layer stack, never on global state.
 func (n *Network) InitialWeights(seed int64) map[string][]float32 {
 	out := make(map[string][]float32, len(n.Vars))
 	for i, v := range n.Vars {
 		x := make([]float32, v.Size())
-		if v.Ones {
+		if v.Ones || v.Fill != 0 {
+			fill := float32(v.Fill)
+			if v.Ones {
+				fill = 1
+			}
 			for j := range x {
-				x[j] = 1
+				x[j] = fill
 			}
 		}
 		if v.Kernel {

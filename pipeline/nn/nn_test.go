@@ -289,3 +289,27 @@ func TestSummaryLikeKeras(t *testing.T) {
 		t.Errorf("summary:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}
 }
+
+// TestSummaryGraph adds Keras' "Connected to" column for a graph.
+func TestSummaryGraph(t *testing.T) {
+	conv := &layers.Conv2D{Filters: 4, KernelSize: [2]int{1, 1}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "linear", UseBias: false}
+	n, err := Build(Spec{Input: layers.Shape{3, 3, 4}, Layers: []layers.Layer{conv, &layers.Add{}, &layers.GlobalAveragePooling2D{}, dense(layers.Classes, "softmax")},
+		Inputs: layers.Inputs{{-1}, {-1, 0}, {1}, {2}}, Names: []string{"b_conv", "b_add", "pool", "dense"}, Classes: 3, Adam: adam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	want := strings.Join([]string{
+		"Layer (type)                   Output Shape     Param #  Connected to",
+		"──────────────────────────────────────────────────────────────────────",
+		"b_conv (Conv2D)                (None, 3, 3, 4)       16  input",
+		"b_add (Add)                    (None, 3, 3, 4)        0  input, b_conv",
+		"pool (GlobalAveragePooling2D)  (None, 4)              0  b_add",
+		"dense (Dense)                  (None, 3)             15  pool",
+		"──────────────────────────────────────────────────────────────────────",
+		"Total params: 31",
+	}, "\n")
+	if got := n.Summary(); !strings.HasPrefix(got, want) {
+		t.Errorf("summary:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -102,6 +102,9 @@ type Backbone struct {
 type Network struct {
 	Input  layers.Shape `json:"input"`
 	Layers layers.List  `json:"layers"`
+	// Inputs wires the layers as a graph (a fine-tuned backbone's
+	// branches and joins above its cut); omitted for a stack.
+	Inputs layers.Inputs `json:"inputs,omitempty"`
 	// Names are the layers' names when not Keras' defaults: a fine-tuned
 	// model's backbone layers keep the backbone's (conv_pw_13, ...).
 	Names []string `json:"names,omitempty"`
@@ -162,6 +165,12 @@ func For(cfg *config.Config, m config.Model) (*Plan, error) {
 		p.Network.Layers = append(slices.Clone(tail.Layers), m.Layers...)
 		p.Network.Names = append(slices.Clone(tail.Names), layers.Names(m.Layers)...)
 		first.Frozen = len(tail.Layers)
+		if tail.Inputs != nil {
+			p.Network.Inputs = slices.Clone(tail.Inputs)
+			for i := len(tail.Layers); i < len(p.Network.Layers); i++ {
+				p.Network.Inputs = append(p.Network.Inputs, []int{i - 1}) // the top: a stack on the tail's output
+			}
+		}
 	}
 	p.Phases = []Phase{first}
 	if m.FineTuned() {
@@ -208,6 +217,7 @@ func (p *Plan) resolveBackbone(m config.Model, size [2]int) (*backbone.Tail, err
 	}
 	if tail != nil {
 		p.Backbone.Features = tail.Input
+		p.Backbone.FineTuneFrom = tail.From // auto resolved: the plan names the cut
 		p.Network.Input = tail.Shape
 		return tail, nil
 	}
@@ -283,7 +293,7 @@ func (p *Plan) FineTuned() bool { return p.Backbone != nil && p.Backbone.FineTun
 func (p *Plan) Spec(i int) nn.Spec {
 	ph := p.Phases[i]
 	return nn.Spec{
-		Input: p.Network.Input, Layers: p.Network.Layers, Names: p.Network.Names,
+		Input: p.Network.Input, Layers: p.Network.Layers, Inputs: p.Network.Inputs, Names: p.Network.Names,
 		Frozen: ph.Frozen, Classes: len(p.Classes), Adam: ph.Adam,
 		LabelSmoothing: p.LabelSmoothing, ClassWeights: p.ClassWeights,
 	}

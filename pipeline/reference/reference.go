@@ -40,14 +40,37 @@ type layerJSON struct {
 	Class  string         `json:"class"`
 	Name   string         `json:"name"`
 	Config map[string]any `json:"config"`
+	// Inputs are the indices of the layers it takes (-1: the model's
+	// input), for a graph; omitted in a stack.
+	Inputs []int `json:"inputs,omitempty"`
+	// Weights are its weights' names in Keras' order, as init/ names
+	// their files.
+	Weights []string `json:"weights"`
 }
 
 // Write lays out r in dir (flat arrays; see the script for the layout) for scripts/keras_reference.py.
 func Write(dir string, r Run) error {
 	var stack []layerJSON
 	names := r.Spec.LayerNames()
+	shapes, bad, err := layers.InferGraph(r.Spec.Layers, r.Spec.Inputs, r.Spec.Input, r.Spec.Classes)
+	if err != nil {
+		return fmt.Errorf("reference: layer %d: %w", bad, err)
+	}
 	for i, l := range r.Spec.Layers {
-		stack = append(stack, layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes)})
+		lj := layerJSON{Class: l.KerasClass(), Name: names[i], Config: layers.KerasConfig(l, r.Spec.Classes), Weights: []string{}}
+		if r.Spec.Inputs != nil {
+			lj.Inputs = r.Spec.Inputs[i]
+		}
+		if _, join := l.(layers.Joiner); !join {
+			in := r.Spec.Input
+			if j := r.Spec.Inputs.Of(i)[0]; j != layers.Input {
+				in = shapes[j]
+			}
+			for _, w := range l.Weights(in, r.Spec.Classes) {
+				lj.Weights = append(lj.Weights, w.Name)
+			}
+		}
+		stack = append(stack, lj)
 	}
 	spec := map[string]any{
 		"input": r.Spec.Input, "layers": stack, "frozen": r.Spec.Frozen, "classes": r.Spec.Classes,
@@ -140,11 +163,18 @@ func WriteSchedules(dir string, steps int, schedules []schedule.Schedule, platea
 // Keras runs scripts/keras_reference.py on dir with the venv's python and
 // decodes the JSON it prints into out.
 func Keras(python, script, dir string, out any, extra ...string) error {
-	cmd := exec.Command(python, append([]string{script, dir}, extra...)...)
+	return KerasAll(python, script, []string{dir}, out, extra...)
+}
+
+// KerasAll runs scripts/keras_reference.py once on several run folders
+// (one Python start for them all) and decodes the JSON it prints into out:
+// a slice, one result per folder in order, when there are several.
+func KerasAll(python, script string, dirs []string, out any, extra ...string) error {
+	cmd := exec.Command(python, append(append([]string{script}, dirs...), extra...)...)
 	cmd.Stderr = os.Stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("reference: %s %s: %w", script, dir, err)
+		return fmt.Errorf("reference: %s %s: %w", script, strings.Join(dirs, " "), err)
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return fmt.Errorf("reference: %s printed %q: %w", script, b, err)

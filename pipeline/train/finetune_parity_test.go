@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/layers"
@@ -40,14 +41,30 @@ func (d *memData) Read(idx []int, x []float32) error {
 // above the cut, with their pretrained weights, trained with a new top;
 // batch normalisation in inference mode) for 20 Adam steps in Go and in
 // Keras, from the same weights on the same batches, and compares each
-// step's loss: VGG16 from block5_conv1 (block 5's three convolutions and
-// its pool, then flatten and the new dense: fc1 and fc2 would add 120M
-// weights and minutes to the test, and dense layers' parity is the new
-// top's own test) and MobileNet from conv_pw_13 (1×1 conv, batch
-// normalisation, ReLU6, global pool) and from conv_dw_13 (a 3×3 depthwise
-// conv, batch normalisation and ReLU6 below those).
+// step's loss (within 1e-4), checks that every trainable weight moved and
+// that batch normalisation's statistics did not. The stacks: VGG16 from
+// block5_conv1 (block 5's three convolutions and its pool, then flatten
+// and the new dense: fc1 and fc2 would add 120M weights and minutes to the
+// test, and dense layers' parity is the new top's own test) and MobileNet
+// from conv_pw_13 and conv_dw_13. The graphs: every family of the
+// any-backbone tests from fine_tune_from: auto (its last block's start,
+// found in Keras' graph by the exporter) up to its pooled features, with
+// their residual adds, squeeze-and-excitation multiplies, concatenations,
+// layer normalisations and activations, all trained by one Keras process.
 func TestFineTuneKerasParity(t *testing.T) {
-	for _, tc := range []struct {
+	type parity struct {
+		name   string
+		spec   nn.Spec
+		init   map[string][]float32
+		goLoss []float64
+		params int
+		ref    string
+		keras  struct {
+			BatchLoss []float64 `json:"batch_loss"`
+		}
+	}
+	const classes, steps = 3, 20
+	cases := []struct {
 		model, from, endpoint string
 		top                   []layers.Layer
 		n, batch              int
@@ -56,104 +73,124 @@ func TestFineTuneKerasParity(t *testing.T) {
 		{"vgg16-random", "block5_conv1", "block5_pool", []layers.Layer{&layers.Flatten{}, classifier()}, 4, 1, 1e-5},
 		{"mobilenet", "conv_pw_13", "global_pool", []layers.Layer{classifier()}, 16, 4, 1e-4},
 		{"mobilenet", "conv_dw_13", "conv_pw_13_relu", []layers.Layer{&layers.GlobalAveragePooling2D{}, classifier()}, 16, 4, 1e-4},
+	}
+	for _, app := range []struct{ name, endpoint string }{
+		{"ResNet50", "avg_pool"}, {"ResNet50V2", "avg_pool"}, {"MobileNetV2", "global_average_pooling2d"},
+		{"MobileNetV3Small", "global_average_pooling2d"}, {"EfficientNetB0", "avg_pool"}, {"EfficientNetV2B0", "avg_pool"},
+		{"DenseNet121", "avg_pool"}, {"InceptionV3", "avg_pool"}, {"ConvNeXtTiny", "convnext_tiny_head_gap"},
 	} {
-		t.Run(tc.model+"/"+tc.from, func(t *testing.T) {
-			dir := testenv.SavedModel(t, tc.model)
-			const classes, steps = 3, 20
-			cfg := config.Default()
-			cfg.Train.Optimizer.Adam.LearningRate = tc.lr
-			m := config.Model{Name: "ft", Backbone: &config.Backbone{SavedModel: dir, Endpoint: tc.endpoint, FineTuneFrom: tc.from},
-				Layers: tc.top, FineTune: &config.FineTune{Epochs: 1, Optimizer: cfg.Train.Optimizer}}
-			p, err := plan.For(cfg, m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p.Classes = []string{"a", "b", "c"}
-			pre, err := p.PretrainedTail()
-			if err != nil {
-				t.Fatal(err)
-			}
-			spec := p.Spec(1) // the fine-tuning phase: every layer trains
-			net, err := nn.Build(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer net.Close()
-			init := net.InitialWeights(23)
-			for k, v := range pre {
-				init[k] = v
-			}
-			if err := net.SetWeights(init); err != nil {
-				t.Fatal(err)
-			}
+		cases = append(cases, struct {
+			model, from, endpoint string
+			top                   []layers.Layer
+			n, batch              int
+			lr                    float64
+		}{"apps/" + app.name, backbone.Auto, app.endpoint, []layers.Layer{classifier()}, 8, 2, 1e-4})
+	}
+	var runs []*parity
+	for _, tc := range cases {
+		dir := testenv.SavedModel(t, tc.model)
+		cfg := config.Default()
+		cfg.Train.Optimizer.Adam.LearningRate = tc.lr
+		m := config.Model{Name: "ft", Backbone: &config.Backbone{SavedModel: dir, Endpoint: tc.endpoint, FineTuneFrom: tc.from},
+			Layers: tc.top, FineTune: &config.FineTune{Epochs: 1, Optimizer: cfg.Train.Optimizer}}
+		p, err := plan.For(cfg, m)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.model, err)
+		}
+		p.Classes = []string{"a", "b", "c"}
+		pre, err := p.PretrainedTail()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &parity{name: tc.model + " from " + p.Backbone.FineTuneFrom, spec: p.Spec(1)} // the fine-tuning phase: every layer trains
+		net, err := nn.Build(r.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+		r.init = net.InitialWeights(23)
+		for k, v := range pre {
+			r.init[k] = v
+		}
+		if err := net.SetWeights(r.init); err != nil {
+			t.Fatal(err)
+		}
 
-			// Activations like a ReLU's output: non-negative, half zeros.
-			per := spec.Input.Size()
-			r := rand.New(rand.NewPCG(5, 6))
-			data := &memData{x: make([]float32, tc.n*per), y: make([]int32, tc.n), per: per}
-			for i := range data.x {
-				data.x[i] = float32(max(0, r.NormFloat64()))
+		// Activations like a ReLU's output: non-negative, half zeros.
+		per := r.spec.Input.Size()
+		rng := rand.New(rand.NewPCG(5, 6))
+		data := &memData{x: make([]float32, tc.n*per), y: make([]int32, tc.n), per: per}
+		for i := range data.x {
+			data.x[i] = float32(max(0, rng.NormFloat64()))
+		}
+		for i := range data.y {
+			data.y[i] = int32(i % classes)
+		}
+		var orders [][]int
+		var flat []int
+		for e := 1; len(flat) < steps*tc.batch; e++ {
+			o := train.Order(tc.n, 23, e, true)
+			orders, flat = append(orders, o), append(flat, o...)
+		}
+		x := make([]float32, tc.batch*per)
+		y := make([]int32, tc.batch)
+		for s := range steps {
+			idx := flat[s*tc.batch : (s+1)*tc.batch]
+			data.Read(idx, x)
+			for j, i := range idx {
+				y[j] = data.y[i]
 			}
-			for i := range data.y {
-				data.y[i] = int32(i % classes)
-			}
-			var orders [][]int
-			var flat []int
-			for e := 1; len(flat) < steps*tc.batch; e++ {
-				o := train.Order(tc.n, 23, e, true)
-				orders, flat = append(orders, o), append(flat, o...)
-			}
-			var goLoss []float64
-			x := make([]float32, tc.batch*per)
-			y := make([]int32, tc.batch)
-			for s := range steps {
-				idx := flat[s*tc.batch : (s+1)*tc.batch]
-				data.Read(idx, x)
-				for j, i := range idx {
-					y[j] = data.y[i]
-				}
-				l, _, err := net.TrainBatch(x, y, int64(s), [2]int64{23, int64(s)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				goLoss = append(goLoss, l)
-			}
-			after, err := net.Weights()
+			l, _, err := net.TrainBatch(x, y, int64(s), [2]int64{23, int64(s)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, v := range net.Vars {
-				switch {
-				case v.Slot:
-				case !v.Trainable && !slices.Equal(after[v.Name], init[v.Name]):
-					t.Errorf("%s is frozen (batch normalisation's statistics) but changed", v.Name)
-				case v.Trainable && slices.Equal(after[v.Name], init[v.Name]):
-					t.Errorf("%s trains but did not change in %d steps", v.Name, steps)
-				}
+			r.goLoss = append(r.goLoss, l)
+		}
+		after, err := net.Weights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range net.Vars {
+			switch {
+			case v.Slot:
+			case !v.Trainable && !slices.Equal(after[v.Name], r.init[v.Name]):
+				t.Errorf("%s: %s is frozen (batch normalisation's statistics) but changed", r.name, v.Name)
+			case v.Trainable && slices.Equal(after[v.Name], r.init[v.Name]):
+				t.Errorf("%s: %s trains but did not change in %d steps", r.name, v.Name, steps)
 			}
+		}
+		r.params = net.Params()
+		net.Close()
+		r.ref = t.TempDir()
+		if err := reference.Write(r.ref, reference.Run{Spec: r.spec, Init: r.init, Train: data, Orders: orders, BatchSize: tc.batch}); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, r)
+	}
 
-			ref := t.TempDir()
-			if err := reference.Write(ref, reference.Run{Spec: spec, Init: init, Train: data, Orders: orders, BatchSize: tc.batch}); err != nil {
-				t.Fatal(err)
+	var dirs []string
+	for _, r := range runs {
+		dirs = append(dirs, r.ref)
+	}
+	keras := make([]struct {
+		BatchLoss []float64 `json:"batch_loss"`
+	}, len(runs))
+	if err := reference.KerasAll(testenv.Python(t), filepath.Join(testenv.Root(t), "scripts", "keras_reference.py"), dirs, &keras, "--steps", "20"); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range runs {
+		r.keras.BatchLoss = keras[i].BatchLoss
+		if len(r.keras.BatchLoss) != steps {
+			t.Fatalf("%s: Keras returned %d losses", r.name, len(r.keras.BatchLoss))
+		}
+		worst := 0.0
+		for s := range r.goLoss {
+			d := math.Abs(r.goLoss[s] - r.keras.BatchLoss[s])
+			worst = max(worst, d)
+			if d > 1e-4 || math.IsNaN(d) {
+				t.Errorf("%s: step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > 1e-4)", r.name, s+1, r.goLoss[s], r.keras.BatchLoss[s], d)
 			}
-			var keras struct {
-				BatchLoss []float64 `json:"batch_loss"`
-			}
-			if err := reference.Keras(testenv.Python(t), filepath.Join(testenv.Root(t), "scripts", "keras_reference.py"), ref, &keras, "--steps", "20"); err != nil {
-				t.Fatal(err)
-			}
-			if len(keras.BatchLoss) != steps {
-				t.Fatalf("Keras returned %d losses", len(keras.BatchLoss))
-			}
-			worst := 0.0
-			for s := range goLoss {
-				d := math.Abs(goLoss[s] - keras.BatchLoss[s])
-				worst = max(worst, d)
-				if d > 1e-4 || math.IsNaN(d) {
-					t.Errorf("step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > 1e-4)", s+1, goLoss[s], keras.BatchLoss[s], d)
-				}
-			}
-			t.Logf("%s from %s: %d steps, loss %.5f -> %.5f, max |Go - Keras| %.2g", tc.model, tc.from, steps, goLoss[0], goLoss[steps-1], worst)
-		})
+		}
+		t.Logf("%s: %d layers, %d trainable weights; %d steps, loss %.5f -> %.5f, max |Go - Keras| %.2g",
+			r.name, len(r.spec.Layers), r.params, steps, r.goLoss[0], r.goLoss[steps-1], worst)
 	}
 }

@@ -35,7 +35,7 @@ func TestScratchCNNKerasParity(t *testing.T) {
 	}
 	split := store.Split(ds.Split(dataset.Train), "caffe", false)
 
-	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu", UseBias: true}
+	conv := &layers.Conv2D{Filters: 32, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "valid", Activation: "relu", UseBias: true, Groups: 1}
 	pool := &layers.MaxPool{PoolSize: [2]int{2, 2}, Strides: [2]int{2, 2}, Padding: "valid"}
 	drop := &layers.Dropout{Rate: 0}
 	spec := nn.Spec{
