@@ -7,8 +7,8 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
-		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
+	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "custom_scale_layer", "dense", "depthwise_conv2d", "dropout", "flatten",
+		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "separable_conv2d", "unit_normalization", "zero_padding2d"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
