@@ -423,11 +423,15 @@ func backbonesMarkdown(rows []backboneRow) string {
 		}
 		last = max(last, r.When)
 	}
-	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: the features stage (decoding and the backbone) at %s, "+
-		"on as many whole batches of Fashion-MNIST images as fit in about 15 s after a warm-up batch (at least one batch, at most 64 images; "+
-		"the number in brackets). 1-minute load average while each was measured: %s.",
-		len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
-		strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
+	if first == "" {
+		fmt.Fprintf(&b, "%d architectures, none measured yet (`scripts/backbones.sh` without CUTS=1 measures them).", len(rows))
+	} else {
+		fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: the features stage (decoding and the backbone) at %s, "+
+			"on as many whole batches of Fashion-MNIST images as fit in about 15 s after a warm-up batch (at least one batch, at most 64 images; "+
+			"the number in brackets). 1-minute load average while each was measured: %s.",
+			len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
+			strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
+	}
 	if cutsPass {
 		b.WriteString(" Fine-tuning from: the cuts the exporter finds in the graph, the start of the last block first (`fine_tune_from: auto`), " +
 			"with the weights that train from each up to the feature vector; each tail rebuilt by Go's layer kinds (`backbone.TailFor`), " +

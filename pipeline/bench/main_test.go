@@ -104,6 +104,13 @@ func TestBackbonesTable(t *testing.T) {
 	if strings.Index(md, "| MobileNet") > strings.Index(md, "| VGG19") {
 		t.Errorf("rows not sorted:\n%s", md)
 	}
+	for _, r := range got {
+		if r.Architecture == "NASNetMobile" {
+			if md := backbonesMarkdown([]backboneRow{r}); !strings.HasPrefix(md, "1 architectures, none measured yet") {
+				t.Errorf("a table of the cuts alone:\n%s", md)
+			}
+		}
+	}
 }
 
 // TestUpdateBackboneRow: the cuts part rewrites an architecture's last
