@@ -162,8 +162,10 @@ func TestUpdateBackboneRow(t *testing.T) {
 // TestBackboneCutsPart: scripts/export_backbone.py --describe builds
 // InceptionResNetV2 (seconds: no export) and the cuts part records its
 // two cuts in the architecture's row, keeping the measurements: the last
-// block's start, conv_7b, whose tail Go rebuilds, and the one below,
-// whose tail holds Keras' CustomScaleLayer, which no Go kind reproduces.
+// block's start, conv_7b, and the one below, whose tail holds its scaled
+// residual join (CustomScaleLayer); Go rebuilds both. With that join
+// renamed to a class no Go kind reproduces, the lower cut is recorded as
+// not built, naming the class.
 func TestBackboneCutsPart(t *testing.T) {
 	py, root := testenv.Python(t), testenv.Root(t)
 	desc := filepath.Join(t.TempDir(), "describe.json")
@@ -213,7 +215,24 @@ func TestBackboneCutsPart(t *testing.T) {
 	if !r.Cuts[0].Built || r.Cuts[0].Error != "" {
 		t.Errorf("conv_7b: %+v, want its tail built", r.Cuts[0])
 	}
-	if c := r.Cuts[1]; c.Built || !strings.Contains(c.Error, "keras.layers.CustomScaleLayer") || strings.Contains(c.Error, "(have ") {
-		t.Errorf("%s: %+v, want not built, the gist naming CustomScaleLayer", c.Name, c)
+	if c := r.Cuts[1]; !c.Built || c.Error != "" {
+		t.Errorf("%s: %+v, want its tail (with CustomScaleLayer) built", c.Name, c)
+	}
+
+	odd := strings.ReplaceAll(string(out), `"CustomScaleLayer"`, `"ScaledSum"`)
+	if err := os.WriteFile(desc, []byte(odd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.backbonePart(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = readBackboneRows(rows); err != nil || len(got) != 1 {
+		t.Fatalf("rows %+v: %v", got, err)
+	}
+	if c := got[0].Cuts[0]; !c.Built {
+		t.Errorf("conv_7b: %+v, want its tail built (it has no scaled join)", c)
+	}
+	if c := got[0].Cuts[1]; c.Built || !strings.Contains(c.Error, "keras.layers.ScaledSum") || strings.Contains(c.Error, "(have ") {
+		t.Errorf("%s: %+v, want not built, the gist naming ScaledSum", c.Name, c)
 	}
 }
