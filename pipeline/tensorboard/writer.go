@@ -175,7 +175,7 @@ func (b *board) folder(d string) (*folder, error) {
 		// Grappler off: these graphs have nothing to optimise, and each
 		// new set of ops run together would otherwise be rewritten first
 		// (tens of milliseconds on a busy machine).
-		if b.sess, err = tfsession.New(g, tfsession.Options{NoOptimizer: true}); err != nil {
+		if b.sess, err = tfsession.New(g, tfsession.Options{NoOptimizer: true, CallerThread: true}); err != nil {
 			return nil, fmt.Errorf("tensorboard: new session: %w", err)
 		}
 		b.scope = op.NewScopeWithGraph(g)
