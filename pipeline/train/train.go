@@ -178,12 +178,13 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		}
 		var lossSum float64
 		var correct int
+		var batches batcher
 		for b := 0; b < len(order); b += opts.BatchSize {
 			if err := ctx.Err(); err != nil {
 				return st, fmt.Errorf("train: interrupted in epoch %d; rerun to resume after epoch %d: %w", epoch, epoch-1, err)
 			}
 			idx := order[b:min(b+opts.BatchSize, len(order))]
-			x, y, err := Batch(train, idx, net)
+			x, y, err := batches.read(train, idx, net)
 			if err != nil {
 				return st, err
 			}
@@ -379,12 +380,34 @@ func BalancedOrder(d Data, seed int64, epoch int) []int {
 // Batch reads the examples idx of d as net's input and labels (what one
 // training or evaluation step feeds).
 func Batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
+	var b batcher
+	return b.read(d, idx, net)
+}
+
+// batcher reads batches into buffers it reuses from one batch to the
+// next: a training run reads thousands of batches, and a new buffer for
+// each was half of what a sweep allocated (and collected).
+type batcher struct {
+	x []float32
+	y []int32
+}
+
+// read is Batch into b's buffers: what it returns holds until the next
+// read.
+func (b *batcher) read(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
 	per := 1
 	for _, s := range net.Spec.Input {
 		per *= s
 	}
-	x := make([]float32, len(idx)*per)
-	y := make([]int32, len(idx))
+	n := len(idx) * per
+	if cap(b.x) < n {
+		b.x = make([]float32, n)
+	}
+	if cap(b.y) < len(idx) {
+		b.y = make([]int32, len(idx))
+	}
+	x, y := b.x[:n], b.y[:len(idx)]
+	clear(x)
 	for i, j := range idx {
 		y[i] = d.Label(j)
 	}
@@ -412,13 +435,14 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 	c := net.Spec.Classes
 	r := &Result{K: k, NumClasses: c, Probs: make([]float32, 0, n*c), Labels: make([]int32, 0, n)}
 	var lossSum float64
+	var batches batcher
 	idx := make([]int, 0, batchSize)
 	for b := 0; b < n; b += batchSize {
 		idx = idx[:0]
 		for i := b; i < min(b+batchSize, n); i++ {
 			idx = append(idx, i)
 		}
-		x, y, err := Batch(d, idx, net)
+		x, y, err := batches.read(d, idx, net)
 		if err != nil {
 			return nil, err
 		}
