@@ -295,23 +295,57 @@ func better(e, best history.Epoch, es *EarlyStopping) bool {
 
 // checkpoint saves the last weights (and best, if improved) and then the
 // state, so state.json never points at a checkpoint that is not complete.
+// The best checkpoint of an improved epoch is the last one's files, linked
+// (or saved again where the file system has no links).
 func checkpoint(net *nn.Network, dir string, st *State, improved bool) error {
-	names := []string{rundir.LastCheckpoint}
-	if improved {
-		names = append(names, rundir.BestCheckpoint)
+	if err := saveCheckpoint(net, dir, rundir.LastCheckpoint); err != nil {
+		return err
 	}
-	for _, name := range names {
-		tmp := filepath.Join(dir, name+".tmp")
-		if err := net.Save(tmp); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		for _, suffix := range []string{".index", ".data-00000-of-00001"} {
-			if err := os.Rename(tmp+suffix, filepath.Join(dir, name+suffix)); err != nil {
-				return fmt.Errorf("train: checkpoint: %w", err)
+	if improved {
+		if err := linkCheckpoint(dir, rundir.LastCheckpoint, rundir.BestCheckpoint); err != nil {
+			if err := saveCheckpoint(net, dir, rundir.BestCheckpoint); err != nil {
+				return err
 			}
 		}
 	}
 	return saveState(dir, st)
+}
+
+// checkpointSuffixes are the files of a checkpoint, after its prefix.
+var checkpointSuffixes = []string{".index", ".data-00000-of-00001"}
+
+// saveCheckpoint saves net's weights as checkpoint name of dir, under a
+// temporary prefix renamed into place.
+func saveCheckpoint(net *nn.Network, dir, name string) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	if err := net.Save(tmp); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, suffix := range checkpointSuffixes {
+		if err := os.Rename(tmp+suffix, filepath.Join(dir, name+suffix)); err != nil {
+			return fmt.Errorf("train: checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// linkCheckpoint makes checkpoint to of dir the files of checkpoint from,
+// hard-linked under a temporary prefix renamed into place (a later save of
+// from replaces its files, not their content).
+func linkCheckpoint(dir, from, to string) error {
+	tmp := filepath.Join(dir, to+".tmp")
+	for _, suffix := range checkpointSuffixes {
+		os.Remove(tmp + suffix)
+		if err := os.Link(filepath.Join(dir, from+suffix), tmp+suffix); err != nil {
+			return err
+		}
+	}
+	for _, suffix := range checkpointSuffixes {
+		if err := os.Rename(tmp+suffix, filepath.Join(dir, to+suffix)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func loadState(dir string) (*State, error) {
