@@ -7,10 +7,20 @@
 # stage's images/s in float32 and bfloat16 on 60 Fashion-MNIST images), then
 # deleted, so that the disk holds one export at a time.
 #
+# Then the cuts pass: for each architecture, `export_backbone.py
+# --describe` builds the Keras model alone (seconds: no export, no
+# golden) and prints the cuts fine-tuning may start from with the layers
+# above each, and `go run ./pipeline/bench -only backbone-cuts` records
+# in its row the trainable parameters above each cut and whether Go
+# rebuilds that tail (or which layer stops it).
+#
 # Usage: scripts/backbones.sh [ARCH ...]    (default: all of them)
+#        CUTS=1 scripts/backbones.sh [ARCH ...]    the cuts pass (and the table) alone
 # Rows go to bench/backbones.jsonl (one per architecture; an architecture
-# measured again replaces its row), the table to docs/backbones.md. A row
-# already there is kept unless FORCE=1. Exports go under bench/backbones/.
+# measured again replaces its row; the cuts pass updates it in place, or
+# writes a row with only the cuts), the table to docs/backbones.md. A row
+# already there is kept unless FORCE=1 (the cuts pass always runs).
+# Exports go under bench/backbones/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=.venv/bin/python
@@ -24,7 +34,7 @@ if [ $# -eq 0 ]; then
 	set -- $(TF_CPP_MIN_LOG_LEVEL=2 "$py" scripts/export_backbone.py --list | awk 'NR > 1 && $1 != "tiny" { print $1 }')
 fi
 start=$(date +%s)
-for arch in "$@"; do
+[ "${CUTS:-0}" = 1 ] || for arch in "$@"; do
 	if [ "${FORCE:-0}" != 1 ] && [ -f "$rows" ] && grep -q "\"architecture\":\"$arch\"" "$rows"; then
 		say "$arch: measured already (FORCE=1 measures again)"
 		continue
@@ -48,7 +58,26 @@ for arch in "$@"; do
 	fi
 	rm -rf "$out"
 done
-say "done in $(($(date +%s) - start)) s"
+[ "${CUTS:-0}" = 1 ] || say "done in $(($(date +%s) - start)) s"
+
+# The cuts pass.
+start=$(date +%s)
+for arch in "$@"; do
+	desc=$work/$arch.cuts.json
+	if ! TF_CPP_MIN_LOG_LEVEL=2 "$py" scripts/export_backbone.py --describe --arch "$arch" >"$desc" 2>"$work/describe.log"; then
+		why=$(grep -v '^\s*$' "$work/describe.log" | tail -1 | cut -c1-200)
+		say "$arch: describe failed: $why"
+		"$work/bench" -only backbone-cuts -backbones "$rows" -backbone-arch "$arch" -backbone-error "describe failed: $why"
+	elif ! "$work/bench" -only backbone-cuts -backbones "$rows" -backbone-arch "$arch" -describe "$desc" 2>"$work/cuts.log"; then
+		why=$(grep -v '^\s*$' "$work/cuts.log" | tail -1 | cut -c1-200)
+		say "$arch: recording the cuts failed: $why"
+		"$work/bench" -only backbone-cuts -backbones "$rows" -backbone-arch "$arch" -backbone-error "recording the cuts failed: $why"
+	else
+		grep "^bench: $arch: " "$work/cuts.log" | sed 's/^bench: /[backbones] /' || true
+	fi
+	rm -f "$desc"
+done
+say "cuts pass done in $(($(date +%s) - start)) s"
 
 # The table goes between docs/backbones.md's two markers; the rest of the
 # page is written by hand.

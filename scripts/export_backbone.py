@@ -34,6 +34,14 @@ Normalization) are listed in metadata.json, under input.preprocessing.
 Preprocessing happens in Go, before the model, so the SavedModel is exactly
 the Keras model and nothing is applied twice.
 
+--describe (with --arch, or --keras) builds the model alone (random
+weights for --arch) and prints, as one JSON object, metadata.json's parts
+about fine-tuning, computed by the same code as an export: architecture,
+params, input, feature_endpoint, cuts (and cuts_note: why fewer than two),
+fine_tune (every weight's "key" empty: there is no SavedModel), and the
+endpoints of the feature vector and of each cut's input. It writes
+nothing and takes seconds (scripts/backbones.sh's cuts pass).
+
 With --golden N, the script also runs the in-memory Keras model (not the
 exported graph) on a seeded batch of N inputs and stores the inputs and each
 endpoint's outputs as .npy files under golden/: the Go tests feed the same
@@ -52,6 +60,7 @@ Examples:
   scripts/export_backbone.py --arch EfficientNetB0 --weights random --out savedmodels/effnet --golden 2
   scripts/export_backbone.py --keras my_model.keras --endpoint features --preprocess tf --out savedmodels/mine
   scripts/export_backbone.py --arch tiny --weights random --out savedmodels/tiny --golden 4
+  scripts/export_backbone.py --describe --arch ResNet50
 """
 
 import argparse
@@ -94,6 +103,9 @@ def parse_args():
     src.add_argument("--arch", help="a keras.applications architecture (see --list), or tiny")
     src.add_argument("--keras", metavar="FILE.keras", help="a Keras 3 model file to export")
     src.add_argument("--list", action="store_true", help="print every architecture with its input size and preprocessing")
+    p.add_argument("--describe", action="store_true",
+                   help="with --arch or --keras: build the model (random weights for --arch), print its cuts and their "
+                        "tails as JSON (metadata.json's parts) and write nothing")
     p.add_argument("--weights", help="imagenet, random, or a path to a Keras weights file (with --arch)")
     p.add_argument("--endpoint", action="append", default=[], metavar="LAYER",
                    help="with --keras: a layer whose output is an endpoint (repeatable)")
@@ -104,6 +116,16 @@ def parse_args():
     p.add_argument("--force", action="store_true", help="overwrite an existing export")
     args = p.parse_args()
     if args.list:
+        return args
+    if args.describe:
+        if args.out or args.golden or args.force:
+            p.error("--describe writes nothing: no --out, --golden or --force")
+        if args.arch and not args.weights:
+            args.weights = "random"
+        if args.arch and (args.endpoint or args.preprocess):
+            p.error("--endpoint and --preprocess go with --keras; an --arch's come from Keras")
+        if args.keras and args.weights:
+            p.error("--keras takes the weights in the file")
         return args
     if not args.out:
         p.error("--out is required")
@@ -457,28 +479,40 @@ def last_blocks(model, upto, n=2):
 
 
 def graph_cuts(model, upto, n=CUT_BLOCKS):
-    """The cuts fine-tuning may start from, found in the graph: the starts
-    of the last one, ..., n blocks below operation upto (the feature
-    endpoint), the last block's first. A block starts at the first
-    operation in model order that takes the output of the block below, an
-    articulation (ResNet50: conv5_block3_1_conv, which takes
+    """(cuts, note): the cuts fine-tuning may start from, found in the
+    graph, and why there are fewer than n ("" when there are n).
+
+    The cuts are the starts of the last one, ..., n blocks below operation
+    upto (the feature endpoint), the last block's first. A block starts at
+    the first operation in model order that takes the output of the block
+    below, an articulation (ResNet50: conv5_block3_1_conv, which takes
     conv5_block2_out). Fewer where the model has fewer blocks, and none
     whose layers up to upto are more than three quarters of the model's
     operations: that is no last block (NASNet's only articulations are in
     its stem, below every cell); none for a model that calls a layer more
-    than once (printed)."""
+    than once."""
     try:
         g = Graph(model)
     except ValueError as e:
-        print(f"export_backbone: no fine-tuning cuts: {e}", file=sys.stderr)
-        return []
+        return [], f"none offered: {e} (a cut's tail is rebuilt layer by layer, each called once)"
     below = g.upstream(g.index[upto])
-    cuts = []
-    for i in block_ends(g, g.index[upto], n + 1)[1:]:
-        if 4 * sum(j in below for j in g.downstream(i)) > 3 * len(g.ops):
+    found = block_ends(g, g.index[upto], n + 1)
+    cuts, note = [], ""
+    for i in found[1:]:
+        above = sum(j in below for j in g.downstream(i))
+        if 4 * above > 3 * len(g.ops):
+            note = (f"the next candidate, {g.ops[g.first_consumer(i)].name}, has {above} of the model's {len(g.ops)} "
+                    "operations above it, more than three quarters: the model's single-tensor points that low are "
+                    "in its stem, below every block")
             break
         cuts.append(g.ops[g.first_consumer(i)].name)
-    return cuts
+    else:
+        if len(cuts) < n:
+            note = (f"the graph has {len(found)} block(s) below {upto} (told apart by their layer names), "
+                    "and a cut is the start of a block above another")
+    if len(cuts) < n and note:
+        note = ("none offered: " if not cuts else f"only {len(cuts)} offered: ") + note
+    return cuts, note
 
 
 def main():
@@ -490,10 +524,30 @@ def main():
     if args.list:
         list_architectures(keras, np)
         return
+    if args.describe:
+        model, _, extra = source(args, keras, np)
+        json.dump(describe(keras, model, extra), sys.stdout, sort_keys=True)
+        print()
+        return
     out = os.path.abspath(args.out)
     if os.path.exists(out) and not args.force:
         fail(f"{args.out} exists; pass --force to overwrite")
+    model, endpoints, extra = source(args, keras, np)
+    meta = export(model, out, endpoints, extra, golden_n=args.golden, seed=args.seed)
+    weights, prep = meta["weights"], meta["input"]["preprocessing"]
+    print(
+        f"exported {meta['architecture']} ({weights['source']} weights, {meta['params']:,} params, "
+        f"sha256 {weights['sha256'][:12]}, {prep['mode']} preprocessing, "
+        f"{meta['input']['shape'][1]}x{meta['input']['shape'][2]}) to {args.out}: endpoints {', '.join(meta['endpoints'])}"
+    )
 
+
+def source(args, keras, np):
+    """The model --arch or --keras names, and what export needs of it:
+    (model, endpoints, meta_extra), as export takes them. The cuts are
+    found here (graph_cuts), so that --describe and the export offer the
+    same ones. With --keras, the preprocessing is None where --preprocess
+    is not given (--describe does not need it)."""
     extra = {}
     if args.keras:
         model = load_keras_file(keras, args.keras)
@@ -513,13 +567,14 @@ def main():
         endpoints = {out_layer: out_layer}
         for e in args.endpoint:
             endpoints.setdefault(e, e)
-        prep = mode_contract(args.preprocess)
+        prep = mode_contract(args.preprocess) if args.preprocess else None
         arch = os.path.basename(args.keras)
         # Fine-tuning trains up to the pooled features where the model
         # has them, else up to its output.
         extra["tail_feature"] = feature_layer(model, required=False) or out_layer
-        cuts = graph_cuts(model, extra["tail_feature"])
-        exported_by = " ".join(["scripts/export_backbone.py --keras", args.keras, "--preprocess", args.preprocess]
+        cuts, note = graph_cuts(model, extra["tail_feature"])
+        exported_by = " ".join(["scripts/export_backbone.py --keras", args.keras]
+                               + ([f"--preprocess {args.preprocess}"] if args.preprocess else [])
                                + [f"--endpoint {e}" for e in args.endpoint])
     else:
         if canonical(args.arch) == "tiny":
@@ -538,26 +593,48 @@ def main():
         endpoints = {"predictions": model.layers[-1].name, feature: feature}
         for b in blocks:
             endpoints.setdefault(b, b)
-        cuts = graph_cuts(model, feature)
+        cuts, note = graph_cuts(model, feature)
         extra.update({"feature_endpoint": feature, "blocks": blocks})
         exported_by = "scripts/export_backbone.py " + " ".join(
             f"--{k} {v}" for k, v in (("arch", args.arch), ("weights", args.weights), ("seed", args.seed)))
-    inside = in_model_preprocessing(model)
-    if inside:
-        prep["in_model"] = inside
-    meta = export(
-        model,
-        out,
-        endpoints,
-        dict(extra, cuts=cuts, architecture=arch, weights=weights, preprocessing=prep, exported_by=exported_by),
-        golden_n=args.golden,
-        seed=args.seed,
-    )
-    print(
-        f"exported {arch} ({weights['source']} weights, {meta['params']:,} params, "
-        f"sha256 {weights['sha256'][:12]}, {prep['mode']} preprocessing, "
-        f"{meta['input']['shape'][1]}x{meta['input']['shape'][2]}) to {args.out}: endpoints {', '.join(meta['endpoints'])}"
-    )
+    if prep is not None:
+        inside = in_model_preprocessing(model)
+        if inside:
+            prep["in_model"] = inside
+    if note:
+        extra["cuts_note"] = note
+    return model, endpoints, dict(extra, cuts=cuts, architecture=arch, weights=weights, preprocessing=prep,
+                                  exported_by=exported_by)
+
+
+def describe(keras, model, meta_extra):
+    """What --describe prints: metadata.json's parts about fine-tuning
+    (architecture, params, input, feature_endpoint, cuts, cuts_note,
+    fine_tune, and the endpoints of the feature vector and of each cut's
+    input), computed from the model alone, exactly as export computes
+    them, but with no SavedModel, so that every weight's "key" is empty."""
+    cuts = list(meta_extra["cuts"])
+    feature = meta_extra.get("tail_feature") or meta_extra.get("feature_endpoint")
+    ops = {op.name: op for op in model.operations}
+    endpoints = {}
+    for name in [feature] + cut_endpoints(model, cuts):
+        endpoints[name] = {"layer": name, "shape": endpoint_shape(endpoint_output(keras, ops[name]))}
+    h, w, c = model.input_shape[1:]
+    out = {
+        "architecture": meta_extra["architecture"],
+        "params": int(model.count_params()),
+        "input": {"shape": [None, h, w, c]},
+        "feature_endpoint": feature,
+        "cuts": cuts,
+        "fine_tune": fine_tune_layers(model, cuts, feature),
+        "endpoints": endpoints,
+        "versions": {"keras": keras.__version__},
+    }
+    if meta_extra.get("preprocessing") is not None:
+        out["input"]["preprocessing"] = meta_extra["preprocessing"]
+    if meta_extra.get("cuts_note"):
+        out["cuts_note"] = meta_extra["cuts_note"]
+    return out
 
 
 def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
@@ -600,10 +677,8 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     endpoints = dict(endpoints)
     if cuts:
         feature = feature or feature_layer(model)
-        g = Graph(model)
-        for cut in cuts:  # the cut's input activation is an endpoint too
-            below = g.ops[cut_input(g, cut)].name
-            endpoints.setdefault(below, below)
+    for below in cut_endpoints(model, cuts):  # the cut's input activation is an endpoint too
+        endpoints.setdefault(below, below)
 
     h, w, c = model.input_shape[1:]
     spec = tf.TensorSpec([None, h, w, c], tf.float32, name="images")
@@ -616,15 +691,11 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     meta_endpoints = {}
     ops = {op.name: op for op in model.operations}
     for name, layer in endpoints.items():
-        y = ops[layer].output
-        if type(ops[layer]).__name__.startswith("Global") and len(y.shape) == 4:
-            # keepdims pooling (MobileNet, MobileNetV3): [N, 1, 1, C] as the
-            # feature vector [N, C] every other family's pooling gives.
-            y = keras.layers.Flatten(name=layer + "_flat")(y)
+        y = endpoint_output(keras, ops[layer])
         sub = keras.Model(model.input, y)
         subs[name] = sub
         archive.add_endpoint(name, endpoint_fn(name, sub), [spec])
-        meta_endpoints[name] = {"layer": layer, "shape": [None] + list(sub.output_shape[1:])}
+        meta_endpoints[name] = {"layer": layer, "shape": endpoint_shape(y)}
 
     # Write into a temporary folder beside the target and rename at the end,
     # so an interrupted export never leaves a half-written model behind.
@@ -634,7 +705,7 @@ def export(model, out, endpoints, meta_extra, golden_n=0, seed=0):
     os.chmod(tmp, 0o755)
     try:
         archive.write_out(tmp, verbose=False)
-        fine_tune = fine_tune_layers(model, archive, cuts, tmp, feature)
+        fine_tune = fine_tune_layers(model, cuts, feature, checkpoint_keys(archive, tmp))
         meta = {
             "format": FORMAT,
             "architecture": meta_extra.pop("architecture"),
@@ -760,24 +831,20 @@ def op_entry(g, j):
             "config": {"args": [plain(a) for a in args], "kwargs": {k: plain(v) for k, v in kwargs.items()}}}
 
 
-def fine_tune_layers(model, archive, cuts, folder, feature):
+def fine_tune_layers(model, cuts, feature, key=None):
     """metadata.json's "fine_tune": for each cut, the endpoint of its input
     activation, every operation that depends on it up to the model's
     output, in model order (see tail_entry: Keras class, name, config,
-    inputs and, for each weight, the key under which the SavedModel's
-    variables/ checkpoint holds it (Keras' export names them
-    "_all_variables/<i>/.ATTRIBUTES/VARIABLE_VALUE") and whether Keras
-    trains it), and trainable_params: the weights Keras trains from the cut
-    up to and including the layer feature.
+    inputs and, for each weight, its key (below) and whether Keras trains
+    it), and trainable_params: the weights Keras trains from the cut up to
+    and including the layer feature.
 
-    Every key is read back from the written checkpoint and compared with the
-    layer's weight, so a wrong mapping fails the export, not a run.
+    key(op, w) is the key under which the SavedModel's checkpoint holds
+    weight w of op (see checkpoint_keys); None (--describe, no SavedModel)
+    leaves every key empty.
     """
     import numpy as np
-    import tensorflow as tf
 
-    index = {id(v): i for i, v in enumerate(archive._tf_trackable._all_variables)}
-    reader = tf.train.load_checkpoint(os.path.join(folder, "variables", "variables"))
     g = Graph(model)
     below = g.upstream(g.index[feature])
     out = {}
@@ -787,13 +854,8 @@ def fine_tune_layers(model, archive, cuts, folder, feature):
         for j in g.downstream(p):
             op, ws = g.ops[j], []
             for w in getattr(op, "weights", []):
-                i = index.get(id(w.value))
-                if i is None:
-                    fail(f"{op.name}/{w.name}: not among the exported variables")
-                key = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
-                if not np.array_equal(reader.get_tensor(key), w.numpy()):
-                    fail(f"{op.name}/{w.name}: checkpoint key {key} holds another value")
-                ws.append({"name": w.name, "key": key, "shape": list(w.shape), "trainable": bool(w.trainable)})
+                ws.append({"name": w.name, "key": key(op, w) if key else "", "shape": list(w.shape),
+                           "trainable": bool(w.trainable)})
                 if w.trainable and j in below:
                     trainable += int(np.prod(w.shape))
             layers.append(tail_entry(g, j, ws))
@@ -801,6 +863,55 @@ def fine_tune_layers(model, archive, cuts, folder, feature):
             fail(f"cut {cut!r}: the feature endpoint {feature} does not depend on it")
         out[cut] = {"input_endpoint": g.ops[p].name, "layers": layers, "trainable_params": trainable}
     return out
+
+
+def checkpoint_keys(archive, folder):
+    """fine_tune_layers' key for an export written to folder by archive:
+    Keras' export names the variables "_all_variables/<i>/.ATTRIBUTES/
+    VARIABLE_VALUE". Every key is read back from the written checkpoint and
+    compared with the layer's weight, so that a wrong mapping fails the
+    export, not a run."""
+    import numpy as np
+    import tensorflow as tf
+
+    index = {id(v): i for i, v in enumerate(archive._tf_trackable._all_variables)}
+    reader = tf.train.load_checkpoint(os.path.join(folder, "variables", "variables"))
+
+    def key(op, w):
+        i = index.get(id(w.value))
+        if i is None:
+            fail(f"{op.name}/{w.name}: not among the exported variables")
+        k = f"_all_variables/{i}/.ATTRIBUTES/VARIABLE_VALUE"
+        if not np.array_equal(reader.get_tensor(k), w.numpy()):
+            fail(f"{op.name}/{w.name}: checkpoint key {k} holds another value")
+        return k
+
+    return key
+
+
+def cut_endpoints(model, cuts):
+    """The names of the operations whose outputs are the cuts' inputs:
+    each an endpoint, where fine-tuning from that cut caches features."""
+    if not cuts:
+        return []
+    g = Graph(model)
+    return [g.ops[cut_input(g, cut)].name for cut in cuts]
+
+
+def endpoint_output(keras, op):
+    """The Keras tensor an endpoint on op returns: op's output, or a
+    keepdims global pooling's (MobileNet, MobileNetV3: [N, 1, 1, C])
+    flattened to the feature vector [N, C] every other family's pooling
+    gives."""
+    y = op.output
+    if type(op).__name__.startswith("Global") and len(y.shape) == 4:
+        y = keras.layers.Flatten(name=op.name + "_flat")(y)
+    return y
+
+
+def endpoint_shape(y):
+    """metadata.json's shape of an endpoint returning y: [null, ...]."""
+    return [None] + list(y.shape[1:])
 
 
 def endpoint_fn(name, sub):

@@ -77,10 +77,10 @@ def build(keras, spec):
         def call(self, inputs, training=None, mask=None):
             return super().call(inputs, training=False, mask=mask)
 
-    from keras.src.applications import convnext
+    from keras.src.applications import convnext, inception_resnet_v2
 
     # Classes the backbones use from outside keras.layers.
-    others = {"LayerScale": convnext.LayerScale}
+    others = {"LayerScale": convnext.LayerScale, "CustomScaleLayer": inception_resnet_v2.CustomScaleLayer}
 
     inp = keras.Input(tuple(spec["input"]))
     outs = []

@@ -18,6 +18,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/backbone"
 	"github.com/gotransfer/gotransfer/pipeline/cpuinfo"
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
+	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 )
 
 // The backbones part (scripts/backbones.sh runs it once per
@@ -25,10 +26,13 @@ import (
 //
 //	-only backbone -backbone DIR -export-seconds S   measure one export, append a row
 //	-only backbone -backbone-arch NAME -backbone-error MSG   record one that failed
+//	-only backbone-cuts -describe FILE   the cuts of one architecture (scripts/export_backbone.py --describe's JSON)
+//	-only backbone-cuts -backbone-arch NAME -backbone-error MSG   record one that could not be described
 //	-only backbones-table                          print the table of every row
 //
 // Rows go to -backbones (a JSON line each; the last row of an
-// architecture counts).
+// architecture counts). backbone-cuts updates that row in place, keeping
+// its measurements, or writes a row with only the cuts.
 
 // backboneRow is one architecture of the table.
 type backboneRow struct {
@@ -61,13 +65,40 @@ type backboneRow struct {
 	BF16Note   string   `json:"bfloat16_note,omitempty"`
 	FineTune   []string `json:"fine_tune"`
 	Weights    string   `json:"weights"`
-	When       string   `json:"when"`
+	When       string   `json:"when"` // when measured; "" in a row with only the cuts
 	Load       string   `json:"load"` // /proc/loadavg's 1-minute figure when measured
 	Machine    string   `json:"machine"`
+
+	// The cuts part (-only backbone-cuts), set when CutsWhen is: the cuts
+	// the exporter offers (the last block's start first), each with
+	// whether Go rebuilds the layers above it; CutsNote is the exporter's
+	// word on why it offers fewer than two, CutsError why the
+	// architecture could not be described.
+	Cuts      []backboneCut `json:"cuts,omitempty"`
+	CutsNote  string        `json:"cuts_note,omitempty"`
+	CutsError string        `json:"cuts_error,omitempty"`
+	CutsWhen  string        `json:"cuts_when,omitempty"`
 }
 
-// backbonePart runs -only backbone or backbones-table.
+// backboneCut is one cut an architecture offers.
+type backboneCut struct {
+	Name string `json:"name"`
+	// TrainableParams is how many weights fine-tuning from it trains, up
+	// to the feature endpoint.
+	TrainableParams int `json:"trainable_params"`
+	// Built is whether backbone.TailFor rebuilds the layers from the cut
+	// up to the feature endpoint with Go's layer kinds; Error, where not,
+	// the gist of why (the first layer no kind reproduces, or a
+	// mismatch).
+	Built bool   `json:"built"`
+	Error string `json:"error,omitempty"`
+}
+
+// backbonePart runs -only backbone, backbone-cuts or backbones-table.
 func (o *options) backbonePart() error {
+	if o.only == "backbone-cuts" {
+		return o.backboneCutsPart()
+	}
 	if o.only == "backbones-table" {
 		rows, err := readBackboneRows(o.backbonesFile)
 		if err != nil {
@@ -192,6 +223,106 @@ func (o *options) measureBackbone(row *backboneRow) error {
 	return nil
 }
 
+// backboneCutsPart runs -only backbone-cuts: for each cut that
+// scripts/export_backbone.py --describe found in one architecture, the
+// trainable parameters above it and whether Go rebuilds its tail (what
+// fine_tune_from would train), written into the architecture's row.
+func (o *options) backboneCutsPart() error {
+	arch := o.backboneArch
+	var cuts []backboneCut
+	var note string
+	if o.backboneError == "" {
+		b, err := os.ReadFile(o.describe)
+		if err != nil {
+			return err
+		}
+		// The description holds metadata.json's parts about fine-tuning.
+		var d struct {
+			backbone.Metadata
+			Feature  string `json:"feature_endpoint"`
+			CutsNote string `json:"cuts_note"`
+		}
+		if err := json.Unmarshal(b, &d); err != nil {
+			return fmt.Errorf("%s: %w (want the JSON of scripts/export_backbone.py --describe)", o.describe, err)
+		}
+		if d.Architecture == "" || d.Feature == "" || d.FineTune == nil {
+			return fmt.Errorf("%s: no architecture, feature_endpoint or fine_tune: not the JSON of scripts/export_backbone.py --describe", o.describe)
+		}
+		if arch == "" {
+			arch = d.Architecture
+		}
+		note = d.CutsNote
+		for _, name := range d.Cuts {
+			c := backboneCut{Name: name, TrainableParams: d.FineTune[name].TrainableParams, Built: true}
+			if _, err := d.TailFor(name, d.Feature); err != nil {
+				c.Built, c.Error = false, errorGist(err)
+			}
+			cuts = append(cuts, c)
+		}
+	} else if arch == "" {
+		return errors.New("-backbone-error needs -backbone-arch")
+	}
+	when := time.Now().UTC().Format(time.RFC3339)
+	if err := updateBackboneRow(o.backbonesFile, arch, func(r *backboneRow) {
+		r.Cuts, r.CutsNote, r.CutsError, r.CutsWhen = cuts, note, o.backboneError, when
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "bench: %s: %s\n", arch, cutsCell(backboneRow{Cuts: cuts, CutsNote: note, CutsError: o.backboneError, CutsWhen: when}))
+	return nil
+}
+
+// errorGist is the first part of an error of backbone.TailFor: without
+// the list of the kinds Go has and the advice naming the cuts that work.
+func errorGist(err error) string {
+	s := err.Error()
+	for _, tail := range []string{"; fine-tuning up to ", " (have "} {
+		if i := strings.Index(s, tail); i >= 0 {
+			s = s[:i]
+		}
+	}
+	return s
+}
+
+// updateBackboneRow applies set to the last row of arch in the rows file
+// at path, rewriting the file (atomically) with every other line as it
+// was, or appends a row with only the architecture's name, set applied,
+// where the file has none.
+func updateBackboneRow(path, arch string, set func(*backboneRow)) error {
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	at, row := -1, backboneRow{Architecture: arch}
+	for i, l := range lines {
+		var r backboneRow
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, i+1, err)
+		}
+		if r.Architecture == arch {
+			at, row = i, r
+		}
+	}
+	set(&row)
+	out, err := json.Marshal(row)
+	if err != nil {
+		return err
+	}
+	if at < 0 {
+		if len(lines) > 0 && !strings.HasSuffix(lines[len(lines)-1], "\n") {
+			lines[len(lines)-1] += "\n"
+		}
+		lines = append(lines, "")
+		at = len(lines) - 1
+	}
+	lines[at] = string(out) + "\n"
+	return fsutil.WriteFile(path, []byte(strings.Join(lines, "")))
+}
+
 // boundedRate is the features stage's rate in precision p on the first
 // images of examples: as many whole batches as the first (warm-up)
 // batch's pace fits in o.backboneSeconds, at least one, so that the
@@ -276,7 +407,12 @@ func backbonesMarkdown(rows []backboneRow) string {
 	var b strings.Builder
 	machines, loads, imgs := map[string]bool{}, []string{}, map[string]bool{}
 	first, last := "", ""
+	cutsPass := false
 	for _, r := range rows {
+		cutsPass = cutsPass || r.CutsWhen != ""
+		if r.When == "" {
+			continue // only the cuts
+		}
 		machines[r.Machine] = true
 		loads = append(loads, r.Load)
 		if r.Error == "" {
@@ -287,25 +423,36 @@ func backbonesMarkdown(rows []backboneRow) string {
 		}
 		last = max(last, r.When)
 	}
-	fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: the features stage (decoding and the backbone) at %s, "+
-		"on as many whole batches of Fashion-MNIST images as fit in about 15 s after a warm-up batch (at least one batch, at most 64 images; "+
-		"the number in brackets). 1-minute load average while each was measured: %s.\n\n",
-		len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
-		strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
+	if first == "" {
+		fmt.Fprintf(&b, "%d architectures, none measured yet (`scripts/backbones.sh` without CUTS=1 measures them).", len(rows))
+	} else {
+		fmt.Fprintf(&b, "%d architectures, measured %s to %s by `scripts/backbones.sh` on: %s. Speed: the features stage (decoding and the backbone) at %s, "+
+			"on as many whole batches of Fashion-MNIST images as fit in about 15 s after a warm-up batch (at least one batch, at most 64 images; "+
+			"the number in brackets). 1-minute load average while each was measured: %s.",
+			len(rows), first, last, strings.Join(slices.Sorted(maps.Keys(machines)), "; "),
+			strings.Join(slices.Sorted(maps.Keys(imgs)), "; "), strings.Join(loads, ", "))
+	}
+	if cutsPass {
+		b.WriteString(" Fine-tuning from: the cuts the exporter finds in the graph, the start of the last block first (`fine_tune_from: auto`), " +
+			"with the weights that train from each up to the feature vector; each tail rebuilt by Go's layer kinds (`backbone.TailFor`), " +
+			"or what stops it.")
+	}
+	b.WriteString("\n\n")
 	b.WriteString("| architecture | input | preprocessing | feature vector | params | export s | max \\|Go − Keras\\| (of scale) | images/s float32 | images/s bfloat16 | fine-tuning from |\n")
 	b.WriteString("|---|--:|---|---|--:|--:|--:|--:|--:|---|\n")
 	for _, r := range rows {
-		if r.Error != "" {
-			fmt.Fprintf(&b, "| %s | not measured: %s |||||||||\n", r.Architecture, strings.ReplaceAll(r.Error, "|", "\\|"))
+		ft := escapePipes(cutsCell(r))
+		switch {
+		case r.Error != "":
+			fmt.Fprintf(&b, "| %s | not measured: %s |||||||| %s |\n", r.Architecture, escapePipes(r.Error), ft)
+			continue
+		case r.When == "":
+			fmt.Fprintf(&b, "| %s | not measured |||||||| %s |\n", r.Architecture, ft)
 			continue
 		}
 		bf := fmt.Sprintf("%.1f (%d)", r.BFloat16, r.BF16Images)
 		if r.BF16Note != "" {
 			bf = "n/a"
-		}
-		ft := "—"
-		if len(r.FineTune) > 0 {
-			ft = "`" + strings.Join(r.FineTune, "`, `") + "`"
 		}
 		fmt.Fprintf(&b, "| %s | %d×%d | %s | `%s` (%d) | %s | %.0f | %.2g (%.1g) | %.1f (%d) | %s | %s |\n",
 			r.Architecture, r.Input[0], r.Input[1], r.Preprocess, r.Feature, r.FeatureSize, thousands(r.Params),
@@ -313,6 +460,55 @@ func backbonesMarkdown(rows []backboneRow) string {
 	}
 	return b.String()
 }
+
+// cutsCell is the table's "fine-tuning from": each cut with the weights
+// that train above it (and, where Go does not rebuild its tail, what
+// stops it), or why there is none; before the cuts part ran on the row,
+// the cuts its export's metadata.json lists.
+func cutsCell(r backboneRow) string {
+	if r.CutsWhen == "" {
+		if len(r.FineTune) == 0 {
+			return "—"
+		}
+		return "`" + strings.Join(r.FineTune, "`, `") + "`"
+	}
+	if r.CutsError != "" {
+		return "not described: " + r.CutsError
+	}
+	var parts []string
+	sep := ", "
+	for _, c := range r.Cuts {
+		p := fmt.Sprintf("`%s` (%s)", c.Name, shortCount(c.TrainableParams))
+		if !c.Built {
+			p += ": not built: " + c.Error
+			sep = "; " // the errors hold commas
+		}
+		parts = append(parts, p)
+	}
+	switch {
+	case len(parts) == 0 && r.CutsNote != "":
+		return r.CutsNote
+	case len(parts) == 0:
+		return "none offered"
+	case r.CutsNote != "":
+		return strings.Join(parts, sep) + "; " + r.CutsNote
+	}
+	return strings.Join(parts, sep)
+}
+
+// shortCount writes a parameter count as 4.5M, 830k or 96.
+func shortCount(n int) string {
+	switch {
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0fk", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+// escapePipes keeps a table cell's "|" from ending it.
+func escapePipes(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
 
 // thousands writes n with commas: 25,636,712.
 func thousands(n int64) string {

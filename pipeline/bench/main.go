@@ -64,7 +64,7 @@ import (
 )
 
 // parts are the values of -only: the parts that run alone.
-var parts = []string{"precision", "finetune", "rerun", "sweep", "augment", "backbone", "backbones-table"}
+var parts = []string{"precision", "finetune", "rerun", "sweep", "augment", "backbone", "backbone-cuts", "backbones-table"}
 
 // options are the command line's settings; every step of the benchmark
 // is a method on them, so no state is global.
@@ -91,6 +91,7 @@ type options struct {
 	backboneBatch   int     // at this batch size
 	backboneSeconds float64 // the time budget of each rate
 	backbonesFile   string  // the rows, a JSON line each
+	describe        string  // -only backbone-cuts: scripts/export_backbone.py --describe's JSON
 }
 
 // parseFlags reads the options from args (without the program name).
@@ -102,20 +103,21 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.vggImages, "vgg-images", 48, "images for the VGG16 feature-extraction comparison (0: skip)")
 	fs.BoolVar(&o.fullRSS, "full", true, "also run the Go pipeline on the full data/fashion-mnist (6,000 images) for its peak RSS")
 	fs.StringVar(&o.python, "python", ".venv/bin/python", "the venv's Python")
-	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide, for each backbone of -finetune), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs), "augment" (epoch time with 8 cached views per image vs without), "backbone" (one export for docs/backbones.md, see scripts/backbones.sh) or "backbones-table" (that table); empty: all`)
+	fs.StringVar(&o.only, "only", "", `run one part: "precision" (float32 vs bfloat16 feature extraction), "finetune" (a fine-tuning epoch, Go from cached cut features vs Keras' guide, for each backbone of -finetune), "rerun" (the data stage of a rerun over large photos), "sweep" (24 trials as one sweep vs as separate runs), "augment" (epoch time with 8 cached views per image vs without), "backbone" (one export for docs/backbones.md, see scripts/backbones.sh), "backbone-cuts" (the cuts of one architecture and whether Go builds their tails, for that table) or "backbones-table" (that table); empty: all`)
 	fs.StringVar(&o.fineTune, "finetune", "MobileNet", fmt.Sprintf("the fine-tuning part's backbones, comma-separated: any of %s", strings.Join(fineTuneNames(), ", ")))
 	fs.StringVar(&o.precBatches, "precision-batches", "8,32", "backbone batch sizes for the precision comparison")
 	fs.IntVar(&o.precVGG, "precision-vgg", 32, "images for the VGG16 precision comparison (0: skip)")
 	fs.IntVar(&o.precMobileNet, "precision-mobilenet", 100, "images for the MobileNet precision comparison (0: skip)")
 	fs.IntVar(&o.precRounds, "precision-rounds", 3, "interleaved rounds of the precision comparison; the best counts")
 	fs.StringVar(&o.backbone, "backbone", "", "-only backbone: the export to measure")
-	fs.StringVar(&o.backboneArch, "backbone-arch", "", "-only backbone: its architecture's name")
-	fs.StringVar(&o.backboneError, "backbone-error", "", "-only backbone: record that -backbone-arch could not be exported, and why")
+	fs.StringVar(&o.backboneArch, "backbone-arch", "", "-only backbone, backbone-cuts: its architecture's name")
+	fs.StringVar(&o.backboneError, "backbone-error", "", "-only backbone: record that -backbone-arch could not be exported, and why; -only backbone-cuts: that it could not be described")
 	fs.Float64Var(&o.exportSeconds, "export-seconds", 0, "-only backbone: how long the export took")
 	fs.IntVar(&o.backboneImages, "backbone-images", 64, "-only backbone: at most this many Fashion-MNIST images for the features rate")
 	fs.IntVar(&o.backboneBatch, "backbone-batch", 8, "-only backbone: the backbone's batch size")
 	fs.Float64Var(&o.backboneSeconds, "backbone-seconds", 15, "-only backbone: each precision's rate takes as many batches as fit in about this many seconds (at least one)")
-	fs.StringVar(&o.backbonesFile, "backbones", "bench/backbones.jsonl", "-only backbone, backbones-table: the rows file")
+	fs.StringVar(&o.backbonesFile, "backbones", "bench/backbones.jsonl", "-only backbone, backbone-cuts, backbones-table: the rows file")
+	fs.StringVar(&o.describe, "describe", "", "-only backbone-cuts: the JSON scripts/export_backbone.py --describe printed for one architecture")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -127,6 +129,9 @@ func parseFlags(args []string) (*options, error) {
 	}
 	if o.only == "backbone" && (o.backbone == "") == (o.backboneError == "") {
 		return nil, errors.New("-only backbone: want -backbone DIR, or -backbone-arch NAME with -backbone-error MSG")
+	}
+	if o.only == "backbone-cuts" && (o.describe == "") == (o.backboneError == "") {
+		return nil, errors.New("-only backbone-cuts: want -describe FILE, or -backbone-arch NAME with -backbone-error MSG")
 	}
 	if _, err := parseFineTune(o.fineTune); err != nil {
 		return nil, err
@@ -251,7 +256,7 @@ func (o *options) run() error {
 	res := &results{Machine: machine(), Raw: map[string]any{}}
 	add := func(what, g, k, ratio string) { res.Rows = append(res.Rows, [4]string{what, g, k, ratio}) }
 	fmt.Fprintf(os.Stderr, "bench: machine: %s\n", res.Machine)
-	if o.only == "backbone" || o.only == "backbones-table" {
+	if o.only == "backbone" || o.only == "backbone-cuts" || o.only == "backbones-table" {
 		return o.backbonePart()
 	}
 	if o.only == "precision" {

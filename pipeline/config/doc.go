@@ -140,6 +140,7 @@
 //	relu: max_value (0 (no cap) or 6; default 0.0)
 //	rescaling: scale (required), offset (default 0.0)
 //	reshape: target_shape (required; dimensions > 0, one of them may be -1)
+//	separable_conv2d: filters (required; > 0), kernel_size (required), strides (default 1), padding (valid, same; default valid), depth_multiplier (> 0; default 1), activation (gelu, hard_sigmoid, hard_silu, hard_swish, linear, relu, relu6, sigmoid, silu, softmax, swish, tanh; default linear), use_bias (default true)
 //	unit_normalization: no keys; write "- unit_normalization: {}" or "- unit_normalization:"
 //	zero_padding2d: padding ([[top, bottom], [left, right]], [rows, columns] on both sides, or n everywhere; default [[1, 1], [1, 1]])
 //

@@ -268,15 +268,29 @@ func (r *runner) finishInspect(run *report.Run) error {
 		}
 		in.Models = append(in.Models, im)
 	}
-	if err := checks.Finish(in); err != nil {
+	// The kNN baselines are fitted while the checks finish.
+	baselines := make([]*report.Model, len(sp.order))
+	knnDone := make(chan error, 1)
+	go func() {
+		for i, s := range sp.order {
+			b, err := knnBaseline(cfg, ds, s, run, r.sh)
+			if err != nil {
+				knnDone <- err
+				return
+			}
+			baselines[i] = b
+		}
+		knnDone <- nil
+	}()
+	err := checks.Finish(in)
+	if kerr := <-knnDone; err == nil {
+		err = kerr
+	}
+	if err != nil {
 		return err
 	}
 	run.Inspect = checks.Findings
-	for _, s := range sp.order {
-		b, err := knnBaseline(cfg, ds, s, run, r.sh)
-		if err != nil {
-			return err
-		}
+	for _, b := range baselines {
 		run.Baselines = append(run.Baselines, *b)
 		logf("%s: test accuracy %.2f%% (%s)", b.Name, 100*b.Test.Accuracy, b.Weights)
 	}

@@ -43,11 +43,10 @@ type LRFindPhase struct {
 // as CSV into <runs_dir>/lr-find/<the run folder's name>/; the run
 // folder itself is not touched. steps is the number of steps (0: 200).
 func LRFind(ctx context.Context, cfg *config.Config, name string, steps int, opts Options) (*LRFindResult, error) {
-	r, err := prepare(ctx, cfg, opts)
+	r, err := prepareData(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer r.closeBackbones()
 	var j *job
 	var names []string
 	for _, jj := range r.jobs {
@@ -59,6 +58,12 @@ func LRFind(ctx context.Context, cfg *config.Config, name string, steps int, opt
 	if j == nil {
 		return nil, fmt.Errorf("-model %s: no such model in %s (models: %s)", name, cfg.Path, strings.Join(names, ", "))
 	}
+	// Only this model's backbone is loaded: the others are not needed.
+	r.jobs = []*job{j}
+	if err := r.prepareBackbones(); err != nil {
+		return nil, err
+	}
+	defer r.closeBackbones()
 	bad, err := r.admit(ctx, r.ds)
 	if err != nil {
 		return nil, err

@@ -2,12 +2,14 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gotransfer/gotransfer/pipeline/config"
 	"github.com/gotransfer/gotransfer/pipeline/internal/testenv"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
@@ -50,5 +52,47 @@ func TestLRFindBothPhases(t *testing.T) {
 	_, err = LRFind(context.Background(), cfg, "nope", 20, Options{Log: io.Discard, Progress: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "-model nope") || !strings.Contains(err.Error(), "tuned") {
 		t.Errorf("unknown model: %v", err)
+	}
+}
+
+// TestLRFindLoadsOnlyItsBackbone: lr-find -model loads the backbone of
+// that model alone. The config's other model has a backbone whose
+// weights are missing (its metadata is fine, so the config plans; loading
+// it fails): the range test of the first model runs, that of the other
+// fails on its backbone.
+func TestLRFindLoadsOnlyItsBackbone(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 8, 1)
+	tiny := testenv.SavedModel(t, "tiny")
+	broken := filepath.Join(root, "broken")
+	if err := os.CopyFS(broken, os.DirFS(tiny)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(broken, "variables")); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse("two.yaml", []byte(fmt.Sprintf(`
+name: two
+seed: 3
+runs_dir: %[1]s/runs
+data: {dir: %[1]s/data, split: {train: 0.6, val: 0.2, test: 0.2}}
+features: {cache_dir: %[1]s/cache}
+train: {batch_size: 8, epochs: 2}
+models:
+  - name: good
+    backbone: {savedmodel: %[2]s, endpoint: fc2}
+    layers: [{dense: {units: classes, activation: softmax}}]
+  - name: other
+    backbone: {savedmodel: %[3]s, endpoint: fc2}
+    layers: [{dense: {units: classes, activation: softmax}}]
+`, root, tiny, broken)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LRFind(context.Background(), cfg, "good", 20, Options{Log: io.Discard, Progress: io.Discard}); err != nil {
+		t.Errorf("-model good: %v", err)
+	}
+	if _, err := LRFind(context.Background(), cfg, "other", 20, Options{Log: io.Discard, Progress: io.Discard}); err == nil || !strings.Contains(err.Error(), "model other") {
+		t.Errorf("-model other (its backbone has no weights): %v, want its backbone's error", err)
 	}
 }

@@ -78,6 +78,16 @@ type job struct {
 // builds every model for its classes, and loads and checks each backbone.
 // The caller closes the backbones (closeBackbones).
 func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, error) {
+	r, err := prepareData(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r, r.prepareBackbones()
+}
+
+// prepareData is prepare without the backbones: the caller loads those of
+// the models it keeps in r.jobs (prepareBackbones).
+func prepareData(ctx context.Context, cfg *config.Config, opts Options) (*runner, error) {
 	logf, prog := opts.writers()
 	r := &runner{cfg: cfg, logf: logf, prog: prog, res: &Result{}, sh: opts.sh,
 		timing: Timing{Stages: map[string]float64{}, Models: map[string]ModelTiming{}}}
@@ -105,13 +115,19 @@ func prepare(ctx context.Context, cfg *config.Config, opts Options) (*runner, er
 		r.res.Models[i].Name = p.Name
 		r.jobs = append(r.jobs, &job{m: cfg.Models[i], plan: p, out: &r.res.Models[i]})
 	}
+	return r, nil
+}
+
+// prepareBackbones loads and checks the backbones of r.jobs; on an error
+// it closes those it loaded.
+func (r *runner) prepareBackbones() error {
 	t0 := time.Now()
 	if err := r.loadBackbones(); err != nil {
 		r.closeBackbones()
-		return nil, err
+		return err
 	}
 	r.stage("backbones", t0)
-	return r, nil
+	return nil
 }
 
 // closeBackbones closes the backbones loadBackbones loaded (one that two

@@ -193,9 +193,21 @@ func suspects(f *report.Findings, in Input) error {
 // training images), its PCA scatter and Projector files.
 func (c *Checks) Finish(in Input) error {
 	f := c.Findings
-	if err := findSuspects(f, in); err != nil {
-		return err
+	// The suspect labels (f's suspects and notes) are looked for while
+	// the models' findings (f.Models) are made.
+	suspectsDone := make(chan error, 1)
+	go func() { suspectsDone <- findSuspects(f, in) }()
+	err := c.finishModels(in)
+	if serr := <-suspectsDone; serr != nil {
+		return serr
 	}
+	return err
+}
+
+// finishModels is Finish for each model: its misclassified test images,
+// its PCA scatter and Projector files, into c.Findings.Models.
+func (c *Checks) finishModels(in Input) error {
+	f := c.Findings
 	labels := labelsOf(in.Examples)
 	test := indexes(in.Examples, dataset.Test)
 	train := indexes(in.Examples, dataset.Train)

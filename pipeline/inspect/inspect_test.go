@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
@@ -169,6 +170,7 @@ func TestFitKNNAndMisclassified(t *testing.T) {
 func TestOutOfFoldNeverSeesItsOwnLabel(t *testing.T) {
 	sp := space(t, []float32{1, 0}, []float32{0, 1}, []float32{1, 1}, []float32{2, 1}, []float32{1, 2}, []float32{3, 1})
 	labels := []int32{0, 1, 0, 1, 0, 1}
+	var mu sync.Mutex // the folds train concurrently
 	seen := map[int]bool{}
 	fit := func(x []float32, y []int32, test []float32, d, classes int, seed int64) ([]float32, error) {
 		for i := 0; i < len(test); i += d {
@@ -182,7 +184,9 @@ func TestOutOfFoldNeverSeesItsOwnLabel(t *testing.T) {
 		for i := range len(test) / d {
 			out[i*classes] = 1
 		}
+		mu.Lock()
 		seen[len(y)] = true
+		mu.Unlock()
 		return out, nil
 	}
 	p, err := OutOfFold(sp, labels, 2, []int{0, 1, 2, 3, 4, 5}, 3, 1, fit)

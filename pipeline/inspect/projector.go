@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/gotransfer/gotransfer/pipeline/dataset"
 	"github.com/gotransfer/gotransfer/pipeline/fsutil"
 	"github.com/gotransfer/gotransfer/pipeline/images"
+	"github.com/gotransfer/gotransfer/pipeline/plot"
 	"github.com/gotransfer/gotransfer/pipeline/rundir"
 )
 
@@ -134,7 +134,7 @@ func Sprite(path string, paths []string, tile int, thumbs images.Thumbs) error {
 		}
 	}
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	if err := plot.EncodePNG(&b, img); err != nil {
 		return fmt.Errorf("inspect: sprite %s: %w", path, err)
 	}
 	return update(path, b.Bytes())

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"sync"
 )
 
 // LinearTop trains a softmax layer (Keras' Dense(classes, softmax)) on
@@ -18,7 +20,8 @@ const Folds = 5
 // OutOfFold returns class probabilities for each of idx (example indexes
 // of sp; labels holds every example's label) from a LinearTop trained on
 // the other folds: k folds, assigned by a shuffle seeded with seed, so
-// that no image is predicted by a model that saw its label.
+// that no image is predicted by a model that saw its label. The folds
+// train concurrently (fit must be safe for concurrent use).
 func OutOfFold(sp *Space, labels []int32, classes int, idx []int, k int, seed int64, fit LinearTop) ([]float32, error) {
 	if len(idx) < k || k < 2 {
 		return nil, fmt.Errorf("inspect: %d-fold predictions of %d images: need at least %d", k, len(idx), max(k, 2))
@@ -29,36 +32,63 @@ func OutOfFold(sp *Space, labels []int32, classes int, idx []int, k int, seed in
 		fold[p] = i % k
 	}
 	probs := make([]float32, len(idx)*classes)
+	// The folds train at once, one per CPU: each writes its own rows.
+	errs := make([]error, k)
+	folds := make(chan int, k)
 	for f := range k {
-		var tr, te []int
-		for i := range idx {
-			if fold[i] == f {
-				te = append(te, i)
-			} else {
-				tr = append(tr, i)
+		folds <- f
+	}
+	close(folds)
+	var wg sync.WaitGroup
+	for range min(k, runtime.NumCPU()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range folds {
+				errs[f] = outOfFold(sp, labels, classes, idx, fold, f, k, seed, fit, probs)
 			}
-		}
-		y := make([]int32, len(tr))
-		trIdx := make([]int, len(tr))
-		for j, i := range tr {
-			trIdx[j], y[j] = idx[i], labels[idx[i]]
-		}
-		teIdx := make([]int, len(te))
-		for j, i := range te {
-			teIdx[j] = idx[i]
-		}
-		p, err := fit(sp.gather(trIdx), y, sp.gather(teIdx), sp.Dim, classes, seed+int64(f))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("inspect: fold %d of %d: %w", f+1, k, err)
-		}
-		if len(p) != len(te)*classes {
-			return nil, fmt.Errorf("inspect: fold %d of %d: %d probabilities for %d images", f+1, k, len(p), len(te))
-		}
-		for j, i := range te {
-			copy(probs[i*classes:(i+1)*classes], p[j*classes:(j+1)*classes])
+			return nil, err
 		}
 	}
 	return probs, nil
+}
+
+// outOfFold trains fold f's LinearTop on the other folds and writes its
+// probabilities of fold f's images into their rows of probs.
+func outOfFold(sp *Space, labels []int32, classes int, idx, fold []int, f, k int, seed int64, fit LinearTop, probs []float32) error {
+	var tr, te []int
+	for i := range idx {
+		if fold[i] == f {
+			te = append(te, i)
+		} else {
+			tr = append(tr, i)
+		}
+	}
+	y := make([]int32, len(tr))
+	trIdx := make([]int, len(tr))
+	for j, i := range tr {
+		trIdx[j], y[j] = idx[i], labels[idx[i]]
+	}
+	teIdx := make([]int, len(te))
+	for j, i := range te {
+		teIdx[j] = idx[i]
+	}
+	p, err := fit(sp.gather(trIdx), y, sp.gather(teIdx), sp.Dim, classes, seed+int64(f))
+	if err != nil {
+		return fmt.Errorf("inspect: fold %d of %d: %w", f+1, k, err)
+	}
+	if len(p) != len(te)*classes {
+		return fmt.Errorf("inspect: fold %d of %d: %d probabilities for %d images", f+1, k, len(p), len(te))
+	}
+	for j, i := range te {
+		copy(probs[i*classes:(i+1)*classes], p[j*classes:(j+1)*classes])
+	}
+	return nil
 }
 
 // Suspect is an image whose given label the out-of-fold predictions

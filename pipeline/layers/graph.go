@@ -185,3 +185,8 @@ func isJoiner(l Layer) bool {
 	_, ok := l.(Joiner)
 	return ok
 }
+
+// joinCount is the error of a join of a fixed number of inputs.
+func joinCount(kind string, want, got int) error {
+	return fmt.Errorf("%s joins %d inputs, got %d", kind, want, got)
+}

@@ -7,8 +7,8 @@ import (
 )
 
 func TestRegistry(t *testing.T) {
-	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "dense", "depthwise_conv2d", "dropout", "flatten",
-		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "unit_normalization", "zero_padding2d"}
+	want := []string{"activation", "add", "average_pooling2d", "batch_normalization", "concatenate", "conv2d", "custom_scale_layer", "dense", "depthwise_conv2d", "dropout", "flatten",
+		"global_average_pooling2d", "layer_normalization", "layer_scale", "max_pool", "multiply", "relu", "rescaling", "reshape", "separable_conv2d", "unit_normalization", "zero_padding2d"}
 	if got := Kinds(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Kinds() = %v, want %v", got, want)
 	}
@@ -88,17 +88,7 @@ func TestInfer(t *testing.T) {
 		{"conv on a backbone", []Layer{conv}, nil, "0: only for models without backbone"},
 		{"window too large", []Layer{conv}, Shape{2, 5, 3}, "0: a 3×3 window does not fit a 2×5 input"},
 	} {
-		shapes, bad, err := Infer(tc.stack, tc.in, 5)
-		got := ""
-		if err != nil {
-			got = strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
-		} else {
-			parts := make([]string, len(shapes))
-			for i, s := range shapes {
-				parts[i] = s.String()
-			}
-			got = "[" + strings.Join(parts, " ") + "]"
-		}
+		got := inferred(Infer(tc.stack, tc.in, 5))
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
@@ -183,17 +173,7 @@ func TestInferGraph(t *testing.T) {
 		{"dangling branch", []Layer{conv, conv, gap, top}, Inputs{{-1}, {-1}, {1}, {2}}, Shape{5, 5, 4}, "0: layer 0 (conv2d): no layer reads its output"},
 		{"add in a stack", []Layer{&Add{}, top}, nil, Shape{4}, "0: add joins the outputs of two or more layers"},
 	} {
-		shapes, bad, err := InferGraph(tc.ls, tc.ins, tc.in, 3)
-		got := ""
-		if err != nil {
-			got = strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
-		} else {
-			parts := make([]string, len(shapes))
-			for i, s := range shapes {
-				parts[i] = s.String()
-			}
-			got = "[" + strings.Join(parts, " ") + "]"
-		}
+		got := inferred(InferGraph(tc.ls, tc.ins, tc.in, 3))
 		if !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
@@ -201,4 +181,17 @@ func TestInferGraph(t *testing.T) {
 	if !(Inputs{{-1}, {0}, {1}}).Chain() || (Inputs{{-1}, {-1, 0}}).Chain() {
 		t.Error("Chain: a stack's wiring is a chain, a join's is not")
 	}
+}
+
+// inferred writes Infer's result as the tests want it: each layer's
+// output shape, or the index of the bad layer and the error.
+func inferred(shapes []Shape, bad int, err error) string {
+	if err != nil {
+		return strings.Join([]string{string(rune('0' + bad)), err.Error()}, ": ")
+	}
+	parts := make([]string, len(shapes))
+	for i, s := range shapes {
+		parts[i] = s.String()
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

@@ -168,7 +168,7 @@ func Build(spec Spec) (n *Network, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.sess, err = tfsession.New(n.graph, tfsession.Options{}); err != nil {
+	if n.sess, err = tfsession.New(n.graph, tfsession.Options{CallerThread: true}); err != nil {
 		return nil, fmt.Errorf("nn: new session: %w", err)
 	}
 	return n, nil

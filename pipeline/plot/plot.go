@@ -17,6 +17,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"os"
 	"strings"
 
@@ -106,11 +107,19 @@ func safely(f func() (image.Image, error)) (img image.Image, err error) {
 	return f()
 }
 
+// EncodePNG writes img to w as the project writes PNG files: at zlib's
+// fastest level, which takes a third of the default level's time for
+// files about 5% larger (a sweep draws four figures for each trial).
+func EncodePNG(w io.Writer, img image.Image) error {
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	return enc.Encode(w, img)
+}
+
 // writePNG writes img to path atomically as a PNG file.
 func writePNG(path string, img image.Image) error {
 	err := fsutil.Write(path, func(f *os.File) error {
 		w := bufio.NewWriter(f)
-		if err := png.Encode(w, img); err != nil {
+		if err := EncodePNG(w, img); err != nil {
 			return err
 		}
 		return w.Flush()

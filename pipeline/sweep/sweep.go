@@ -157,14 +157,26 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if res.Rows, err = rows(entries, trials, runs); err != nil {
 		return res, err
 	}
-	if err := write(res); err != nil {
-		return res, err
-	}
-	if len(res.Rows) > 0 {
-		best := res.Rows[0]
-		if res.Exported, err = experiment.ExportModel(best.Dir, best.Model); err != nil {
-			return res, fmt.Errorf("exporting the best model: %w", err)
+	// The best model is exported while the table and plots are written.
+	exported := make(chan error, 1)
+	go func() {
+		if len(res.Rows) == 0 {
+			exported <- nil
+			return
 		}
+		best := res.Rows[0]
+		var err error
+		if res.Exported, err = experiment.ExportModel(best.Dir, best.Model); err != nil {
+			err = fmt.Errorf("exporting the best model: %w", err)
+		}
+		exported <- err
+	}()
+	err = write(res)
+	if eerr := <-exported; err == nil {
+		err = eerr
+	}
+	if err != nil {
+		return res, err
 	}
 	return res, errors.Join(failed...)
 }

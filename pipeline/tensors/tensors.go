@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"sync/atomic"
 	"unsafe"
 
@@ -30,9 +31,10 @@ func FromFloat32(x []float32, shape ...int64) (*tf.Tensor, error) {
 	if int64(len(x)) != n {
 		return nil, fmt.Errorf("tensors: %d values do not fill shape %v (%d values)", len(x), shape, n)
 	}
-	if made.Add(4*n) > collectEvery {
+	if made.Add(4*n) > threshold.Load() {
 		made.Store(0)
 		runtime.GC()
+		threshold.Store(max(collectEvery, liveHeap()))
 	}
 	return tf.ReadTensor(tf.Float, shape, bytes.NewReader(asBytes(x)))
 }
@@ -42,11 +44,34 @@ func FromFloat32(x []float32, shape ...int64) (*tf.Tensor, error) {
 // barely grows Go's own heap, so collections are rare and freed tensors
 // pile up in C memory (about 90 MiB of predict's peak on a folder of
 // MobileNet inputs). FromFloat32 therefore collects after every
-// collectEvery bytes of tensors it made: a collection of the pipeline's
-// small Go heap takes about a millisecond.
+// collectEvery bytes of tensors it made, or after as many bytes as the
+// live Go heap held at the last collection when that is more: a
+// collection of the pipeline's small Go heap takes about a millisecond,
+// but one of a sweep's (its features held in memory, its data set and
+// inspection: 100 MiB and more) costs in proportion, and a sweep's
+// training steps make a small tensor each, thousands of them (forced
+// collections every 8 MiB were a twentieth of a sweep's CPU time). Either
+// way the C memory of dead tensors stays below the Go heap's own size
+// (or 8 MiB).
 const collectEvery = 8 << 20
 
-var made atomic.Int64 // bytes of tensors made since the last collection
+var (
+	made      atomic.Int64 // bytes of tensors made since the last collection
+	threshold atomic.Int64 // bytes of tensors between collections
+)
+
+func init() { threshold.Store(collectEvery) }
+
+// liveHeap is the size of the Go heap's live objects at the last
+// collection.
+func liveHeap() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
 
 // Float32s returns a copy of a float32 tensor's values, flattened in
 // row-major order.

@@ -33,6 +33,15 @@ type Options struct {
 	// L0): for small graphs that gain nothing from being rewritten before
 	// each new set of operations runs.
 	NoOptimizer bool
+	// CallerThread runs the graph's operations in the thread that calls
+	// Run, one after the other (inter_op_parallelism_threads -1), instead
+	// of handing them to TensorFlow's inter-op thread pool: for small
+	// graphs run thousands of times (a top's training step), where waking
+	// a pool thread and waiting for it costs more than the operations. An
+	// operation's own threads (intra-op) are unchanged, and so are its
+	// results: only the order of operations that do not depend on each
+	// other can differ.
+	CallerThread bool
 }
 
 // sessionOptions is o as the binding takes it: nil (TensorFlow's defaults)
@@ -45,6 +54,9 @@ func (o Options) sessionOptions() (*tf.SessionOptions, error) {
 	cfg := &corepb.ConfigProto{GraphOptions: &corepb.GraphOptions{RewriteOptions: &corepb.RewriterConfig{}}}
 	if o.BFloat16 {
 		cfg.GraphOptions.RewriteOptions.AutoMixedPrecisionOnednnBfloat16 = corepb.RewriterConfig_ON
+	}
+	if o.CallerThread {
+		cfg.InterOpParallelismThreads = -1
 	}
 	if o.NoOptimizer {
 		cfg.GraphOptions.RewriteOptions.DisableMetaOptimizer = true

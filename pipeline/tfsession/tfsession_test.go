@@ -64,7 +64,7 @@ func TestNewRunClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []Options{{}, {NoOptimizer: true}, {BFloat16: true}} {
+	for _, o := range []Options{{}, {NoOptimizer: true}, {BFloat16: true}, {CallerThread: true}} {
 		sess, err := New(g, o)
 		if err != nil {
 			t.Fatalf("%+v: %v", o, err)

@@ -113,6 +113,14 @@ func TestLayerKindsKerasParity(t *testing.T) {
 				conv(4, 3, 3, "relu", true), conv(4, 1, 1, "linear", false),
 				&layers.Add{}, &layers.Multiply{}, &layers.Concatenate{Axis: 3},
 				&layers.GlobalAveragePooling2D{}, top()}},
+		// Xception's separable convolutions and InceptionResNetV2's
+		// scaled residual join.
+		parityCase{name: "xception and inception-resnet", in: layers.Shape{6, 6, 4}, lr: 1e-2, tol: 1e-4,
+			inputs: layers.Inputs{{-1}, {0}, {-1, 1}, {2}, {3}}, layers: []layers.Layer{
+				&layers.SeparableConv2D{Filters: 6, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", DepthMultiplier: 2, Activation: "relu", UseBias: true},
+				&layers.SeparableConv2D{Filters: 4, KernelSize: [2]int{3, 3}, Strides: [2]int{1, 1}, Padding: "same", DepthMultiplier: 1, Activation: "linear", UseBias: false},
+				&layers.CustomScaleLayer{Scale: 0.17},
+				&layers.GlobalAveragePooling2D{}, top()}},
 	)
 }
 

@@ -178,12 +178,13 @@ func Fit(ctx context.Context, net *nn.Network, train, val Data, opts Options) (*
 		}
 		var lossSum float64
 		var correct int
+		var batches batcher
 		for b := 0; b < len(order); b += opts.BatchSize {
 			if err := ctx.Err(); err != nil {
 				return st, fmt.Errorf("train: interrupted in epoch %d; rerun to resume after epoch %d: %w", epoch, epoch-1, err)
 			}
 			idx := order[b:min(b+opts.BatchSize, len(order))]
-			x, y, err := Batch(train, idx, net)
+			x, y, err := batches.read(train, idx, net)
 			if err != nil {
 				return st, err
 			}
@@ -294,23 +295,57 @@ func better(e, best history.Epoch, es *EarlyStopping) bool {
 
 // checkpoint saves the last weights (and best, if improved) and then the
 // state, so state.json never points at a checkpoint that is not complete.
+// The best checkpoint of an improved epoch is the last one's files, linked
+// (or saved again where the file system has no links).
 func checkpoint(net *nn.Network, dir string, st *State, improved bool) error {
-	names := []string{rundir.LastCheckpoint}
-	if improved {
-		names = append(names, rundir.BestCheckpoint)
+	if err := saveCheckpoint(net, dir, rundir.LastCheckpoint); err != nil {
+		return err
 	}
-	for _, name := range names {
-		tmp := filepath.Join(dir, name+".tmp")
-		if err := net.Save(tmp); err != nil {
-			return fmt.Errorf("train: %w", err)
-		}
-		for _, suffix := range []string{".index", ".data-00000-of-00001"} {
-			if err := os.Rename(tmp+suffix, filepath.Join(dir, name+suffix)); err != nil {
-				return fmt.Errorf("train: checkpoint: %w", err)
+	if improved {
+		if err := linkCheckpoint(dir, rundir.LastCheckpoint, rundir.BestCheckpoint); err != nil {
+			if err := saveCheckpoint(net, dir, rundir.BestCheckpoint); err != nil {
+				return err
 			}
 		}
 	}
 	return saveState(dir, st)
+}
+
+// checkpointSuffixes are the files of a checkpoint, after its prefix.
+var checkpointSuffixes = []string{".index", ".data-00000-of-00001"}
+
+// saveCheckpoint saves net's weights as checkpoint name of dir, under a
+// temporary prefix renamed into place.
+func saveCheckpoint(net *nn.Network, dir, name string) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	if err := net.Save(tmp); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, suffix := range checkpointSuffixes {
+		if err := os.Rename(tmp+suffix, filepath.Join(dir, name+suffix)); err != nil {
+			return fmt.Errorf("train: checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+// linkCheckpoint makes checkpoint to of dir the files of checkpoint from,
+// hard-linked under a temporary prefix renamed into place (a later save of
+// from replaces its files, not their content).
+func linkCheckpoint(dir, from, to string) error {
+	tmp := filepath.Join(dir, to+".tmp")
+	for _, suffix := range checkpointSuffixes {
+		os.Remove(tmp + suffix)
+		if err := os.Link(filepath.Join(dir, from+suffix), tmp+suffix); err != nil {
+			return err
+		}
+	}
+	for _, suffix := range checkpointSuffixes {
+		if err := os.Rename(tmp+suffix, filepath.Join(dir, to+suffix)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func loadState(dir string) (*State, error) {
@@ -379,12 +414,34 @@ func BalancedOrder(d Data, seed int64, epoch int) []int {
 // Batch reads the examples idx of d as net's input and labels (what one
 // training or evaluation step feeds).
 func Batch(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
+	var b batcher
+	return b.read(d, idx, net)
+}
+
+// batcher reads batches into buffers it reuses from one batch to the
+// next: a training run reads thousands of batches, and a new buffer for
+// each was half of what a sweep allocated (and collected).
+type batcher struct {
+	x []float32
+	y []int32
+}
+
+// read is Batch into b's buffers: what it returns holds until the next
+// read.
+func (b *batcher) read(d Data, idx []int, net *nn.Network) ([]float32, []int32, error) {
 	per := 1
 	for _, s := range net.Spec.Input {
 		per *= s
 	}
-	x := make([]float32, len(idx)*per)
-	y := make([]int32, len(idx))
+	n := len(idx) * per
+	if cap(b.x) < n {
+		b.x = make([]float32, n)
+	}
+	if cap(b.y) < len(idx) {
+		b.y = make([]int32, len(idx))
+	}
+	x, y := b.x[:n], b.y[:len(idx)]
+	clear(x)
 	for i, j := range idx {
 		y[i] = d.Label(j)
 	}
@@ -412,13 +469,14 @@ func Evaluate(net *nn.Network, d Data, batchSize, k int) (*Result, error) {
 	c := net.Spec.Classes
 	r := &Result{K: k, NumClasses: c, Probs: make([]float32, 0, n*c), Labels: make([]int32, 0, n)}
 	var lossSum float64
+	var batches batcher
 	idx := make([]int, 0, batchSize)
 	for b := 0; b < n; b += batchSize {
 		idx = idx[:0]
 		for i := b; i < min(b+batchSize, n); i++ {
 			idx = append(idx, i)
 		}
-		x, y, err := Batch(d, idx, net)
+		x, y, err := batches.read(d, idx, net)
 		if err != nil {
 			return nil, err
 		}
