@@ -107,7 +107,7 @@ func (o *options) backbonePart() error {
 		fmt.Print(backbonesMarkdown(rows))
 		return nil
 	}
-	row := backboneRow{Architecture: o.backboneArch, Error: o.backboneError, When: time.Now().UTC().Format(time.RFC3339), Load: loadAvg(), Machine: machine()}
+	row := backboneRow{Architecture: o.backboneArch, Error: o.backboneError, When: time.Now().UTC().Format(time.RFC3339), Load: strings.Fields(loadAverage())[0], Machine: machine()}
 	if row.Error == "" {
 		if err := o.measureBackbone(&row); err != nil {
 			return err
@@ -362,15 +362,6 @@ func readNpy(path string) ([]float32, []int, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return x, r.Header.Descr.Shape, nil
-}
-
-// loadAvg is the 1-minute load average, or "?".
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
-		return f[0]
-	}
-	return "?"
 }
 
 // readBackboneRows reads the rows file, the last row of each
