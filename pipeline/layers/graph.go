@@ -5,16 +5,13 @@ import (
 	"strings"
 )
 
-// A network's layers form a graph, as in Keras' functional API: each layer
-// takes the outputs of earlier layers. A config's stack is the simple case,
-// each layer taking the one before; a backbone's layers above a cut
-// (ResNet's residual Add, EfficientNet's squeeze-and-excitation Multiply,
-// DenseNet's Concatenate) are the general one.
-//
-// Inputs wires a graph: for layer i, the indices of the layers whose
-// outputs it takes, in call order, each smaller than i (so the layers are
-// in topological order), with Input standing for the network's input. A
-// nil Inputs is a stack.
+// Inputs wires a network's layers as a graph, as in Keras' functional
+// API: for layer i, the indices of the layers whose outputs it takes, in
+// call order, each smaller than i (so the layers are in topological
+// order), with Input standing for the network's input. A nil Inputs is a
+// stack, each layer taking the one before: a config's models are stacks;
+// a backbone's layers above a cut (ResNet's residual Add, EfficientNet's
+// squeeze-and-excitation Multiply, DenseNet's Concatenate) are graphs.
 type Inputs [][]int
 
 // Input is the index that stands for the network's input in Inputs.
