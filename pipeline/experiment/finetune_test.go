@@ -168,10 +168,7 @@ func TestFineTuneBadInput(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
 	tiny := testenv.SavedModel(t, "tiny")
-	old := filepath.Join(root, "tiny-old")
-	if err := os.CopyFS(old, os.DirFS(tiny)); err != nil {
-		t.Fatal(err)
-	}
+	old := copyBackbone(t, tiny, filepath.Join(root, "tiny-old"))
 	var meta map[string]any
 	b, _ := os.ReadFile(filepath.Join(old, "metadata.json"))
 	json.Unmarshal(b, &meta)
@@ -233,4 +230,14 @@ func TestFineTuneShardedFeatures(t *testing.T) {
 	if m := res.Models[0]; res.Shards != 2 || m.Cache != (CacheCounts{Cached: 30}) {
 		t.Errorf("the run did not train on the shards' features: %d shards checked, features %+v", res.Shards, m.Cache)
 	}
+}
+
+// copyBackbone copies the export in dir to to, for a test that breaks
+// the copy, and returns to.
+func copyBackbone(t *testing.T, dir, to string) string {
+	t.Helper()
+	if err := os.CopyFS(to, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	return to
 }

@@ -64,10 +64,7 @@ func TestLRFindLoadsOnlyItsBackbone(t *testing.T) {
 	root := t.TempDir()
 	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 8, 1)
 	tiny := testenv.SavedModel(t, "tiny")
-	broken := filepath.Join(root, "broken")
-	if err := os.CopyFS(broken, os.DirFS(tiny)); err != nil {
-		t.Fatal(err)
-	}
+	broken := copyBackbone(t, tiny, filepath.Join(root, "broken"))
 	if err := os.RemoveAll(filepath.Join(broken, "variables")); err != nil {
 		t.Fatal(err)
 	}
