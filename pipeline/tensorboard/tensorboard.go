@@ -1,6 +1,8 @@
 // Package tensorboard writes a model's TensorBoard event files the way
 // keras.callbacks.TensorBoard does, with TensorFlow's own summary ops run
-// through the C API (see writer.go): no private event writer. Each epoch's
+// through the C API (see writer.go): no private event writer (a weight's
+// histogram is computed in Go as TensorFlow's op computes it, and written
+// by TensorFlow's writer: histogram.go). Each epoch's
 // summaries are written in one session call; TensorFlow's writer flushes
 // them to disk (with an fsync) every FlushInterval, and End and Close
 // flush.

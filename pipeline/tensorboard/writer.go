@@ -16,8 +16,9 @@ import (
 
 // board runs TensorFlow's summary kernels for one model's folders, the
 // ones tf.summary runs in Python: SummaryWriter and CreateSummaryFileWriter
-// (one event file per folder), WriteScalarSummary, WriteHistogramSummary,
-// WriteImageSummary and WriteSummary, FlushSummaryWriter and
+// (one event file per folder), WriteScalarSummary, WriteImageSummary,
+// WriteSummary and WriteRawProtoSummary (a weight's histogram, made as
+// WriteHistogramSummary makes it: histogram.go), FlushSummaryWriter and
 // CloseSummaryWriter. The binding's op package has no wrappers for the
 // writer resource ops, so they are added by type name.
 //
@@ -47,7 +48,7 @@ type kind int
 
 const (
 	scalarKind    kind = iota // float32 simple_value
-	histogramKind             // float32 values, TensorFlow's default buckets
+	histogramKind             // float32 values, TensorFlow's default buckets (computed in Go: histogram.go)
 	imageKind                 // [1, h, w, 3] uint8, encoded as PNG by TensorFlow
 	metadataKind              // an empty tensor with serialized SummaryMetadata (plugin data)
 )
@@ -104,6 +105,11 @@ func (b *board) queueOps(d string, k kind, tag string, step int64, value any) (e
 	}
 	if b.queued[s] { // the same op twice in one call: run what is queued first
 		if err := b.run(); err != nil {
+			return err
+		}
+	}
+	if k == histogramKind {
+		if value, err = histogramSummary(tag, value.([]float32)); err != nil {
 			return err
 		}
 	}
@@ -185,24 +191,25 @@ func (b *board) folder(d string) (*folder, error) {
 func (b *board) newSlot(f *folder, key slotKey) (*slot, error) {
 	s := b.scope.SubScope(scopeName("write", key.folder+"_"+key.tag))
 	sl := &slot{step: op.Placeholder(s.SubScope("step"), tf.Int64, op.PlaceholderShape(tf.ScalarShape()))}
-	tag := op.Const(s.SubScope("tag"), key.tag)
+	tag := func() tf.Output { return op.Const(s.SubScope("tag"), key.tag) }
 	switch key.kind {
 	case scalarKind:
 		sl.value = op.Placeholder(s.SubScope("value"), tf.Float, op.PlaceholderShape(tf.ScalarShape()))
-		sl.op = op.WriteScalarSummary(s, f.res, sl.step, tag, sl.value)
+		sl.op = op.WriteScalarSummary(s, f.res, sl.step, tag(), sl.value)
 	case histogramKind:
-		sl.value = op.Placeholder(s.SubScope("value"), tf.Float, op.PlaceholderShape(tf.MakeShape(-1)))
-		sl.op = op.WriteHistogramSummary(s, f.res, sl.step, tag, sl.value)
+		// A serialized Summary holding the histogram (histogram.go).
+		sl.value = op.Placeholder(s.SubScope("value"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
+		sl.op = op.WriteRawProtoSummary(s, f.res, sl.step, sl.value)
 	case imageKind:
 		sl.value = op.Placeholder(s.SubScope("value"), tf.Uint8, op.PlaceholderShape(tf.MakeShape(1, -1, -1, 3)))
 		badColor := op.Const(s.SubScope("bad_color"), []uint8{255, 0, 0, 255})
-		sl.op = op.WriteImageSummary(s, f.res, sl.step, tag, sl.value, badColor, op.WriteImageSummaryMaxImages(1))
+		sl.op = op.WriteImageSummary(s, f.res, sl.step, tag(), sl.value, badColor, op.WriteImageSummaryMaxImages(1))
 	case metadataKind:
 		// Plugin data (hparams) travels in the metadata of a summary whose
 		// tensor is empty, as tensorboard.plugins.hparams.metadata.NULL_TENSOR.
 		sl.value = op.Placeholder(s.SubScope("value"), tf.String, op.PlaceholderShape(tf.ScalarShape()))
 		empty := op.Const(s.SubScope("empty"), []float32{})
-		sl.op = op.WriteSummary(s, f.res, sl.step, empty, tag, sl.value)
+		sl.op = op.WriteSummary(s, f.res, sl.step, empty, tag(), sl.value)
 	}
 	if err := s.Err(); err != nil {
 		return nil, fmt.Errorf("tensorboard: building the summary graph: %w", err)
