@@ -220,15 +220,22 @@ func (p *Precision) UnmarshalText(b []byte) error {
 // options is the session configuration for p.
 func options(p Precision) tfsession.Options { return tfsession.Options{BFloat16: p == BFloat16} }
 
-// Model is a loaded backbone. It is safe for concurrent use. It holds a
-// TensorFlow session (the weights, in C memory) until Close.
+// Model is a backbone, checked against its metadata.json. It is safe for
+// concurrent use. Once loaded (Open, or Prepare and the first Run or
+// Ready) it holds a TensorFlow session (the weights, in C memory) until
+// Close.
 type Model struct {
 	Dir       string
 	Meta      Metadata
 	Precision Precision // what its session computes in
 	h, w, c   int
-	sess      *tfsession.Session
 	endpoints map[string]*Endpoint
+	sigs      map[string]*corepb.SignatureDef // by endpoint, for Ready
+
+	loadMu  sync.Mutex // guards the fields below, set by Ready and Close
+	sess    *tfsession.Session
+	loadErr error // Ready's error, returned again
+	closed  bool
 
 	slotMu   sync.Mutex
 	slotsFor map[slotKey][]int // see slots
@@ -237,6 +244,12 @@ type Model struct {
 // Close frees the model's session; Run fails after it. Closing twice does
 // nothing.
 func (m *Model) Close() error {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	m.closed = true
+	if m.sess == nil {
+		return nil
+	}
 	if err := m.sess.Close(); err != nil {
 		return fmt.Errorf("backbone %s: %w", m.Dir, err)
 	}
@@ -253,7 +266,23 @@ func LoadPrecision(dir string, p Precision) (*Model, error) { return Open(dir, n
 
 // Open is LoadPrecision for any SavedModel: with plain, one without
 // metadata.json loads too, with plain's endpoint (see Describe).
-func Open(dir string, plain *Plain, p Precision) (m *Model, err error) {
+func Open(dir string, plain *Plain, p Precision) (*Model, error) {
+	m, err := Prepare(dir, plain, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Ready(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Prepare is Open without loading the SavedModel into TensorFlow: it checks
+// the folder, its metadata, signatures and weights file, and TensorFlow
+// loads it on the first Run (or Ready). What needs only the metadata (the
+// endpoints' shapes, the input size, the feature cache's key) is there at
+// once: a run whose features are all cached never waits for the load.
+func Prepare(dir string, plain *Plain, p Precision) (m *Model, err error) {
 	fail := func(err error) (*Model, error) { return nil, fmt.Errorf("backbone %s: %w", dir, err) }
 	if st, err := os.Stat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -276,32 +305,78 @@ func Open(dir string, plain *Plain, p Precision) (m *Model, err error) {
 	if _, err := os.Stat(tfsession.VariablesIndex(dir)); err != nil {
 		return fail(fmt.Errorf("no variables/variables.index (the weights): the export is incomplete; %s", ExportHint))
 	}
-	m = &Model{Dir: dir, Meta: meta, Precision: p, endpoints: make(map[string]*Endpoint)}
+	m = &Model{Dir: dir, Meta: meta, Precision: p, endpoints: make(map[string]*Endpoint), sigs: make(map[string]*corepb.SignatureDef)}
 	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
-		return fail(err)
-	}
-	if m.sess, err = tfsession.Load(dir, []string{Tag}, options(p)); err != nil {
 		return fail(err)
 	}
 	for name, info := range meta.Endpoints {
 		sig, ok := sigs[info.signature]
 		if !ok {
-			m.sess.Close()
 			return fail(fmt.Errorf("metadata.json lists endpoint %q but the SavedModel has no such signature (have %s)", name, keys(sigs)))
 		}
-		ep, err := m.resolve(name, info, sig)
+		ep, err := m.check(name, info, sig)
 		if err != nil {
-			m.sess.Close()
 			return fail(fmt.Errorf("endpoint %s: %w", name, err))
 		}
-		m.endpoints[name] = ep
+		m.endpoints[name], m.sigs[name] = ep, sig
 	}
 	return m, nil
 }
 
-// resolve checks one signature against the input contract and finds its
-// tensors in the loaded graph.
-func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef) (*Endpoint, error) {
+// Ready loads the model into a TensorFlow session unless it is loaded and
+// finds each endpoint's tensors in its graph. A failed load is not tried
+// again: Ready and Run return its error. After Close, Ready fails with
+// tfsession.ErrClosed.
+func (m *Model) Ready() error {
+	m.loadMu.Lock()
+	defer m.loadMu.Unlock()
+	switch {
+	case m.loadErr != nil:
+		return m.loadErr
+	case m.closed:
+		return fmt.Errorf("backbone %s: %w", m.Dir, tfsession.ErrClosed)
+	case m.sess != nil:
+		return nil
+	}
+	sess, err := tfsession.Load(m.Dir, []string{Tag}, options(m.Precision))
+	if err == nil {
+		err = m.bind(sess)
+		if err != nil {
+			sess.Close()
+		}
+	}
+	if err != nil {
+		m.loadErr = fmt.Errorf("backbone %s: %w", m.Dir, err)
+		return m.loadErr
+	}
+	m.sess = sess
+	return nil
+}
+
+// bind finds every endpoint's input and output tensors in sess's graph.
+func (m *Model) bind(sess *tfsession.Session) error {
+	for name, ep := range m.endpoints {
+		sig := m.sigs[name]
+		info := m.Meta.Endpoints[name]
+		in, out := sig.GetInputs()[info.inputKey], sig.GetOutputs()[info.output]
+		if info.output == "" { // the only one (check made sure)
+			for _, o := range sig.GetOutputs() {
+				out = o
+			}
+		}
+		var err error
+		if ep.in, err = sess.Output(in.GetName()); err != nil {
+			return fmt.Errorf("endpoint %s: %w", name, err)
+		}
+		if ep.out, err = sess.Output(out.GetName()); err != nil {
+			return fmt.Errorf("endpoint %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// check checks one signature against the input contract and metadata.json.
+func (m *Model) check(name string, info EndpointInfo, sig *corepb.SignatureDef) (*Endpoint, error) {
 	key := info.inputKey
 	in, ok := sig.GetInputs()[key]
 	if !ok || len(sig.GetInputs()) != 1 {
@@ -342,15 +417,7 @@ func (m *Model) resolve(name string, info EndpointInfo, sig *corepb.SignatureDef
 	if meta := fromJSONShape(info.Shape); !slices.Equal(meta, shape) {
 		return nil, fmt.Errorf("output shape %v, metadata.json says %v", shape, meta)
 	}
-	inOut, err := m.sess.Output(in.GetName())
-	if err != nil {
-		return nil, err
-	}
-	outOut, err := m.sess.Output(out.GetName())
-	if err != nil {
-		return nil, err
-	}
-	return &Endpoint{Name: name, Shape: shape[1:], in: inOut, out: outOut, uint8: info.dtype == "uint8"}, nil
+	return &Endpoint{Name: name, Shape: shape[1:], uint8: info.dtype == "uint8"}, nil
 }
 
 // Endpoint returns the named endpoint, or an error listing the ones there are.
@@ -397,6 +464,9 @@ func (m *Model) Run(endpoint string, x []float32, n int) (out []float32, err err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backbone %s: %w", m.Dir, err)
+	}
+	if err := m.Ready(); err != nil {
+		return nil, err
 	}
 	res, err := m.sess.Run(map[tf.Output]*tf.Tensor{ep.in: in}, []tf.Output{ep.out}, nil)
 	if err != nil {

@@ -277,3 +277,69 @@ func TestRunBatchPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestPrepare: Prepare checks what needs no TensorFlow and leaves the load
+// to the first Run, which computes what Open's model computes; a SavedModel
+// TensorFlow cannot load is prepared, and fails at its first Run, and again
+// with the same error; one closed before any Run fails with ErrClosed.
+func TestPrepare(t *testing.T) {
+	tiny := testenv.SavedModel(t, "tiny")
+	open, err := Load(tiny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	m, err := Prepare(tiny, nil, Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if ep, err := m.Endpoint("fc2"); err != nil || ep.Size() != 32 {
+		t.Fatalf("prepared model's fc2: %v, %v; want 32 values before any load", ep, err)
+	}
+	x := make([]float32, 2*32*32*3)
+	for i := range x {
+		x[i] = float32(i%255) / 255
+	}
+	want, err := open.Run("fc2", x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Run("fc2", x, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("prepared model's fc2 differs from the opened one's")
+	}
+
+	broken := t.TempDir()
+	copyTree(t, tiny, broken)
+	data := filepath.Join(broken, "variables", "variables.data-00000-of-00001")
+	if err := os.WriteFile(data, []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Prepare(broken, nil, Float32)
+	if err != nil {
+		t.Fatalf("Prepare of a SavedModel with corrupt weights: %v; want the error at its first Run", err)
+	}
+	defer b.Close()
+	_, err = b.Run("fc2", x[:32*32*3], 1)
+	if err == nil || !strings.Contains(err.Error(), broken) {
+		t.Fatalf("Run of a SavedModel with corrupt weights: %v; want an error naming it", err)
+	}
+	if again := b.Ready(); again == nil || again.Error() != err.Error() {
+		t.Errorf("Ready after the failed load: %v; want the same error %v", again, err)
+	}
+
+	c, err := Prepare(tiny, nil, Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Run("fc2", x[:32*32*3], 1); !errors.Is(err, tfsession.ErrClosed) {
+		t.Errorf("Run of a model closed before its load = %v, want tfsession.ErrClosed", err)
+	}
+}

@@ -85,8 +85,12 @@ type ModelTiming struct {
 // back with an error too once the folder exists (nil before).
 func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
 	t0 := time.Now()
-	r, err := prepare(ctx, cfg, opts)
+	r, err := prepareData(ctx, cfg, opts)
 	if err != nil {
+		return nil, err
+	}
+	// The backbones load while the images are hashed and checked.
+	if err := r.startBackbones(); err != nil {
 		return nil, err
 	}
 	defer r.closeBackbones()
@@ -110,6 +114,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		return r.res, err
 	}
 	r.stage("inspect", t0)
+	if err := r.backbonesChecked(); err != nil {
+		return r.res, err
+	}
 	defer r.closeBoards()
 	run, failed, err := r.models(ctx)
 	if err != nil {

@@ -366,3 +366,40 @@ func TestAutoBatchChosen(t *testing.T) {
 		t.Errorf("batch probes remembered: %v, want one", probes)
 	}
 }
+
+// TestBrokenBackboneStopsBeforeTraining: the backbones load and are
+// checked while the data stage runs, and a backbone TensorFlow cannot load
+// stops the run before any model trains, naming the model and what to do,
+// even when every feature it would compute is cached (the case where
+// nothing else would run it before the export).
+func TestBrokenBackboneStopsBeforeTraining(t *testing.T) {
+	root := t.TempDir()
+	testenv.ImageDataset(t, filepath.Join(root, "data"), 3, 10, 1)
+	bb := copyBackbone(t, testenv.SavedModel(t, "tiny"), filepath.Join(root, "tiny"))
+	set := []string{"models.0.backbone.savedmodel=" + bb}
+	if _, log, err := run(t, testConfig(t, root, set...)); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	data := filepath.Join(bb, "variables", "variables.data-00000-of-00001")
+	os.Chmod(data, 0o644)
+	if err := os.WriteFile(data, []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, log, err := runResult(t, testConfig(t, root, append(set, "runs_dir="+filepath.Join(root, "runs2"))...))
+	if err == nil {
+		t.Fatalf("a run with corrupt backbone weights succeeded\n%s", log)
+	}
+	for _, w := range []string{"model top", "backbone check", bb, "export_backbone.py"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	for _, m := range res.Models {
+		if m.Phases != nil {
+			t.Errorf("model %s trained before the backbone check stopped the run", m.Name)
+		}
+	}
+	if top := res.Models[0]; top.Cache != (CacheCounts{Cached: 30}) {
+		t.Errorf("top's features: %+v; want all 30 cached (the check, not the features, must stop this run)", top.Cache)
+	}
+}

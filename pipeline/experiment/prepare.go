@@ -51,6 +51,9 @@ type job struct {
 	m    config.Model
 	plan *plan.Plan
 	bb   *backbone.Model
+	// checked is the check of bb (one image through its features
+	// endpoint), running from startBackbones until backbonesChecked.
+	checked *pending
 	out  *ModelResult  // its entry in the runner's Result
 	rep  *report.Model // its entry in the report (Run only)
 	tb   *tensorboard.Model
@@ -121,6 +124,18 @@ func prepareData(ctx context.Context, cfg *config.Config, opts Options) (*runner
 // prepareBackbones loads and checks the backbones of r.jobs; on an error
 // it closes those it loaded.
 func (r *runner) prepareBackbones() error {
+	if err := r.startBackbones(); err != nil {
+		return err
+	}
+	return r.backbonesChecked()
+}
+
+// startBackbones prepares the backbones of r.jobs (their metadata and
+// signatures checked) and starts loading and checking each one in the
+// background: the run goes on with its data meanwhile, and
+// backbonesChecked waits for them. On an error it closes those it
+// prepared.
+func (r *runner) startBackbones() error {
 	t0 := time.Now()
 	if err := r.loadBackbones(); err != nil {
 		r.closeBackbones()
@@ -130,17 +145,61 @@ func (r *runner) prepareBackbones() error {
 	return nil
 }
 
+// backbonesChecked waits for the checks startBackbones started and
+// returns the first one's error (the backbones closed), naming its model:
+// a broken backbone stops the run before any model trains.
+func (r *runner) backbonesChecked() error {
+	t0 := time.Now()
+	defer r.stage("backbones", t0)
+	for _, j := range r.jobs {
+		if j.checked == nil {
+			continue
+		}
+		if err := j.checked.wait(); err != nil {
+			r.closeBackbones()
+			return fmt.Errorf("model %s: %w", j.m.Name, err)
+		}
+	}
+	return nil
+}
+
 // closeBackbones closes the backbones loadBackbones loaded (one that two
-// models share is closed once; Close again does nothing).
+// models share is closed once; Close again does nothing), once their
+// checks have ended.
 func (r *runner) closeBackbones() {
 	if r.sh != nil {
 		return // the sweep's, closed at its end
 	}
 	for _, j := range r.jobs {
+		if j.checked != nil {
+			j.checked.wait()
+		}
 		if j.bb != nil {
 			j.bb.Close()
 		}
 	}
+}
+
+// pending is work running in the background: wait returns its error once
+// it has ended.
+type pending struct {
+	done chan struct{}
+	err  error
+}
+
+// start runs f in the background.
+func start(f func() error) *pending {
+	p := &pending{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.err = f()
+	}()
+	return p
+}
+
+func (p *pending) wait() error {
+	<-p.done
+	return p.err
 }
 
 // resolve plans every model of cfg (see plan.For): from metadata alone,
@@ -223,12 +282,12 @@ func scanOptions(cfg *config.Config) dataset.Options {
 	}
 }
 
-// loadBackbones loads every transfer model's SavedModel (each once per
+// loadBackbones prepares every transfer model's SavedModel (each once per
 // precision) in the precision features.precision resolves to for it (see
-// tune.Choose; logged with the reason), and runs one image through each
-// endpoint used, so that a broken backbone (no weights, a graph that does
-// not run) stops the run before any model trains, not after the others
-// have.
+// tune.Choose; logged with the reason), and starts loading it and running
+// one image through each endpoint used, so that a broken backbone (no
+// weights, a graph that does not run) stops the run before any model
+// trains, not after the others have (backbonesChecked).
 func (r *runner) loadBackbones() error {
 	loaded := map[string]*backbone.Model{}
 	for _, j := range r.jobs {
@@ -242,8 +301,8 @@ func (r *runner) loadBackbones() error {
 	return nil
 }
 
-// loadBackbone loads and checks j's backbone, or takes it from loaded
-// (by folder and precision).
+// loadBackbone prepares j's backbone, or takes it from loaded (by folder
+// and precision), and starts its check.
 func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 	b := j.plan.Backbone
 	batch := r.cfg.Features.BatchSize
@@ -263,7 +322,7 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 	if b.Plain != nil { // loaded with its one endpoint
 		key += "\x00" + b.Plain.Endpoint
 	}
-	load := func() (*backbone.Model, error) { return backbone.Open(b.SavedModel, b.Plain, choice.Precision) }
+	load := func() (*backbone.Model, error) { return backbone.Prepare(b.SavedModel, b.Plain, choice.Precision) }
 	if r.sh != nil {
 		j.bb, err = once(r.sh, "backbone "+key, load)
 	} else if j.bb = loaded[key]; j.bb == nil {
@@ -274,19 +333,23 @@ func (r *runner) loadBackbone(j *job, loaded map[string]*backbone.Model) error {
 		return err
 	}
 	b.Precision = j.bb.Precision
-	check := func() (bool, error) {
-		h, w, c := j.bb.InputSize()
-		if _, err := j.bb.Run(b.Features, make([]float32, h*w*c), 1); err != nil {
-			return false, fmt.Errorf("backbone check (one image through %s): %w; %s", b.Features, err, backbone.ExportHint)
-		}
-		return true, nil
+	bb, features := j.bb, b.Features
+	check := func() (*pending, error) {
+		return start(func() error {
+			h, w, c := bb.InputSize()
+			if _, err := bb.Run(features, make([]float32, h*w*c), 1); err != nil {
+				return fmt.Errorf("backbone check (one image through %s): %w; %s", features, err, backbone.ExportHint)
+			}
+			return nil
+		}), nil
 	}
 	if r.sh != nil {
-		_, err = once(r.sh, "backbone check "+key+"\x00"+b.Features, check)
+		// A sweep's trials share each check, started by the first.
+		j.checked, _ = once(r.sh, "backbone check "+key+"\x00"+features, check)
 	} else {
-		_, err = check()
+		j.checked, _ = check()
 	}
-	return err
+	return nil
 }
 
 // admit hashes and checks every image of ds and applies the bad-image
