@@ -54,9 +54,9 @@ type job struct {
 	// checked is the check of bb (one image through its features
 	// endpoint), running from startBackbones until backbonesChecked.
 	checked *pending
-	out  *ModelResult  // its entry in the runner's Result
-	rep  *report.Model // its entry in the report (Run only)
-	tb   *tensorboard.Model
+	out     *ModelResult  // its entry in the runner's Result
+	rep     *report.Model // its entry in the report (Run only)
+	tb      *tensorboard.Model
 	// The splits it trains, validates and tests on, and the rate its
 	// features were computed at (images/s; 0 when all were cached).
 	train, val, test train.Data
