@@ -41,8 +41,16 @@ func (d *memData) Read(idx []int, x []float32) error {
 // above the cut, with their pretrained weights, trained with a new top;
 // batch normalisation in inference mode) for 20 Adam steps in Go and in
 // Keras, from the same weights on the same batches, and compares each
-// step's loss (within 1e-4), checks that every trainable weight moved and
-// that batch normalisation's statistics did not. The stacks: VGG16 from
+// step's loss, checks that every trainable weight moved and that batch
+// normalisation's statistics did not. The losses agree within 1e-4 for
+// the first 10 steps and within 1e-3 for the rest: the first step's loss
+// is the same to the last bit, but float32 rounding (Go's graph and
+// Keras' sum in other orders) moves the weights apart in the last bits,
+// and Adam, which divides each gradient by its own running scale, lets
+// those differences grow step by step (ResNet50V2's grew from 1e-6 at
+// step 2 to 1.1e-4 at step 18 and 2.3e-4 at step 20 on an AMD EPYC,
+// and stayed under 9.3e-5 on an Intel Xeon); an error in a layer's
+// forward pass or gradient shows from the first steps. The stacks: VGG16 from
 // block5_conv1 (block 5's three convolutions and its pool, then flatten
 // and the new dense: fc1 and fc2 would add 120M weights and minutes to the
 // test, and dense layers' parity is the new top's own test) and MobileNet
@@ -182,15 +190,18 @@ func TestFineTuneKerasParity(t *testing.T) {
 		if len(r.keras.BatchLoss) != steps {
 			t.Fatalf("%s: Keras returned %d losses", r.name, len(r.keras.BatchLoss))
 		}
-		worst := 0.0
+		var early, late float64 // the worst differences of steps 1-10 and 11-20
 		for s := range r.goLoss {
-			d := math.Abs(r.goLoss[s] - r.keras.BatchLoss[s])
-			worst = max(worst, d)
-			if d > 1e-4 || math.IsNaN(d) {
-				t.Errorf("%s: step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > 1e-4)", r.name, s+1, r.goLoss[s], r.keras.BatchLoss[s], d)
+			d, bound, worst := math.Abs(r.goLoss[s]-r.keras.BatchLoss[s]), 1e-4, &early
+			if s >= steps/2 {
+				bound, worst = 1e-3, &late
+			}
+			*worst = max(*worst, d)
+			if d > bound || math.IsNaN(d) {
+				t.Errorf("%s: step %d: loss Go %.6f, Keras %.6f (|diff| %.2g > %g)", r.name, s+1, r.goLoss[s], r.keras.BatchLoss[s], d, bound)
 			}
 		}
-		t.Logf("%s: %d layers, %d trainable weights; %d steps, loss %.5f -> %.5f, max |Go - Keras| %.2g",
-			r.name, len(r.spec.Layers), r.params, steps, r.goLoss[0], r.goLoss[steps-1], worst)
+		t.Logf("%s: %d layers, %d trainable weights; %d steps, loss %.5f -> %.5f, max |Go - Keras| %.2g (steps 1-%d), %.2g (steps %d-%d)",
+			r.name, len(r.spec.Layers), r.params, steps, r.goLoss[0], r.goLoss[steps-1], early, steps/2, late, steps/2+1, steps)
 	}
 }
