@@ -197,6 +197,7 @@ func start(f func() error) *pending {
 	return p
 }
 
+// wait waits for the work to end and returns its error.
 func (p *pending) wait() error {
 	<-p.done
 	return p.err
