@@ -36,26 +36,46 @@ func lastSteps(dir string) (map[string]int64, error) {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), eventFilePrefix) {
 			continue
 		}
-		path := filepath.Join(dir, e.Name())
-		b, err := os.ReadFile(path)
+		events, err := summaries(filepath.Join(dir, e.Name()))
 		if err != nil {
-			return nil, fmt.Errorf("tensorboard: %w", err)
+			return nil, err
 		}
-		for _, rec := range records(b) {
-			step, summary := parseEvent(rec)
-			if summary == nil {
-				continue
-			}
-			var s summarypb.Summary
-			if err := proto.Unmarshal(summary, &s); err != nil {
-				return nil, fmt.Errorf("tensorboard: %s: a summary does not parse: %w (delete the file to rewrite it)", path, err)
-			}
-			for _, v := range s.Value {
-				if last, ok := out[v.Tag]; !ok || step > last {
-					out[v.Tag] = step
+		for _, ev := range events {
+			for _, v := range ev.summary.Value {
+				if last, ok := out[v.Tag]; !ok || ev.step > last {
+					out[v.Tag] = ev.step
 				}
 			}
 		}
+	}
+	return out, nil
+}
+
+// stepSummary is one summary event of an event file, at its step.
+type stepSummary struct {
+	step    int64
+	summary *summarypb.Summary
+}
+
+// summaries reads the summary events of the event file at path, in order
+// (other events, such as the file version, are left out), up to the first
+// incomplete or corrupt record (see records).
+func summaries(path string) ([]stepSummary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tensorboard: %w", err)
+	}
+	var out []stepSummary
+	for _, rec := range records(b) {
+		step, summary := parseEvent(rec)
+		if summary == nil {
+			continue
+		}
+		s := &summarypb.Summary{}
+		if err := proto.Unmarshal(summary, s); err != nil {
+			return nil, fmt.Errorf("tensorboard: %s: a summary does not parse: %w (delete the file to rewrite it)", path, err)
+		}
+		out = append(out, stepSummary{step, s})
 	}
 	return out, nil
 }

@@ -137,24 +137,17 @@ func histograms(t *testing.T, dir string) map[string]stepHistogram {
 	if err != nil || len(entries) != 1 {
 		t.Fatalf("%s: %v, %d files; want one event file", dir, err, len(entries))
 	}
-	b, err := os.ReadFile(filepath.Join(dir, entries[0].Name()))
+	events, err := summaries(filepath.Join(dir, entries[0].Name()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]stepHistogram{}
-	for _, rec := range records(b) {
-		step, summary := parseEvent(rec)
-		if summary == nil {
-			continue
-		}
-		var s summarypb.Summary
-		if err := proto.Unmarshal(summary, &s); err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range events {
+		s := ev.summary
 		if len(s.Value) != 1 || s.Value[0].GetHisto() == nil || s.Value[0].Metadata != nil {
-			t.Fatalf("%s: event %v: want one histogram, no metadata", dir, &s)
+			t.Fatalf("%s: event %v: want one histogram, no metadata", dir, s)
 		}
-		out[s.Value[0].Tag] = stepHistogram{step, s.Value[0].GetHisto()}
+		out[s.Value[0].Tag] = stepHistogram{ev.step, s.Value[0].GetHisto()}
 	}
 	return out
 }
