@@ -153,9 +153,11 @@ func (e EndpointInfo) Locate() (signature, input, output string, uint8 bool) {
 type Endpoint struct {
 	Name  string
 	Shape []int64 // output shape of one example, e.g. [4096] or [7 7 512]
-	in    tf.Output
-	out   tf.Output
-	uint8 bool // the input is uint8 pixels (see Run)
+	// The input and output tensors' names in the graph (from the
+	// signature), and the tensors, found once the model is loaded.
+	inName, outName string
+	in, out         tf.Output
+	uint8           bool // the input is uint8 pixels (see Run)
 }
 
 // Size is the number of values the endpoint returns per example.
@@ -230,7 +232,6 @@ type Model struct {
 	Precision Precision // what its session computes in
 	h, w, c   int
 	endpoints map[string]*Endpoint
-	sigs      map[string]*corepb.SignatureDef // by endpoint, for Ready
 
 	loadMu  sync.Mutex // guards the fields below, set by Ready and Close
 	sess    *tfsession.Session
@@ -305,7 +306,7 @@ func Prepare(dir string, plain *Plain, p Precision) (m *Model, err error) {
 	if _, err := os.Stat(tfsession.VariablesIndex(dir)); err != nil {
 		return fail(fmt.Errorf("no variables/variables.index (the weights): the export is incomplete; %s", ExportHint))
 	}
-	m = &Model{Dir: dir, Meta: meta, Precision: p, endpoints: make(map[string]*Endpoint), sigs: make(map[string]*corepb.SignatureDef)}
+	m = &Model{Dir: dir, Meta: meta, Precision: p, endpoints: make(map[string]*Endpoint)}
 	if m.h, m.w, m.c, err = meta.inputSize(); err != nil {
 		return fail(err)
 	}
@@ -318,7 +319,7 @@ func Prepare(dir string, plain *Plain, p Precision) (m *Model, err error) {
 		if err != nil {
 			return fail(fmt.Errorf("endpoint %s: %w", name, err))
 		}
-		m.endpoints[name], m.sigs[name] = ep, sig
+		m.endpoints[name] = ep
 	}
 	return m, nil
 }
@@ -356,19 +357,11 @@ func (m *Model) Ready() error {
 // bind finds every endpoint's input and output tensors in sess's graph.
 func (m *Model) bind(sess *tfsession.Session) error {
 	for name, ep := range m.endpoints {
-		sig := m.sigs[name]
-		info := m.Meta.Endpoints[name]
-		in, out := sig.GetInputs()[info.inputKey], sig.GetOutputs()[info.output]
-		if info.output == "" { // the only one (check made sure)
-			for _, o := range sig.GetOutputs() {
-				out = o
-			}
-		}
 		var err error
-		if ep.in, err = sess.Output(in.GetName()); err != nil {
+		if ep.in, err = sess.Output(ep.inName); err != nil {
 			return fmt.Errorf("endpoint %s: %w", name, err)
 		}
-		if ep.out, err = sess.Output(out.GetName()); err != nil {
+		if ep.out, err = sess.Output(ep.outName); err != nil {
 			return fmt.Errorf("endpoint %s: %w", name, err)
 		}
 	}
@@ -417,7 +410,7 @@ func (m *Model) check(name string, info EndpointInfo, sig *corepb.SignatureDef) 
 	if meta := fromJSONShape(info.Shape); !slices.Equal(meta, shape) {
 		return nil, fmt.Errorf("output shape %v, metadata.json says %v", shape, meta)
 	}
-	return &Endpoint{Name: name, Shape: shape[1:], uint8: info.dtype == "uint8"}, nil
+	return &Endpoint{Name: name, Shape: shape[1:], inName: in.GetName(), outName: out.GetName(), uint8: info.dtype == "uint8"}, nil
 }
 
 // Endpoint returns the named endpoint, or an error listing the ones there are.
